@@ -1,0 +1,51 @@
+// Responses and their rendering (reference §1.4, §2.4). Pure: no I/O.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace herd::cli {
+
+// One host's answer to a command. Either simple text (`response`) or a table
+// (`header` + `tabular`), plus an optional error.
+struct Response {
+    std::string host;
+    std::string response;
+    std::vector<std::string> header;  // empty = not tabular
+    std::vector<std::vector<std::string>> tabular;
+    std::string error;
+    nlohmann::json data;  // opaque payload (null when absent)
+
+    bool isTable() const { return !header.empty(); }
+};
+
+// One batch: what a handler emits at once (a command may emit several).
+using Batch = std::vector<Response>;
+
+enum class Mode { Default, Json, Csv };
+
+// Output flags. Each client connection holds its own defaults; dot-commands
+// with a nested command override them for that command only.
+struct Flags {
+    bool annotate = true;
+    bool headers = true;
+    bool sort = true;
+    bool compress = true;
+    bool record = true;
+    bool preprocess = true;
+    Mode mode = Mode::Default;
+};
+
+// Renders a batch as minicli does (`Rendered` on the socket). Errors are not
+// part of the rendered text.
+std::string render(const Batch& batch, const Flags& flags);
+
+// The JSON object of one response, fields in Go's order:
+// Host, Response, Header, Tabular, Error, Data (null for empty slices).
+nlohmann::ordered_json toJson(const Response& r);
+
+// Folds host names into ranges for compressed output: a,node1,node2 -> a,node[1-2].
+std::string compressHosts(std::vector<std::string> hosts);
+
+}  // namespace herd::cli

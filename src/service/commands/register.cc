@@ -1,0 +1,13 @@
+#include "service/commands/commands.h"
+#include "service/executor.h"
+
+namespace herd {
+
+void registerAllCommands(Herd& herd) {
+    registerDotCommands(herd);
+    registerCoreCommands(herd);
+    registerVmCommands(herd);
+    registerNamespaceCommands(herd);
+}
+
+}  // namespace herd

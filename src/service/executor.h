@@ -1,0 +1,45 @@
+// Runs command lines: alias expansion, compilation, preprocessing, the
+// handler, history. Synchronous; called only on the command thread.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "cli/response.h"
+#include "service/env.h"
+#include "service/herd.h"
+#include "service/session.h"
+
+namespace herd {
+
+// Receives each batch of a command with its rendered text (rendered with the
+// flags in force when the batch was emitted).
+using BatchOut = std::function<void(const cli::Batch&, const std::string& rendered)>;
+
+class Executor {
+public:
+    explicit Executor(Herd& herd) : herd_(herd) {}
+
+    // One top-level line from a client (socket or prompt). Blank and comment
+    // lines emit nothing. Parse errors emit one batch with the error.
+    void runLine(std::string_view line, Session& session, const BatchOut& out);
+
+    // Same, for a line of a `read` file: no alias expansion, runs in `ns`;
+    // returns the parse error (to stop the file) if the line did not compile.
+    Result<void> runFileLine(std::string_view line, Env& env);
+
+    // Runs a compiled command within `env` (preprocessing, handler).
+    void run(cli::Command& cmd, Env& env);
+
+    Herd& herd() { return herd_; }
+
+private:
+    Herd& herd_;
+};
+
+// Registers every command of herd into herd.table. Defined in
+// service/commands/register.cc; each module adds its own register function.
+void registerAllCommands(Herd& herd);
+
+}  // namespace herd

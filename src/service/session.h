@@ -1,0 +1,17 @@
+// A client session: one control-socket connection, the local prompt, or an
+// internal caller (read files, background jobs). Output flags belong here, not
+// to the daemon (reference §10.12).
+#pragma once
+
+#include <string>
+
+#include "cli/response.h"
+
+namespace herd {
+
+struct Session {
+    std::string name;  // for logs: "socket 3", "stdin", ...
+    cli::Flags flags;  // this client's defaults (.annotate false etc.)
+};
+
+}  // namespace herd
