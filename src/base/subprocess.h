@@ -1,0 +1,34 @@
+// Running host programs for `shell` and `background` (never on the launch path).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace herd {
+
+struct ProcessOutput {
+    std::string out;
+    std::string err;
+    int status = 0;  // raw wait status
+};
+
+// Resolves argv0 against PATH as Go's exec.LookPath does; the error text is
+// Go's: `exec: "<cmd>": executable file not found in $PATH`.
+Result<std::string> lookPath(const std::string& file, const std::string& path_env);
+
+// posix_spawn()s argv with `env`, collects stdout and stderr, waits.
+Result<ProcessOutput> runProcess(const std::string& path, const std::vector<std::string>& argv,
+                                 const std::map<std::string, std::string>& env);
+
+// Starts argv with stdout/stderr to `log_path` (appended); returns its pid.
+Result<int> spawnBackground(const std::string& path, const std::vector<std::string>& argv,
+                            const std::map<std::string, std::string>& env,
+                            const std::string& log_path);
+
+// Go's text for a non-success wait status: `exit status N` / `signal: killed`.
+std::string waitStatusText(int status);
+
+}  // namespace herd

@@ -1,0 +1,270 @@
+// Core commands (reference §2.7): help, read, shell, background, echo,
+// history, write, version, quit, clear all, check.
+#include <sys/wait.h>
+
+#include <chrono>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "base/subprocess.h"
+#include "service/commands/commands.h"
+#include "service/env.h"
+#include "service/executor.h"
+
+namespace herd {
+
+namespace {
+
+using cli::Command;
+
+std::string joinArgs(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
+    return s;
+}
+
+std::string baseName(const std::string& p) {
+    auto i = p.find_last_of('/');
+    return i == std::string::npos ? p : p.substr(i + 1);
+}
+
+bool mentionsRead(const Command& c) {
+    for (const Command* p = &c; p; p = p->sub.get()) {
+        if (p->pattern.rfind("read ", 0) == 0) return true;
+    }
+    return false;
+}
+
+std::string pathEnv(const Herd& herd) {
+    auto it = herd.environ.find("PATH");
+    return it == herd.environ.end() ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+                                    : it->second;
+}
+
+// Background jobs started by `background`: a waiter thread per job records
+// its end; the table is read by `background-status` on the command thread.
+struct BackgroundJob {
+    int id = 0;
+    int pid = 0;
+    bool running = true;
+    std::string error;
+    std::string command;
+    std::chrono::system_clock::time_point start, end;
+};
+
+struct BackgroundJobs {
+    std::mutex mu;
+    std::vector<BackgroundJob> jobs;
+};
+
+BackgroundJobs& backgroundJobs() {
+    static BackgroundJobs jobs;
+    return jobs;
+}
+
+std::string timeText(std::chrono::system_clock::time_point t) {
+    std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    localtime_r(&tt, &tm);
+    char buf[64];
+    strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+    return buf;
+}
+
+void helpCommand(Command& c, Env& env) { env.reply(env.herd.table.help(joinArgs(c.list("command")))); }
+
+void readCommand(Command& c, Env& env) {
+    c.record = false;  // `read` itself is not recorded; the lines it runs are
+    const std::string& file = c.str("file");
+    std::ifstream in(file);
+    if (!in) return env.fail("open " + file + ": " + std::strerror(errno));
+    if (env.in_read) return env.fail("cannot run nested `read` commands");
+
+    Env file_env = env;
+    file_env.in_read = true;
+    std::string line;
+    int lineno = 0;
+    while (std::getline(in, line)) {
+        ++lineno;
+        auto compiled = env.herd.table.compile(line);
+        if (!compiled.ok()) {
+            return env.fail(baseName(file) + ":" + std::to_string(lineno) + " " +
+                            compiled.error().text());
+        }
+        Command& cmd = *compiled;
+        if (cmd.empty()) continue;
+        if (mentionsRead(cmd)) return env.fail("cannot run nested `read` commands");
+        if (c.flag("check")) continue;
+
+        // Lines run in the namespace active when `read` started, following any
+        // namespace switch the file itself makes.
+        const std::string before = env.herd.namespaces.activeName();
+        const bool recording = env.session.flags.record;
+        if (!cmd.comment) env.exec.run(cmd, file_env);
+        if (recording && env.session.flags.record && cmd.record) {
+            env.herd.history.push_back(cmd.original);
+        }
+        if (env.herd.namespaces.activeName() != before) {
+            file_env.ns = env.herd.namespaces.activeName();
+        }
+    }
+    if (c.flag("check")) env.ok();
+}
+
+void shellCommand(Command& c, Env& env) {
+    const auto& args = c.list("command");
+    auto path = lookPath(args[0], pathEnv(env.herd));
+    if (!path.ok()) return env.fail(path.error().text());
+    auto out = runProcess(*path, args, env.herd.environ);
+    if (!out.ok()) return env.fail(out.error().text());
+    auto r = env.response();
+    if (out->status != 0) {
+        r.error = waitStatusText(out->status);
+    } else {
+        r.response = out->out;
+        r.error = out->err;
+    }
+    env.emit({std::move(r)});
+}
+
+void backgroundCommand(Command& c, Env& env) {
+    const auto& args = c.list("command");
+    auto path = lookPath(args[0], pathEnv(env.herd));
+    if (!path.ok()) return env.fail(path.error().text());
+    auto pid = spawnBackground(*path, args, env.herd.environ, env.herd.opts.base + "/background.log");
+    if (!pid.ok()) return env.fail(pid.error().text());
+
+    auto& jobs = backgroundJobs();
+    std::lock_guard lock(jobs.mu);
+    BackgroundJob job;
+    job.id = static_cast<int>(jobs.jobs.size());
+    job.pid = *pid;
+    job.command = joinArgs(args);
+    job.start = std::chrono::system_clock::now();
+    jobs.jobs.push_back(job);
+    std::thread([id = job.id, p = *pid] {
+        int status = 0;
+        while (waitpid(p, &status, 0) < 0 && errno == EINTR) {
+        }
+        auto& all = backgroundJobs();
+        std::lock_guard l(all.mu);
+        auto& j = all.jobs[id];
+        j.running = false;
+        j.end = std::chrono::system_clock::now();
+        if (status != 0) j.error = waitStatusText(status);
+    }).detach();
+    env.ok();
+}
+
+void backgroundStatusCommand(Command& c, Env& env) {
+    auto& jobs = backgroundJobs();
+    std::lock_guard lock(jobs.mu);
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& j : jobs.jobs) {
+        if (c.has("id") && c.str("id") != std::to_string(j.id)) continue;
+        rows.push_back({std::to_string(j.id), std::to_string(j.pid), j.running ? "true" : "false",
+                        j.error, timeText(j.start), j.running ? "" : timeText(j.end), j.command});
+    }
+    env.table({"ID", "PID", "RUNNING", "ERROR", "TIME_START", "TIME_END", "COMMAND"},
+              std::move(rows));
+}
+
+void historyCommand(Command& c, Env& env) {
+    if (c.pattern.rfind("clear", 0) == 0) {
+        env.herd.history.clear();
+        return env.ok();
+    }
+    std::string s;
+    for (const auto& l : env.herd.history) s += (s.empty() ? "" : "\n") + l;
+    env.reply(s);
+}
+
+void writeCommand(Command& c, Env& env) {
+    const std::string& file = c.str("file");
+    std::ofstream out(file, std::ios::trunc);
+    if (!out) return env.fail("open " + file + ": " + std::strerror(errno));
+    for (size_t i = 0; i < env.herd.history.size(); ++i) {
+        out << (i ? "\n" : "") << env.herd.history[i];
+    }
+    if (!out.flush()) return env.fail("write " + file + ": " + std::strerror(errno));
+    env.ok();
+}
+
+void quitCommand(Command& c, Env& env) {
+    if (!c.has("delay")) {
+        // As minimega: no reply; the client sees the connection close.
+        if (env.herd.request_quit) env.herd.request_quit(0);
+        return;
+    }
+    const std::string& d = c.str("delay");
+    char* end = nullptr;
+    errno = 0;
+    long v = std::strtol(d.c_str(), &end, 10);
+    if (d.empty() || *end || errno == ERANGE || v < 0 || v > 86400 * 365) {
+        return env.fail("strconv.Atoi: parsing \"" + d + "\": invalid syntax");
+    }
+    env.reply("quitting after " + std::to_string(v) + " seconds");
+    if (env.herd.request_quit) env.herd.request_quit(static_cast<int>(v));
+}
+
+// `clear all` resets every subsystem, in minimega's order; subsystems that a
+// later issue adds register their clear command and are picked up here.
+void clearAllCommand(Command&, Env& env) {
+    for (const char* line : {"clear deploy flags", "dnsmasq kill all", "clear namespace all",
+                             "clear vlans all", "clear plumb", "clear pipe", "clear history"}) {
+        auto compiled = env.herd.table.compile(line);
+        if (!compiled.ok() || compiled->empty()) continue;
+        compiled->setRecord(false);
+        env.exec.run(*compiled, env);
+    }
+}
+
+void add(Herd& herd, cli::Handler h) {
+    auto r = herd.table.add(std::move(h));
+    if (!r.ok()) throw std::logic_error(r.error().text());
+}
+
+}  // namespace
+
+void registerCoreCommands(Herd& herd) {
+    add(herd, {"quit herd",
+               "Quit herd. An optional integer argument X defers the quit by X seconds.\n\n"
+               "quit does not reply: clients see the connection close.",
+               {"quit [delay]"}, quitCommand, nullptr, {}});
+    add(herd, {"show command help",
+               "Show help on a command. If called with no arguments, show a summary of all\n"
+               "commands.",
+               {"help [command]..."}, helpCommand, nullptr, {}});
+    add(herd, {"read and execute a command file",
+               "Read a command file and execute it, as if typed. The file stops at the first\n"
+               "line that does not parse. With check, only parse the file.",
+               {"read <file> [check,]"}, readCommand, nullptr, {}});
+    add(herd, {"display the herd version", "", {"version"},
+               [](Command&, Env& env) { env.reply(versionString()); }, nullptr, {}});
+    add(herd, {"display input text after comment removal", "", {"echo [args]..."},
+               [](Command& c, Env& env) { env.reply(joinArgs(c.list("args"))); }, nullptr, {}});
+    add(herd, {"execute a command",
+               "Execute a command on the host (no shell: use `shell sh -c ...` for one). Its\n"
+               "stdout is the response; any stderr output, or a non-zero exit, is an error.",
+               {"shell <command>..."}, shellCommand, nullptr, {}});
+    add(herd, {"execute a command in the background",
+               "Execute a command in the background; its output goes to <base>/background.log.\n"
+               "See background-status.",
+               {"background <command>..."}, backgroundCommand, nullptr, {}});
+    add(herd, {"show background commands", "", {"background-status [id]"},
+               backgroundStatusCommand, nullptr, {}});
+    add(herd, {"show command history", "", {"history", "clear history"}, historyCommand, nullptr,
+               {}});
+    add(herd, {"write the command history to a file",
+               "Write the command history to file, e.g. to save a configuration typed at the\n"
+               "prompt and read it later.",
+               {"write <file>"}, writeCommand, nullptr, {}});
+    add(herd, {"reset all subsystems",
+               "Reset every subsystem: namespaces (and their VMs), VLANs, history, ...",
+               {"clear all"}, clearAllCommand, nullptr, {}});
+    add(herd, {"check for external dependencies", "", {"check"},
+               [](Command&, Env& env) { env.ok(); }, nullptr, {}});
+}
+
+}  // namespace herd

@@ -1,0 +1,77 @@
+#include "service/executor.h"
+
+#include "cli/preprocess.h"
+
+namespace herd {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+    const char* ws = " \t\r\n\v\f";
+    auto b = s.find_first_not_of(ws);
+    if (b == std::string_view::npos) return {};
+    auto e = s.find_last_not_of(ws);
+    return s.substr(b, e - b + 1);
+}
+
+// Replaces the first word of a top-level line by its alias (reference §2.5).
+std::string expandAlias(std::string_view line, const std::map<std::string, std::string>& aliases) {
+    std::string l(trim(line));
+    if (aliases.empty() || l.empty()) return l;
+    auto sp = l.find_first_of(" \t");
+    std::string first = l.substr(0, sp);
+    auto it = aliases.find(first);
+    if (it == aliases.end()) return l;
+    return sp == std::string::npos ? it->second : it->second + l.substr(sp);
+}
+
+}  // namespace
+
+void Executor::runLine(std::string_view line, Session& session, const BatchOut& out) {
+    std::string text = expandAlias(line, herd_.aliases);
+
+    // Each batch is rendered with the flags in force when it is emitted, so
+    // that `.annotate false (command)` applies to that command's output only.
+    Sink sink = [&](cli::Batch b) { out(b, cli::render(b, session.flags)); };
+
+    auto compiled = herd_.table.compile(text);
+    if (!compiled.ok()) {
+        cli::Response r;
+        r.host = herd_.opts.hostname;
+        r.error = compiled.error().text();
+        sink({std::move(r)});
+        return;
+    }
+    cli::Command& cmd = *compiled;
+    if (cmd.empty()) return;
+
+    // `.record true` typed while recording is off must not be recorded either.
+    const bool recording = session.flags.record;
+    Env env{herd_, session, *this, sink, herd_.namespaces.activeName()};
+    if (!cmd.comment) run(cmd, env);
+    if (recording && session.flags.record && cmd.record) herd_.history.push_back(cmd.original);
+}
+
+Result<void> Executor::runFileLine(std::string_view line, Env& env) {
+    auto compiled = herd_.table.compile(line);
+    if (!compiled.ok()) return compiled.error();
+    cli::Command& cmd = *compiled;
+    if (cmd.empty() || cmd.comment) return Ok();
+    run(cmd, env);
+    return Ok();
+}
+
+void Executor::run(cli::Command& cmd, Env& env) {
+    if (!cmd.handler) return;
+    if (env.session.flags.preprocess) {
+        const auto& vars = herd_.environ;
+        cli::preprocess(cmd, [&vars](const std::string& k) -> std::optional<std::string> {
+            auto it = vars.find(k);
+            if (it == vars.end()) return std::nullopt;
+            return it->second;
+        });
+    }
+    cmd.handler->call(cmd, env);
+}
+
+}  // namespace herd
