@@ -48,4 +48,16 @@ nlohmann::ordered_json toJson(const Response& r);
 // Folds host names into ranges for compressed output: a,node1,node2 -> a,node[1-2].
 std::string compressHosts(std::vector<std::string> hosts);
 
+// Compact JSON exactly as Go's encoding/json writes it (json.Marshal):
+// `<`, `>`, `&`, U+2028 and U+2029 escaped as \u00XX / \u20XX, invalid UTF-8
+// replaced by \ufffd, floats in Go's shortest form. Object members keep the
+// order of the value (ordered_json) or are sorted (json), as Go does for
+// structs and maps respectively.
+std::string goJson(const nlohmann::ordered_json& v);
+std::string goJson(const nlohmann::json& v);
+
+// The JSON-mode rendering of a batch: a compact array of toJson objects
+// (what `Rendered` holds with `.json true`), "" for an empty batch.
+std::string renderJson(const Batch& batch);
+
 }  // namespace herd::cli

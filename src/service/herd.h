@@ -5,11 +5,14 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cli/table.h"
 #include "service/namespace.h"
+#include "service/vlan_alias.h"
+#include "service/vm.h"
 
 namespace herd {
 
@@ -19,6 +22,7 @@ struct Options {
     std::string prefix = "herd";     // prefix of every host-global object we create
     std::string hostname;            // this host's name (`Host` of responses)
     std::string self_exe;            // path of the herd binary
+    std::string cgroup = "/sys/fs/cgroup";  // cgroup mount root (-cgroup)
 };
 
 class Herd {
@@ -33,6 +37,13 @@ public:
     std::map<std::string, std::string> environ;  // the environment $VAR reads and .env edits
 
     Namespaces namespaces;
+
+    // Every VM of every namespace (ids are daemon-wide), the VLAN aliases
+    // they use, and what runs them: null means the DryRuntime (no kernel
+    // work, state transitions only).
+    VmRegistry vms;
+    VlanAliases vlans;
+    std::shared_ptr<Runtime> runtime;
 
     // Set by `quit`: the front end stops after replying (delay in seconds).
     std::function<void(int delay_s)> request_quit;

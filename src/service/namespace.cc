@@ -2,9 +2,13 @@
 
 namespace herd {
 
-Namespaces::Namespaces() { getOrCreate("minimega"); }
+Namespaces::Namespaces() {
+    getOrCreate(kDefaultNamespace);
+}
 
-Namespace& Namespaces::active() { return getOrCreate(active_); }
+Namespace& Namespaces::active() {
+    return getOrCreate(active_);
+}
 
 Namespace& Namespaces::getOrCreate(const std::string& name) {
     auto& slot = all_[name];
@@ -23,6 +27,19 @@ Namespace* Namespaces::find(const std::string& name) {
 void Namespaces::setActive(const std::string& name) {
     getOrCreate(name);
     active_ = name;
+}
+
+std::vector<std::string> Namespaces::names() const {
+    std::vector<std::string> out;
+    for (auto& [n, _] : all_) out.push_back(n);
+    return out;
+}
+
+void Namespaces::erase(const std::string& name) {
+    all_.erase(name);
+    if (active_ == name) active_ = kDefaultNamespace;
+    // `minimega` always exists: destroying it starts a fresh one.
+    if (name == kDefaultNamespace) getOrCreate(kDefaultNamespace);
 }
 
 }  // namespace herd

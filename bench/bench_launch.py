@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Launch benchmark (issue 3): N containers through a real herd daemon.
+
+For each N it prints: time for `vm launch container N`, for `vm start all`
+until every container is RUNNING, for `vm kill all` + `vm flush`; host
+memory per container while BUILDING and while RUNNING (MemAvailable deltas);
+daemon RSS idle, loaded and after flush. minimega's figures on this machine
+kind (MEASUREMENTS.md) are printed beside them, with the ratio.
+
+usage: bench/bench_launch.py [N ...]      (default: 10 100 500 1000; root)
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+from herdtest import Daemon  # noqa: E402
+
+MINIMEGA = {  # N: (launch s, start s, kill+flush s, MiB/container BUILDING, RUNNING)
+    10: (0.57, 0.12, 0.25, 10.0, 4.4),
+    100: (7.8, 0.28, 0.56, 10.8, 2.0),
+    500: (45.7, 1.79, 2.25, 11.1, 1.9),
+}
+
+
+def mem_available_kib():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1])
+    return 0
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def settle():
+    # Let freed memory show up in MemAvailable before reading it.
+    time.sleep(1.0)
+
+
+def run(n):
+    with Daemon() as d:
+        c = d.client()
+        c.ok("echo warm")
+        settle()
+        idle_rss = rss_kib(d.proc.pid)
+        before = mem_available_kib()
+
+        t0 = time.time()
+        c.ok("vm launch container %d" % n)
+        t_launch = time.time() - t0
+        settle()
+        building = (before - mem_available_kib()) / n / 1024.0
+
+        t0 = time.time()
+        c.ok("vm start all")
+        while True:
+            states = c.ok(".annotate false .headers false .columns state vm info").split()
+            if states.count("RUNNING") == n:
+                break
+            time.sleep(0.01)
+        t_start = time.time() - t0
+        settle()
+        running = (before - mem_available_kib()) / n / 1024.0
+        loaded_rss = rss_kib(d.proc.pid)
+
+        t0 = time.time()
+        c.ok("vm kill all")
+        c.ok("vm flush")
+        t_kill = time.time() - t0
+        settle()
+        flushed_rss = rss_kib(d.proc.pid)
+        c.close()
+    return t_launch, t_start, t_kill, building, running, idle_rss, loaded_rss, flushed_rss
+
+
+def ratio(ours, theirs):
+    return "%.1fx" % (theirs / ours) if ours > 0 else "-"
+
+
+def main():
+    sizes = [int(a) for a in sys.argv[1:]] or [10, 100, 500, 1000]
+    print("%6s %22s %22s %22s %16s %16s %26s" % (
+        "N", "launch s (minimega)", "start all s (mm)", "kill+flush s (mm)", "MiB/ct BUILDING",
+        "MiB/ct RUNNING", "daemon RSS MiB idle/load/flush"))
+    for n in sizes:
+        la, st, kf, b, r, i, lo, fl = run(n)
+        mm = MINIMEGA.get(n)
+        def col(v, k):
+            return "%.3f" % v + (" (%.2f, %s)" % (mm[k], ratio(v, mm[k])) if mm else "")
+        print("%6d %22s %22s %22s %16s %16s %26s" % (
+            n, col(la, 0), col(st, 1), col(kf, 2),
+            "%.2f" % b + (" (%.1f)" % mm[3] if mm else ""),
+            "%.2f" % r + (" (%.1f)" % mm[4] if mm else ""),
+            "%.1f / %.1f / %.1f" % (i / 1024.0, lo / 1024.0, fl / 1024.0)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Builds herd's default guest image (a busybox root filesystem) into a directory.
+#
+#   scripts/build-image.sh <dir> [herd-cc binary]
+#
+# The image comes from Debian's busybox-static (no download): /bin/busybox, a
+# symlink per applet, a few /etc files and an /init that brings up lo, brings
+# up every veth* interface and asks DHCP for an address (in the background),
+# starts the herd-cc agent when the image has one, and keeps an interactive
+# shell on the console.
+set -euo pipefail
+
+dir=${1:?usage: build-image.sh <dir> [herd-cc binary]}
+agent=${2:-}
+busybox=/bin/busybox
+if ! "$busybox" --list >/dev/null 2>&1 || ! file -b "$busybox" 2>/dev/null | grep -q static; then
+    [ -x /usr/bin/busybox-static ] && busybox=/usr/bin/busybox-static
+fi
+[ -x "$busybox" ] || { echo "build-image: busybox-static is not installed (apt-get install busybox-static)" >&2; exit 1; }
+
+mkdir -p "$dir"
+cd "$dir"
+mkdir -p bin sbin usr/bin usr/sbin etc proc sys dev tmp root run var/run var/log home mnt
+chmod 1777 tmp
+install -m 0755 "$busybox" bin/busybox
+for applet in $(bin/busybox --list-full); do
+    [ "$applet" = bin/busybox ] && continue
+    mkdir -p "$(dirname "$applet")"
+    ln -sf /bin/busybox "$applet"
+done
+
+cat > etc/passwd <<'P'
+root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+P
+cat > etc/group <<'G'
+root:x:0:
+tty:x:5:
+nogroup:x:65534:
+G
+echo "127.0.0.1 localhost" > etc/hosts
+: > etc/resolv.conf
+
+mkdir -p usr/share/udhcpc
+cat > usr/share/udhcpc/default.script <<'S'
+#!/bin/sh
+# udhcpc hook: apply the lease to the interface.
+case "$1" in
+deconfig)
+    ip -4 addr flush dev "$interface"
+    ;;
+bound|renew)
+    ip -4 addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    if [ -n "$router" ]; then
+        for r in $router; do ip route add default via "$r" dev "$interface" && break; done
+    fi
+    : > /etc/resolv.conf
+    for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
+    ;;
+esac
+exit 0
+S
+chmod 0755 usr/share/udhcpc/default.script
+
+cat > init <<'I'
+#!/bin/sh
+# herd default guest init: network up, agent, a shell on the console.
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
+ip link set lo up
+for path in /sys/class/net/veth*; do
+    [ -e "$path" ] || continue
+    nic=${path##*/}
+    ip link set "$nic" up
+    udhcpc -i "$nic" -b -q -t 5 -T 2 -s /usr/share/udhcpc/default.script >/dev/null 2>&1 &
+done
+if [ -x /bin/herd-cc ]; then
+    /bin/herd-cc >/dev/null 2>&1 &
+fi
+cd /root
+while :; do
+    setsid -c /bin/sh -l
+done
+I
+chmod 0755 init
+if [ -n "$agent" ]; then
+    install -m 0755 "$agent" bin/herd-cc
+fi
+echo "built busybox guest image in $dir"

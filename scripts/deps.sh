@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what herd needs to build and test on Debian 12, as root.
+# Idempotent: asks apt only for the packages that are missing, and runs
+# `apt-get update` only when there is something to install.
+set -euo pipefail
+
+PACKAGES=(
+    # build
+    build-essential cmake ninja-build
+    libboost-dev nlohmann-json3-dev libfmt-dev libreadline-dev
+    # tests: unit tests, golden scripts, libFuzzer + sanitizers, format check
+    libgtest-dev googletest python3 clang libclang-rt-14-dev clang-format
+    # container runtime (next issues): seccomp, netlink, capabilities, guest image
+    libseccomp-dev libmnl-dev libcap-dev busybox-static
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    if [[ "$status" != "install ok installed" ]]; then
+        missing+=("$p")
+    fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+    exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+if [[ $(id -u) -ne 0 ]]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,302 @@
+#include "daemon/daemon.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "daemon/command_thread.h"
+#include "daemon/prompt.h"
+#include "daemon/server.h"
+#include "service/executor.h"
+#include "service/herd.h"
+
+namespace herd::daemon {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Whether something accepts connections on the unix socket at `path`.
+bool socketAnswers(const std::string& path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) return false;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 ||
+              errno == EAGAIN;  // backlog full: alive, just busy
+    ::close(fd);
+    return ok;
+}
+
+void raiseFileLimit() {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+    rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        HERD_LOG(warn, "{}", Error::sysNow("setrlimit", "RLIMIT_NOFILE").text());
+    } else {
+        HERD_LOG(debug, "RLIMIT_NOFILE raised from {} to {}", old, rl.rlim_cur);
+    }
+}
+
+std::string selfExe() {
+    char buf[4096];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+// Startup failures are shown whatever -level says.
+void reportError(const std::string& msg) { logWrite(LogLevel::error, nullptr, 0, msg); }
+
+// Set once, from any thread; the main thread waits for it.
+class ShutdownLatch {
+public:
+    void request(const std::string& reason) {
+        {
+            std::lock_guard lock(mu_);
+            if (stopping_.load()) return;
+            reason_ = reason;
+            stopping_.store(true);
+        }
+        cv_.notify_all();
+    }
+    std::string wait() {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return stopping_.load(); });
+        return reason_;
+    }
+    const std::atomic<bool>& flag() const { return stopping_; }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::atomic<bool> stopping_{false};
+    std::string reason_;
+};
+
+}  // namespace
+
+Result<void> makeDirs(const std::string& path, unsigned mode) {
+    std::string cur;
+    size_t pos = 0;
+    while (pos <= path.size()) {
+        size_t next = path.find('/', pos);
+        if (next == std::string::npos) next = path.size();
+        cur = path.substr(0, next);
+        pos = next + 1;
+        if (cur.empty()) continue;
+        if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
+            return Error::sysNow("mkdir", cur);
+        }
+    }
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return Error::sysNow("stat", path);
+    if (!S_ISDIR(st.st_mode)) return Error::sys(ENOTDIR, "mkdir", path);
+    return Ok();
+}
+
+Result<BaseLock> BaseLock::acquire(const std::string& base, bool force) {
+    HERD_TRY(makeDirs(base, 0770));
+    std::string pid_path = base + "/minimega.pid";
+    std::string sock_path = base + "/minimega";
+    int fd = ::open(pid_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return Error::sysNow("open", pid_path);
+    BaseLock lock(fd, pid_path);
+
+    bool held = false;
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK) return Error::sysNow("flock", pid_path);
+        held = true;
+    }
+    struct stat st {};
+    bool sock_exists = ::lstat(sock_path.c_str(), &st) == 0;
+    // minimega itself takes no lock: a live socket is a daemon too.
+    bool live = sock_exists && socketAnswers(sock_path);
+    if (held || live) {
+        if (!force) {
+            return Error::msg(fmt::format(
+                "herd appears to already be running on {}, override with -force", base));
+        }
+        HERD_LOG(warn, "herd may already be running on {}, proceed with caution", base);
+    }
+    if (sock_exists) {
+        if (!live) HERD_LOG(warn, "removing stale socket {}", sock_path);
+        if (::unlink(sock_path.c_str()) != 0 && errno != ENOENT) {
+            return Error::sysNow("unlink", sock_path);
+        }
+    }
+    return lock;
+}
+
+BaseLock::BaseLock(BaseLock&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) { o.fd_ = -1; }
+
+BaseLock::~BaseLock() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+Result<void> BaseLock::writePid() {
+    std::string pid = std::to_string(::getpid());
+    if (::ftruncate(fd_, 0) != 0) return Error::sysNow("truncate", path_);
+    if (::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+        return Error::sysNow("write", path_);
+    }
+    return Ok();
+}
+
+void BaseLock::release() {
+    if (fd_ < 0) return;
+    char buf[32] = {};
+    ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+    // Under -force another daemon may have rewritten it: leave theirs alone.
+    if (n > 0 && std::string(buf, static_cast<size_t>(n)) == std::to_string(::getpid())) {
+        if (::unlink(path_.c_str()) != 0) {
+            HERD_LOG(error, "{}", Error::sysNow("unlink", path_).text());
+        }
+    }
+    ::close(fd_);
+    fd_ = -1;
+}
+
+int runDaemon(const Flags& flags) {
+    raiseFileLimit();
+    if (::geteuid() != 0) HERD_LOG(warn, "not running as root");
+
+    Options opts;
+    opts.base = flags.base;
+    opts.filepath = flags.filepath.empty() ? flags.base + "/files" : flags.filepath;
+    opts.prefix = flags.prefix;
+    opts.cgroup = flags.cgroup;
+    opts.self_exe = selfExe();
+
+    auto lock = BaseLock::acquire(opts.base, flags.force);
+    if (!lock.ok()) {
+        reportError(lock.error().text());
+        return 1;
+    }
+
+    Herd herd(opts);
+    registerAllCommands(herd);
+    Executor exec(herd);
+
+    asio::io_context io(1);
+    CommandThread cmd;
+    Server server(io, cmd, exec, herd.opts.hostname);
+    if (auto r = server.listen(opts.base + "/minimega"); !r.ok()) {
+        reportError(r.error().text());
+        lock->release();
+        return 1;
+    }
+    if (auto r = lock->writePid(); !r.ok()) {
+        reportError(r.error().text());
+        server.removeSocketFile();
+        lock->release();
+        return 1;
+    }
+
+    ShutdownLatch latch;
+    std::unique_ptr<Prompt> prompt;
+    if (!flags.nostdin) prompt = std::make_unique<Prompt>(cmd, exec, latch.flag());
+    auto requestShutdown = [&](const std::string& reason) {
+        latch.request(reason);
+        if (prompt) prompt->stop();
+    };
+
+    server.setStoppingProbe([&latch] { return latch.flag().load(); });
+
+    asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+    std::function<void(const boost::system::error_code&, int)> onSignal =
+        [&](const boost::system::error_code& ec, int sig) {
+            if (ec) return;
+            // ^C at an interactive prompt abandons the line (minimega's prompt
+            // does the same); `quit`, ^D or SIGTERM stop the daemon.
+            if (sig == SIGINT && prompt && prompt->interactive()) {
+                prompt->interrupt();
+                signals.async_wait(onSignal);
+                return;
+            }
+            HERD_LOG(warn, "caught signal {}, shutting down", strsignal(sig));
+            requestShutdown(fmt::format("signal {}", strsignal(sig)));
+        };
+    signals.async_wait(onSignal);
+
+    // `quit [n]`, called on the command thread while the command runs; its
+    // reply is still delivered: shutdown waits for the command to finish and
+    // then flushes every client's queued replies.
+    asio::steady_timer quit_timer(io);
+    herd.request_quit = [&](int delay_s) {
+        if (delay_s <= 0) {
+            requestShutdown("quit");
+            return;
+        }
+        asio::post(io, [&, delay_s] {
+            quit_timer.expires_after(std::chrono::seconds(delay_s));
+            quit_timer.async_wait([&](const boost::system::error_code& ec) {
+                if (!ec) requestShutdown("quit");
+            });
+        });
+    };
+
+    auto work = asio::make_work_guard(io);
+    cmd.start();
+    server.start();
+    std::thread io_thread([&io] {
+        try {
+            io.run();
+        } catch (const std::exception& e) {
+            HERD_LOG(error, "io thread: uncaught exception: {}", e.what());
+            std::_Exit(1);
+        }
+    });
+    HERD_LOG(info, "herd started on {} (pid {})", opts.base, ::getpid());
+
+    if (prompt && prompt->run()) requestShutdown("stdin closed");
+    std::string reason = latch.wait();
+    HERD_LOG(info, "shutting down: {}", reason);
+
+    bool cmd_stopped = cmd.stop(std::chrono::seconds(5));
+    asio::post(io, [&] {
+        boost::system::error_code ec;
+        signals.cancel(ec);
+        quit_timer.cancel();
+        server.shutdown(std::chrono::seconds(2), [&] {
+            work.reset();
+            io.stop();
+        });
+    });
+    io_thread.join();
+    server.removeSocketFile();
+    lock->release();
+    prompt.reset();
+    if (!cmd_stopped) {
+        // A handler is still running on the detached command thread: the
+        // daemon state must not be destroyed under it.
+        std::fflush(nullptr);
+        std::_Exit(0);
+    }
+    return 0;
+}
+
+}  // namespace herd::daemon

@@ -1,0 +1,152 @@
+#include "daemon/flags.h"
+
+#include <fmt/format.h>
+
+#include <functional>
+#include <map>
+
+#include "base/log.h"
+
+namespace herd::daemon {
+
+namespace {
+
+struct Spec {
+    bool is_bool;
+    std::function<void(Flags&, const std::string&)> set;  // value already validated for bools
+    const char* usage;
+    const char* def;  // shown in usage
+};
+
+// strconv.ParseBool's accepted spellings.
+std::optional<bool> parseGoBool(const std::string& v) {
+    if (v == "1" || v == "t" || v == "T" || v == "TRUE" || v == "true" || v == "True") return true;
+    if (v == "0" || v == "f" || v == "F" || v == "FALSE" || v == "false" || v == "False") {
+        return false;
+    }
+    return std::nullopt;
+}
+
+const std::map<std::string, Spec>& specs() {
+    static const std::map<std::string, Spec> table = {
+        {"base", {false, [](Flags& f, const std::string& v) { f.base = v; },
+                  "base path for herd data", "/tmp/herd"}},
+        {"filepath", {false, [](Flags& f, const std::string& v) { f.filepath = v; },
+                      "directory to serve files from", "<base>/files"}},
+        {"level", {false, [](Flags& f, const std::string& v) { f.level = v; },
+                   "log level: debug, info, warn, error, fatal", "error"}},
+        {"logfile", {false, [](Flags& f, const std::string& v) { f.logfile = v; },
+                     "also log to this file", ""}},
+        {"namespace", {false, [](Flags& f, const std::string& v) { f.ns = v; },
+                       "prepend namespace to all -attach and -e commands", ""}},
+        {"prefix", {false, [](Flags& f, const std::string& v) { f.prefix = v; },
+                    "prefix of host-global names this daemon creates ([a-z0-9]{1,8})", "herd"}},
+        {"cgroup", {false, [](Flags& f, const std::string& v) { f.cgroup = v; },
+                    "path to cgroup mount", "/sys/fs/cgroup"}},
+        {"force", {true, [](Flags& f, const std::string& v) { f.force = v == "1"; },
+                   "force herd to run even if it appears to already be running", "false"}},
+        {"nostdin", {true, [](Flags& f, const std::string& v) { f.nostdin = v == "1"; },
+                     "disable reading from stdin, useful for putting herd in the background",
+                     "false"}},
+        {"attach", {true, [](Flags& f, const std::string& v) { f.attach = v == "1"; },
+                    "attach the herd command line to a running instance of herd", "false"}},
+        {"e", {true, [](Flags& f, const std::string& v) { f.e = v == "1"; },
+               "execute command on running herd", "false"}},
+        {"version", {true, [](Flags& f, const std::string& v) { f.version = v == "1"; },
+                     "print the version and exit", "false"}},
+    };
+    return table;
+}
+
+bool validPrefix(const std::string& p) {
+    if (p.empty() || p.size() > 8) return false;
+    for (char c : p) {
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+std::string usageText() {
+    std::string out = "usage: herd [option]... [command]...\n";
+    for (const auto& [name, s] : specs()) {
+        out += fmt::format("  -{}", name);
+        if (!s.is_bool) out += " string";
+        out += fmt::format("\n    \t{}", s.usage);
+        if (s.def[0] != '\0' && std::string_view(s.def) != "false") {
+            out += fmt::format(" (default \"{}\")", s.def);
+        }
+        out += '\n';
+    }
+    return out;
+}
+
+Result<Flags> parseFlags(const std::vector<std::string>& argv) {
+    Flags f;
+    size_t i = 0;
+    for (; i < argv.size(); ++i) {
+        const std::string& arg = argv[i];
+        if (arg.size() < 2 || arg[0] != '-') break;  // first non-flag (or lone "-")
+        size_t dashes = arg[1] == '-' ? 2 : 1;
+        if (dashes == 2 && arg.size() == 2) {  // "--" ends the flags
+            ++i;
+            break;
+        }
+        std::string body = arg.substr(dashes);
+        if (body.empty() || body[0] == '-' || body[0] == '=') {
+            return Error::msg(fmt::format("bad flag syntax: {}", arg));
+        }
+        std::string name = body;
+        std::optional<std::string> value;
+        if (auto eq = body.find('='); eq != std::string::npos) {
+            name = body.substr(0, eq);
+            value = body.substr(eq + 1);
+        }
+        if (name == "h" || name == "help") {
+            f.help = true;
+            continue;
+        }
+        auto it = specs().find(name);
+        if (it == specs().end()) {
+            return Error::msg(fmt::format("flag provided but not defined: -{}", name));
+        }
+        const Spec& s = it->second;
+        if (s.is_bool) {
+            bool b = true;
+            if (value) {
+                auto parsed = parseGoBool(*value);
+                if (!parsed) {
+                    return Error::msg(fmt::format("invalid boolean value \"{}\" for -{}: parse error",
+                                                  *value, name));
+                }
+                b = *parsed;
+            }
+            s.set(f, b ? "1" : "0");
+            continue;
+        }
+        if (!value) {
+            if (i + 1 >= argv.size()) {
+                return Error::msg(fmt::format("flag needs an argument: -{}", name));
+            }
+            value = argv[++i];
+        }
+        s.set(f, *value);
+    }
+    f.args.assign(argv.begin() + static_cast<std::ptrdiff_t>(i), argv.end());
+
+    if (!parseLogLevel(f.level)) {
+        return Error::msg(fmt::format(
+            "invalid value \"{}\" for flag -level: expected debug, info, warn, error or fatal",
+            f.level));
+    }
+    if (!validPrefix(f.prefix)) {
+        return Error::msg(fmt::format(
+            "invalid value \"{}\" for flag -prefix: expected 1 to 8 characters of [a-z0-9]",
+            f.prefix));
+    }
+    if (f.base.empty()) return Error::msg("invalid value \"\" for flag -base: must not be empty");
+    return f;
+}
+
+}  // namespace herd::daemon

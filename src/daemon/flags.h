@@ -1,0 +1,39 @@
+// herd's command-line flags, parsed with Go's `flag` package syntax so that
+// minimega users' habits carry over: `-base X`, `-base=X`, `--base X`, bool
+// flags as `-e` or `-nostdin=false`; parsing stops at the first non-flag
+// argument or after `--` (the rest are the `-e` command).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace herd::daemon {
+
+struct Flags {
+    std::string base = "/tmp/herd";
+    std::string filepath;  // empty: <base>/files
+    std::string level = "error";
+    std::string logfile;
+    std::string ns;  // -namespace
+    std::string prefix = "herd";
+    std::string cgroup = "/sys/fs/cgroup";
+    bool force = false;
+    bool nostdin = false;
+    bool attach = false;
+    bool e = false;
+    bool version = false;
+    bool help = false;  // -h / -help / --help
+    std::vector<std::string> args;  // positional arguments
+};
+
+// Parses argv[1..]. Errors read as Go's (`flag provided but not defined: -x`,
+// `flag needs an argument: -base`, `invalid boolean value "x" for -e: parse
+// error`) or name the invalid value (`-level`, `-prefix`).
+Result<Flags> parseFlags(const std::vector<std::string>& argv);
+
+// The usage text printed for -h and after a flag error.
+std::string usageText();
+
+}  // namespace herd::daemon

@@ -1,0 +1,42 @@
+// herd: the daemon, and its `-e` / `-attach` clients (reference §1).
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "base/log.h"
+#include "daemon/client.h"
+#include "daemon/daemon.h"
+#include "daemon/flags.h"
+#include "service/herd.h"
+
+int main(int argc, char** argv) {
+    using namespace herd;
+    // Writes to vanished clients must fail with EPIPE, not kill the daemon.
+    ::signal(SIGPIPE, SIG_IGN);
+
+    std::vector<std::string> args(argv + 1, argv + argc);
+    auto flags = daemon::parseFlags(args);
+    if (!flags.ok()) {
+        std::fprintf(stderr, "%s\n%s", flags.error().text().c_str(),
+                     daemon::usageText().c_str());
+        return 2;
+    }
+    if (flags->help) {
+        std::fputs(daemon::usageText().c_str(), stderr);
+        return 0;
+    }
+    if (flags->version) {
+        std::printf("%s\n", versionString().c_str());
+        return 0;
+    }
+    if (auto r = logInit(*parseLogLevel(flags->level), flags->logfile); !r.ok()) {
+        std::fprintf(stderr, "herd: %s\n", r.error().text().c_str());
+        return 1;
+    }
+
+    if (flags->e) return daemon::runExec(flags->base, flags->args, flags->ns);
+    if (flags->attach) return daemon::runAttach(flags->base, flags->ns);
+    return daemon::runDaemon(*flags);
+}

@@ -1,0 +1,362 @@
+#include "daemon/server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include "base/log.h"
+#include "daemon/command_thread.h"
+#include "daemon/protocol.h"
+#include "service/env.h"
+#include "service/executor.h"
+#include "service/session.h"
+
+namespace herd::daemon {
+
+namespace asio = boost::asio;
+using stream = asio::local::stream_protocol;
+
+// One client. Its state is touched only on the io thread, except `session_`,
+// which only the command thread uses (jobs hold a shared_ptr to keep it alive).
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+    Connection(Server& server, stream::socket sock, uint64_t id)
+        : server_(server), sock_(std::move(sock)), id_(id) {
+        session_.name = "socket " + std::to_string(id);
+    }
+
+    void start() { doRead(); }
+
+    // Closes now, dropping whatever is queued.
+    void close() {
+        if (closed_) return;
+        closed_ = true;
+        boost::system::error_code ec;
+        sock_.close(ec);
+        pending_.clear();
+        out_.clear();
+        out_bytes_ = 0;
+        HERD_LOG(info, "{} disconnected", session_.name);
+        server_.remove(id_);
+    }
+
+    // Stops reading; closes once the queued replies are written.
+    void drainAndClose() {
+        draining_ = true;
+        pending_.clear();
+        maybeFinish();
+    }
+
+    void send(std::string data) {
+        if (closed_) return;
+        out_bytes_ += data.size();
+        out_.push_back(std::move(data));
+        if (out_bytes_ > kMaxQueuedBytes && out_.size() > 1) {
+            HERD_LOG(warn, "dropping {}: {} bytes of replies unread", session_.name, out_bytes_);
+            close();
+            return;
+        }
+        if (!writing_) doWrite();
+    }
+
+private:
+    void doRead() {
+        if (closed_ || reading_ || eof_ || draining_ || decoder_.dead() ||
+            pending_.size() >= kMaxPendingRequests) {
+            return;
+        }
+        reading_ = true;
+        sock_.async_read_some(asio::buffer(rbuf_),
+                              [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                                  self->onRead(ec, n);
+                              });
+    }
+
+    void onRead(boost::system::error_code ec, size_t n) {
+        reading_ = false;
+        if (closed_) return;
+        std::vector<Incoming> items;
+        if (ec == asio::error::eof) {
+            eof_ = true;
+            decoder_.finish(items);
+        } else if (ec) {
+            HERD_LOG(info, "{}: read: {}", session_.name, ec.message());
+            close();
+            return;
+        } else {
+            decoder_.feed(std::string_view(rbuf_.data(), n), items);
+        }
+        for (auto& it : items) pending_.push_back(std::move(it));
+        dispatch();
+    }
+
+    // Starts the next queued request unless one is in flight.
+    void dispatch() {
+        while (!closed_ && !busy_ && !pending_.empty()) {
+            Incoming in = std::move(pending_.front());
+            pending_.pop_front();
+            switch (in.kind) {
+                case Incoming::Kind::fatal:
+                    HERD_LOG(info, "{}: closing: {}", session_.name, in.error);
+                    if (!in.error.empty()) send(encodeErrorReply(server_.hostname_, in.error));
+                    draining_ = true;
+                    pending_.clear();
+                    break;
+                case Incoming::Kind::error:
+                    HERD_LOG(debug, "{}: bad request: {}", session_.name, in.error);
+                    send(encodeErrorReply(server_.hostname_, in.error));
+                    break;
+                case Incoming::Kind::request: handle(std::move(in.request)); break;
+            }
+        }
+        if (closed_) return;
+        maybeFinish();
+        doRead();
+    }
+
+    void handle(Request r) {
+        if (!r.plumb_pipe.empty()) {
+            send(encodeErrorReply(server_.hostname_, "plumbing is not supported"));
+        } else if (r.command.empty() == r.suggest.empty()) {
+            send(encodeErrorReply(server_.hostname_, "must specify either command or suggest"));
+        } else if (!r.suggest.empty()) {
+            runJob(std::move(r.suggest), true);
+        } else {
+            runJob(std::move(r.command), false);
+        }
+    }
+
+    // Runs a command (or a suggestion) on the command thread. Its replies and
+    // the end-of-request mark come back to the io thread in order, as posts.
+    void runJob(std::string line, bool suggest) {
+        HERD_LOG(debug, "{}: {} `{}`", session_.name, suggest ? "suggest" : "command", line);
+        busy_ = true;
+        auto self = shared_from_this();
+        bool queued = server_.cmd_.post([self, line = std::move(line), suggest] {
+            asio::io_context& io = self->server_.io_;
+            auto emit = [&](std::string s) {
+                asio::post(io, [self, s = std::move(s)]() mutable { self->send(std::move(s)); });
+            };
+            if (suggest) {
+                emit(self->suggest(line));
+            } else {
+                self->runCommand(line, emit);
+            }
+            asio::post(io, [self] {
+                self->busy_ = false;
+                self->dispatch();
+            });
+        });
+        if (!queued) {
+            busy_ = false;
+            drainAndClose();  // shutting down
+        }
+    }
+
+    // Command thread.
+    std::string suggest(const std::string& line) {
+        Executor& exec = server_.exec_;
+        Herd& herd = exec.herd();
+        try {
+            Env env{herd, session_, exec, [](cli::Batch) {}, herd.namespaces.activeName()};
+            return encodeSuggestReply(herd.table.suggest(line, &env));
+        } catch (const std::exception& e) {
+            HERD_LOG(error, "suggest `{}`: {}", line, e.what());
+            return encodeSuggestReply({});
+        }
+    }
+
+    // Command thread. Every batch but the last goes out with More:true, so
+    // one batch is held back until the next arrives or the command ends.
+    template <typename Emit>
+    void runCommand(const std::string& line, Emit& emit) {
+        std::optional<std::pair<cli::Batch, std::string>> prev;
+        try {
+            server_.exec_.runLine(line, session_,
+                                  [&](const cli::Batch& b, const std::string& rendered) {
+                                      if (prev) emit(encodeReply(&prev->first, prev->second, true));
+                                      prev.emplace(b, rendered);
+                                  });
+        } catch (const std::exception& e) {
+            // A handler bug must cost one command, not the daemon.
+            HERD_LOG(error, "{}: `{}`: uncaught exception: {}", session_.name, line, e.what());
+            if (prev) emit(encodeReply(&prev->first, prev->second, true));
+            prev.reset();
+            emit(encodeErrorReply(server_.hostname_, std::string("internal error: ") + e.what()));
+            return;
+        }
+        if (prev) {
+            emit(encodeReply(&prev->first, prev->second, false));
+        } else if (!(server_.stopping_probe_ && server_.stopping_probe_())) {
+            emit(encodeReply(nullptr, "", false));
+        }
+    }
+
+    void doWrite() {
+        if (closed_ || out_.empty()) return;
+        writing_ = true;
+        // Coalesce small replies into one write.
+        while (out_.size() > 1 && out_.front().size() + out_[1].size() <= 64 * 1024) {
+            out_[1].insert(0, out_.front());
+            out_.pop_front();
+        }
+        asio::async_write(sock_, asio::buffer(out_.front()),
+                          [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                              self->onWrite(ec);
+                          });
+    }
+
+    void onWrite(boost::system::error_code ec) {
+        writing_ = false;
+        if (closed_) return;
+        if (ec) {
+            HERD_LOG(info, "{}: write: {}", session_.name, ec.message());
+            close();
+            return;
+        }
+        out_bytes_ -= out_.front().size();
+        out_.pop_front();
+        if (!out_.empty()) {
+            doWrite();
+        } else {
+            maybeFinish();
+        }
+    }
+
+    // Closes a connection that has nothing left to do: the client half-closed
+    // (or we gave up reading) and every reply has been written.
+    void maybeFinish() {
+        if ((eof_ || draining_) && pending_.empty() && !busy_ && out_.empty() && !writing_) {
+            close();
+        }
+    }
+
+    Server& server_;
+    stream::socket sock_;
+    uint64_t id_;
+    Session session_;
+    RequestDecoder decoder_;
+    std::deque<Incoming> pending_;
+    std::deque<std::string> out_;
+    size_t out_bytes_ = 0;
+    std::array<char, 64 * 1024> rbuf_;
+    bool reading_ = false;
+    bool writing_ = false;
+    bool busy_ = false;      // a request of this client is on the command thread
+    bool eof_ = false;       // the client will send nothing more
+    bool draining_ = false;  // we read nothing more
+    bool closed_ = false;
+};
+
+Server::Server(asio::io_context& io, CommandThread& cmd, Executor& exec, std::string hostname)
+    : io_(io), cmd_(cmd), exec_(exec), hostname_(std::move(hostname)), acceptor_(io), timer_(io) {}
+
+Server::~Server() = default;
+
+Result<void> Server::listen(const std::string& path) {
+    if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+        return Error::msg("socket path too long: " + path);
+    }
+    boost::system::error_code ec;
+    stream::endpoint ep(path);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (ec) return Error::sys(ec.value(), "bind", path);
+    bound_ = true;
+    path_ = path;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) {
+        dev_ = st.st_dev;
+        ino_ = st.st_ino;
+    }
+    acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+        removeSocketFile();
+        return Error::sys(ec.value(), "listen", path);
+    }
+    HERD_LOG(info, "listening on {}", path);
+    return Ok();
+}
+
+void Server::start() {
+    asio::post(io_, [this] { doAccept(); });
+}
+
+void Server::doAccept() {
+    if (stopping_) return;
+    acceptor_.async_accept([this](boost::system::error_code ec, stream::socket sock) {
+        if (stopping_ || ec == asio::error::operation_aborted) return;
+        if (ec) {
+            // Typically EMFILE: back off instead of spinning on the error.
+            HERD_LOG(error, "accept: {}", ec.message());
+            timer_.expires_after(std::chrono::milliseconds(100));
+            timer_.async_wait([this](boost::system::error_code e) {
+                if (!e) doAccept();
+            });
+            return;
+        }
+        uint64_t id = next_id_++;
+        auto conn = std::make_shared<Connection>(*this, std::move(sock), id);
+        conns_.emplace(id, conn);
+        HERD_LOG(info, "client connected: socket {}", id);
+        conn->start();
+        doAccept();
+    });
+}
+
+void Server::remove(uint64_t id) {
+    conns_.erase(id);
+    if (stopping_ && conns_.empty()) finishShutdown();
+}
+
+void Server::removeSocketFile() {
+    if (!bound_) return;
+    bound_ = false;
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_) {
+        if (::unlink(path_.c_str()) != 0) {
+            HERD_LOG(error, "{}", Error::sysNow("unlink", path_).text());
+        }
+    }
+}
+
+void Server::shutdown(std::chrono::milliseconds grace, std::function<void()> done) {
+    stopping_ = true;
+    on_done_ = std::move(done);
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    removeSocketFile();
+    timer_.cancel();
+    // Copy: closing a connection removes it from conns_.
+    std::vector<std::shared_ptr<Connection>> all;
+    for (auto& [id, c] : conns_) all.push_back(c);
+    for (auto& c : all) c->drainAndClose();
+    if (conns_.empty()) {
+        finishShutdown();
+        return;
+    }
+    timer_.expires_after(grace);
+    timer_.async_wait([this](boost::system::error_code e) {
+        if (e) return;
+        std::vector<std::shared_ptr<Connection>> left;
+        for (auto& [id, c] : conns_) left.push_back(c);
+        for (auto& c : left) c->close();
+        finishShutdown();
+    });
+}
+
+void Server::finishShutdown() {
+    if (!on_done_) return;
+    timer_.cancel();
+    auto done = std::move(on_done_);
+    on_done_ = nullptr;
+    done();
+}
+
+}  // namespace herd::daemon

@@ -1,0 +1,364 @@
+#include "runtime/console.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <deque>
+#include <map>
+
+namespace herd::runtime {
+
+namespace asio = boost::asio;
+
+namespace {
+
+class Viewer {
+public:
+    virtual ~Viewer() = default;
+    // Queues output; false when the viewer is gone or too far behind.
+    virtual bool deliver(std::shared_ptr<const std::string> bytes) = 0;
+    virtual void shutdown() = 0;
+};
+
+class ConsoleImpl;
+
+// A viewer on a socket (unix or TCP): output queued with a cap, input read
+// and handed to the pty.
+template <typename Socket>
+class SocketViewer : public Viewer, public std::enable_shared_from_this<SocketViewer<Socket>> {
+public:
+    SocketViewer(Socket sock, size_t cap, std::function<void(std::string)> input,
+                 std::function<void()> gone)
+        : sock_(std::move(sock)), cap_(cap), input_(std::move(input)), gone_(std::move(gone)) {}
+
+    void startReading() {
+        auto self = this->shared_from_this();
+        sock_.async_read_some(asio::buffer(buf_), [self](boost::system::error_code ec, size_t n) {
+            if (ec) return self->fail();
+            self->input_(std::string(self->buf_.data(), n));
+            self->startReading();
+        });
+    }
+
+    bool deliver(std::shared_ptr<const std::string> bytes) override {
+        if (dead_) return false;
+        queued_ += bytes->size();
+        if (queued_ > cap_) {
+            shutdown();
+            return false;
+        }
+        queue_.push_back(std::move(bytes));
+        if (!writing_) writeNext();
+        return true;
+    }
+
+    void shutdown() override {
+        if (dead_) return;
+        dead_ = true;
+        boost::system::error_code ec;
+        sock_.close(ec);
+    }
+
+private:
+    void writeNext() {
+        if (queue_.empty() || dead_) {
+            writing_ = false;
+            return;
+        }
+        writing_ = true;
+        auto self = this->shared_from_this();
+        auto front = queue_.front();
+        asio::async_write(sock_, asio::buffer(*front),
+                          [self, front](boost::system::error_code ec, size_t) {
+                              if (ec) return self->fail();
+                              self->queued_ -= front->size();
+                              self->queue_.pop_front();
+                              self->writeNext();
+                          });
+    }
+
+    void fail() {
+        if (dead_) return;
+        shutdown();
+        gone_();
+    }
+
+    Socket sock_;
+    size_t cap_;
+    std::function<void(std::string)> input_;
+    std::function<void()> gone_;
+    std::array<char, 4096> buf_{};
+    std::deque<std::shared_ptr<const std::string>> queue_;
+    size_t queued_ = 0;
+    bool writing_ = false;
+    bool dead_ = false;
+};
+
+class CallbackViewer : public Viewer {
+public:
+    explicit CallbackViewer(Console::Deliver d) : d_(std::move(d)) {}
+    bool deliver(std::shared_ptr<const std::string> bytes) override {
+        return !dead_ && (dead_ = !d_(std::move(bytes)), !dead_);
+    }
+    void shutdown() override { dead_ = true; }
+
+private:
+    Console::Deliver d_;
+    bool dead_ = false;
+};
+
+class ConsoleImpl : public Console {
+public:
+    ConsoleImpl(asio::io_context& io, ConsoleOptions opts, int master, std::string slave)
+        : io_(io),
+          opts_(std::move(opts)),
+          master_(io, master),
+          slave_(std::move(slave)),
+          unix_acc_(io),
+          tcp_acc_(io) {}
+
+    Result<void> listen() {
+        boost::system::error_code ec;
+        ::unlink(opts_.unix_path.c_str());
+        unix_acc_.open(asio::local::stream_protocol(), ec);
+        if (!ec) unix_acc_.bind(asio::local::stream_protocol::endpoint(opts_.unix_path), ec);
+        if (!ec) unix_acc_.listen(64, ec);
+        if (ec) return Error::sys(ec.value(), "listen on", opts_.unix_path);
+        if (!opts_.tcp_address.empty()) {
+            auto addr = asio::ip::make_address(opts_.tcp_address, ec);
+            if (ec) return Error::msg("console address `" + opts_.tcp_address + "`: " + ec.message());
+            asio::ip::tcp::endpoint ep(addr, 0);
+            tcp_acc_.open(ep.protocol(), ec);
+            if (!ec) tcp_acc_.set_option(asio::socket_base::reuse_address(true), ec);
+            if (!ec) tcp_acc_.bind(ep, ec);
+            if (!ec) tcp_acc_.listen(64, ec);
+            if (ec) return Error::sys(ec.value(), "listen on", opts_.tcp_address + ":0");
+            port_ = tcp_acc_.local_endpoint().port();
+        }
+        return Ok();
+    }
+
+    void startAccepting() {
+        auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
+        asio::post(io_, [self] {
+            self->acceptUnix();
+            if (self->tcp_acc_.is_open()) self->acceptTcp();
+        });
+    }
+
+    const std::string& slavePath() const override { return slave_; }
+    int tcpPort() const override { return port_; }
+
+    void resume() override {
+        auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
+        asio::post(io_, [self] {
+            if (self->closed_ || self->reading_) return;
+            self->reading_ = true;
+            self->readPty();
+        });
+    }
+
+    void resize(unsigned rows, unsigned cols) override {
+        winsize ws{};
+        ws.ws_row = static_cast<unsigned short>(rows);
+        ws.ws_col = static_cast<unsigned short>(cols);
+        ::ioctl(master_.native_handle(), TIOCSWINSZ, &ws);
+    }
+
+    void close() override {
+        auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
+        asio::post(io_, [self] {
+            if (self->closed_) return;
+            self->closed_ = true;
+            boost::system::error_code ec;
+            self->unix_acc_.close(ec);
+            self->tcp_acc_.close(ec);
+            ::unlink(self->opts_.unix_path.c_str());
+            for (auto& [id, v] : self->viewers_) v->shutdown();
+            self->viewers_.clear();
+            self->count_ = 0;
+            self->master_.close(ec);
+        });
+    }
+
+    int addViewer(Deliver deliver) override {
+        int id = next_id_.fetch_add(1);
+        auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
+        asio::post(io_, [self, id, d = std::move(deliver)]() mutable {
+            self->registerViewer(id, std::make_shared<CallbackViewer>(std::move(d)));
+        });
+        return id;
+    }
+
+    void input(std::string bytes) override {
+        auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
+        asio::post(io_, [self, b = std::move(bytes)]() mutable { self->writePty(std::move(b)); });
+    }
+
+    void removeViewer(int id) override {
+        auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
+        asio::post(io_, [self, id] { self->dropViewer(id); });
+    }
+
+    size_t viewerCount() const override { return count_.load(); }
+
+private:
+    void registerViewer(int id, std::shared_ptr<Viewer> v) {
+        if (closed_) return v->shutdown();
+        // Scrollback first, then live output: nothing twice, nothing lost.
+        if (!scrollback_.empty() &&
+            !v->deliver(std::make_shared<const std::string>(scrollback_))) {
+            return;
+        }
+        viewers_[id] = std::move(v);
+        count_ = viewers_.size();
+    }
+
+    void dropViewer(int id) {
+        auto it = viewers_.find(id);
+        if (it == viewers_.end()) return;
+        it->second->shutdown();
+        viewers_.erase(it);
+        count_ = viewers_.size();
+    }
+
+    template <typename Socket>
+    void adopt(Socket sock) {
+        int id = next_id_.fetch_add(1);
+        auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
+        auto v = std::make_shared<SocketViewer<Socket>>(
+            std::move(sock), opts_.viewer_queue,
+            [self](std::string b) { self->writePty(std::move(b)); },
+            [self, id] { self->dropViewer(id); });
+        registerViewer(id, v);
+        v->startReading();
+    }
+
+    void acceptUnix() {
+        auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
+        unix_acc_.async_accept(
+            [self](boost::system::error_code ec, asio::local::stream_protocol::socket s) {
+                if (ec == asio::error::operation_aborted || self->closed_) return;
+                if (!ec) self->adopt(std::move(s));
+                self->acceptUnix();
+            });
+    }
+
+    void acceptTcp() {
+        auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
+        tcp_acc_.async_accept([self](boost::system::error_code ec, asio::ip::tcp::socket s) {
+            if (ec == asio::error::operation_aborted || self->closed_) return;
+            if (!ec) self->adopt(std::move(s));
+            self->acceptTcp();
+        });
+    }
+
+    void readPty() {
+        auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
+        master_.async_read_some(asio::buffer(buf_), [self](boost::system::error_code ec, size_t n) {
+            if (ec) {
+                // EIO: the container closed its last slave fd (it exited).
+                // Reading resumes when it is relaunched.
+                self->reading_ = false;
+                return;
+            }
+            self->output(std::string(self->buf_.data(), n));
+            self->readPty();
+        });
+    }
+
+    void output(std::string data) {
+        scrollback_ += data;
+        if (scrollback_.size() > 2 * opts_.scrollback) {
+            scrollback_.erase(0, scrollback_.size() - opts_.scrollback);
+        }
+        auto shared = std::make_shared<const std::string>(std::move(data));
+        for (auto it = viewers_.begin(); it != viewers_.end();) {
+            if (it->second->deliver(shared)) {
+                ++it;
+            } else {
+                it = viewers_.erase(it);
+            }
+        }
+        count_ = viewers_.size();
+    }
+
+    void writePty(std::string bytes) {
+        if (closed_) return;
+        // Keystrokes beyond a generous bound are dropped rather than queued
+        // without limit (the guest is not reading its console).
+        if (pending_input_ + bytes.size() > (1u << 20)) return;
+        pending_input_ += bytes.size();
+        to_pty_.push_back(std::move(bytes));
+        if (!writing_pty_) writeNextPty();
+    }
+
+    void writeNextPty() {
+        if (to_pty_.empty() || closed_) {
+            writing_pty_ = false;
+            return;
+        }
+        writing_pty_ = true;
+        auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
+        asio::async_write(master_, asio::buffer(to_pty_.front()),
+                          [self](boost::system::error_code, size_t) {
+                              self->pending_input_ -= self->to_pty_.front().size();
+                              self->to_pty_.pop_front();
+                              self->writeNextPty();
+                          });
+    }
+
+    asio::io_context& io_;
+    ConsoleOptions opts_;
+    asio::posix::stream_descriptor master_;
+    std::string slave_;
+    asio::local::stream_protocol::acceptor unix_acc_;
+    asio::ip::tcp::acceptor tcp_acc_;
+    int port_ = 0;
+    std::array<char, 8192> buf_{};
+    std::string scrollback_;
+    std::map<int, std::shared_ptr<Viewer>> viewers_;
+    std::atomic<size_t> count_{0};
+    std::atomic<int> next_id_{1};
+    std::deque<std::string> to_pty_;
+    size_t pending_input_ = 0;
+    bool writing_pty_ = false;
+    bool reading_ = false;
+    bool closed_ = false;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<Console>> Console::create(asio::io_context& io, const ConsoleOptions& opts) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+    if (m < 0) return Error::sysNow("open", "/dev/ptmx");
+    char name[64];
+    if (grantpt(m) != 0 || unlockpt(m) != 0 || ptsname_r(m, name, sizeof name) != 0) {
+        int e = errno;
+        ::close(m);
+        return Error::sys(e, "unlock pty for", opts.unix_path);
+    }
+    // A sane default size until a viewer says otherwise.
+    winsize ws{};
+    ws.ws_row = 24;
+    ws.ws_col = 80;
+    ::ioctl(m, TIOCSWINSZ, &ws);
+    auto c = std::make_shared<ConsoleImpl>(io, opts, m, name);
+    if (auto r = c->listen(); !r.ok()) {
+        c->close();
+        return r.error();
+    }
+    c->startAccepting();
+    return std::shared_ptr<Console>(c);
+}
+
+}  // namespace herd::runtime

@@ -1,0 +1,54 @@
+// A container's console (reference §6, with minimega's defects fixed): a pty
+// whose master the daemon keeps for the container's whole life (relaunches
+// included), a scrollback, and any number of viewers on a unix socket and a
+// TCP port, each typing into the same pty. A viewer that stops reading is
+// dropped once its queue is full: it never stalls the others or the guest.
+//
+// All I/O runs on the daemon's io_context (one thread); the public methods
+// may be called from any thread.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "base/result.h"
+
+namespace herd::runtime {
+
+struct ConsoleOptions {
+    std::string unix_path;              // <instance>/console
+    std::string tcp_address = "127.0.0.1";  // empty: no TCP listener
+    size_t scrollback = 64 * 1024;      // bytes replayed to each new viewer
+    size_t viewer_queue = 256 * 1024;   // a viewer further behind is dropped
+};
+
+class Console : public std::enable_shared_from_this<Console> {
+public:
+    static Result<std::shared_ptr<Console>> create(boost::asio::io_context& io,
+                                                   const ConsoleOptions& opts);
+    virtual ~Console() = default;
+
+    // The pty slave the container opens as its console (/dev/pts/N on the host).
+    virtual const std::string& slavePath() const = 0;
+    virtual int tcpPort() const = 0;
+
+    // (Re)starts reading the pty: call once the container holds the slave.
+    virtual void resume() = 0;
+    // Sets the pty window size (viewers that know their size, e.g. the web page).
+    virtual void resize(unsigned rows, unsigned cols) = 0;
+    // Closes listeners and viewers, removes the socket file, closes the pty.
+    virtual void close() = 0;
+
+    // Generic viewer hook (used by the web terminal): `deliver` gets every byte
+    // of output (scrollback first), `input` is written to the pty. Returns an
+    // id for removeViewer. `deliver` returning false drops the viewer.
+    using Deliver = std::function<bool(std::shared_ptr<const std::string>)>;
+    virtual int addViewer(Deliver deliver) = 0;
+    virtual void input(std::string bytes) = 0;
+    virtual void removeViewer(int id) = 0;
+    virtual size_t viewerCount() const = 0;
+};
+
+}  // namespace herd::runtime

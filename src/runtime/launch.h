@@ -1,0 +1,94 @@
+// Launching a container's first process (parent side and child side).
+//
+// launch() clones one process into new mount, PID, network, IPC and UTS
+// namespaces. The child sets up the root filesystem, /dev, /proc, /sys, the
+// console, volumes and fifos, pivots into the root, drops capabilities, sets
+// no_new_privs and the seccomp filter, reports "ready" and then blocks right
+// before exec'ing init: that is a BUILDING container. start() releases it.
+//
+// The child shares the daemon's memory (CLONE_VM): it runs only raw syscalls
+// on data prepared here (see rawsys.h), so a BUILDING container costs a task,
+// a small stack and its namespaces, not a copy of the daemon.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "runtime/isolation.h"
+
+namespace herd::runtime {
+
+struct BindSpec {
+    std::string source;  // host path
+    std::string target;  // absolute path inside the container
+    bool file = false;   // a file (fifo, uuid) rather than a directory
+};
+
+struct LaunchSpec {
+    std::string hostname;
+    std::string root;      // host path the root is mounted on (or the filesystem itself)
+    std::string lowerdir;  // overlay: lower layer (the filesystem); empty = no overlay
+    std::string upperdir;
+    std::string workdir;
+    std::vector<BindSpec> binds;  // volumes and fifos
+    std::string uuid_file;        // shown at /sys/devices/virtual/dmi/id/product_uuid
+    std::string console;          // host path of the console pty's slave (/dev/pts/N)
+    std::string preinit;          // host program run in the new namespaces before isolation
+    std::vector<std::string> init;  // argv; init[0] is a path inside the container
+    std::vector<std::string> env;   // KEY=VALUE
+};
+
+// A launched container's first process. Owns its pidfd; destroying a Child
+// that was never reaped kills and reaps it, so a failed launch leaves no
+// zombie behind.
+class Child {
+public:
+    Child() = default;
+    Child(Child&&) noexcept;
+    Child& operator=(Child&&) noexcept;
+    ~Child();
+
+    int pid() const { return pid_; }
+    int pidfd() const { return pidfd_.get(); }
+    bool released() const { return released_; }
+
+    // Lets the child exec init (first half of `vm start`).
+    Result<void> release();
+    // Waits until the child exec'd init (its end of the sync socket closes on
+    // exec) or reports why it could not (second half).
+    Result<void> waitExec(int timeout_ms = 10000);
+
+    // SIGKILL through the pidfd; reaps (blocking) and returns the wait status.
+    int killAndReap();
+    // Non-blocking reap; returns the wait status if the process has exited.
+    std::optional<int> tryReap();
+    // Drops ownership after the process was reaped elsewhere.
+    void forget();
+
+private:
+    friend Result<Child> launch(const LaunchSpec&, const Isolation&,
+                                const std::function<Result<void>(int)>&);
+    int pid_ = -1;
+    unique_fd pidfd_;
+    unique_fd sync_;
+    void* stack_ = nullptr;
+    std::shared_ptr<void> keep_;  // what the child reads until it execs
+    size_t stack_size_ = 0;
+    bool released_ = false;
+    bool reaped_ = false;
+    void freeStack();
+};
+
+// Launches a container. `attach(pid)` runs in the parent while the child sets
+// up (put it into its cgroups); if it fails the child is killed. Returns when
+// the child is ready (BUILDING) or has failed; the error names the step, the
+// object and errno, e.g. `mount proc on /proc: Permission denied (EACCES)`.
+Result<Child> launch(const LaunchSpec& spec, const Isolation& iso,
+                     const std::function<Result<void>(int pid)>& attach);
+
+}  // namespace herd::runtime

@@ -1,0 +1,252 @@
+// vm launch/info/start/stop/kill/flush/tag and clear vm tag (reference §4).
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "service/commands/commands.h"
+#include "service/commands/vm_internal.h"
+#include "service/names.h"
+#include "service/vm_ops.h"
+
+namespace herd {
+
+void addHandler(Herd& herd, cli::Handler h) {
+    std::string first = h.patterns.empty() ? "" : h.patterns.front();
+    if (auto r = herd.table.add(std::move(h)); !r) {
+        std::fprintf(stderr, "herd: bad command pattern `%s`: %s\n", first.c_str(),
+                     r.error().text().c_str());
+        std::abort();
+    }
+}
+
+cli::Handler makeHandler(std::string help_short, std::string help_long,
+                         std::vector<std::string> patterns, cli::CallFn call,
+                         cli::SuggestFn suggest) {
+    cli::Handler h;
+    h.help_short = std::move(help_short);
+    h.help_long = std::move(help_long);
+    h.patterns = std::move(patterns);
+    h.call = std::move(call);
+    h.suggest = std::move(suggest);
+    return h;
+}
+
+void emitTable(Env& env, std::vector<std::string> header,
+               std::vector<std::vector<std::string>> rows, const std::string& error) {
+    auto r = env.response();
+    r.header = std::move(header);
+    r.tabular = std::move(rows);
+    r.error = error;
+    env.emit({std::move(r)});
+}
+
+void okOrFail(Env& env, const Result<void>& r) {
+    if (r.ok())
+        env.ok();
+    else
+        env.fail(r.error().text());
+}
+
+cli::SuggestFn vmSuggest(bool wild) {
+    return [wild](Env& env, const std::string& key, const std::string& typed) {
+        std::vector<std::string> out;
+        if (key != "vm") return out;
+        if (wild && std::string(kWildcard).compare(0, typed.size(), typed) == 0)
+            out.emplace_back(kWildcard);
+        for (Vm* vm : env.herd.vms.inNamespace(env.ns))
+            if (vm->name.compare(0, typed.size(), typed) == 0) out.push_back(vm->name);
+        return out;
+    };
+}
+
+namespace {
+
+nlohmann::json vmData(const Vm& vm) {
+    return {{"ID", vm.id},
+            {"Name", vm.name},
+            {"Namespace", vm.ns},
+            {"Host", vm.host},
+            {"State", static_cast<unsigned>(vm.state)},
+            {"Type", vm.type == VmType::Kvm ? 1 : 2},
+            {"UUID", vm.uuid()},
+            {"Tags", vm.config.tags},
+            {"ActiveCC", vm.cc_active},
+            {"Pid", vm.pid}};
+}
+
+void cliVmInfo(cli::Command& c, Env& env) {
+    const auto& cols = c.flag("summary") ? vmInfoSummaryColumns() : vmInfoColumns();
+    std::vector<std::vector<std::string>> rows;
+    nlohmann::json data = nlohmann::json::array();
+    for (Vm* vm : env.herd.vms.inNamespace(env.ns)) {
+        std::vector<std::string> row;
+        for (auto& col : cols) {
+            auto v = vm->info(col, env.herd.vlans);
+            row.push_back(v.ok() ? *v : "N/A");
+        }
+        rows.push_back(std::move(row));
+        data.push_back(vmData(*vm));
+    }
+    auto r = env.response();
+    r.header = cols;
+    r.tabular = std::move(rows);
+    r.data = std::move(data);
+    env.emit({std::move(r)});
+}
+
+void cliVmLaunch(cli::Command& c, Env& env) {
+    Namespace& ns = env.nspace();
+    if (!c.has("name")) return okOrFail(env, scheduleQueue(env.herd, ns));
+
+    VmConfig cfg = ns.vm_config;
+    if (c.has("config")) {
+        auto it = ns.saved_configs.find(c.str("config"));
+        if (it == ns.saved_configs.end())
+            return env.fail(fmt::format("config {} does not exist", c.str("config")));
+        cfg = it->second;
+    }
+    if (c.flag("kvm")) return env.fail("herd only runs containers: use `vm launch container`");
+
+    auto r = queueVms(env.herd, ns, c.str("name"), VmType::Container, std::move(cfg));
+    if (r.ok() && !ns.queueing) r = scheduleQueue(env.herd, ns);
+    okOrFail(env, r);
+}
+
+void cliVmTag(cli::Command& c, Env& env) {
+    std::string key = c.has("key") ? c.str("key") : std::string(kWildcard);
+    const std::string& target = c.str("vm");
+    if (c.has("value")) {
+        if (key == kWildcard) return env.fail("cannot assign to wildcard");
+        std::string value = c.str("value");
+        return okOrFail(env, applyTarget(env.herd, env.ns, target,
+                                         [&](Vm& vm, bool, std::vector<std::string>&) {
+                                             vm.tags()[key] = value;
+                                             return true;
+                                         }));
+    }
+    std::vector<std::vector<std::string>> rows;
+    auto r = applyTarget(env.herd, env.ns, target, [&](Vm& vm, bool, std::vector<std::string>&) {
+        if (key == kWildcard) {
+            for (auto& [k, v] : vm.tags()) rows.push_back({vm.name, k, v});
+        } else {
+            auto it = vm.tags().find(key);
+            rows.push_back({vm.name, it == vm.tags().end() ? std::string() : it->second});
+        }
+        return true;
+    });
+    std::vector<std::string> header = key == kWildcard
+                                          ? std::vector<std::string>{"name", "tag", "value"}
+                                          : std::vector<std::string>{"name", "value"};
+    emitTable(env, std::move(header), std::move(rows), r.ok() ? "" : r.error().text());
+}
+
+void cliClearVmTag(cli::Command& c, Env& env) {
+    std::string target = c.has("vm") ? c.str("vm") : std::string(kWildcard);
+    // minimega reads the wrong key here and always clears every tag; herd
+    // clears the tag named.
+    std::string key = c.has("tag") ? c.str("tag") : std::string(kWildcard);
+    okOrFail(env,
+             applyTarget(env.herd, env.ns, target, [&](Vm& vm, bool, std::vector<std::string>&) {
+                 if (key == kWildcard)
+                     vm.tags().clear();
+                 else
+                     vm.tags().erase(key);
+                 return true;
+             }));
+}
+
+const char* kTargetHelp =
+    "VMs may be selected by name, id, range or wildcard: `foo`, `foo,bar`, `foo[0-2,5]`,\n"
+    "`3`, or `all`. Including `all` in a list makes the whole command wild.";
+
+}  // namespace
+
+void registerVmCommands(Herd& herd) {
+    addHandler(
+        herd,
+        makeHandler(
+            "print information about VMs",
+            "Print information about the VMs of the namespace in tabular form; .filter and\n"
+            ".columns select rows and columns. The optional summary flag limits the columns to\n"
+            "id, name, state, type, uuid, cc_active and vlan. Columns that do not apply to a VM's\n"
+            "type show N/A.",
+            {"vm info [summary,]"}, cliVmInfo, nullptr));
+    addHandler(
+        herd,
+        makeHandler(
+            "launch virtual machines in a paused state",
+            "Launch VMs in the BUILDING state from the current `vm config` (or a saved one):\n\n"
+            "\tvm launch container foo[0-9]\n\tvm launch container 5 endpoint\n\n"
+            "The name may be a count, a name or a range expression; names cannot be integers or\n"
+            "`all`. With queueing on (`ns queueing true`), VMs are only queued until a bare\n"
+            "`vm launch`. herd runs containers only: `kvm` is rejected.",
+            {"vm launch", "vm launch <kvm,> <name or count> [config]",
+             "vm launch <container,> <name or count> [config]"},
+            cliVmLaunch, nullptr));
+    addHandler(
+        herd,
+        makeHandler(
+            "start paused virtual machines",
+            std::string("Start VMs. A named VM is started in the BUILDING, PAUSED, QUIT or ERROR\n"
+                        "state; with the wildcard only BUILDING and PAUSED VMs are started.\n\n") +
+                kTargetHelp,
+            {"vm <start,> <vm target>"},
+            [](cli::Command& c, Env& env) {
+                okOrFail(env, startVms(env.herd, env.ns, c.str("vm")));
+            },
+            vmSuggest(true)));
+    addHandler(herd,
+               makeHandler(
+                   "stop/pause virtual machines",
+                   std::string("Pause RUNNING VMs; `vm start` resumes them.\n\n") + kTargetHelp,
+                   {"vm <stop,> <vm target>"},
+                   [](cli::Command& c, Env& env) {
+                       okOrFail(env, stopVms(env.herd, env.ns, c.str("vm")));
+                   },
+                   vmSuggest(true)));
+    addHandler(herd,
+               makeHandler(
+                   "kill running virtual machines",
+                   std::string("Kill VMs (BUILDING, RUNNING or PAUSED); they become QUIT.\n\n") +
+                       kTargetHelp,
+                   {"vm <kill,> <vm target>"},
+                   [](cli::Command& c, Env& env) {
+                       okOrFail(env, killVms(env.herd, env.ns, c.str("vm")));
+                   },
+                   vmSuggest(true)));
+    addHandler(
+        herd,
+        makeHandler(
+            "discard information about quit or failed VMs",
+            std::string("Forget QUIT and ERROR VMs; their names may be reused. Without a target,\n"
+                        "every such VM of the namespace is flushed.\n\n") +
+                kTargetHelp,
+            {"vm <flush,>", "vm <flush,> <vm target>"},
+            [](cli::Command& c, Env& env) {
+                if (!c.has("vm")) {
+                    flushAll(env.herd, env.ns);
+                    return env.ok();
+                }
+                okOrFail(env, flushVms(env.herd, env.ns, c.str("vm")));
+            },
+            vmSuggest(true)));
+    addHandler(
+        herd,
+        makeHandler("display or set a tag for the specified VM",
+                    std::string("Display or set tags, key-value pairs attached to VMs:\n\n"
+                                "\tvm tag foo color red\n\tvm tag foo color\n\tvm tag all\n\n") +
+                        kTargetHelp,
+                    {"vm tag <vm target> [key or all]", "vm tag <vm target> <key> <value>"},
+                    cliVmTag, vmSuggest(true)));
+    addHandler(herd,
+               makeHandler("remove tags from a VM",
+                           "Remove one tag (`clear vm tag <target> <tag>`), all tags of some VMs\n"
+                           "(`clear vm tag <target>`) or every tag of every VM (`clear vm tag`).",
+                           {"clear vm tag", "clear vm tag <vm target> [tag]"}, cliClearVmTag,
+                           vmSuggest(true)));
+    registerVmConfigCommands(herd);
+}
+
+}  // namespace herd

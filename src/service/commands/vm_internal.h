@@ -1,0 +1,31 @@
+// Helpers shared by the vm*.cc command modules.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cli/table.h"
+#include "service/env.h"
+
+namespace herd {
+
+cli::Handler makeHandler(std::string help_short, std::string help_long,
+                         std::vector<std::string> patterns, cli::CallFn call,
+                         cli::SuggestFn suggest = nullptr);
+
+// Adds a handler; a malformed pattern is a programming error and aborts.
+void addHandler(Herd& herd, cli::Handler h);
+
+// Emits one response holding a table and an error (either may be empty).
+void emitTable(Env& env, std::vector<std::string> header,
+               std::vector<std::vector<std::string>> rows, const std::string& error);
+
+// Emits an error when `r` failed, a silent success otherwise.
+void okOrFail(Env& env, const Result<void>& r);
+
+// Suggests VM names of the namespace (and `all` when `wild`).
+cli::SuggestFn vmSuggest(bool wild);
+
+void registerVmConfigCommands(Herd& herd);  // vm_config.cc
+
+}  // namespace herd

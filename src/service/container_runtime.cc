@@ -1,0 +1,437 @@
+#include "service/container_runtime.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "base/subprocess.h"
+
+namespace herd {
+
+namespace fs = std::filesystem;
+
+struct ContainerRuntime::Instance {
+    runtime::Child child;
+    std::unique_ptr<runtime::Cgroup> cgroup;
+    std::shared_ptr<runtime::Console> console;
+    uint64_t generation = 0;  // which launch of the VM the reaper reports on
+};
+
+// What a launch needs, computed on the command thread before the parallel part.
+struct ContainerRuntime::Prepared {
+    Vm* vm = nullptr;
+    runtime::LaunchSpec spec;
+    runtime::CgroupLimits limits;
+    std::unique_ptr<Instance> in;  // moved in from inst_ on relaunch
+    bool relaunch = false;
+};
+
+namespace {
+
+Result<void> writeFileMode(const std::string& path, const std::string& content, mode_t mode) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) return Error::sysNow("create", path);
+    ssize_t n = ::write(fd, content.data(), content.size());
+    int e = errno;
+    ::close(fd);
+    if (n != static_cast<ssize_t>(content.size())) return Error::sys(e, "write", path);
+    return Ok();
+}
+
+Result<void> mkdirMode(const std::string& path, mode_t mode) {
+    if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return Error::sysNow("mkdir", path);
+    return Ok();
+}
+
+Result<void> mkdirAll(const std::string& path) {
+    std::error_code ec;
+    fs::create_directories(path, ec);
+    if (ec) return Error::sys(ec.value(), "mkdir", path);
+    return Ok();
+}
+
+bool isDir(const std::string& p) {
+    struct stat st{};
+    return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+}  // namespace
+
+ContainerRuntime::ContainerRuntime(ContainerRuntimeOptions opts, boost::asio::io_context& io,
+                                   Post post)
+    : opts_(std::move(opts)), io_(io), post_(std::move(post)) {}
+
+Result<std::shared_ptr<ContainerRuntime>> ContainerRuntime::create(ContainerRuntimeOptions opts,
+                                                                   boost::asio::io_context& io,
+                                                                   Post post) {
+    std::shared_ptr<ContainerRuntime> rt(new ContainerRuntime(std::move(opts), io, std::move(post)));
+    auto cg = runtime::detectCgroups(rt->opts_.cgroup_root, rt->opts_.prefix);
+    if (!cg.ok()) return cg.error();
+    rt->cgroups_ = std::move(*cg);
+    auto iso = runtime::makeIsolation();
+    if (!iso.ok()) return iso.error();
+    rt->iso_ = std::move(*iso);
+    rt->epoll_ = epoll_create1(EPOLL_CLOEXEC);
+    rt->wake_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (rt->epoll_ < 0 || rt->wake_ < 0) return Error::sysNow("epoll_create1", "reaper");
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = ~uint64_t{0};
+    epoll_ctl(rt->epoll_, EPOLL_CTL_ADD, rt->wake_, &ev);
+    rt->reaper_ = std::thread([r = rt.get()] { r->reaperLoop(); });
+    return rt;
+}
+
+ContainerRuntime::~ContainerRuntime() {
+    // Whatever still runs is killed: a daemon leaves no container behind.
+    for (auto& [id, in] : inst_) {
+        if (in->cgroup) (void)in->cgroup->kill();
+        in->child.killAndReap();
+        if (in->cgroup) (void)in->cgroup->remove();
+        if (in->console) in->console->close();
+    }
+    inst_.clear();
+    uint64_t one = 1;
+    if (wake_ >= 0) (void)!::write(wake_, &one, sizeof one);
+    if (reaper_.joinable()) reaper_.join();
+    if (epoll_ >= 0) ::close(epoll_);
+    if (wake_ >= 0) ::close(wake_);
+    (void)cgroups_->nuke();
+}
+
+// The reaper thread only notices exits; reaping and state changes happen on
+// the command thread, so the service layer stays single-threaded.
+void ContainerRuntime::reaperLoop() {
+    epoll_event evs[64];
+    for (;;) {
+        int n = epoll_wait(epoll_, evs, 64, -1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return;
+        for (int i = 0; i < n; ++i) {
+            uint64_t key = evs[i].data.u64;
+            if (key == ~uint64_t{0}) return;
+            int id = static_cast<int>(key >> 32);
+            uint64_t gen = key & 0xffffffffu;
+            post_([this, id, gen] { onExit(id, gen, nullptr); });
+        }
+    }
+}
+
+void ContainerRuntime::watch(int id, Instance& in) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    ev.data.u64 = (static_cast<uint64_t>(id) << 32) | (in.generation & 0xffffffffu);
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, in.child.pidfd(), &ev);
+}
+
+void ContainerRuntime::setState(Vm& vm, VmState s) {
+    vm.state = s;
+    (void)writeFileMode(vm.instance_path + "/state", std::string(stateString(s)), 0644);
+}
+
+void ContainerRuntime::fail(Vm& vm, const Error& e) {
+    vm.tags()["error"] = e.text();
+    setState(vm, VmState::Error);
+}
+
+// Gives back what a stopped container held (its cgroup); the console, the
+// instance dir and the overlay stay for a relaunch until `vm flush`.
+void ContainerRuntime::release(Instance& in) {
+    if (in.cgroup) {
+        (void)in.cgroup->kill();
+        (void)in.cgroup->remove();
+        in.cgroup.reset();
+    }
+}
+
+void ContainerRuntime::onExit(int id, uint64_t gen, Vm*) {
+    auto it = inst_.find(id);
+    auto vit = vms_.find(id);
+    if (it == inst_.end() || vit == vms_.end()) return;
+    Instance& in = *it->second;
+    if ((in.generation & 0xffffffffu) != gen) return;  // an earlier launch
+    auto status = in.child.tryReap();
+    if (!status) return;  // already reaped by kill
+    Vm& vm = *vit->second;
+    release(in);
+    if (!inStates(vm.state, kKillable)) return;
+    if (WIFEXITED(*status) && WEXITSTATUS(*status) == 0 && in.child.released()) {
+        setState(vm, VmState::Quit);
+    } else {
+        fail(vm, Error::msg("killed container: " + waitStatusText(*status)));
+    }
+}
+
+Result<void> ContainerRuntime::prepare(Vm& vm, Prepared& p) {
+    const VmConfig& c = vm.config;
+    const std::string inst = vm.instance_path;
+    p.vm = &vm;
+    HERD_TRY(mkdirMode(inst, 0700));
+    HERD_TRY(writeFileMode(inst + "/name", vm.name, 0644));
+    if (::access((inst + "/uuid").c_str(), F_OK) != 0) {
+        HERD_TRY(writeFileMode(inst + "/uuid", vm.uuid() + "\n", 0400));
+    }
+    auto& s = p.spec;
+    s.hostname = c.hostname.empty() ? vm.name : c.hostname;
+    std::string filesystem = c.filesystem.empty() ? opts_.default_image : c.filesystem;
+    if (!isDir(filesystem)) {
+        if (c.filesystem.empty()) {
+            return Error::msg("the built-in guest image is missing at " + filesystem +
+                              " (rebuild herd, or set vm config filesystem)");
+        }
+        return Error::sys(ENOENT, "filesystem", filesystem);
+    }
+    if (c.snapshot) {
+        s.root = inst + "/fs";
+        s.lowerdir = filesystem;
+        s.upperdir = inst + "/upper";
+        s.workdir = inst + "/work";
+        HERD_TRY(mkdirMode(s.root, 0755));
+        HERD_TRY(mkdirMode(s.upperdir, 0755));
+        HERD_TRY(mkdirMode(s.workdir, 0755));
+    } else {
+        s.root = filesystem;
+    }
+    for (uint64_t i = 0; i < c.fifos; ++i) {
+        std::string f = inst + "/fifo" + std::to_string(i);
+        // Kept across relaunches (minimega fails relaunching with fifos).
+        if (::mkfifo(f.c_str(), 0660) != 0 && errno != EEXIST) return Error::sysNow("mkfifo", f);
+        s.binds.push_back({f, "/dev/fifos/fifo" + std::to_string(i), true});
+    }
+    for (const auto& [dst, src] : c.volumes) {
+        HERD_TRY(mkdirAll(src));
+        s.binds.push_back({src, dst.empty() || dst[0] != '/' ? "/" + dst : dst, false});
+    }
+    s.uuid_file = inst + "/uuid";
+    s.preinit = c.preinit;
+    s.init = c.init;
+    s.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm",
+             "HOME=/root", "container=herd"};
+    p.limits.memory_bytes = c.memory << 20;
+    p.limits.vcpus = c.vcpus;
+    p.limits.pids_max = opts_.pids_max;
+    return Ok();
+}
+
+std::vector<Result<void>> ContainerRuntime::launchMany(const std::vector<Vm*>& vms) {
+    std::vector<Result<void>> results(vms.size());
+    std::vector<Prepared> preps(vms.size());
+    if (auto r = cgroups_->setup(); !r.ok()) {
+        for (size_t i = 0; i < vms.size(); ++i) {
+            results[i] = r.error().wrap("cgroups");
+            fail(*vms[i], results[i].error());
+        }
+        return results;
+    }
+    for (size_t i = 0; i < vms.size(); ++i) {
+        Vm& vm = *vms[i];
+        vms_[vm.id] = &vm;
+        auto& p = preps[i];
+        results[i] = prepare(vm, p);
+        auto it = inst_.find(vm.id);
+        if (it != inst_.end()) {
+            p.in = std::move(it->second);
+            p.relaunch = true;
+            inst_.erase(it);
+        } else {
+            p.in = std::make_unique<Instance>();
+        }
+        p.in->generation = ++generation_;
+        if (!p.in->console && results[i].ok()) {
+            runtime::ConsoleOptions co;
+            co.unix_path = vm.instance_path + "/console";
+            co.tcp_address = opts_.console_address;
+            auto con = runtime::Console::create(io_, co);
+            if (con.ok()) {
+                p.in->console = *con;
+            } else {
+                results[i] = con.error();
+            }
+        }
+    }
+
+    // The kernel work, on `workers` threads: cgroups, clone, mounts.
+    auto work = [&](size_t i) {
+        if (!results[i].ok()) return;
+        Prepared& p = preps[i];
+        p.spec.console = p.in->console->slavePath();
+        auto cg = cgroups_->create(std::to_string(p.vm->id), p.limits);
+        if (!cg.ok()) {
+            results[i] = cg.error();
+            return;
+        }
+        p.in->cgroup = std::move(*cg);
+        auto* cgp = p.in->cgroup.get();
+        auto child = runtime::launch(p.spec, iso_, [cgp](int pid) { return cgp->attach(pid); });
+        if (!child.ok()) {
+            results[i] = child.error();
+            return;
+        }
+        p.in->child = std::move(*child);
+    };
+    const size_t workers = std::max(1, std::min<int>(opts_.workers, static_cast<int>(vms.size())));
+    std::atomic<size_t> next{0};
+    auto loop = [&] {
+        for (size_t i; (i = next.fetch_add(1)) < vms.size();) work(i);
+    };
+    std::vector<std::thread> pool;
+    for (size_t w = 1; w < workers; ++w) pool.emplace_back(loop);
+    loop();
+    for (auto& t : pool) t.join();
+
+    for (size_t i = 0; i < vms.size(); ++i) finishLaunch(*vms[i], preps[i], results[i]);
+    return results;
+}
+
+void ContainerRuntime::finishLaunch(Vm& vm, Prepared& p, Result<void>& r) {
+    Instance& in = *p.in;
+    if (!r.ok()) {
+        release(in);
+        r = r.error().wrap("launch " + vm.name);
+        fail(vm, r.error());
+    } else {
+        vm.pid = in.child.pid();
+        vm.console_port = in.console ? in.console->tcpPort() : 0;
+        vm.tags().erase("error");
+        setState(vm, VmState::Building);
+        if (in.console) in.console->resume();
+        watch(vm.id, in);
+        (void)writeFileMode(vm.instance_path + "/config", vm.config.configFile(), 0755);
+    }
+    inst_[vm.id] = std::move(p.in);
+}
+
+Result<void> ContainerRuntime::launch(Vm& vm) { return launchMany({&vm})[0]; }
+
+std::vector<Result<void>> ContainerRuntime::startMany(const std::vector<Vm*>& vms) {
+    std::vector<Result<void>> results(vms.size());
+    // Relaunch the ones that stopped, all at once.
+    std::vector<Vm*> relaunch;
+    std::vector<size_t> relaunch_idx;
+    for (size_t i = 0; i < vms.size(); ++i) {
+        if (inStates(vms[i]->state, static_cast<unsigned>(VmState::Quit) |
+                                        static_cast<unsigned>(VmState::Error))) {
+            relaunch.push_back(vms[i]);
+            relaunch_idx.push_back(i);
+        }
+    }
+    if (!relaunch.empty()) {
+        auto rs = launchMany(relaunch);
+        for (size_t k = 0; k < rs.size(); ++k) results[relaunch_idx[k]] = rs[k];
+    }
+    // Release every BUILDING one first, then wait for each exec: the waits overlap.
+    std::vector<size_t> released;
+    for (size_t i = 0; i < vms.size(); ++i) {
+        Vm& vm = *vms[i];
+        if (!results[i].ok()) continue;
+        auto it = inst_.find(vm.id);
+        if (it == inst_.end()) {
+            results[i] = Error::msg("vm " + vm.name + " has no container");
+            continue;
+        }
+        Instance& in = *it->second;
+        if (vm.state == VmState::Paused) {
+            if (auto r = in.cgroup->thaw(); !r.ok()) {
+                fail(vm, r.error().wrap("unstartable"));
+                results[i] = r.error().wrap("unstartable");
+            } else {
+                setState(vm, VmState::Running);
+            }
+        } else if (vm.state == VmState::Building) {
+            results[i] = in.child.release();
+            if (results[i].ok()) released.push_back(i);
+        }
+    }
+    for (size_t i : released) {
+        Vm& vm = *vms[i];
+        Instance& in = *inst_[vm.id];
+        auto r = in.child.waitExec();
+        if (!r.ok()) {
+            results[i] = r.error().wrap("start " + vm.name);
+            continue;  // the reaper reports the exit and sets ERROR
+        }
+        if (vm.state == VmState::Building) setState(vm, VmState::Running);
+    }
+    return results;
+}
+
+Result<void> ContainerRuntime::start(Vm& vm) { return startMany({&vm})[0]; }
+
+Result<void> ContainerRuntime::stop(Vm& vm) {
+    auto it = inst_.find(vm.id);
+    if (it == inst_.end() || !it->second->cgroup) return Error::msg("vm " + vm.name + " is not running");
+    if (auto r = it->second->cgroup->freeze(); !r.ok()) {
+        fail(vm, r.error().wrap("unstoppable"));
+        return r.error().wrap("unstoppable");
+    }
+    setState(vm, VmState::Paused);
+    return Ok();
+}
+
+std::vector<Result<void>> ContainerRuntime::killMany(const std::vector<Vm*>& vms) {
+    std::vector<Result<void>> results(vms.size());
+    // Signal all first, then reap: the teardowns overlap in the kernel.
+    for (Vm* vm : vms) {
+        auto it = inst_.find(vm->id);
+        if (it == inst_.end()) continue;
+        Instance& in = *it->second;
+        if (in.cgroup) (void)in.cgroup->kill();
+        if (in.child.pid() > 0) ::syscall(SYS_pidfd_send_signal, in.child.pidfd(), SIGKILL, nullptr, 0);
+    }
+    for (Vm* vm : vms) {
+        auto it = inst_.find(vm->id);
+        if (it != inst_.end()) {
+            it->second->child.killAndReap();
+            release(*it->second);
+        }
+        setState(*vm, VmState::Quit);
+    }
+    return results;
+}
+
+Result<void> ContainerRuntime::kill(Vm& vm) { return killMany({&vm})[0]; }
+
+Result<void> ContainerRuntime::flush(Vm& vm) {
+    auto it = inst_.find(vm.id);
+    if (it != inst_.end()) {
+        Instance& in = *it->second;
+        in.child.killAndReap();
+        release(in);
+        if (in.console) in.console->close();
+        inst_.erase(it);
+    }
+    vms_.erase(vm.id);
+    std::error_code ec;
+    fs::remove_all(vm.instance_path, ec);
+    if (ec) return Error::sys(ec.value(), "remove", vm.instance_path);
+    return Ok();
+}
+
+Result<runtime::CgroupStats> ContainerRuntime::stats(const Vm& vm) {
+    auto it = inst_.find(vm.id);
+    if (it == inst_.end() || !it->second->cgroup) return Error::msg("vm not running: " + vm.name);
+    return it->second->cgroup->stats();
+}
+
+std::shared_ptr<runtime::Console> ContainerRuntime::console(const Vm& vm) {
+    auto it = inst_.find(vm.id);
+    return it == inst_.end() ? nullptr : it->second->console;
+}
+
+Result<void> ContainerRuntime::nuke() {
+    for (auto& [id, in] : inst_) {
+        in->child.killAndReap();
+        if (in->console) in->console->close();
+    }
+    inst_.clear();
+    vms_.clear();
+    return cgroups_->nuke();
+}
+
+}  // namespace herd

@@ -1,0 +1,90 @@
+// The container runtime: what `vm launch/start/stop/kill/flush` do to real
+// containers (reference §4.2-4.7), built from the runtime modules (launch,
+// cgroups, console, isolation). Runs on the command thread, except the
+// kernel-heavy part of a launch, which it spreads over worker threads.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "runtime/cgroup.h"
+#include "runtime/console.h"
+#include "runtime/isolation.h"
+#include "runtime/launch.h"
+#include "service/vm.h"
+
+namespace herd {
+
+struct ContainerRuntimeOptions {
+    std::string base;                // instance dirs live in <base>/<id>
+    std::string prefix;              // cgroup subtree name
+    std::string cgroup_root = "/sys/fs/cgroup";
+    std::string default_image;       // used when `vm config filesystem` is unset
+    std::string console_address = "127.0.0.1";  // TCP consoles; "" = none
+    uint64_t pids_max = 4096;        // per container, against fork bombs
+    int workers = 2;                 // threads doing launches in parallel
+};
+
+class ContainerRuntime : public Runtime {
+public:
+    // Runs `fn` on the command thread (exit notifications come from a
+    // reaper thread).
+    using Post = std::function<void(std::function<void()>)>;
+
+    static Result<std::shared_ptr<ContainerRuntime>> create(ContainerRuntimeOptions opts,
+                                                            boost::asio::io_context& io,
+                                                            Post post);
+    ~ContainerRuntime() override;
+
+    Result<void> launch(Vm& vm) override;
+    Result<void> start(Vm& vm) override;
+    Result<void> stop(Vm& vm) override;
+    Result<void> kill(Vm& vm) override;
+    Result<void> flush(Vm& vm) override;
+
+    // Batches: the same, for many VMs at once (vm launch 500 uses both cores).
+    std::vector<Result<void>> launchMany(const std::vector<Vm*>& vms) override;
+    std::vector<Result<void>> startMany(const std::vector<Vm*>& vms) override;
+    std::vector<Result<void>> killMany(const std::vector<Vm*>& vms) override;
+
+    // `vm top` figures of a live container.
+    Result<runtime::CgroupStats> stats(const Vm& vm);
+    std::shared_ptr<runtime::Console> console(const Vm& vm);
+    const char* cgroupVersion() const { return cgroups_->version(); }
+
+    // Kills every container and removes everything under this daemon's
+    // prefix; also works on what a SIGKILLed daemon left.
+    Result<void> nuke();
+
+private:
+    struct Instance;
+    ContainerRuntime(ContainerRuntimeOptions opts, boost::asio::io_context& io, Post post);
+
+    struct Prepared;
+    Result<void> prepare(Vm& vm, Prepared& p);
+    void finishLaunch(Vm& vm, Prepared& p, Result<void>& r);
+    void onExit(int id, uint64_t generation, Vm* vm_hint);
+    void setState(Vm& vm, VmState s);
+    void fail(Vm& vm, const Error& e);
+    void release(Instance& in);
+    void watch(int id, Instance& in);
+    void reaperLoop();
+
+    ContainerRuntimeOptions opts_;
+    boost::asio::io_context& io_;
+    Post post_;
+    std::unique_ptr<runtime::CgroupDriver> cgroups_;
+    runtime::Isolation iso_;
+    std::map<int, std::unique_ptr<Instance>> inst_;  // by VM id
+    std::map<int, Vm*> vms_;                         // the VMs we run, by id
+    uint64_t generation_ = 0;
+    int epoll_ = -1;
+    int wake_ = -1;
+    std::thread reaper_;
+};
+
+}  // namespace herd

@@ -1,0 +1,218 @@
+#include "service/vm.h"
+
+#include <fmt/format.h>
+
+#include <random>
+
+#include "service/gostr.h"
+#include "service/vlan_alias.h"
+
+namespace herd {
+
+namespace {
+
+std::mt19937_64& rng() {
+    static std::mt19937_64 g{std::random_device{}()};
+    return g;
+}
+
+std::string joinList(const std::vector<std::string>& v) {
+    std::string out = "[";
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + v[i];
+    return out + "]";
+}
+
+}  // namespace
+
+std::string_view stateString(VmState s) {
+    switch (s) {
+        case VmState::Building:
+            return "BUILDING";
+        case VmState::Running:
+            return "RUNNING";
+        case VmState::Paused:
+            return "PAUSED";
+        case VmState::Quit:
+            return "QUIT";
+        case VmState::Error:
+            return "ERROR";
+    }
+    return "UNKNOWN";
+}
+
+std::string_view typeString(VmType t) {
+    return t == VmType::Kvm ? "kvm" : "container";
+}
+
+const std::vector<std::string>& vmInfoColumns() {
+    static const std::vector<std::string> cols = {"id",
+                                                  "name",
+                                                  "state",
+                                                  "uptime",
+                                                  "type",
+                                                  "uuid",
+                                                  "cc_active",
+                                                  "pid",
+                                                  "vlan",
+                                                  "bridge",
+                                                  "tap",
+                                                  "mac",
+                                                  "ip",
+                                                  "ip6",
+                                                  "qos",
+                                                  "qinq",
+                                                  "bond",
+                                                  "memory",
+                                                  "vcpus",
+                                                  "disks",
+                                                  "snapshot",
+                                                  "initrd",
+                                                  "kernel",
+                                                  "cdrom",
+                                                  "save",
+                                                  "append",
+                                                  "serial-ports",
+                                                  "virtio-ports",
+                                                  "vnc_port",
+                                                  "usb-use-xhci",
+                                                  "tpm-socket",
+                                                  "bidirectional-copy-paste",
+                                                  "android_avd",
+                                                  "android_console_port",
+                                                  "android_adb_port",
+                                                  "android_serial",
+                                                  "filesystem",
+                                                  "hostname",
+                                                  "init",
+                                                  "preinit",
+                                                  "fifo",
+                                                  "volume",
+                                                  "console_port",
+                                                  "tags"};
+    return cols;
+}
+
+const std::vector<std::string>& vmInfoSummaryColumns() {
+    static const std::vector<std::string> cols = {"id",   "name",      "state", "type",
+                                                  "uuid", "cc_active", "vlan"};
+    return cols;
+}
+
+Result<std::string> Vm::info(std::string_view column, const VlanAliases& vlans) const {
+    auto nics = [&](auto fn) {
+        std::vector<std::string> v;
+        for (auto& n : config.networks) v.push_back(fn(n));
+        return joinList(v);
+    };
+    if (column == "id") return std::to_string(id);
+    if (column == "name") return name;
+    if (column == "state") return std::string(stateString(state));
+    if (column == "uptime") {
+        auto d = std::chrono::steady_clock::now() - launch_time;
+        return go::duration(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+    }
+    if (column == "type") return std::string(typeString(type));
+    if (column == "cc_active") return std::string(cc_active ? "true" : "false");
+    if (column == "pid") return std::to_string(pid);
+    if (column == "console_port") return std::to_string(console_port);
+    if (column == "tags") return go::jsonMap(config.tags);
+    if (column == "vlan")
+        return nics([&](const NetConfig& n) {
+            return n.vlan == kDisconnectedVlan ? std::string("disconnected")
+                                               : vlans.print(ns, n.vlan);
+        });
+    if (column == "bridge") return nics([](const NetConfig& n) { return n.bridge; });
+    if (column == "tap") return nics([](const NetConfig& n) { return n.tap; });
+    if (column == "mac") return nics([](const NetConfig& n) { return n.mac; });
+    if (column == "ip") return nics([](const NetConfig& n) { return n.ip4; });
+    if (column == "ip6") return nics([](const NetConfig& n) { return n.ip6; });
+    if (column == "qos") return std::string("[]");
+    if (column == "qinq") {
+        std::vector<std::string> v;
+        for (size_t i = 0; i < config.networks.size(); ++i)
+            if (config.networks[i].qinq) v.push_back(std::to_string(i));
+        return joinList(v);
+    }
+    if (column == "bond") return joinList(config.bonds);
+    return config.info(column);
+}
+
+Vm& VmRegistry::create(const std::string& name, const std::string& ns, const std::string& host,
+                       VmType type, VmConfig config, const std::string& base) {
+    auto vm = std::make_unique<Vm>();
+    vm->id = next_id_++;
+    vm->name = name;
+    vm->ns = ns;
+    vm->host = host;
+    vm->type = type;
+    vm->state = VmState::Building;
+    vm->launch_time = std::chrono::steady_clock::now();
+    vm->instance_path = base + "/" + std::to_string(vm->id);
+    vm->config = std::move(config);
+    if (vm->config.uuid.empty()) vm->config.uuid = randomUuid();
+    if (vm->config.hostname.empty()) vm->config.hostname = name;
+    for (auto& n : vm->config.networks)
+        if (n.mac.empty()) n.mac = randomMac();
+    Vm& ref = *vm;
+    vms_[ref.id] = std::move(vm);
+    return ref;
+}
+
+Vm* VmRegistry::find(const std::string& ns, std::string_view idOrName) {
+    auto id = go::atoi(idOrName);
+    for (auto& [vid, vm] : vms_) {
+        if (vm->ns != ns) continue;
+        if (id.ok() ? *id == vid : vm->name == idOrName) return vm.get();
+    }
+    return nullptr;
+}
+
+std::vector<Vm*> VmRegistry::inNamespace(const std::string& ns) {
+    std::vector<Vm*> out;
+    for (auto& [_, vm] : vms_)
+        if (vm->ns == ns) out.push_back(vm.get());
+    return out;
+}
+
+void VmRegistry::erase(int id) {
+    vms_.erase(id);
+}
+
+std::string randomUuid() {
+    std::uniform_int_distribution<int> byte(0, 255);
+    unsigned char b[16];
+    for (auto& x : b) x = static_cast<unsigned char>(byte(rng()));
+    b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
+    b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+    return fmt::format(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-"
+        "{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+        b[14], b[15]);
+}
+
+std::string randomMac() {
+    // 00:16:3e is an IEEE-registered prefix commonly used for virtual NICs.
+    std::uniform_int_distribution<int> byte(0, 255);
+    return fmt::format("00:16:3e:{:02x}:{:02x}:{:02x}", byte(rng()), byte(rng()), byte(rng()));
+}
+
+std::vector<Result<void>> Runtime::launchMany(const std::vector<Vm*>& vms) {
+    std::vector<Result<void>> out;
+    for (Vm* vm : vms) out.push_back(launch(*vm));
+    return out;
+}
+
+std::vector<Result<void>> Runtime::startMany(const std::vector<Vm*>& vms) {
+    std::vector<Result<void>> out;
+    for (Vm* vm : vms) out.push_back(start(*vm));
+    return out;
+}
+
+std::vector<Result<void>> Runtime::killMany(const std::vector<Vm*>& vms) {
+    std::vector<Result<void>> out;
+    for (Vm* vm : vms) out.push_back(kill(*vm));
+    return out;
+}
+
+}  // namespace herd

@@ -1,0 +1,12 @@
+echo a\tb
+echo "a\tb"
+echo line1\nline2
+echo 'one\ntwo'
+echo back\\slash
+echo \"quoted\"
+echo \'single\'
+echo \#hash
+echo "\#inside"
+echo C:\\dir\\file
+echo \n
+echo x\n\ny

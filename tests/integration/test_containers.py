@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""Integration tests of the container runtime (issue 3), run as root.
+
+Each test class starts its own daemon (own base, own prefix) and checks what
+a container really is, from inside it, through its console.
+"""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from herdtest import Console, Daemon, host_objects  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def zombies_of(pid):
+    """Zombie children of `pid`."""
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            out.append(int(p))
+    return out
+
+
+def cgroup_dirs(prefix):
+    found = []
+    for top in os.listdir("/sys/fs/cgroup"):
+        path = os.path.join("/sys/fs/cgroup", top, prefix)
+        if os.path.isdir(path):
+            found.append(path)
+    return found
+
+
+class Inside(unittest.TestCase):
+    """One container, configured with every feature, checked from inside."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon().start()
+        cls.c = cls.d.client()
+        cls.tmp = tempfile.mkdtemp(prefix="herd-it-vol-")
+        cls.vol = os.path.join(cls.tmp, "vol")
+        os.makedirs(cls.vol)
+        with open(os.path.join(cls.vol, "from-host"), "w") as f:
+            f.write("hello from host\n")
+        subprocess.run(["gcc", "-static", "-O1", "-o", os.path.join(cls.vol, "escape"),
+                        os.path.join(HERE, "escape.c")], check=True)
+        cls.preinit = os.path.join(cls.tmp, "preinit.sh")
+        with open(cls.preinit, "w") as f:
+            f.write("#!/bin/sh\necho preinit-ran > \"$1/root/preinit.txt\"\n")
+        os.chmod(cls.preinit, 0o755)
+        c = cls.c
+        c.ok("vm config uuid 3d1f2a9c-0000-4000-8000-00000000abcd")
+        c.ok("vm config hostname inside-host")
+        c.ok("vm config fifos 1")
+        c.ok("vm config memory 48")
+        c.ok("vm config volume /scratch " + cls.vol)
+        c.ok("vm config preinit " + cls.preinit)
+        c.ok("vm launch container inside")
+        c.ok("vm start inside")
+        cls.info = c.table("vm info")[0]
+        cls.inst = os.path.join(cls.d.base, cls.info["id"])
+        cls.con = Console(os.path.join(cls.inst, "console"))
+        cls.con.sh("true", timeout=15)  # the shell is up
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.con.close()
+        cls.c.close()
+        cls.d.stop()
+        subprocess.run(["rm", "-rf", cls.tmp])
+
+    def sh(self, cmd, timeout=10):
+        return self.con.sh(cmd, timeout)
+
+    def test_state_and_info(self):
+        self.assertEqual(self.info["state"], "RUNNING")
+        self.assertEqual(self.info["hostname"], "inside-host")
+        self.assertEqual(self.info["fifo"], "1")
+        self.assertEqual(self.info["memory"], "48")
+        self.assertNotEqual(self.info["pid"], "0")
+        self.assertNotEqual(self.info["console_port"], "0")
+
+    def test_hostname_and_pid1(self):
+        self.assertEqual(self.sh("hostname"), "inside-host")
+        self.assertIn("/init", self.sh("cat /proc/1/cmdline | tr '\\0' ' '"))
+        self.assertEqual(self.sh("cat /proc/1/environ | tr '\\0' '\\n' | grep container="),
+                         "container=herd")
+
+    def test_capabilities_exact(self):
+        status = self.sh("grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/1/status")
+        fields = dict(re.findall(r"^(\w+):\s+(\S+)", status, re.M))
+        # Docker's default set plus NET_ADMIN, nothing above cap_last_cap.
+        want = 0
+        for cap in (0, 1, 3, 4, 5, 6, 7, 8, 10, 12, 13, 18, 27, 29, 31):
+            want |= 1 << cap
+        for k in ("CapPrm", "CapEff", "CapBnd", "CapInh"):
+            self.assertEqual(int(fields[k], 16), want, k)
+        self.assertEqual(int(fields["CapAmb"], 16), 0)
+        self.assertEqual(fields["NoNewPrivs"], "1")
+        self.assertEqual(fields["Seccomp"], "2")
+
+    def test_mounts(self):
+        mounts = {}
+        for line in self.sh("cat /proc/mounts").splitlines():
+            dev, path, fstype, opts = line.split()[:4]
+            mounts[path] = (fstype, opts.split(","))
+        self.assertEqual(mounts["/"][0], "overlay")
+        self.assertEqual(mounts["/proc"][0], "proc")
+        self.assertEqual(mounts["/dev"][0], "tmpfs")
+        self.assertEqual(mounts["/dev/pts"][0], "devpts")
+        self.assertEqual(mounts["/dev/shm"][0], "tmpfs")
+        self.assertEqual(mounts["/sys"][0], "sysfs")
+        self.assertIn("ro", mounts["/sys"][1])
+        self.assertIn("ro", mounts["/proc/sys"][1])
+        self.assertIn("/scratch", mounts)
+        self.assertIn("/dev/fifos/fifo0", mounts)
+        self.assertIn("/dev/console", mounts)
+        # Nothing of the host's tree is mounted in here but what was asked for.
+        for path in mounts:
+            self.assertFalse(path.startswith(("/work", "/tmp/herd")), path)
+
+    def test_dev(self):
+        out = self.sh("stat -c '%n %a %t:%T %F' /dev/null /dev/zero /dev/full /dev/tty "
+                      "/dev/random /dev/urandom")
+        want = {"/dev/null": "1:3", "/dev/zero": "1:5", "/dev/full": "1:7", "/dev/tty": "5:0",
+                "/dev/random": "1:8", "/dev/urandom": "1:9"}
+        for line in out.splitlines():
+            name, mode, dev, kind = line.split(" ", 3)
+            self.assertEqual(mode, "666", name)
+            major, minor = (int(x, 16) for x in dev.split(":"))
+            self.assertEqual("%d:%d" % (major, minor), want[name])
+            self.assertEqual(kind, "character special file")
+        self.assertEqual(self.sh("readlink /dev/ptmx /dev/fd /dev/stdin /dev/stdout /dev/stderr"),
+                         "pts/ptmx\n/proc/self/fd\n/proc/self/fd/0\n/proc/self/fd/1\n"
+                         "/proc/self/fd/2")
+        self.assertEqual(self.sh("stat -c %a /dev/shm"), "1777")
+
+    def test_mount_fails(self):
+        self.assertIn("rc=1", self.sh("mount -t tmpfs none /mnt 2>/dev/null; echo rc=$?"))
+
+    def test_proc_sys_read_only(self):
+        out = self.sh("echo 1 > /proc/sys/kernel/domainname 2>&1; echo rc=$?")
+        self.assertIn("rc=1", out)
+
+    def test_raw_block_device(self):
+        out = self.sh("mknod /tmp/blk b 254 0 2>&1; echo mknod=$?; "
+                      "head -c 512 /tmp/blk >/dev/null 2>&1; echo read=$?")
+        self.assertIn("read=1", out)
+        out = self.sh("ls /dev | grep -E '^(sd|vd|nvme|loop|dm-)' | wc -l")
+        self.assertEqual(out, "0")
+
+    def test_chroot_escape(self):
+        out = self.sh("/scratch/escape")
+        entries = set(out.split())
+        self.assertIn("init", entries)  # still the container's root
+        self.assertNotIn("work", entries)
+
+    def test_uuid(self):
+        self.assertEqual(self.sh("cat /sys/devices/virtual/dmi/id/product_uuid"),
+                         "3d1f2a9c-0000-4000-8000-00000000abcd")
+
+    def test_preinit(self):
+        self.assertEqual(self.sh("cat /root/preinit.txt"), "preinit-ran")
+
+    def test_volume_both_ways(self):
+        self.assertEqual(self.sh("cat /scratch/from-host"), "hello from host")
+        self.sh("echo hello from guest > /scratch/from-guest")
+        with open(os.path.join(self.vol, "from-guest")) as f:
+            self.assertEqual(f.read(), "hello from guest\n")
+
+    def test_fifo_both_ways(self):
+        host_end = os.path.join(self.inst, "fifo0")
+        # host -> guest
+        self.con.sock.sendall(b"cat /dev/fifos/fifo0 > /tmp/got; echo F$((7*7))F\n")
+        with open(host_end, "w") as f:
+            f.write("to-guest\n")
+        self.con.read_until("F49F")
+        self.assertEqual(self.sh("cat /tmp/got"), "to-guest")
+        # guest -> host
+        self.con.sock.sendall(b"echo to-host > /dev/fifos/fifo0 &\n")
+        with open(host_end) as f:
+            self.assertEqual(f.read(), "to-host\n")
+
+    def test_memory_limit(self):
+        out = self.sh("dd if=/dev/zero of=/dev/null bs=100M count=1 2>/dev/null; echo rc=$?",
+                      timeout=30)
+        self.assertIn("rc=137", out)  # SIGKILLed by the OOM killer
+
+
+class Lifecycle(unittest.TestCase):
+    def setUp(self):
+        self.d = Daemon().start()
+        self.c = self.d.client()
+
+    def tearDown(self):
+        self.c.close()
+        self.d.stop()
+        self.assertEqual(host_objects(self.d.prefix), [])
+
+    def states(self):
+        return {r["name"]: r["state"] for r in self.c.table("vm info")}
+
+    def test_states_relaunch_flush(self):
+        c = self.c
+        c.ok("vm config fifos 1")
+        c.ok("vm launch container foo[0-2]")
+        self.assertEqual(set(self.states().values()), {"BUILDING"})
+        self.assertEqual(len(cgroup_dirs(self.d.prefix)), 5)
+        c.ok("vm start foo0")
+        c.ok("vm stop foo0")
+        self.assertEqual(self.states()["foo0"], "PAUSED")
+        c.ok("vm start foo[0-1]")
+        self.assertEqual(self.states(), {"foo0": "RUNNING", "foo1": "RUNNING",
+                                         "foo2": "BUILDING"})
+        inst = os.path.join(self.d.base, c.table("vm info")[0]["id"])
+        con = Console(os.path.join(inst, "console"))
+        con.sh("echo kept > /root/mark")
+        c.ok("vm kill foo0")
+        self.assertEqual(self.states()["foo0"], "QUIT")
+        c.ok("vm start foo0")  # relaunch keeps the overlay
+        self.assertEqual(self.states()["foo0"], "RUNNING")
+        self.assertEqual(con.sh("cat /root/mark"), "kept")
+        con.close()
+        c.ok("vm kill all")
+        self.assertEqual(set(self.states().values()), {"QUIT"})
+        self.assertEqual(zombies_of(self.d.proc.pid), [])
+        c.ok("vm flush")
+        self.assertEqual(self.states(), {})
+        self.assertEqual([p for p in os.listdir(self.d.base) if p.isdigit()], [])
+
+    def test_init_exit_sets_quit_and_error(self):
+        c = self.c
+        c.ok("vm config init /bin/sh -c \"exit 0\"")
+        c.ok("vm launch container ok")
+        c.ok("vm config init /bin/sh -c \"exit 3\"")
+        c.ok("vm launch container bad")
+        c.ok("vm start all")
+        deadline = time.time() + 10
+        while time.time() < deadline and self.states() != {"ok": "QUIT", "bad": "ERROR"}:
+            time.sleep(0.05)
+        self.assertEqual(self.states(), {"ok": "QUIT", "bad": "ERROR"})
+        tags = {r["name"]: r["tags"] for r in c.table("vm info")}
+        self.assertIn("exit status 3", tags["bad"])
+        self.assertEqual(zombies_of(self.d.proc.pid), [])
+
+    def test_failed_launch_is_reported_and_leaves_nothing(self):
+        c = self.c
+        c.ok("vm config init /no/such/init")
+        text, errors = c.run("vm launch container broken")
+        self.assertEqual(len(errors), 1)
+        self.assertIn("/no/such/init", errors[0])
+        self.assertIn("No such file or directory", errors[0])
+        rows = c.table("vm info")
+        self.assertEqual(rows[0]["state"], "ERROR")
+        self.assertIn("error", rows[0]["tags"])
+        self.assertEqual(zombies_of(self.d.proc.pid), [])
+        self.assertEqual([d for d in cgroup_dirs(self.d.prefix) if os.listdir(d) and any(
+            os.path.isdir(os.path.join(d, x)) for x in os.listdir(d))], [])
+        c.ok("vm flush")
+        self.assertEqual(c.table("vm info"), [])
+
+    def test_preinit_failure(self):
+        c = self.c
+        c.ok("vm config preinit /bin/false")
+        text, errors = c.run("vm launch container p")
+        self.assertEqual(len(errors), 1)
+        self.assertIn("preinit", errors[0])
+        self.assertIn("exit status 1", errors[0])
+
+    def test_sigkill_then_nuke(self):
+        c = self.c
+        c.ok("vm launch container 3")
+        c.ok("vm start all")
+        pids = [int(r["pid"]) for r in c.table("vm info")]
+        self.d.kill9()
+        for p in pids:
+            self.assertTrue(os.path.exists("/proc/%d" % p))
+        self.assertNotEqual(cgroup_dirs(self.d.prefix), [])
+        for _ in range(2):  # safe to run twice
+            r = subprocess.run([os.environ.get("HERD", "build/herd"), "-base", self.d.base,
+                                "-prefix", self.d.prefix, "-nuke"], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        deadline = time.time() + 5
+        while time.time() < deadline and any(os.path.exists("/proc/%d" % p) for p in pids):
+            time.sleep(0.05)
+        for p in pids:
+            self.assertFalse(os.path.exists("/proc/%d" % p))
+        self.assertEqual(cgroup_dirs(self.d.prefix), [])
+        self.assertFalse(os.path.exists(self.d.base))
+
+
+class Consoles(unittest.TestCase):
+    def test_two_viewers_one_stalled(self):
+        with Daemon() as d:
+            c = d.client()
+            c.ok("vm launch container v")
+            c.ok("vm start v")
+            inst = os.path.join(d.base, c.table("vm info")[0]["id"])
+            path = os.path.join(inst, "console")
+            active = Console(path)
+            active.sh("true", timeout=15)
+            stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stalled.connect(path)  # never reads
+            # Far more output than the stalled viewer's queue holds.
+            out = active.sh("yes herd | head -c 4000000 | md5sum | cut -c1-8; "
+                            "yes herd | head -c 3000000", timeout=60)
+            self.assertTrue(out.endswith("herd"))
+            self.assertEqual(active.sh("echo still-alive"), "still-alive")
+            # A third viewer joining now gets the scrollback.
+            late = Console(path)
+            self.assertIn("still-alive", late.read_until("still-alive", timeout=5))
+            for s in (active, late):
+                s.close()
+            stalled.close()
+            c.close()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
