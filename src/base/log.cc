@@ -15,8 +15,8 @@ namespace herd {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::error)};
-std::mutex g_mu;      // serialises writes so lines from threads never interleave
-int g_file_fd = -1;   // optional log file, guarded by g_mu
+std::mutex g_mu;     // serialises writes so lines from threads never interleave
+int g_file_fd = -1;  // optional log file, guarded by g_mu
 
 // Writes all of `s` to `fd`, retrying short writes; errors are ignored (there
 // is nowhere left to report them).
@@ -50,11 +50,16 @@ std::optional<LogLevel> parseLogLevel(std::string_view name) {
 
 const char* logLevelName(LogLevel level) {
     switch (level) {
-        case LogLevel::debug: return "DEBUG";
-        case LogLevel::info: return "INFO";
-        case LogLevel::warn: return "WARN";
-        case LogLevel::error: return "ERROR";
-        case LogLevel::fatal: return "FATAL";
+        case LogLevel::debug:
+            return "DEBUG";
+        case LogLevel::info:
+            return "INFO";
+        case LogLevel::warn:
+            return "WARN";
+        case LogLevel::error:
+            return "ERROR";
+        case LogLevel::fatal:
+            return "FATAL";
     }
     return "?";
 }
@@ -70,9 +75,13 @@ Result<void> logInit(LogLevel level, const std::string& path) {
     return Ok();
 }
 
-void logSetLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
+void logSetLevel(LogLevel level) {
+    g_level.store(static_cast<int>(level));
+}
 
-LogLevel logLevel() { return static_cast<LogLevel>(g_level.load()); }
+LogLevel logLevel() {
+    return static_cast<LogLevel>(g_level.load());
+}
 
 bool logEnabled(LogLevel level) {
     return level == LogLevel::fatal || static_cast<int>(level) >= g_level.load();

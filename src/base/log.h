@@ -46,9 +46,9 @@ void logf(LogLevel level, fmt::format_string<Args...> f, Args&&... args) {
 
 // HERD_LOG(level, "format {}", args...): level is one of debug, info, warn,
 // error, fatal. Records the source file and line.
-#define HERD_LOG(level, ...)                                                          \
-    do {                                                                              \
-        if (::herd::logEnabled(::herd::LogLevel::level))                              \
-            ::herd::logWrite(::herd::LogLevel::level, __FILE__, __LINE__,             \
-                             ::fmt::format(__VA_ARGS__));                              \
+#define HERD_LOG(level, ...)                                              \
+    do {                                                                  \
+        if (::herd::logEnabled(::herd::LogLevel::level))                  \
+            ::herd::logWrite(::herd::LogLevel::level, __FILE__, __LINE__, \
+                             ::fmt::format(__VA_ARGS__));                 \
     } while (0)

@@ -37,6 +37,13 @@ struct Handler {
 
 class CommandTable {
   public:
+    CommandTable() = default;
+    // The trie points into handlers_: a copy would point into the original.
+    CommandTable(const CommandTable&) = delete;
+    CommandTable& operator=(const CommandTable&) = delete;
+    CommandTable(CommandTable&&) = default;  // a moved deque keeps its elements
+    CommandTable& operator=(CommandTable&&) = default;
+
     // Parses the patterns; fails on a malformed pattern or when a pattern
     // would reach the same place as an existing one (a programming error).
     // On failure the table is unchanged.

@@ -33,15 +33,16 @@ bool matches(const Filter& f, std::string_view cell) {
     return f.negate != match;
 }
 
-// Resolves a column name: an exact (case-insensitive) match wins, else the
-// one header the name is a prefix of. `column` must be lower-case; `shown`
-// is the name as typed, for the error texts.
+// Resolves a column name: an exact match wins, else the one header the name
+// is a prefix of. .filter compares case-insensitively (`column` must then be
+// lower-case), .columns exactly, as minicli does. `shown` is the name as
+// typed, for the error texts.
 Result<size_t> findColumn(const std::vector<std::string>& header, const std::string& column,
-                          const std::string& shown) {
+                          const std::string& shown, bool fold = true) {
     std::optional<size_t> prefixed;
     bool ambiguous = false;
     for (size_t i = 0; i < header.size(); ++i) {
-        const std::string h = text::toLower(header[i]);
+        const std::string h = fold ? text::toLower(header[i]) : header[i];
         if (h == column) return i;
         if (!text::hasPrefix(h, column)) continue;
         if (prefixed) ambiguous = true;
@@ -114,7 +115,7 @@ Result<void> applyColumns(Batch& batch, std::string_view spec) {
         }
         std::vector<std::vector<std::string>> rows(r.tabular.size());
         for (auto& col : columns) {
-            auto j = findColumn(r.header, text::toLower(col), col);
+            auto j = findColumn(r.header, col, col, false);
             if (!j.ok()) return j.error();
             col = r.header[*j];
             for (size_t k = 0; k < r.tabular.size(); ++k) {

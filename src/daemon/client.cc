@@ -166,15 +166,33 @@ std::string goQuote(const std::string& s) {
     std::string out = "\"";
     for (unsigned char c : s) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '\a': out += "\\a"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            case '\v': out += "\\v"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\a':
+                out += "\\a";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\v':
+                out += "\\v";
+                break;
             default:
                 if (c < 0x20 || c == 0x7f) {
                     out += fmt::format("\\x{:02x}", c);
@@ -242,8 +260,8 @@ int runAttach(const std::string& base, const std::string& ns) {
     ::sigaction(SIGTERM, &sa, nullptr);
     ::sigaction(SIGHUP, &sa, nullptr);
 
-    std::string prompt = ns.empty() ? fmt::format("herd:{}$ ", path)
-                                    : fmt::format("herd:{}[{}]$ ", path, ns);
+    std::string prompt =
+        ns.empty() ? fmt::format("herd:{}$ ", path) : fmt::format("herd:{}[{}]$ ", path, ns);
     int status = 0;
     bool quit_armed = false;
     std::string raw;

@@ -13,7 +13,7 @@ namespace herd::daemon {
 
 // A blocking connection to `<base>/minimega`.
 class ClientConn {
-public:
+  public:
     // Dials, retrying with exponential backoff (10 ms, doubling, ~5 s in all)
     // while the error is temporary (EAGAIN: the listen backlog is full).
     static Result<ClientConn> dial(const std::string& path);
@@ -34,7 +34,7 @@ public:
     // Whole-line suggestions for `line`.
     std::vector<std::string> suggest(const std::string& line);
 
-private:
+  private:
     explicit ClientConn(int fd) : fd_(fd) {}
     int fd_ = -1;
     std::string buf_;

@@ -4,9 +4,13 @@
 
 namespace herd::daemon {
 
-CommandThread::~CommandThread() { stop(std::chrono::seconds(5)); }
+CommandThread::~CommandThread() {
+    stop(std::chrono::seconds(5));
+}
 
-void CommandThread::start() { thread_ = std::thread([this] { loop(); }); }
+void CommandThread::start() {
+    thread_ = std::thread([this] { loop(); });
+}
 
 bool CommandThread::post(Job job) {
     {

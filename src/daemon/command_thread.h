@@ -14,7 +14,7 @@
 namespace herd::daemon {
 
 class CommandThread {
-public:
+  public:
     using Job = std::function<void()>;
 
     CommandThread() = default;
@@ -34,7 +34,7 @@ public:
 
     bool onThisThread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
-private:
+  private:
     void loop();
 
     std::mutex mu_;

@@ -69,11 +69,13 @@ std::string selfExe() {
 }
 
 // Startup failures are shown whatever -level says.
-void reportError(const std::string& msg) { logWrite(LogLevel::error, nullptr, 0, msg); }
+void reportError(const std::string& msg) {
+    logWrite(LogLevel::error, nullptr, 0, msg);
+}
 
 // Set once, from any thread; the main thread waits for it.
 class ShutdownLatch {
-public:
+  public:
     void request(const std::string& reason) {
         {
             std::lock_guard lock(mu_);
@@ -90,7 +92,7 @@ public:
     }
     const std::atomic<bool>& flag() const { return stopping_; }
 
-private:
+  private:
     std::mutex mu_;
     std::condition_variable cv_;
     std::atomic<bool> stopping_{false};
@@ -151,7 +153,9 @@ Result<BaseLock> BaseLock::acquire(const std::string& base, bool force) {
     return lock;
 }
 
-BaseLock::BaseLock(BaseLock&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) { o.fd_ = -1; }
+BaseLock::BaseLock(BaseLock&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) {
+    o.fd_ = -1;
+}
 
 BaseLock::~BaseLock() {
     if (fd_ >= 0) ::close(fd_);

@@ -15,7 +15,7 @@ namespace herd::daemon {
 
 // Holds <base>/minimega.pid: an flock on it marks a live herd daemon.
 class BaseLock {
-public:
+  public:
     // Creates <base> (0770), locks the pid file and checks <base>/minimega.
     // Refuses when another daemon holds the lock or a live socket answers
     // there, unless `force`; a stale socket file is removed.
@@ -30,7 +30,7 @@ public:
     // Removes the pid file if it still holds our pid, and unlocks.
     void release();
 
-private:
+  private:
     BaseLock(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
     int fd_ = -1;
     std::string path_;

@@ -29,31 +29,42 @@ std::optional<bool> parseGoBool(const std::string& v) {
 
 const std::map<std::string, Spec>& specs() {
     static const std::map<std::string, Spec> table = {
-        {"base", {false, [](Flags& f, const std::string& v) { f.base = v; },
-                  "base path for herd data", "/tmp/herd"}},
-        {"filepath", {false, [](Flags& f, const std::string& v) { f.filepath = v; },
-                      "directory to serve files from", "<base>/files"}},
-        {"level", {false, [](Flags& f, const std::string& v) { f.level = v; },
-                   "log level: debug, info, warn, error, fatal", "error"}},
-        {"logfile", {false, [](Flags& f, const std::string& v) { f.logfile = v; },
-                     "also log to this file", ""}},
-        {"namespace", {false, [](Flags& f, const std::string& v) { f.ns = v; },
-                       "prepend namespace to all -attach and -e commands", ""}},
-        {"prefix", {false, [](Flags& f, const std::string& v) { f.prefix = v; },
-                    "prefix of host-global names this daemon creates ([a-z0-9]{1,8})", "herd"}},
-        {"cgroup", {false, [](Flags& f, const std::string& v) { f.cgroup = v; },
-                    "path to cgroup mount", "/sys/fs/cgroup"}},
-        {"force", {true, [](Flags& f, const std::string& v) { f.force = v == "1"; },
-                   "force herd to run even if it appears to already be running", "false"}},
-        {"nostdin", {true, [](Flags& f, const std::string& v) { f.nostdin = v == "1"; },
-                     "disable reading from stdin, useful for putting herd in the background",
-                     "false"}},
-        {"attach", {true, [](Flags& f, const std::string& v) { f.attach = v == "1"; },
-                    "attach the herd command line to a running instance of herd", "false"}},
-        {"e", {true, [](Flags& f, const std::string& v) { f.e = v == "1"; },
-               "execute command on running herd", "false"}},
-        {"version", {true, [](Flags& f, const std::string& v) { f.version = v == "1"; },
-                     "print the version and exit", "false"}},
+        {"base",
+         {false, [](Flags& f, const std::string& v) { f.base = v; }, "base path for herd data",
+          "/tmp/herd"}},
+        {"filepath",
+         {false, [](Flags& f, const std::string& v) { f.filepath = v; },
+          "directory to serve files from", "<base>/files"}},
+        {"level",
+         {false, [](Flags& f, const std::string& v) { f.level = v; },
+          "log level: debug, info, warn, error, fatal", "error"}},
+        {"logfile",
+         {false, [](Flags& f, const std::string& v) { f.logfile = v; }, "also log to this file",
+          ""}},
+        {"namespace",
+         {false, [](Flags& f, const std::string& v) { f.ns = v; },
+          "prepend namespace to all -attach and -e commands", ""}},
+        {"prefix",
+         {false, [](Flags& f, const std::string& v) { f.prefix = v; },
+          "prefix of host-global names this daemon creates ([a-z0-9]{1,8})", "herd"}},
+        {"cgroup",
+         {false, [](Flags& f, const std::string& v) { f.cgroup = v; }, "path to cgroup mount",
+          "/sys/fs/cgroup"}},
+        {"force",
+         {true, [](Flags& f, const std::string& v) { f.force = v == "1"; },
+          "force herd to run even if it appears to already be running", "false"}},
+        {"nostdin",
+         {true, [](Flags& f, const std::string& v) { f.nostdin = v == "1"; },
+          "disable reading from stdin, useful for putting herd in the background", "false"}},
+        {"attach",
+         {true, [](Flags& f, const std::string& v) { f.attach = v == "1"; },
+          "attach the herd command line to a running instance of herd", "false"}},
+        {"e",
+         {true, [](Flags& f, const std::string& v) { f.e = v == "1"; },
+          "execute command on running herd", "false"}},
+        {"version",
+         {true, [](Flags& f, const std::string& v) { f.version = v == "1"; },
+          "print the version and exit", "false"}},
     };
     return table;
 }
@@ -117,8 +128,8 @@ Result<Flags> parseFlags(const std::vector<std::string>& argv) {
             if (value) {
                 auto parsed = parseGoBool(*value);
                 if (!parsed) {
-                    return Error::msg(fmt::format("invalid boolean value \"{}\" for -{}: parse error",
-                                                  *value, name));
+                    return Error::msg(fmt::format(
+                        "invalid boolean value \"{}\" for -{}: parse error", *value, name));
                 }
                 b = *parsed;
             }

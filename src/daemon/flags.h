@@ -24,7 +24,7 @@ struct Flags {
     bool attach = false;
     bool e = false;
     bool version = false;
-    bool help = false;  // -h / -help / --help
+    bool help = false;              // -h / -help / --help
     std::vector<std::string> args;  // positional arguments
 };
 

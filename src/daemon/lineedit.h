@@ -18,7 +18,7 @@ namespace herd::daemon {
 using LineSuggester = std::function<std::vector<std::string>(const std::string& line)>;
 
 class LineReader {
-public:
+  public:
     enum class Status { line, eof, stopped };
 
     // One per process (readline is global).
@@ -39,7 +39,7 @@ public:
 
     bool interactive() const { return tty_; }
 
-private:
+  private:
     Status readPlain(std::string& line);
 
     bool tty_;

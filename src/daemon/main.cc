@@ -19,8 +19,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     auto flags = daemon::parseFlags(args);
     if (!flags.ok()) {
-        std::fprintf(stderr, "%s\n%s", flags.error().text().c_str(),
-                     daemon::usageText().c_str());
+        std::fprintf(stderr, "%s\n%s", flags.error().text().c_str(), daemon::usageText().c_str());
         return 2;
     }
     if (flags->help) {

@@ -98,9 +98,8 @@ void Prompt::runLine(const std::string& line) {
 }
 
 bool Prompt::run() {
-    auto ns = onCommandThread(cmd_, stopping_, [this] {
-        return exec_.herd().namespaces.activeName();
-    });
+    auto ns =
+        onCommandThread(cmd_, stopping_, [this] { return exec_.herd().namespaces.activeName(); });
     if (!ns) return false;
     ns_ = *ns;
     std::string raw;

@@ -18,7 +18,7 @@ namespace herd::daemon {
 class CommandThread;
 
 class Prompt {
-public:
+  public:
     Prompt(CommandThread& cmd, Executor& exec, const std::atomic<bool>& stopping);
 
     // Reads and runs lines until EOF on stdin (returns true: the caller
@@ -30,7 +30,7 @@ public:
     void interrupt() { reader_.interrupt(); }
     bool interactive() const { return reader_.interactive(); }
 
-private:
+  private:
     std::vector<std::string> suggest(const std::string& line);
     void runLine(const std::string& line);
 

@@ -16,7 +16,9 @@ constexpr int kMaxDepth = 1000;
 // Numbers and literals are short; a long bare token is junk.
 constexpr size_t kMaxScalar = 64;
 
-bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool isSpace(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 bool isDelimiter(char c) {
     return isSpace(c) || c == '{' || c == '}' || c == '[' || c == ']' || c == ',' || c == ':' ||
@@ -170,10 +172,10 @@ void RequestDecoder::feed(std::string_view data, std::vector<Incoming>& out) {
                     buf_.assign(1, c);
                 } else {
                     // No way to tell where this junk ends: give up on the client.
-                    out.push_back(errorItem(
-                        fmt::format("invalid character {} looking for beginning of value",
-                                    describeChar(static_cast<unsigned char>(c))),
-                        Incoming::Kind::fatal));
+                    out.push_back(
+                        errorItem(fmt::format("invalid character {} looking for beginning of value",
+                                              describeChar(static_cast<unsigned char>(c))),
+                                  Incoming::Kind::fatal));
                     state_ = State::dead;
                     buf_.clear();
                     return;
@@ -188,10 +190,10 @@ void RequestDecoder::feed(std::string_view data, std::vector<Incoming>& out) {
                 }
                 buf_ += c;
                 if (buf_.size() > kMaxScalar) {
-                    out.push_back(errorItem(
-                        fmt::format("invalid character {} looking for beginning of value",
-                                    describeChar(static_cast<unsigned char>(buf_[0]))),
-                        Incoming::Kind::fatal));
+                    out.push_back(
+                        errorItem(fmt::format("invalid character {} looking for beginning of value",
+                                              describeChar(static_cast<unsigned char>(buf_[0]))),
+                                  Incoming::Kind::fatal));
                     state_ = State::dead;
                     buf_.clear();
                     return;
@@ -248,7 +250,8 @@ void RequestDecoder::feed(std::string_view data, std::vector<Incoming>& out) {
 void RequestDecoder::endValue(std::vector<Incoming>& out) {
     state_ = State::idle;
     if (opener_ == '"') {
-        out.push_back(errorItem("json: cannot unmarshal string into Go value of type miniclient.Request"));
+        out.push_back(
+            errorItem("json: cannot unmarshal string into Go value of type miniclient.Request"));
     } else if (max_depth_ > kMaxDepth) {
         out.push_back(errorItem("malformed request: exceeded max depth"));
     } else {
@@ -278,12 +281,14 @@ void RequestDecoder::endScalar(std::vector<Incoming>& out) {
     if (tok == "null") {
         out.emplace_back();  // Go leaves the struct empty
     } else if (tok == "true" || tok == "false") {
-        out.push_back(errorItem("json: cannot unmarshal bool into Go value of type miniclient.Request"));
+        out.push_back(
+            errorItem("json: cannot unmarshal bool into Go value of type miniclient.Request"));
     } else if (isJsonNumber(tok)) {
-        out.push_back(errorItem("json: cannot unmarshal number into Go value of type miniclient.Request"));
+        out.push_back(
+            errorItem("json: cannot unmarshal number into Go value of type miniclient.Request"));
     } else {
-        out.push_back(errorItem(fmt::format("malformed request: invalid literal \"{}\"",
-                                            sanitizeUtf8(tok))));
+        out.push_back(
+            errorItem(fmt::format("malformed request: invalid literal \"{}\"", sanitizeUtf8(tok))));
     }
 }
 
@@ -306,8 +311,8 @@ Result<Request> decodeRequest(std::string_view value) {
     Request r;
     if (j.is_null()) return r;
     if (!j.is_object()) {
-        return Error::msg(fmt::format("json: cannot unmarshal {} into Go value of type miniclient.Request",
-                                      goTypeName(j)));
+        return Error::msg(fmt::format(
+            "json: cannot unmarshal {} into Go value of type miniclient.Request", goTypeName(j)));
     }
     // Go matches field names case-insensitively and keeps the last value;
     // unknown fields are ignored, null leaves the field alone.
@@ -347,9 +352,15 @@ std::string goEscape(std::string_view json) {
     for (size_t i = 0; i < json.size(); ++i) {
         char c = json[i];
         switch (c) {
-            case '<': out += "\\u003c"; break;
-            case '>': out += "\\u003e"; break;
-            case '&': out += "\\u0026"; break;
+            case '<':
+                out += "\\u003c";
+                break;
+            case '>':
+                out += "\\u003e";
+                break;
+            case '&':
+                out += "\\u0026";
+                break;
             case '\xe2':
                 // U+2028 / U+2029 (E2 80 A8 / E2 80 A9): escaped by Go for JSONP safety.
                 if (i + 2 < json.size() && json[i + 1] == '\x80' &&
@@ -360,7 +371,8 @@ std::string goEscape(std::string_view json) {
                     out += c;
                 }
                 break;
-            default: out += c;
+            default:
+                out += c;
         }
     }
     return out;

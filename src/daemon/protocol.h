@@ -51,7 +51,7 @@ struct Incoming {
 
 // Incremental splitter + decoder of the request stream of one connection.
 class RequestDecoder {
-public:
+  public:
     // Appends every item completed by `data` to `out`.
     void feed(std::string_view data, std::vector<Incoming>& out);
     // End of stream: a pending number/literal is decoded, an unfinished
@@ -62,7 +62,7 @@ public:
     // Bytes currently held for an unfinished value.
     size_t buffered() const { return buf_.size(); }
 
-private:
+  private:
     enum class State { idle, value, scalar, discard, dead };
     void startValue(char c);
     void endValue(std::vector<Incoming>& out);

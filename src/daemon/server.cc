@@ -25,7 +25,7 @@ using stream = asio::local::stream_protocol;
 // One client. Its state is touched only on the io thread, except `session_`,
 // which only the command thread uses (jobs hold a shared_ptr to keep it alive).
 class Connection : public std::enable_shared_from_this<Connection> {
-public:
+  public:
     Connection(Server& server, stream::socket sock, uint64_t id)
         : server_(server), sock_(std::move(sock)), id_(id) {
         session_.name = "socket " + std::to_string(id);
@@ -65,7 +65,7 @@ public:
         if (!writing_) doWrite();
     }
 
-private:
+  private:
     void doRead() {
         if (closed_ || reading_ || eof_ || draining_ || decoder_.dead() ||
             pending_.size() >= kMaxPendingRequests) {
@@ -112,7 +112,9 @@ private:
                     HERD_LOG(debug, "{}: bad request: {}", session_.name, in.error);
                     send(encodeErrorReply(server_.hostname_, in.error));
                     break;
-                case Incoming::Kind::request: handle(std::move(in.request)); break;
+                case Incoming::Kind::request:
+                    handle(std::move(in.request));
+                    break;
             }
         }
         if (closed_) return;
@@ -138,19 +140,22 @@ private:
         HERD_LOG(debug, "{}: {} `{}`", session_.name, suggest ? "suggest" : "command", line);
         busy_ = true;
         auto self = shared_from_this();
-        bool queued = server_.cmd_.post([self, line = std::move(line), suggest] {
-            asio::io_context& io = self->server_.io_;
+        bool queued = server_.cmd_.post([self, line = std::move(line), suggest]() mutable {
+            // The last reference is handed back to the io thread, so that the
+            // connection is never destroyed on the command thread.
+            auto me = std::move(self);
+            asio::io_context& io = me->server_.io_;
             auto emit = [&](std::string s) {
-                asio::post(io, [self, s = std::move(s)]() mutable { self->send(std::move(s)); });
+                asio::post(io, [me, s = std::move(s)]() mutable { me->send(std::move(s)); });
             };
             if (suggest) {
-                emit(self->suggest(line));
+                emit(me->suggest(line));
             } else {
-                self->runCommand(line, emit);
+                me->runCommand(line, emit);
             }
-            asio::post(io, [self] {
-                self->busy_ = false;
-                self->dispatch();
+            asio::post(io, [me = std::move(me)] {
+                me->busy_ = false;
+                me->dispatch();
             });
         });
         if (!queued) {

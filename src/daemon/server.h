@@ -39,7 +39,7 @@ inline constexpr size_t kMaxQueuedBytes = size_t{16} << 20;
 inline constexpr size_t kMaxPendingRequests = 64;
 
 class Server {
-public:
+  public:
     Server(boost::asio::io_context& io, CommandThread& cmd, Executor& exec, std::string hostname);
     ~Server();
     Server(const Server&) = delete;
@@ -69,7 +69,7 @@ public:
     // close, as with minimega.
     void setStoppingProbe(std::function<bool()> probe) { stopping_probe_ = std::move(probe); }
 
-private:
+  private:
     friend class Connection;
 
     void doAccept();

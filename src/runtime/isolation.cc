@@ -64,15 +64,16 @@ Result<std::vector<sock_filter>> buildSeccompFilter() {
     }
     // ptrace may trace the caller's own children, never attach to other tasks.
     for (unsigned long req : {16UL /*PTRACE_ATTACH*/, 0x4206UL /*PTRACE_SEIZE*/}) {
-        int rc = seccomp_rule_add(ctx.get(), eperm, SCMP_SYS(ptrace), 1, SCMP_A0(SCMP_CMP_EQ, req));
+        scmp_arg_cmp cmp{0, SCMP_CMP_EQ, req, 0};
+        int rc = seccomp_rule_add_array(ctx.get(), eperm, SCMP_SYS(ptrace), 1, &cmp);
         if (rc < 0) return Error::sys(-rc, "seccomp_rule_add", "ptrace");
     }
     // No new namespaces through clone(); clone3's flags are in memory that a
     // filter cannot read, so it answers ENOSYS and libc falls back to clone().
     for (unsigned long flag : {CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
                                CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP}) {
-        int rc = seccomp_rule_add(ctx.get(), eperm, SCMP_SYS(clone), 1,
-                                  SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag));
+        scmp_arg_cmp cmp{0, SCMP_CMP_MASKED_EQ, flag, flag};
+        int rc = seccomp_rule_add_array(ctx.get(), eperm, SCMP_SYS(clone), 1, &cmp);
         if (rc < 0) return Error::sys(-rc, "seccomp_rule_add", "clone");
     }
     int clone3 = seccomp_syscall_resolve_name("clone3");

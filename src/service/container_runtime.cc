@@ -419,6 +419,12 @@ Result<runtime::CgroupStats> ContainerRuntime::stats(const Vm& vm) {
     return it->second->cgroup->stats();
 }
 
+std::vector<int> ContainerRuntime::procs(const Vm& vm) {
+    auto it = inst_.find(vm.id);
+    if (it == inst_.end() || !it->second->cgroup) return {};
+    return it->second->cgroup->procs();
+}
+
 std::shared_ptr<runtime::Console> ContainerRuntime::console(const Vm& vm) {
     auto it = inst_.find(vm.id);
     return it == inst_.end() ? nullptr : it->second->console;

@@ -53,6 +53,7 @@ public:
 
     // `vm top` figures of a live container.
     Result<runtime::CgroupStats> stats(const Vm& vm);
+    std::vector<int> procs(const Vm& vm);
     std::shared_ptr<runtime::Console> console(const Vm& vm);
     const char* cgroupVersion() const { return cgroups_->version(); }
 

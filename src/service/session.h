@@ -12,6 +12,10 @@ namespace herd {
 struct Session {
     std::string name;  // for logs: "socket 3", "stdin", ...
     cli::Flags flags;  // this client's defaults (.annotate false etc.)
+    // Flags a dot-command with a nested command currently overrides. As in
+    // minicli, the outermost dot-command wins: `.annotate true .annotate
+    // false cmd` annotates.
+    unsigned pinned = 0;
 };
 
 }  // namespace herd

@@ -79,9 +79,8 @@ class Daemon:
                 raise AssertionError("herd exited with %d: %s" % (self.proc.returncode,
                                                                  self.log_text()))
             try:
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.connect(self.sock)
-                s.close()
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.connect(self.sock)
                 return self
             except OSError:
                 time.sleep(0.02)
@@ -180,6 +179,15 @@ class Conn:
         return False
 
 
+def ask(path, line):
+    """Runs one command on a fresh connection; returns its rendered text."""
+    c = Conn(path)
+    try:
+        return c.rendered(line)
+    finally:
+        c.close()
+
+
 class ProtocolTest(unittest.TestCase):
     """Tests sharing one daemon (each uses fresh connections)."""
 
@@ -218,16 +226,16 @@ class ProtocolTest(unittest.TestCase):
     def test_go_html_escaping(self):
         # Go's json.Encoder escapes <, > and & (and U+2028/9) in every string.
         c = self.conn(annotate=False)
-        c.send(Command="echo <a&b> \u2028")
+        c.send(Command='echo "<a&b>\u2028\u2029x"')
         raw = c.line()
-        self.assertIn(b'"Response":"\\u003ca\\u0026b\\u003e \\u2028"', raw)
-        self.assertIn(b'"Rendered":"\\u003ca\\u0026b\\u003e \\u2028"', raw)
+        self.assertIn(b'"Response":"\\u003ca\\u0026b\\u003e\\u2028\\u2029x"', raw)
+        self.assertIn(b'"Rendered":"\\u003ca\\u0026b\\u003e\\u2028\\u2029x"', raw)
         self.assertNotIn(b"<", raw)
 
     def test_table_field_order(self):
         c = self.conn(annotate=False)
         c.cmd(".alias zzz=echo bar")
-        self.addCleanup(lambda: Conn(self.d.sock).cmd(".unalias zzz"))
+        self.addCleanup(ask, self.d.sock, ".unalias zzz")
         c.send(Command=".alias")
         raw = c.line()
         pairs = json.loads(raw, object_pairs_hook=lambda p: p)
@@ -294,7 +302,7 @@ class ProtocolTest(unittest.TestCase):
         self.assertEqual(a.rendered("echo x"), "x")
         self.assertEqual(b.rendered("echo x"), HOST + ": x")
         self.assertEqual(a.rendered(".annotate"), "false")
-        self.assertEqual(b.rendered(".annotate"), "true")
+        self.assertEqual(b.rendered(".annotate"), HOST + ": true")
         # a new connection starts from the defaults
         self.assertEqual(self.conn().rendered("echo y"), HOST + ": y")
 
@@ -596,7 +604,7 @@ class ClientTest(unittest.TestCase):
         self.assertIn(b"cannot connect to /nonexistent/herd/minimega", r.stderr)
 
     def test_e_namespace(self):
-        r = self.d.run("-namespace", "ns one", "-e", ".annotate false echo hi")
+        r = self.d.run("-namespace", "nsone", "-e", ".annotate false echo hi")
         self.assertEqual((r.returncode, r.stdout), (0, b"hi\n"), r.stderr)
 
     def test_version_and_flags(self):
@@ -753,7 +761,7 @@ class LifecycleTest(unittest.TestCase):
         self.assertIn(("herd appears to already be running on %s, override with -force"
                        % d.base).encode(), r.stderr)
         # the first one is unharmed
-        self.assertEqual(Conn(d.sock).rendered(".annotate false echo ok"), "ok")
+        self.assertEqual(ask(d.sock, ".annotate false echo ok"), "ok")
 
     def test_stale_socket_and_force(self):
         a = self.daemon().wait_ready()
@@ -761,18 +769,18 @@ class LifecycleTest(unittest.TestCase):
         self.assertTrue(os.path.exists(a.sock))
         # stale: nobody holds the lock and nobody answers -> removed, start
         b = self.daemon(base=a.base).wait_ready()
-        self.assertEqual(Conn(b.sock).rendered(".annotate false echo b"), "b")
+        self.assertEqual(ask(b.sock, ".annotate false echo b"), "b")
         # -force takes over a live base
         c = self.daemon("-force", base=a.base).wait_ready()
         time.sleep(0.2)
-        self.assertEqual(Conn(c.sock).rendered(".annotate false version")[:5], "herd ")
+        self.assertEqual(ask(c.sock, ".annotate false version")[:5], "herd ")
         with open(c.pidfile) as f:
             self.assertEqual(f.read(), str(c.proc.pid))
         # b's shutdown leaves c's socket and pid file alone
         self.assertEqual(b.stop(), 0)
         self.assertTrue(os.path.exists(c.sock))
         self.assertTrue(os.path.exists(c.pidfile))
-        self.assertEqual(Conn(c.sock).rendered(".annotate false echo c"), "c")
+        self.assertEqual(ask(c.sock, ".annotate false echo c"), "c")
         self.assertEqual(c.stop(), 0)
         self.assertFalse(os.path.exists(c.sock))
 
@@ -791,7 +799,7 @@ class LifecycleTest(unittest.TestCase):
         t.expect("herd[minimega]$ ")
         self.assertIsNone(d.proc.poll())
         # socket clients work meanwhile
-        self.assertEqual(Conn(d.sock).rendered(".annotate false echo sock"), "sock")
+        self.assertEqual(ask(d.sock, ".annotate false echo sock"), "sock")
         t.send("\x04")  # ^D: EOF on stdin quits
         self.assertEqual(d.proc.wait(TIMEOUT), 0)
         self.assertFalse(os.path.exists(d.sock))

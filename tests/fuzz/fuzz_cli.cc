@@ -10,8 +10,8 @@
 // Handlers are never called: compile is pure, so no daemon state changes.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>

@@ -25,7 +25,7 @@ As root, the daemon runs in its own UTS namespace with the hostname
 `herd-golden`, so that transcripts showing the host (`.annotate true`, JSON
 mode) are deterministic.
 
-usage: run.py [--herd PATH] [--keep] [-v] [script.mm ...]
+usage: run.py [--herd PATH] [--keep] [-v] [--daemon-arg ARG]... [script.mm ...]
 """
 
 import argparse
@@ -66,9 +66,10 @@ class DaemonGone(Exception):
 class Daemon:
     """A herd daemon on a private base directory."""
 
-    def __init__(self, herd, keep):
+    def __init__(self, herd, keep, extra_args=()):
         self.herd = herd
         self.keep = keep
+        self.extra_args = list(extra_args)
         self.proc = None
         self.tmp = None
         self.log = None
@@ -88,7 +89,7 @@ class Daemon:
         env = dict(os.environ)
         env["TESTTMP"] = self.scratch
         env["TESTFS"] = self.rootfs
-        cmd = [self.herd, "-nostdin", "-base", self.base, "-prefix", self.prefix]
+        cmd = [self.herd, "-nostdin", "-base", self.base, "-prefix", self.prefix] + self.extra_args
         self.proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
@@ -269,6 +270,13 @@ def main():
     ap.add_argument("--herd", default=os.path.join(ROOT, "build", "herd"), help="herd binary")
     ap.add_argument("--keep", action="store_true", help="keep the daemon's temp base and log")
     ap.add_argument("-v", "--verbose", action="store_true", help="print the daemon log at the end")
+    ap.add_argument(
+        "--daemon-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra daemon argument (repeatable), e.g. --daemon-arg=-level=debug",
+    )
     ap.add_argument("scripts", nargs="*", help="scripts (default: tests/cli/*.mm)")
     args = ap.parse_args()
 
@@ -287,7 +295,7 @@ def main():
         return 2
 
     passed = failed = 0
-    daemon = Daemon(os.path.abspath(args.herd), args.keep)
+    daemon = Daemon(os.path.abspath(args.herd), args.keep, args.daemon_arg)
     try:
         for path in scripts:
             name = os.path.basename(path)

@@ -8,5 +8,6 @@ void registerDotCommands(Herd& herd);        // .annotate .filter .alias ... (do
 void registerCoreCommands(Herd& herd);       // help read shell echo history quit ... (core.cc)
 void registerVmCommands(Herd& herd);         // vm config/launch/info/tag/start/... (vm*.cc)
 void registerNamespaceCommands(Herd& herd);  // namespace, clear namespace (namespace.cc)
+void registerContainerCommands(Herd& herd);  // vm top, nuke (container.cc)
 
 }  // namespace herd

@@ -2,7 +2,9 @@
 // history, write, version, quit, clear all, check.
 #include <sys/wait.h>
 
+#include <cctype>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -22,6 +24,14 @@ std::string joinArgs(const std::vector<std::string>& v) {
     std::string s;
     for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
     return s;
+}
+
+// Go's text for a failed open/create: `open <path>: no such file or directory`
+// (Go spells errno descriptions in lower case).
+std::string goPathError(const char* op, const std::string& path, int err) {
+    std::string d = std::strerror(err);
+    if (!d.empty()) d[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(d[0])));
+    return std::string(op) + " " + path + ": " + d;
 }
 
 std::string baseName(const std::string& p) {
@@ -78,7 +88,7 @@ void readCommand(Command& c, Env& env) {
     c.record = false;  // `read` itself is not recorded; the lines it runs are
     const std::string& file = c.str("file");
     std::ifstream in(file);
-    if (!in) return env.fail("open " + file + ": " + std::strerror(errno));
+    if (!in) return env.fail(goPathError("open", file, errno));
     if (env.in_read) return env.fail("cannot run nested `read` commands");
 
     Env file_env = env;
@@ -183,11 +193,11 @@ void historyCommand(Command& c, Env& env) {
 void writeCommand(Command& c, Env& env) {
     const std::string& file = c.str("file");
     std::ofstream out(file, std::ios::trunc);
-    if (!out) return env.fail("open " + file + ": " + std::strerror(errno));
+    if (!out) return env.fail(goPathError("open", file, errno));
     for (size_t i = 0; i < env.herd.history.size(); ++i) {
         out << (i ? "\n" : "") << env.herd.history[i];
     }
-    if (!out.flush()) return env.fail("write " + file + ": " + std::strerror(errno));
+    if (!out.flush()) return env.fail(goPathError("write", file, errno));
     env.ok();
 }
 
@@ -209,14 +219,18 @@ void quitCommand(Command& c, Env& env) {
 }
 
 // `clear all` resets every subsystem, in minimega's order; subsystems that a
-// later issue adds register their clear command and are picked up here.
+// later issue adds register their clear command and are picked up here. As in
+// minimega the sub-commands are recorded (so history ends up holding
+// `clear history`, then `clear all`).
 void clearAllCommand(Command&, Env& env) {
     for (const char* line : {"clear deploy flags", "dnsmasq kill all", "clear namespace all",
                              "clear vlans all", "clear plumb", "clear pipe", "clear history"}) {
         auto compiled = env.herd.table.compile(line);
         if (!compiled.ok() || compiled->empty()) continue;
-        compiled->setRecord(false);
         env.exec.run(*compiled, env);
+        if (env.session.flags.record && compiled->record) {
+            env.herd.history.push_back(compiled->original);
+        }
     }
 }
 

@@ -13,19 +13,45 @@ using cli::Command;
 
 const char* boolText(bool b) { return b ? "true" : "false"; }
 
-// Sets a session flag for the duration of one nested command.
+// Sets a session flag for the duration of one nested command, unless an
+// outer dot-command already set it (the outermost one wins).
 template <typename T>
 class ScopedFlag {
 public:
-    ScopedFlag(T& slot, T value) : slot_(slot), saved_(slot) { slot_ = value; }
-    ~ScopedFlag() { slot_ = saved_; }
+    ScopedFlag(Session& s, unsigned bit, T& slot, T value) : s_(s), bit_(bit), slot_(slot) {
+        if (s_.pinned & bit_) return;
+        active_ = true;
+        saved_ = slot_;
+        slot_ = value;
+        s_.pinned |= bit_;
+    }
+    ~ScopedFlag() {
+        if (!active_) return;
+        slot_ = saved_;
+        s_.pinned &= ~bit_;
+    }
     ScopedFlag(const ScopedFlag&) = delete;
     ScopedFlag& operator=(const ScopedFlag&) = delete;
 
 private:
+    Session& s_;
+    unsigned bit_;
     T& slot_;
-    T saved_;
+    T saved_{};
+    bool active_ = false;
 };
+
+// One pin bit per output flag. .preprocess is not pinned: it acts on the
+// nested command before it runs, so the innermost one wins (as in minicli).
+unsigned pinBit(bool cli::Flags::*field) {
+    using F = cli::Flags;
+    bool F::*const all[] = {&F::annotate, &F::headers, &F::sort, &F::compress, &F::record};
+    for (unsigned i = 0; i < sizeof all / sizeof all[0]; ++i) {
+        if (all[i] == field) return 1u << i;
+    }
+    return 0;
+}
+constexpr unsigned kModePin = 1u << 8;
 
 // `.X [true,false]` prints or sets this client's default; `.X <true,false>
 // (command)` applies the value to that command only.
@@ -41,7 +67,7 @@ void flagCommand(Command& c, Env& env, bool cli::Flags::*field) {
         return;
     }
     c.sub->setRecord(false);
-    ScopedFlag<bool> scoped(slot, c.flag("true"));
+    ScopedFlag<bool> scoped(env.session, pinBit(field), slot, c.flag("true"));
     env.run(*c.sub);
 }
 
@@ -68,7 +94,7 @@ void modeCommand(Command& c, Env& env, cli::Mode mode) {
     } else if (slot == mode) {
         value = cli::Mode::Default;
     }
-    ScopedFlag<cli::Mode> scoped(slot, value);
+    ScopedFlag<cli::Mode> scoped(env.session, kModePin, slot, value);
     env.run(*c.sub);
 }
 

@@ -8,6 +8,7 @@ void registerAllCommands(Herd& herd) {
     registerCoreCommands(herd);
     registerVmCommands(herd);
     registerNamespaceCommands(herd);
+    registerContainerCommands(herd);
 }
 
 }  // namespace herd

@@ -1,0 +1,115 @@
+#include "daemon/runtime_setup.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "base/log.h"
+#include "runtime/cgroup.h"
+#include "runtime/hostcheck.h"
+#include "service/container_runtime.h"
+#include "service/dry_runtime.h"
+
+namespace herd::daemon {
+
+namespace {
+
+// A runtime that cannot run containers on this host: every launch fails with
+// the reason, so the user learns it where they typed `vm launch`.
+class UnavailableRuntime : public DryRuntime {
+public:
+    explicit UnavailableRuntime(std::string why) : why_(std::move(why)) {}
+    Result<void> launch(Vm& vm) override {
+        vm.state = VmState::Error;
+        vm.tags()["error"] = why_;
+        return Error::msg(why_);
+    }
+    Result<void> start(Vm& vm) override {
+        if (inStates(vm.state, static_cast<unsigned>(VmState::Quit) |
+                                   static_cast<unsigned>(VmState::Error))) {
+            return Error::msg(why_);
+        }
+        return DryRuntime::start(vm);
+    }
+
+private:
+    std::string why_;
+};
+
+std::string defaultImage(const Herd& herd) {
+    std::string exe = herd.opts.self_exe;
+    auto slash = exe.find_last_of('/');
+    return (slash == std::string::npos ? std::string(".") : exe.substr(0, slash)) + "/guest";
+}
+
+}  // namespace
+
+std::shared_ptr<Runtime> makeRuntime(const RuntimeFlags& flags, const Herd& herd,
+                                     boost::asio::io_context& io,
+                                     std::function<void(std::function<void()>)> post) {
+    if (flags.kind == "dry") return std::make_shared<DryRuntime>();
+    auto problems = runtime::checkHost();
+    for (const auto& p : problems) HERD_LOG(warn, "host check: {}", p);
+    if (!problems.empty()) {
+        return std::make_shared<UnavailableRuntime>("containers cannot run on this host: " +
+                                                    problems.front());
+    }
+    ContainerRuntimeOptions o;
+    o.base = herd.opts.base;
+    o.prefix = herd.opts.prefix;
+    o.cgroup_root = herd.opts.cgroup;
+    o.default_image = flags.image.empty() ? defaultImage(herd) : flags.image;
+    o.console_address = flags.console_address;
+    auto rt = ContainerRuntime::create(o, io, std::move(post));
+    if (!rt.ok()) {
+        HERD_LOG(warn, "container runtime: {}", rt.error().text());
+        return std::make_shared<UnavailableRuntime>("containers cannot run on this host: " +
+                                                    rt.error().text());
+    }
+    HERD_LOG(info, "container runtime ready (cgroup {}, image {})", (*rt)->cgroupVersion(),
+             o.default_image);
+    return *rt;
+}
+
+int nukeStandalone(const Options& opts) {
+    namespace fs = std::filesystem;
+    // A live daemon holds the pid file's lock: it must be asked instead.
+    const std::string pidfile = opts.base + "/minimega.pid";
+    int fd = ::open(pidfile.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+        bool busy = ::flock(fd, LOCK_EX | LOCK_NB) != 0;
+        ::close(fd);
+        if (busy) {
+            std::fprintf(stderr,
+                         "herd: a daemon is running on %s: use `herd -base %s -e nuke` instead\n",
+                         opts.base.c_str(), opts.base.c_str());
+            return 1;
+        }
+    }
+    int status = 0;
+    auto driver = runtime::detectCgroups(opts.cgroup, opts.prefix);
+    if (driver.ok()) {
+        if (auto r = (*driver)->nuke(); !r.ok()) {
+            std::fprintf(stderr, "herd: nuke: %s\n", r.error().text().c_str());
+            status = 1;
+        }
+    }
+    // Only what herd puts in a base: never a user's other files.
+    std::error_code ec;
+    if (fs::is_directory(opts.base, ec)) {
+        for (const auto& e : fs::directory_iterator(opts.base, ec)) {
+            const std::string name = e.path().filename();
+            bool ours = name == "minimega" || name == "minimega.pid" || name == "files" ||
+                        name == "namespaces" || name == "background.log" ||
+                        name.find_first_not_of("0123456789") == std::string::npos;
+            if (ours) fs::remove_all(e.path(), ec);
+        }
+        fs::remove(opts.base, ec);  // only if now empty
+    }
+    return status;
+}
+
+}  // namespace herd::daemon

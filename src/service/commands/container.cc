@@ -1,0 +1,111 @@
+// Commands that only make sense with the container runtime: `vm top` and
+// `nuke` (reference §4.9, §8.1).
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "service/commands/commands.h"
+#include "service/commands/vm_internal.h"
+#include "service/container_runtime.h"
+#include "service/gostr.h"
+#include "service/vm_ops.h"
+
+namespace herd {
+
+namespace {
+
+using cli::Command;
+
+std::shared_ptr<ContainerRuntime> containers(Herd& herd) {
+    return std::dynamic_pointer_cast<ContainerRuntime>(herd.runtime);
+}
+
+struct TopSample {
+    Vm* vm;
+    uint64_t cpu0 = 0, cpu1 = 0;
+    std::vector<int> procs;
+};
+
+// Sums statm (pages) over processes: virtual, resident, shared, in MiB.
+std::array<uint64_t, 3> memoryOf(const std::vector<int>& pids) {
+    static const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    std::array<uint64_t, 3> sum{};
+    for (int pid : pids) {
+        std::ifstream f("/proc/" + std::to_string(pid) + "/statm");
+        uint64_t size = 0, res = 0, shr = 0;
+        if (f >> size >> res >> shr) {
+            sum[0] += size;
+            sum[1] += res;
+            sum[2] += shr;
+        }
+    }
+    for (auto& s : sum) s = s * page >> 20;
+    return sum;
+}
+
+void topCommand(Command& c, Env& env) {
+    auto rt = containers(env.herd);
+    if (!rt) return env.fail("vm top needs the container runtime");
+    double window = 1;
+    if (c.has("seconds")) {
+        auto v = go::atoi(c.str("seconds"));
+        if (!v.ok()) return env.fail(v.error().text());
+        if (*v <= 0) return env.fail("seconds must be > 0");
+        window = static_cast<double>(*v);
+    }
+    std::vector<TopSample> samples;
+    for (Vm* vm : env.herd.vms.inNamespace(env.ns)) {
+        if (!inStates(vm->state, kKillable)) continue;  // no cgroup: omitted
+        auto st = rt->stats(*vm);
+        if (!st.ok()) continue;
+        samples.push_back({vm, st->cpu_ns, 0, {}});
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(window));
+    std::vector<std::vector<std::string>> rows;
+    for (auto& s : samples) {
+        auto st = rt->stats(*s.vm);
+        if (!st.ok()) continue;
+        auto procs = rt->procs(*s.vm);
+        if (procs.size() > 100) procs.resize(100);
+        auto mem = memoryOf(procs);
+        double cpu = 100.0 * static_cast<double>(st->cpu_ns - std::min(st->cpu_ns, s.cpu0)) /
+                     (window * 1e9);
+        rows.push_back({s.vm->name, std::to_string(mem[0]), std::to_string(mem[1]),
+                        std::to_string(mem[2]), fmt::format("{:.2f}", cpu), "0.00",
+                        go::duration(static_cast<int64_t>(st->cpu_ns)),
+                        std::to_string(st->procs), "0.00", "0.00"});
+    }
+    emitTable(env, {"name", "virt", "res", "shr", "cpu", "vcpu", "time", "procs", "rx", "tx"},
+              std::move(rows), "");
+}
+
+void nukeCommand(Command&, Env& env) {
+    // Every namespace's VMs, then whatever else carries our prefix.
+    (void)destroyNamespace(env.herd, "all");
+    if (auto rt = containers(env.herd)) {
+        if (auto r = rt->nuke(); !r.ok()) return env.fail(r.error().text());
+    }
+    env.ok();
+}
+
+}  // namespace
+
+void registerContainerCommands(Herd& herd) {
+    addHandler(herd, makeHandler("show resource usage of containers",
+                                 "Show CPU and memory of each live container of the namespace, "
+                                 "measured over\nthe given window (default 1 second) from its "
+                                 "cgroup.",
+                                 {"vm top [seconds]"}, topCommand));
+    addHandler(herd, makeHandler("kill every container and remove what herd made",
+                                 "Kill every VM of every namespace and remove everything that "
+                                 "carries this\ndaemon's prefix: cgroups, instance directories. "
+                                 "Safe to run twice. To clean up\nafter a daemon that was killed, "
+                                 "run `herd -base <base> -prefix <prefix> -nuke`.",
+                                 {"nuke"}, nukeCommand));
+}
+
+}  // namespace herd
