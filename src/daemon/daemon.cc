@@ -208,18 +208,6 @@ int runDaemon(const Flags& flags) {
     asio::io_context io(1);
     CommandThread cmd;
     Server server(io, cmd, exec, herd.opts.hostname);
-    if (auto r = server.listen(opts.base + "/minimega"); !r.ok()) {
-        reportError(r.error().text());
-        lock->release();
-        return 1;
-    }
-    if (auto r = lock->writePid(); !r.ok()) {
-        reportError(r.error().text());
-        server.removeSocketFile();
-        lock->release();
-        return 1;
-    }
-
     ShutdownLatch latch;
     std::unique_ptr<Prompt> prompt;
     if (!flags.nostdin) prompt = std::make_unique<Prompt>(cmd, exec, latch.flag());
@@ -245,6 +233,19 @@ int runDaemon(const Flags& flags) {
             requestShutdown(fmt::format("signal {}", strsignal(sig)));
         };
     signals.async_wait(onSignal);
+
+    // Signals are handled before the socket exists: a client that sees the
+    // socket may signal us at once. The pid file is written first, too.
+    if (auto r = lock->writePid(); !r.ok()) {
+        reportError(r.error().text());
+        lock->release();
+        return 1;
+    }
+    if (auto r = server.listen(opts.base + "/minimega"); !r.ok()) {
+        reportError(r.error().text());
+        lock->release();
+        return 1;
+    }
 
     // `quit [n]`, called on the command thread while the command runs; its
     // reply is still delivered: shutdown waits for the command to finish and

@@ -103,6 +103,13 @@ class Daemon:
                 self.proc.wait()
         return self.proc.returncode
 
+    def check_clean_exit(self):
+        """Stops the daemon; fails unless it exited 0 without sanitizer reports."""
+        rc = self.stop()
+        log = self.log_text()
+        if rc != 0 or "Sanitizer" in log or "runtime error:" in log:
+            raise AssertionError("herd exited with %s:\n%s" % (rc, log[-20000:]))
+
     def cleanup(self):
         if self.proc.poll() is None:
             self.proc.kill()
@@ -197,8 +204,10 @@ class ProtocolTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.d.stop()
-        cls.d.cleanup()
+        try:
+            cls.d.check_clean_exit()
+        finally:
+            cls.d.cleanup()
 
     def conn(self, annotate=True):
         c = Conn(self.d.sock)
@@ -565,8 +574,10 @@ class ClientTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.d.stop()
-        cls.d.cleanup()
+        try:
+            cls.d.check_clean_exit()
+        finally:
+            cls.d.cleanup()
 
     def test_e_output(self):
         r = self.d.run("-e", "echo", "hello")
@@ -771,8 +782,17 @@ class LifecycleTest(unittest.TestCase):
         b = self.daemon(base=a.base).wait_ready()
         self.assertEqual(ask(b.sock, ".annotate false echo b"), "b")
         # -force takes over a live base
-        c = self.daemon("-force", base=a.base).wait_ready()
-        time.sleep(0.2)
+        b_inode = os.stat(b.sock).st_ino
+        c = self.daemon("-force", base=a.base)
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline:  # until c's socket replaced b's
+            try:
+                if os.stat(c.sock).st_ino != b_inode:
+                    break
+            except FileNotFoundError:
+                pass
+            time.sleep(0.02)
+        c.wait_ready()
         self.assertEqual(ask(c.sock, ".annotate false version")[:5], "herd ")
         with open(c.pidfile) as f:
             self.assertEqual(f.read(), str(c.proc.pid))
