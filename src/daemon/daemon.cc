@@ -17,6 +17,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
 #include <cstring>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -25,10 +26,12 @@
 
 #include "base/log.h"
 #include "daemon/command_thread.h"
+#include "daemon/runtime_setup.h"
 #include "daemon/prompt.h"
 #include "daemon/server.h"
 #include "service/executor.h"
 #include "service/herd.h"
+#include "service/vm_ops.h"
 
 namespace herd::daemon {
 
@@ -208,6 +211,14 @@ int runDaemon(const Flags& flags) {
     asio::io_context io(1);
     CommandThread cmd;
     Server server(io, cmd, exec, herd.opts.hostname);
+    RuntimeFlags rf;
+    rf.kind = flags.runtime;
+    rf.image = flags.image;
+    rf.console_address = flags.console_addr;
+    herd.runtime = makeRuntime(rf, herd, io, [&cmd](std::function<void()> job) {
+        cmd.post(std::move(job));
+    });
+
     ShutdownLatch latch;
     std::unique_ptr<Prompt> prompt;
     if (!flags.nostdin) prompt = std::make_unique<Prompt>(cmd, exec, latch.flag());
@@ -281,6 +292,20 @@ int runDaemon(const Flags& flags) {
     std::string reason = latch.wait();
     HERD_LOG(info, "shutting down: {}", reason);
 
+    // Containers die with the daemon (minimega's teardown): every namespace's
+    // VMs are killed and flushed on the command thread, while the io thread
+    // still runs their consoles.
+    {
+        auto done = std::make_shared<std::promise<void>>();
+        auto fut = done->get_future();
+        if (cmd.post([&herd, done] {
+                (void)destroyNamespace(herd, "all");
+                herd.runtime.reset();
+                done->set_value();
+            })) {
+            fut.wait_for(std::chrono::seconds(60));
+        }
+    }
     bool cmd_stopped = cmd.stop(std::chrono::seconds(5));
     asio::post(io, [&] {
         boost::system::error_code ec;

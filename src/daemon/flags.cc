@@ -50,6 +50,19 @@ const std::map<std::string, Spec>& specs() {
         {"cgroup",
          {false, [](Flags& f, const std::string& v) { f.cgroup = v; }, "path to cgroup mount",
           "/sys/fs/cgroup"}},
+        {"runtime",
+         {false, [](Flags& f, const std::string& v) { f.runtime = v; },
+          "what runs VMs: container, or dry (state changes only, no kernel work)", "container"}},
+        {"image",
+         {false, [](Flags& f, const std::string& v) { f.image = v; },
+          "guest image used when vm config filesystem is unset", "<dir of herd>/guest"}},
+        {"console-addr",
+         {false, [](Flags& f, const std::string& v) { f.console_addr = v; },
+          "address the TCP consoles listen on (empty: no TCP consoles)", "127.0.0.1"}},
+        {"nuke",
+         {true, [](Flags& f, const std::string& v) { f.nuke = v == "1"; },
+          "kill the containers and remove the files a dead daemon left on -base/-prefix, and exit",
+          "false"}},
         {"force",
          {true, [](Flags& f, const std::string& v) { f.force = v == "1"; },
           "force herd to run even if it appears to already be running", "false"}},
@@ -157,6 +170,10 @@ Result<Flags> parseFlags(const std::vector<std::string>& argv) {
             f.prefix));
     }
     if (f.base.empty()) return Error::msg("invalid value \"\" for flag -base: must not be empty");
+    if (f.runtime != "container" && f.runtime != "dry") {
+        return Error::msg(fmt::format(
+            "invalid value \"{}\" for flag -runtime: expected container or dry", f.runtime));
+    }
     return f;
 }
 

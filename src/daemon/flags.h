@@ -19,6 +19,10 @@ struct Flags {
     std::string ns;  // -namespace
     std::string prefix = "herd";
     std::string cgroup = "/sys/fs/cgroup";
+    std::string runtime = "container";  // container | dry
+    std::string image;                  // default guest image ("" = <dir of herd>/guest)
+    std::string console_addr = "127.0.0.1";
+    bool nuke = false;
     bool force = false;
     bool nostdin = false;
     bool attach = false;

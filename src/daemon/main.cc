@@ -9,6 +9,7 @@
 #include "daemon/client.h"
 #include "daemon/daemon.h"
 #include "daemon/flags.h"
+#include "daemon/runtime_setup.h"
 #include "service/herd.h"
 
 int main(int argc, char** argv) {
@@ -35,6 +36,13 @@ int main(int argc, char** argv) {
         return 1;
     }
 
+    if (flags->nuke) {
+        Options o;
+        o.base = flags->base;
+        o.prefix = flags->prefix;
+        o.cgroup = flags->cgroup;
+        return daemon::nukeStandalone(o);
+    }
     if (flags->e) return daemon::runExec(flags->base, flags->args, flags->ns);
     if (flags->attach) return daemon::runAttach(flags->base, flags->ns);
     return daemon::runDaemon(*flags);

@@ -175,6 +175,9 @@ public:
     }
 
     void close() override {
+        // The socket file goes now, in the caller's thread: the caller may be
+        // about to remove the directory it lives in.
+        ::unlink(opts_.unix_path.c_str());
         auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
         asio::post(io_, [self] {
             if (self->closed_) return;
@@ -182,7 +185,6 @@ public:
             boost::system::error_code ec;
             self->unix_acc_.close(ec);
             self->tcp_acc_.close(ec);
-            ::unlink(self->opts_.unix_path.c_str());
             for (auto& [id, v] : self->viewers_) v->shutdown();
             self->viewers_.clear();
             self->count_ = 0;
