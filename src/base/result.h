@@ -15,7 +15,7 @@
 namespace herd {
 
 class Error {
-public:
+  public:
     Error() = default;
 
     // A plain message, shown verbatim (used for minimega-compatible texts).
@@ -43,7 +43,7 @@ public:
         return e;
     }
 
-private:
+  private:
     std::string text_;
     int errno_ = 0;
 };
@@ -53,7 +53,7 @@ std::string errnoName(int err);
 
 template <typename T>
 class [[nodiscard]] Result {
-public:
+  public:
     Result(T value) : v_(std::move(value)) {}
     Result(Error err) : v_(std::move(err)) {}
 
@@ -70,13 +70,13 @@ public:
 
     const Error& error() const { return std::get<1>(v_); }
 
-private:
+  private:
     std::variant<T, Error> v_;
 };
 
 template <>
 class [[nodiscard]] Result<void> {
-public:
+  public:
     Result() = default;
     Result(Error err) : err_(std::move(err)), ok_(false) {}
 
@@ -84,18 +84,20 @@ public:
     explicit operator bool() const { return ok_; }
     const Error& error() const { return err_; }
 
-private:
+  private:
     Error err_;
     bool ok_ = true;
 };
 
-inline Result<void> Ok() { return {}; }
+inline Result<void> Ok() {
+    return {};
+}
 
 }  // namespace herd
 
 // Propagate an error from an expression returning Result<...>.
-#define HERD_TRY(expr)                              \
-    do {                                            \
-        auto herd_try_r_ = (expr);                  \
+#define HERD_TRY(expr)                                     \
+    do {                                                   \
+        auto herd_try_r_ = (expr);                         \
         if (!herd_try_r_.ok()) return herd_try_r_.error(); \
     } while (0)

@@ -42,9 +42,9 @@ CArgs envArgs(const std::map<std::string, std::string>& env) {
 Result<std::string> lookPath(const std::string& file, const std::string& path_env) {
     if (file.find('/') != std::string::npos) {
         if (isExecutable(file)) return file;
-        return Error::msg("exec: \"" + file + "\": " + (access(file.c_str(), F_OK) == 0
-                                                              ? "permission denied"
-                                                              : "file does not exist"));
+        return Error::msg(
+            "exec: \"" + file + "\": " +
+            (access(file.c_str(), F_OK) == 0 ? "permission denied" : "file does not exist"));
     }
     size_t start = 0;
     while (start <= path_env.size()) {
@@ -116,8 +116,7 @@ Result<int> spawnBackground(const std::string& path, const std::vector<std::stri
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                     0640);
+    posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     CArgs args(argv);
     CArgs envp = envArgs(env);

@@ -11,8 +11,8 @@ namespace herd::cli {
 struct Handler;
 
 struct Command {
-    std::string original;             // the raw line, trimmed
-    std::string pattern;              // the pattern that matched (as written)
+    std::string original;              // the raw line, trimmed
+    std::string pattern;               // the pattern that matched (as written)
     const Handler* handler = nullptr;  // null for blank and comment-only lines
 
     std::map<std::string, std::string> strings;

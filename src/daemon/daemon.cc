@@ -26,8 +26,8 @@
 
 #include "base/log.h"
 #include "daemon/command_thread.h"
-#include "daemon/runtime_setup.h"
 #include "daemon/prompt.h"
+#include "daemon/runtime_setup.h"
 #include "daemon/server.h"
 #include "service/executor.h"
 #include "service/herd.h"
@@ -215,9 +215,8 @@ int runDaemon(const Flags& flags) {
     rf.kind = flags.runtime;
     rf.image = flags.image;
     rf.console_address = flags.console_addr;
-    herd.runtime = makeRuntime(rf, herd, io, [&cmd](std::function<void()> job) {
-        cmd.post(std::move(job));
-    });
+    herd.runtime =
+        makeRuntime(rf, herd, io, [&cmd](std::function<void()> job) { cmd.post(std::move(job)); });
 
     ShutdownLatch latch;
     std::unique_ptr<Prompt> prompt;

@@ -20,7 +20,7 @@ namespace {
 // A runtime that cannot run containers on this host: every launch fails with
 // the reason, so the user learns it where they typed `vm launch`.
 class UnavailableRuntime : public DryRuntime {
-public:
+  public:
     explicit UnavailableRuntime(std::string why) : why_(std::move(why)) {}
     Result<void> launch(Vm& vm) override {
         vm.state = VmState::Error;
@@ -35,7 +35,7 @@ public:
         return DryRuntime::start(vm);
     }
 
-private:
+  private:
     std::string why_;
 };
 

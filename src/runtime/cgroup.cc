@@ -11,7 +11,7 @@ const std::vector<DeviceRule>& defaultDeviceRules() {
     // runc's default allow-list (null, zero, full, random, urandom, tty,
     // console, ptmx, tun) and every pty (136:*). No "mknod anything".
     static const std::vector<DeviceRule> rules = {
-        {'c', 1, 3}, {'c', 1, 5}, {'c', 1, 7},  {'c', 1, 8},    {'c', 1, 9},
+        {'c', 1, 3}, {'c', 1, 5}, {'c', 1, 7}, {'c', 1, 8},    {'c', 1, 9},
         {'c', 5, 0}, {'c', 5, 1}, {'c', 5, 2}, {'c', 136, -1}, {'c', 10, 200},
     };
     return rules;

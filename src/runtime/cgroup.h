@@ -29,7 +29,7 @@ struct CgroupStats {
 
 // One container's group(s).
 class Cgroup {
-public:
+  public:
     virtual ~Cgroup() = default;
     virtual Result<void> attach(int pid) = 0;
     virtual Result<void> freeze() = 0;
@@ -44,7 +44,7 @@ public:
 };
 
 class CgroupDriver {
-public:
+  public:
     virtual ~CgroupDriver() = default;
     virtual const char* version() const = 0;  // "v1" or "v2"
     // Creates the daemon's subtree with the device allow-list.

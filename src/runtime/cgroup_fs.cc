@@ -40,7 +40,9 @@ Result<void> mkdirOk(const std::string& path, int mode) {
     return Ok();
 }
 
-bool exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+bool exists(const std::string& path) {
+    return access(path.c_str(), F_OK) == 0;
+}
 
 std::vector<int> readPids(const std::string& path) {
     std::vector<int> pids;

@@ -14,7 +14,7 @@ namespace herd::runtime {
 namespace {
 
 class CgroupV1 : public Cgroup {
-public:
+  public:
     CgroupV1(std::string name, std::map<std::string, std::string> dirs)
         : name_(std::move(name)), dirs_(std::move(dirs)) {}
 
@@ -41,7 +41,9 @@ public:
         return Error::msg("freeze " + name_ + ": still FREEZING after 1 s");
     }
 
-    Result<void> thaw() override { return cgfs::write(dir("freezer") + "/freezer.state", "THAWED"); }
+    Result<void> thaw() override {
+        return cgfs::write(dir("freezer") + "/freezer.state", "THAWED");
+    }
 
     Result<void> kill() override {
         // Frozen tasks cannot fork while we signal them; SIGKILL is delivered
@@ -79,7 +81,7 @@ public:
 
     std::vector<int> procs() override { return cgfs::readPids(dir("freezer") + "/cgroup.procs"); }
 
-private:
+  private:
     std::string dir(const std::string& ctrl) {
         auto it = dirs_.find(ctrl);
         return it == dirs_.end() ? std::string() : it->second;
@@ -89,7 +91,7 @@ private:
 };
 
 class DriverV1 : public CgroupDriver {
-public:
+  public:
     DriverV1(std::vector<std::pair<std::string, std::string>> mounts, std::string prefix)
         : prefix_(std::move(prefix)) {
         for (auto& [ctrl, dir] : mounts) mounts_[ctrl] = dir;
@@ -98,6 +100,7 @@ public:
     const char* version() const override { return "v1"; }
 
     Result<void> setup() override {
+        if (ready_) return Ok();
         for (const char* need : {"memory", "cpu", "pids", "devices", "freezer"}) {
             if (!mounts_.count(need)) {
                 return Error::msg(std::string("cgroup v1: no hierarchy with the ") + need +
@@ -111,13 +114,16 @@ public:
         // Device rules live on the daemon's group: container groups inherit
         // them when created, and can never widen them.
         const std::string dev = mounts_["devices"] + "/" + prefix_;
-        if (cgfs::subdirs(dev).empty()) {
+        // Only while the group still allows everything (a fresh group; the
+        // kernel refuses `deny a` once it has children).
+        auto list = cgfs::read(dev + "/devices.list");
+        if (list.ok() && list->find("a *:* rwm") != std::string::npos) {
             HERD_TRY(cgfs::write(dev + "/devices.deny", "a"));
             for (const auto& r : defaultDeviceRules()) {
                 std::string minor = r.minor < 0 ? "*" : std::to_string(r.minor);
-                HERD_TRY(cgfs::write(dev + "/devices.allow", std::string(1, r.type) + " " +
-                                                                std::to_string(r.major) + ":" +
-                                                                minor + " rwm"));
+                HERD_TRY(cgfs::write(
+                    dev + "/devices.allow",
+                    std::string(1, r.type) + " " + std::to_string(r.major) + ":" + minor + " rwm"));
             }
         }
         return Ok();
@@ -168,13 +174,15 @@ public:
     }
 
     Result<void> nuke() override {
+        ready_ = false;
         Result<void> first = Ok();
         const std::string freezer = mounts_["freezer"] + "/" + prefix_;
         // Kill through the freezer hierarchy first: every task of every
         // container is there.
         for (const auto& child : cgfs::subdirs(freezer)) {
             std::map<std::string, std::string> dirs;
-            for (const auto& [ctrl, root] : mounts_) dirs[ctrl] = root + "/" + prefix_ + "/" + child;
+            for (const auto& [ctrl, root] : mounts_)
+                dirs[ctrl] = root + "/" + prefix_ + "/" + child;
             CgroupV1 cg(child, dirs);
             (void)cg.kill();
             for (int i = 0; i < 400 && !cg.procs().empty(); ++i) {
@@ -195,7 +203,7 @@ public:
         return first;
     }
 
-private:
+  private:
     std::set<std::string> distinctDirs() {
         std::set<std::string> s;
         for (const auto& [ctrl, d] : mounts_) s.insert(d);
@@ -203,6 +211,7 @@ private:
     }
     std::map<std::string, std::string> mounts_;
     std::string prefix_;
+    bool ready_ = false;
 };
 
 }  // namespace

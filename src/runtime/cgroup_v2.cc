@@ -86,7 +86,7 @@ Result<void> attachDeviceProgram(const std::string& dir) {
 // ---- groups ----------------------------------------------------------------
 
 class CgroupV2 : public Cgroup {
-public:
+  public:
     CgroupV2(std::string name, std::string dir) : name_(std::move(name)), dir_(std::move(dir)) {}
 
     const std::string& name() const override { return name_; }
@@ -121,7 +121,8 @@ public:
 
     Result<CgroupStats> stats() override {
         CgroupStats st;
-        if (auto m = cgfs::read(dir_ + "/memory.current"); m.ok()) st.memory_bytes = std::stoull(*m);
+        if (auto m = cgfs::read(dir_ + "/memory.current"); m.ok())
+            st.memory_bytes = std::stoull(*m);
         if (auto c = cgfs::read(dir_ + "/cpu.stat"); c.ok()) {
             std::istringstream in(*c);
             std::string key;
@@ -136,19 +137,20 @@ public:
 
     std::vector<int> procs() override { return cgfs::readPids(dir_ + "/cgroup.procs"); }
 
-private:
+  private:
     std::string name_;
     std::string dir_;
 };
 
 class DriverV2 : public CgroupDriver {
-public:
+  public:
     DriverV2(std::string mount, std::string prefix)
         : mount_(std::move(mount)), prefix_(std::move(prefix)), mine_(mount_ + "/" + prefix_) {}
 
     const char* version() const override { return "v2"; }
 
     Result<void> setup() override {
+        if (ready_) return Ok();
         HERD_TRY(cgfs::mkdirOk(mine_));
         // Enable what the host delegates to us; a missing controller only
         // means that limit is not applied (reported by `check`).
@@ -170,6 +172,7 @@ public:
             HERD_TRY(attachDeviceProgram(mine_));
             device_program_attached_ = true;
         }
+        ready_ = true;
         return Ok();
     }
 
@@ -201,6 +204,8 @@ public:
     }
 
     Result<void> nuke() override {
+        ready_ = false;
+        device_program_attached_ = skip_devices_;
         Result<void> first = Ok();
         for (const auto& child : cgfs::subdirs(mine_)) {
             CgroupV2 cg(child, mine_ + "/" + child);
@@ -219,13 +224,15 @@ public:
     }
 
     // Tests on a fake tree skip the device program (it needs a real cgroup).
-    void skipDeviceProgram() { device_program_attached_ = true; }
+    void skipDeviceProgram() { device_program_attached_ = skip_devices_ = true; }
 
-private:
+  private:
     bool has(const char* c) const { return controllers_.find(c) != std::string::npos; }
     std::string mount_, prefix_, mine_;
     std::string controllers_;
     bool device_program_attached_ = false;
+    bool skip_devices_ = false;
+    bool ready_ = false;
 };
 
 }  // namespace

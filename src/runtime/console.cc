@@ -22,7 +22,7 @@ namespace asio = boost::asio;
 namespace {
 
 class Viewer {
-public:
+  public:
     virtual ~Viewer() = default;
     // Queues output; false when the viewer is gone or too far behind.
     virtual bool deliver(std::shared_ptr<const std::string> bytes) = 0;
@@ -35,7 +35,7 @@ class ConsoleImpl;
 // and handed to the pty.
 template <typename Socket>
 class SocketViewer : public Viewer, public std::enable_shared_from_this<SocketViewer<Socket>> {
-public:
+  public:
     SocketViewer(Socket sock, size_t cap, std::function<void(std::string)> input,
                  std::function<void()> gone)
         : sock_(std::move(sock)), cap_(cap), input_(std::move(input)), gone_(std::move(gone)) {}
@@ -68,7 +68,7 @@ public:
         sock_.close(ec);
     }
 
-private:
+  private:
     void writeNext() {
         if (queue_.empty() || dead_) {
             writing_ = false;
@@ -104,20 +104,20 @@ private:
 };
 
 class CallbackViewer : public Viewer {
-public:
+  public:
     explicit CallbackViewer(Console::Deliver d) : d_(std::move(d)) {}
     bool deliver(std::shared_ptr<const std::string> bytes) override {
         return !dead_ && (dead_ = !d_(std::move(bytes)), !dead_);
     }
     void shutdown() override { dead_ = true; }
 
-private:
+  private:
     Console::Deliver d_;
     bool dead_ = false;
 };
 
 class ConsoleImpl : public Console {
-public:
+  public:
     ConsoleImpl(asio::io_context& io, ConsoleOptions opts, int master, std::string slave)
         : io_(io),
           opts_(std::move(opts)),
@@ -135,7 +135,8 @@ public:
         if (ec) return Error::sys(ec.value(), "listen on", opts_.unix_path);
         if (!opts_.tcp_address.empty()) {
             auto addr = asio::ip::make_address(opts_.tcp_address, ec);
-            if (ec) return Error::msg("console address `" + opts_.tcp_address + "`: " + ec.message());
+            if (ec)
+                return Error::msg("console address `" + opts_.tcp_address + "`: " + ec.message());
             asio::ip::tcp::endpoint ep(addr, 0);
             tcp_acc_.open(ep.protocol(), ec);
             if (!ec) tcp_acc_.set_option(asio::socket_base::reuse_address(true), ec);
@@ -213,12 +214,11 @@ public:
 
     size_t viewerCount() const override { return count_.load(); }
 
-private:
+  private:
     void registerViewer(int id, std::shared_ptr<Viewer> v) {
         if (closed_) return v->shutdown();
         // Scrollback first, then live output: nothing twice, nothing lost.
-        if (!scrollback_.empty() &&
-            !v->deliver(std::make_shared<const std::string>(scrollback_))) {
+        if (!scrollback_.empty() && !v->deliver(std::make_shared<const std::string>(scrollback_))) {
             return;
         }
         viewers_[id] = std::move(v);

@@ -18,14 +18,14 @@
 namespace herd::runtime {
 
 struct ConsoleOptions {
-    std::string unix_path;              // <instance>/console
+    std::string unix_path;                  // <instance>/console
     std::string tcp_address = "127.0.0.1";  // empty: no TCP listener
-    size_t scrollback = 64 * 1024;      // bytes replayed to each new viewer
-    size_t viewer_queue = 256 * 1024;   // a viewer further behind is dropped
+    size_t scrollback = 64 * 1024;          // bytes replayed to each new viewer
+    size_t viewer_queue = 256 * 1024;       // a viewer further behind is dropped
 };
 
 class Console : public std::enable_shared_from_this<Console> {
-public:
+  public:
     static Result<std::shared_ptr<Console>> create(boost::asio::io_context& io,
                                                    const ConsoleOptions& opts);
     virtual ~Console() = default;

@@ -16,8 +16,10 @@ std::vector<std::string> checkHost() {
     struct {
         const char* ns;
         const char* config;
-    } const namespaces[] = {{"mnt", "CONFIG_NAMESPACES"}, {"pid", "CONFIG_PID_NS"},
-                            {"net", "CONFIG_NET_NS"},     {"ipc", "CONFIG_IPC_NS"},
+    } const namespaces[] = {{"mnt", "CONFIG_NAMESPACES"},
+                            {"pid", "CONFIG_PID_NS"},
+                            {"net", "CONFIG_NET_NS"},
+                            {"ipc", "CONFIG_IPC_NS"},
                             {"uts", "CONFIG_UTS_NS"}};
     for (const auto& n : namespaces) {
         if (access((std::string("/proc/self/ns/") + n.ns).c_str(), F_OK) != 0) {
@@ -29,8 +31,9 @@ std::vector<std::string> checkHost() {
     std::ifstream fss("/proc/filesystems");
     std::string all((std::istreambuf_iterator<char>(fss)), std::istreambuf_iterator<char>());
     if (all.find("\toverlay\n") == std::string::npos) {
-        problems.push_back("overlayfs is not available: load it with `modprobe overlay` "
-                           "(or launch containers with `vm config snapshot false`)");
+        problems.push_back(
+            "overlayfs is not available: load it with `modprobe overlay` "
+            "(or launch containers with `vm config snapshot false`)");
     }
     if (all.find("\tdevpts\n") == std::string::npos) {
         problems.push_back("devpts is not available (CONFIG_UNIX98_PTYS)");

@@ -5,9 +5,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <sched.h>
 #include <fstream>
 #include <memory>
-#include <sched.h>
 
 #include "base/unique_fd.h"
 
@@ -24,18 +24,47 @@ uint64_t defaultCapabilities() {
 }
 
 const char* capabilityName(int cap) {
-    static const char* const names[] = {
-        "chown",           "dac_override",     "dac_read_search", "fowner",
-        "fsetid",          "kill",             "setgid",          "setuid",
-        "setpcap",         "linux_immutable",  "net_bind_service", "net_broadcast",
-        "net_admin",       "net_raw",          "ipc_lock",        "ipc_owner",
-        "sys_module",      "sys_rawio",        "sys_chroot",      "sys_ptrace",
-        "sys_pacct",       "sys_admin",        "sys_boot",        "sys_nice",
-        "sys_resource",    "sys_time",         "sys_tty_config",  "mknod",
-        "lease",           "audit_write",      "audit_control",   "setfcap",
-        "mac_override",    "mac_admin",        "syslog",          "wake_alarm",
-        "block_suspend",   "audit_read",       "perfmon",         "bpf",
-        "checkpoint_restore"};
+    static const char* const names[] = {"chown",
+                                        "dac_override",
+                                        "dac_read_search",
+                                        "fowner",
+                                        "fsetid",
+                                        "kill",
+                                        "setgid",
+                                        "setuid",
+                                        "setpcap",
+                                        "linux_immutable",
+                                        "net_bind_service",
+                                        "net_broadcast",
+                                        "net_admin",
+                                        "net_raw",
+                                        "ipc_lock",
+                                        "ipc_owner",
+                                        "sys_module",
+                                        "sys_rawio",
+                                        "sys_chroot",
+                                        "sys_ptrace",
+                                        "sys_pacct",
+                                        "sys_admin",
+                                        "sys_boot",
+                                        "sys_nice",
+                                        "sys_resource",
+                                        "sys_time",
+                                        "sys_tty_config",
+                                        "mknod",
+                                        "lease",
+                                        "audit_write",
+                                        "audit_control",
+                                        "setfcap",
+                                        "mac_override",
+                                        "mac_admin",
+                                        "syslog",
+                                        "wake_alarm",
+                                        "block_suspend",
+                                        "audit_read",
+                                        "perfmon",
+                                        "bpf",
+                                        "checkpoint_restore"};
     if (cap < 0 || cap >= static_cast<int>(sizeof names / sizeof names[0])) return "unknown";
     return names[cap];
 }
@@ -46,16 +75,58 @@ Result<std::vector<sock_filter>> buildSeccompFilter() {
     if (!ctx) return Error::msg("seccomp_init failed");
 
     const int eperm = SCMP_ACT_ERRNO(EPERM);
-    const char* const denied[] = {
-        "mount", "umount", "umount2", "pivot_root", "unshare", "setns", "bpf", "kexec_load",
-        "kexec_file_load", "init_module", "finit_module", "delete_module", "create_module",
-        "keyctl", "add_key", "request_key", "open_by_handle_at", "name_to_handle_at",
-        "process_vm_readv", "process_vm_writev", "kcmp", "fsopen", "fsconfig", "fsmount",
-        "fspick", "move_mount", "open_tree", "mount_setattr", "swapon", "swapoff", "acct",
-        "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "stime", "syslog",
-        "lookup_dcookie", "perf_event_open", "quotactl", "quotactl_fd", "nfsservctl",
-        "userfaultfd", "iopl", "ioperm", "vhangup", "uselib", "_sysctl", "get_kernel_syms",
-        "query_module", "fanotify_init", "lsm_set_self_attr"};
+    const char* const denied[] = {"mount",
+                                  "umount",
+                                  "umount2",
+                                  "pivot_root",
+                                  "unshare",
+                                  "setns",
+                                  "bpf",
+                                  "kexec_load",
+                                  "kexec_file_load",
+                                  "init_module",
+                                  "finit_module",
+                                  "delete_module",
+                                  "create_module",
+                                  "keyctl",
+                                  "add_key",
+                                  "request_key",
+                                  "open_by_handle_at",
+                                  "name_to_handle_at",
+                                  "process_vm_readv",
+                                  "process_vm_writev",
+                                  "kcmp",
+                                  "fsopen",
+                                  "fsconfig",
+                                  "fsmount",
+                                  "fspick",
+                                  "move_mount",
+                                  "open_tree",
+                                  "mount_setattr",
+                                  "swapon",
+                                  "swapoff",
+                                  "acct",
+                                  "settimeofday",
+                                  "clock_settime",
+                                  "clock_adjtime",
+                                  "adjtimex",
+                                  "stime",
+                                  "syslog",
+                                  "lookup_dcookie",
+                                  "perf_event_open",
+                                  "quotactl",
+                                  "quotactl_fd",
+                                  "nfsservctl",
+                                  "userfaultfd",
+                                  "iopl",
+                                  "ioperm",
+                                  "vhangup",
+                                  "uselib",
+                                  "_sysctl",
+                                  "get_kernel_syms",
+                                  "query_module",
+                                  "fanotify_init",
+                                  "lsm_set_self_attr"};
     for (const char* name : denied) {
         int nr = seccomp_syscall_resolve_name(name);
         if (nr == __NR_SCMP_ERROR) continue;  // not on this architecture
@@ -70,8 +141,8 @@ Result<std::vector<sock_filter>> buildSeccompFilter() {
     }
     // No new namespaces through clone(); clone3's flags are in memory that a
     // filter cannot read, so it answers ENOSYS and libc falls back to clone().
-    for (unsigned long flag : {CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
-                               CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP}) {
+    for (unsigned long flag : {CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID,
+                               CLONE_NEWNET, CLONE_NEWCGROUP}) {
         scmp_arg_cmp cmp{0, SCMP_CMP_MASKED_EQ, flag, flag};
         int rc = seccomp_rule_add_array(ctx.get(), eperm, SCMP_SYS(clone), 1, &cmp);
         if (rc < 0) return Error::sys(-rc, "seccomp_rule_add", "clone");

@@ -12,8 +12,8 @@
 namespace herd::runtime {
 
 struct Isolation {
-    uint64_t keep_caps = 0;  // bit i = capability i kept
-    int last_cap = 0;        // /proc/sys/kernel/cap_last_cap
+    uint64_t keep_caps = 0;            // bit i = capability i kept
+    int last_cap = 0;                  // /proc/sys/kernel/cap_last_cap
     std::vector<sock_filter> seccomp;  // compiled BPF program
 
     sock_fprog program() const {

@@ -56,29 +56,52 @@ enum Step : int {
 
 const char* stepName(int s) {
     switch (s) {
-        case kSetsid: return "setsid";
-        case kConsole: return "open console";
-        case kHostname: return "sethostname";
-        case kPropagation: return "make / private";
-        case kOverlay: return "mount overlay on";
-        case kBindRoot: return "bind root";
-        case kPreinit: return "preinit";
-        case kOpenTree: return "open_tree";
-        case kPivot: return "pivot_root to";
-        case kMkdir: return "mkdir";
-        case kMount: return "mount";
-        case kMknod: return "mknod";
-        case kSymlink: return "symlink";
-        case kCreate: return "create";
-        case kMoveMount: return "bind mount on";
-        case kMask: return "mask";
-        case kReadonly: return "make read-only";
-        case kInit: return "init";
-        case kCaps: return "drop capabilities";
-        case kNoNewPrivs: return "set no_new_privs";
-        case kSeccomp: return "load seccomp filter";
-        case kExec: return "exec init";
-        default: return "launch step";
+        case kSetsid:
+            return "setsid";
+        case kConsole:
+            return "open console";
+        case kHostname:
+            return "sethostname";
+        case kPropagation:
+            return "make / private";
+        case kOverlay:
+            return "mount overlay on";
+        case kBindRoot:
+            return "bind root";
+        case kPreinit:
+            return "preinit";
+        case kOpenTree:
+            return "open_tree";
+        case kPivot:
+            return "pivot_root to";
+        case kMkdir:
+            return "mkdir";
+        case kMount:
+            return "mount";
+        case kMknod:
+            return "mknod";
+        case kSymlink:
+            return "symlink";
+        case kCreate:
+            return "create";
+        case kMoveMount:
+            return "bind mount on";
+        case kMask:
+            return "mask";
+        case kReadonly:
+            return "make read-only";
+        case kInit:
+            return "init";
+        case kCaps:
+            return "drop capabilities";
+        case kNoNewPrivs:
+            return "set no_new_privs";
+        case kSeccomp:
+            return "load seccomp filter";
+        case kExec:
+            return "exec init";
+        default:
+            return "launch step";
     }
 }
 
@@ -215,7 +238,9 @@ bool isDir(const char* path) {
     return true;
 }
 
-bool exists(const char* path) { return sys(SYS_faccessat, AT_FDCWD, path, F_OK, 0) == 0; }
+bool exists(const char* path) {
+    return sys(SYS_faccessat, AT_FDCWD, path, F_OK, 0) == 0;
+}
 
 void runPreinit(const ChildArgs& a) {
     int p[2];
@@ -324,10 +349,16 @@ void mountUuid(const ChildArgs& a, int uuid_fd) {
 
 void maskPaths() {
     // runc's masked paths, each only where this kernel has it.
-    const char* const masked[] = {"/proc/acpi",        "/proc/asound",  "/proc/kcore",
-                                  "/proc/keys",        "/proc/latency_stats",
-                                  "/proc/timer_list",  "/proc/timer_stats",
-                                  "/proc/sched_debug", "/proc/scsi",    "/sys/firmware",
+    const char* const masked[] = {"/proc/acpi",
+                                  "/proc/asound",
+                                  "/proc/kcore",
+                                  "/proc/keys",
+                                  "/proc/latency_stats",
+                                  "/proc/timer_list",
+                                  "/proc/timer_stats",
+                                  "/proc/sched_debug",
+                                  "/proc/scsi",
+                                  "/sys/firmware",
                                   "/sys/devices/virtual/powercap"};
     for (const char* p : masked) {
         if (!exists(p)) continue;
@@ -341,8 +372,7 @@ void maskPaths() {
         if (!exists(p)) continue;
         CHILD_TRY(sys(SYS_mount, p, p, nullptr, MS_BIND | MS_REC, nullptr), kReadonly, p);
         CHILD_TRY(sys(SYS_mount, p, p, nullptr,
-                      MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                      nullptr),
+                      MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr),
                   kReadonly, p);
     }
 }
@@ -418,11 +448,11 @@ int childMain(void* arg) {
     struct {
         const char* path;
         unsigned maj, min;
-    } const devs[] = {{"/dev/null", 1, 3},   {"/dev/zero", 1, 5},   {"/dev/full", 1, 7},
-                      {"/dev/tty", 5, 0},    {"/dev/random", 1, 8}, {"/dev/urandom", 1, 9}};
+    } const devs[] = {{"/dev/null", 1, 3}, {"/dev/zero", 1, 5},   {"/dev/full", 1, 7},
+                      {"/dev/tty", 5, 0},  {"/dev/random", 1, 8}, {"/dev/urandom", 1, 9}};
     for (const auto& d : devs) {
-        CHILD_TRY(sys(SYS_mknodat, AT_FDCWD, d.path, S_IFCHR | 0666, makedev(d.maj, d.min)),
-                  kMknod, d.path);
+        CHILD_TRY(sys(SYS_mknodat, AT_FDCWD, d.path, S_IFCHR | 0666, makedev(d.maj, d.min)), kMknod,
+                  d.path);
     }
     mountAt("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
             "newinstance,ptmxmode=0666,mode=0620,gid=5");
@@ -527,7 +557,9 @@ long readMsg(int fd, Msg& m, int timeout_ms) {
 
 }  // namespace
 
-Child::Child(Child&& o) noexcept { *this = std::move(o); }
+Child::Child(Child&& o) noexcept {
+    *this = std::move(o);
+}
 
 Child& Child::operator=(Child&& o) noexcept {
     if (this != &o) {
@@ -597,7 +629,9 @@ std::optional<int> Child::tryReap() {
     return si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : si.si_status;
 }
 
-void Child::forget() { reaped_ = true; }
+void Child::forget() {
+    reaped_ = true;
+}
 
 Result<Child> launch(const LaunchSpec& spec, const Isolation& iso,
                      const std::function<Result<void>(int)>& attach) {
@@ -656,8 +690,7 @@ Result<Child> launch(const LaunchSpec& spec, const Isolation& iso,
     int pidfd = -1;
     const int flags = CLONE_VM | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
                       CLONE_NEWUTS | CLONE_PIDFD | SIGCHLD;
-    int pid = clone(childMain, static_cast<char*>(child.stack_) + kStackSize, flags, args,
-                    &pidfd);
+    int pid = clone(childMain, static_cast<char*>(child.stack_) + kStackSize, flags, args, &pidfd);
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     if (pid < 0) return Error::sys(clone_errno, "clone", "container");

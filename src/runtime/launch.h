@@ -35,10 +35,10 @@ struct LaunchSpec {
     std::string lowerdir;  // overlay: lower layer (the filesystem); empty = no overlay
     std::string upperdir;
     std::string workdir;
-    std::vector<BindSpec> binds;  // volumes and fifos
-    std::string uuid_file;        // shown at /sys/devices/virtual/dmi/id/product_uuid
-    std::string console;          // host path of the console pty's slave (/dev/pts/N)
-    std::string preinit;          // host program run in the new namespaces before isolation
+    std::vector<BindSpec> binds;    // volumes and fifos
+    std::string uuid_file;          // shown at /sys/devices/virtual/dmi/id/product_uuid
+    std::string console;            // host path of the console pty's slave (/dev/pts/N)
+    std::string preinit;            // host program run in the new namespaces before isolation
     std::vector<std::string> init;  // argv; init[0] is a path inside the container
     std::vector<std::string> env;   // KEY=VALUE
 };
@@ -47,7 +47,7 @@ struct LaunchSpec {
 // that was never reaped kills and reaps it, so a failed launch leaves no
 // zombie behind.
 class Child {
-public:
+  public:
     Child() = default;
     Child(Child&&) noexcept;
     Child& operator=(Child&&) noexcept;
@@ -70,7 +70,7 @@ public:
     // Drops ownership after the process was reaped elsewhere.
     void forget();
 
-private:
+  private:
     friend Result<Child> launch(const LaunchSpec&, const Isolation&,
                                 const std::function<Result<void>(int)>&);
     int pid_ = -1;

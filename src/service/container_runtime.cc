@@ -57,7 +57,7 @@ Result<void> mkdirAll(const std::string& path) {
 }
 
 bool isDir(const std::string& p) {
-    struct stat st{};
+    struct stat st {};
     return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
@@ -70,7 +70,8 @@ ContainerRuntime::ContainerRuntime(ContainerRuntimeOptions opts, boost::asio::io
 Result<std::shared_ptr<ContainerRuntime>> ContainerRuntime::create(ContainerRuntimeOptions opts,
                                                                    boost::asio::io_context& io,
                                                                    Post post) {
-    std::shared_ptr<ContainerRuntime> rt(new ContainerRuntime(std::move(opts), io, std::move(post)));
+    std::shared_ptr<ContainerRuntime> rt(
+        new ContainerRuntime(std::move(opts), io, std::move(post)));
     auto cg = runtime::detectCgroups(rt->opts_.cgroup_root, rt->opts_.prefix);
     if (!cg.ok()) return cg.error();
     rt->cgroups_ = std::move(*cg);
@@ -307,7 +308,9 @@ void ContainerRuntime::finishLaunch(Vm& vm, Prepared& p, Result<void>& r) {
     inst_[vm.id] = std::move(p.in);
 }
 
-Result<void> ContainerRuntime::launch(Vm& vm) { return launchMany({&vm})[0]; }
+Result<void> ContainerRuntime::launch(Vm& vm) {
+    return launchMany({&vm})[0];
+}
 
 std::vector<Result<void>> ContainerRuntime::startMany(const std::vector<Vm*>& vms) {
     std::vector<Result<void>> results(vms.size());
@@ -361,11 +364,14 @@ std::vector<Result<void>> ContainerRuntime::startMany(const std::vector<Vm*>& vm
     return results;
 }
 
-Result<void> ContainerRuntime::start(Vm& vm) { return startMany({&vm})[0]; }
+Result<void> ContainerRuntime::start(Vm& vm) {
+    return startMany({&vm})[0];
+}
 
 Result<void> ContainerRuntime::stop(Vm& vm) {
     auto it = inst_.find(vm.id);
-    if (it == inst_.end() || !it->second->cgroup) return Error::msg("vm " + vm.name + " is not running");
+    if (it == inst_.end() || !it->second->cgroup)
+        return Error::msg("vm " + vm.name + " is not running");
     if (auto r = it->second->cgroup->freeze(); !r.ok()) {
         fail(vm, r.error().wrap("unstoppable"));
         return r.error().wrap("unstoppable");
@@ -382,7 +388,8 @@ std::vector<Result<void>> ContainerRuntime::killMany(const std::vector<Vm*>& vms
         if (it == inst_.end()) continue;
         Instance& in = *it->second;
         if (in.cgroup) (void)in.cgroup->kill();
-        if (in.child.pid() > 0) ::syscall(SYS_pidfd_send_signal, in.child.pidfd(), SIGKILL, nullptr, 0);
+        if (in.child.pid() > 0)
+            ::syscall(SYS_pidfd_send_signal, in.child.pidfd(), SIGKILL, nullptr, 0);
     }
     for (Vm* vm : vms) {
         auto it = inst_.find(vm->id);
@@ -395,7 +402,9 @@ std::vector<Result<void>> ContainerRuntime::killMany(const std::vector<Vm*>& vms
     return results;
 }
 
-Result<void> ContainerRuntime::kill(Vm& vm) { return killMany({&vm})[0]; }
+Result<void> ContainerRuntime::kill(Vm& vm) {
+    return killMany({&vm})[0];
+}
 
 Result<void> ContainerRuntime::flush(Vm& vm) {
     auto it = inst_.find(vm.id);

@@ -20,24 +20,23 @@
 namespace herd {
 
 struct ContainerRuntimeOptions {
-    std::string base;                // instance dirs live in <base>/<id>
-    std::string prefix;              // cgroup subtree name
+    std::string base;    // instance dirs live in <base>/<id>
+    std::string prefix;  // cgroup subtree name
     std::string cgroup_root = "/sys/fs/cgroup";
-    std::string default_image;       // used when `vm config filesystem` is unset
+    std::string default_image;                  // used when `vm config filesystem` is unset
     std::string console_address = "127.0.0.1";  // TCP consoles; "" = none
-    uint64_t pids_max = 4096;        // per container, against fork bombs
-    int workers = 2;                 // threads doing launches in parallel
+    uint64_t pids_max = 4096;                   // per container, against fork bombs
+    int workers = 2;                            // threads doing launches in parallel
 };
 
 class ContainerRuntime : public Runtime {
-public:
+  public:
     // Runs `fn` on the command thread (exit notifications come from a
     // reaper thread).
     using Post = std::function<void(std::function<void()>)>;
 
     static Result<std::shared_ptr<ContainerRuntime>> create(ContainerRuntimeOptions opts,
-                                                            boost::asio::io_context& io,
-                                                            Post post);
+                                                            boost::asio::io_context& io, Post post);
     ~ContainerRuntime() override;
 
     Result<void> launch(Vm& vm) override;
@@ -61,7 +60,7 @@ public:
     // prefix; also works on what a SIGKILLed daemon left.
     Result<void> nuke();
 
-private:
+  private:
     struct Instance;
     ContainerRuntime(ContainerRuntimeOptions opts, boost::asio::io_context& io, Post post);
 

@@ -10,7 +10,9 @@ cli::Response Env::response() const {
     return r;
 }
 
-void Env::ok() { emit({response()}); }
+void Env::ok() {
+    emit({response()});
+}
 
 void Env::reply(std::string text) {
     auto r = response();
@@ -31,6 +33,8 @@ void Env::table(std::vector<std::string> header, std::vector<std::vector<std::st
     emit({std::move(r)});
 }
 
-void Env::run(cli::Command& sub) { exec.run(sub, *this); }
+void Env::run(cli::Command& sub) {
+    exec.run(sub, *this);
+}
 
 }  // namespace herd

@@ -20,20 +20,20 @@ struct Env {
     Herd& herd;
     Session& session;
     Executor& exec;
-    Sink sink;              // receives each batch the handler emits
-    std::string ns;         // name of the namespace this command runs in
-    bool in_read = false;   // running from a `read` file
+    Sink sink;             // receives each batch the handler emits
+    std::string ns;        // name of the namespace this command runs in
+    bool in_read = false;  // running from a `read` file
 
     Namespace& nspace() { return herd.namespaces.getOrCreate(ns); }
     const std::string& host() const { return herd.opts.hostname; }
 
     // Emit helpers: each emits one batch with one response from this host.
     void emit(cli::Batch b) { sink(std::move(b)); }
-    void ok();                        // silent success
-    void reply(std::string text);     // simple text
-    void fail(std::string error);     // error only
+    void ok();                     // silent success
+    void reply(std::string text);  // simple text
+    void fail(std::string error);  // error only
     void table(std::vector<std::string> header, std::vector<std::vector<std::string>> rows);
-    cli::Response response() const;   // a blank response carrying this host
+    cli::Response response() const;  // a blank response carrying this host
 
     // Runs a nested command (dot-commands, `namespace X cmd`) with this env's
     // session, namespace and sink.

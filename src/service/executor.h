@@ -18,7 +18,7 @@ namespace herd {
 using BatchOut = std::function<void(const cli::Batch&, const std::string& rendered)>;
 
 class Executor {
-public:
+  public:
     explicit Executor(Herd& herd) : herd_(herd) {}
 
     // One top-level line from a client (socket or prompt). Blank and comment
@@ -34,7 +34,7 @@ public:
 
     Herd& herd() { return herd_; }
 
-private:
+  private:
     Herd& herd_;
 };
 

@@ -17,16 +17,16 @@
 namespace herd {
 
 struct Options {
-    std::string base = "/tmp/herd";  // state root: socket, pid file, instance dirs
-    std::string filepath;            // file root, default <base>/files
-    std::string prefix = "herd";     // prefix of every host-global object we create
-    std::string hostname;            // this host's name (`Host` of responses)
-    std::string self_exe;            // path of the herd binary
+    std::string base = "/tmp/herd";         // state root: socket, pid file, instance dirs
+    std::string filepath;                   // file root, default <base>/files
+    std::string prefix = "herd";            // prefix of every host-global object we create
+    std::string hostname;                   // this host's name (`Host` of responses)
+    std::string self_exe;                   // path of the herd binary
     std::string cgroup = "/sys/fs/cgroup";  // cgroup mount root (-cgroup)
 };
 
 class Herd {
-public:
+  public:
     explicit Herd(Options opts);
 
     Options opts;

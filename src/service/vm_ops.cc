@@ -135,8 +135,8 @@ Result<void> scheduleQueue(Herd& herd, Namespace& ns) {
                 errors.push_back(c.error().text());
                 continue;
             }
-            created.push_back(&herd.vms.create(name, ns.name, herd.opts.hostname, q.type,
-                                               q.config, herd.opts.base));
+            created.push_back(&herd.vms.create(name, ns.name, herd.opts.hostname, q.type, q.config,
+                                               herd.opts.base));
         }
     }
     // One batch, so that the runtime can launch in parallel.
@@ -159,8 +159,8 @@ Result<void> scheduleQueue(Herd& herd, Namespace& ns) {
 enum Selection { kSkip, kBatch, kHandled };
 
 template <typename Select, typename Batch>
-Result<void> batchTarget(Herd& herd, const std::string& ns, std::string_view target,
-                         Select select, Batch batch) {
+Result<void> batchTarget(Herd& herd, const std::string& ns, std::string_view target, Select select,
+                         Batch batch) {
     std::vector<Vm*> todo;
     auto r = applyTarget(herd, ns, target, [&](Vm& vm, bool wild, std::vector<std::string>& errs) {
         Selection sel = select(vm, wild, errs);

@@ -10,7 +10,8 @@ for minimega reads the same here:
     each as `E: <msg>`, then the rendered text if it is not empty;
   * every recorded line ends with a newline.
 
-Each script gets a fresh daemon (so VM ids start at 0 and no alias, variable
+Scripts named container_*.mm run on the real container runtime; all others
+on `-runtime dry` (state changes only). Each script gets a fresh daemon (so VM ids start at 0 and no alias, variable
 or background job leaks from one script into the next) and runs between a
 prolog (`.annotate false`, `clear history`) and an epilog (`clear all`) whose
 output is not recorded.
@@ -142,6 +143,9 @@ class Daemon:
                     self.proc.kill()
                     self.proc.wait()
             self.proc = None
+            # Whatever a killed daemon left (containers, cgroups) goes too.
+            subprocess.run([self.herd, "-base", self.base, "-prefix", self.prefix, "-nuke"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if self.log is not None:
             self.log.close()
             self.log = None
@@ -299,6 +303,11 @@ def main():
     try:
         for path in scripts:
             name = os.path.basename(path)
+            # Language and registry scripts run on the state-only runtime so
+            # they do not depend on the kernel; container_*.mm scripts launch
+            # real containers (root only).
+            real = name.startswith("container_")
+            daemon.extra_args = list(args.daemon_arg) + ([] if real else ["-runtime", "dry"])
             try:
                 daemon.start()
                 ok, msg = run_script(daemon, path)

@@ -72,12 +72,12 @@ void topCommand(Command& c, Env& env) {
         auto procs = rt->procs(*s.vm);
         if (procs.size() > 100) procs.resize(100);
         auto mem = memoryOf(procs);
-        double cpu = 100.0 * static_cast<double>(st->cpu_ns - std::min(st->cpu_ns, s.cpu0)) /
-                     (window * 1e9);
+        double cpu =
+            100.0 * static_cast<double>(st->cpu_ns - std::min(st->cpu_ns, s.cpu0)) / (window * 1e9);
         rows.push_back({s.vm->name, std::to_string(mem[0]), std::to_string(mem[1]),
                         std::to_string(mem[2]), fmt::format("{:.2f}", cpu), "0.00",
-                        go::duration(static_cast<int64_t>(st->cpu_ns)),
-                        std::to_string(st->procs), "0.00", "0.00"});
+                        go::duration(static_cast<int64_t>(st->cpu_ns)), std::to_string(st->procs),
+                        "0.00", "0.00"});
     }
     emitTable(env, {"name", "virt", "res", "shr", "cpu", "vcpu", "time", "procs", "rx", "tx"},
               std::move(rows), "");

@@ -82,7 +82,9 @@ std::string timeText(std::chrono::system_clock::time_point t) {
     return buf;
 }
 
-void helpCommand(Command& c, Env& env) { env.reply(env.herd.table.help(joinArgs(c.list("command")))); }
+void helpCommand(Command& c, Env& env) {
+    env.reply(env.herd.table.help(joinArgs(c.list("command"))));
+}
 
 void readCommand(Command& c, Env& env) {
     c.record = false;  // `read` itself is not recorded; the lines it runs are
@@ -142,7 +144,8 @@ void backgroundCommand(Command& c, Env& env) {
     const auto& args = c.list("command");
     auto path = lookPath(args[0], pathEnv(env.herd));
     if (!path.ok()) return env.fail(path.error().text());
-    auto pid = spawnBackground(*path, args, env.herd.environ, env.herd.opts.base + "/background.log");
+    auto pid =
+        spawnBackground(*path, args, env.herd.environ, env.herd.opts.base + "/background.log");
     if (!pid.ok()) return env.fail(pid.error().text());
 
     auto& jobs = backgroundJobs();
@@ -245,40 +248,77 @@ void registerCoreCommands(Herd& herd) {
     add(herd, {"quit herd",
                "Quit herd. An optional integer argument X defers the quit by X seconds.\n\n"
                "quit does not reply: clients see the connection close.",
-               {"quit [delay]"}, quitCommand, nullptr, {}});
+               {"quit [delay]"},
+               quitCommand,
+               nullptr,
+               {}});
     add(herd, {"show command help",
                "Show help on a command. If called with no arguments, show a summary of all\n"
                "commands.",
-               {"help [command]..."}, helpCommand, nullptr, {}});
+               {"help [command]..."},
+               helpCommand,
+               nullptr,
+               {}});
     add(herd, {"read and execute a command file",
                "Read a command file and execute it, as if typed. The file stops at the first\n"
                "line that does not parse. With check, only parse the file.",
-               {"read <file> [check,]"}, readCommand, nullptr, {}});
-    add(herd, {"display the herd version", "", {"version"},
-               [](Command&, Env& env) { env.reply(versionString()); }, nullptr, {}});
-    add(herd, {"display input text after comment removal", "", {"echo [args]..."},
-               [](Command& c, Env& env) { env.reply(joinArgs(c.list("args"))); }, nullptr, {}});
+               {"read <file> [check,]"},
+               readCommand,
+               nullptr,
+               {}});
+    add(herd, {"display the herd version",
+               "",
+               {"version"},
+               [](Command&, Env& env) { env.reply(versionString()); },
+               nullptr,
+               {}});
+    add(herd, {"display input text after comment removal",
+               "",
+               {"echo [args]..."},
+               [](Command& c, Env& env) { env.reply(joinArgs(c.list("args"))); },
+               nullptr,
+               {}});
     add(herd, {"execute a command",
                "Execute a command on the host (no shell: use `shell sh -c ...` for one). Its\n"
                "stdout is the response; any stderr output, or a non-zero exit, is an error.",
-               {"shell <command>..."}, shellCommand, nullptr, {}});
+               {"shell <command>..."},
+               shellCommand,
+               nullptr,
+               {}});
     add(herd, {"execute a command in the background",
                "Execute a command in the background; its output goes to <base>/background.log.\n"
                "See background-status.",
-               {"background <command>..."}, backgroundCommand, nullptr, {}});
-    add(herd, {"show background commands", "", {"background-status [id]"},
-               backgroundStatusCommand, nullptr, {}});
-    add(herd, {"show command history", "", {"history", "clear history"}, historyCommand, nullptr,
+               {"background <command>..."},
+               backgroundCommand,
+               nullptr,
                {}});
+    add(herd, {"show background commands",
+               "",
+               {"background-status [id]"},
+               backgroundStatusCommand,
+               nullptr,
+               {}});
+    add(herd,
+        {"show command history", "", {"history", "clear history"}, historyCommand, nullptr, {}});
     add(herd, {"write the command history to a file",
                "Write the command history to file, e.g. to save a configuration typed at the\n"
                "prompt and read it later.",
-               {"write <file>"}, writeCommand, nullptr, {}});
+               {"write <file>"},
+               writeCommand,
+               nullptr,
+               {}});
     add(herd, {"reset all subsystems",
                "Reset every subsystem: namespaces (and their VMs), VLANs, history, ...",
-               {"clear all"}, clearAllCommand, nullptr, {}});
-    add(herd, {"check for external dependencies", "", {"check"},
-               [](Command&, Env& env) { env.ok(); }, nullptr, {}});
+               {"clear all"},
+               clearAllCommand,
+               nullptr,
+               {}});
+    add(herd, {"check for external dependencies",
+               "",
+               {"check"},
+               [](Command&, Env& env) { env.ok(); },
+               nullptr,
+               {}});
 }
 
 }  // namespace herd

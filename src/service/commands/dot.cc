@@ -11,13 +11,15 @@ namespace {
 
 using cli::Command;
 
-const char* boolText(bool b) { return b ? "true" : "false"; }
+const char* boolText(bool b) {
+    return b ? "true" : "false";
+}
 
 // Sets a session flag for the duration of one nested command, unless an
 // outer dot-command already set it (the outermost one wins).
 template <typename T>
 class ScopedFlag {
-public:
+  public:
     ScopedFlag(Session& s, unsigned bit, T& slot, T value) : s_(s), bit_(bit), slot_(slot) {
         if (s_.pinned & bit_) return;
         active_ = true;
@@ -33,7 +35,7 @@ public:
     ScopedFlag(const ScopedFlag&) = delete;
     ScopedFlag& operator=(const ScopedFlag&) = delete;
 
-private:
+  private:
     Session& s_;
     unsigned bit_;
     T& slot_;
@@ -173,16 +175,22 @@ void add(Herd& herd, cli::Handler h) {
 
 void addFlag(Herd& herd, const std::string& name, std::string short_help, std::string long_help,
              bool cli::Flags::*field) {
-    add(herd, {std::move(short_help), std::move(long_help),
+    add(herd, {std::move(short_help),
+               std::move(long_help),
                {"." + name + " [true,false]", "." + name + " <true,false> (command)"},
-               [field](Command& c, Env& env) { flagCommand(c, env, field); }, nullptr, {}});
+               [field](Command& c, Env& env) { flagCommand(c, env, field); },
+               nullptr,
+               {}});
 }
 
 void addMode(Herd& herd, const std::string& name, std::string short_help, std::string long_help,
              cli::Mode mode) {
-    add(herd, {std::move(short_help), std::move(long_help),
+    add(herd, {std::move(short_help),
+               std::move(long_help),
                {"." + name + " [true,false]", "." + name + " <true,false> (command)"},
-               [mode](Command& c, Env& env) { modeCommand(c, env, mode); }, nullptr, {}});
+               [mode](Command& c, Env& env) { modeCommand(c, env, mode); },
+               nullptr,
+               {}});
 }
 
 }  // namespace
@@ -251,8 +259,12 @@ void registerDotCommands(Herd& herd) {
                aliasCommand,
                nullptr,
                {}});
-    add(herd, {"remove an alias", "Removes an alias by name. See .alias for a listing of aliases.",
-               {".unalias <alias>"}, unaliasCommand, nullptr, {}});
+    add(herd, {"remove an alias",
+               "Removes an alias by name. See .alias for a listing of aliases.",
+               {".unalias <alias>"},
+               unaliasCommand,
+               nullptr,
+               {}});
     add(herd, {"show or set environment variables",
                "Without arguments, list the environment that $VAR expansion reads. With a name,\n"
                "print its value. With a name and a value, set it (an empty value unsets it).",
