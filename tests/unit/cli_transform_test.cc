@@ -194,9 +194,17 @@ TEST(CliColumns, KeepAndReorder) {
 
 TEST(CliColumns, PrefixesShowFullNames) {
     Batch b = sample();
-    ASSERT_TRUE(applyColumns(b, "na,St").ok());
+    ASSERT_TRUE(applyColumns(b, "na,st").ok());
     EXPECT_EQ(b[0].header, (V{"name", "state"}));
     EXPECT_EQ(b[0].tabular[1], (V{"bar", "BUILDING"}));
+}
+
+TEST(CliColumns, NamesAreCaseSensitive) {
+    // minicli's .columns compares names exactly (unlike .filter).
+    Batch b = sample();
+    auto e = applyColumns(b, "NAME");
+    ASSERT_FALSE(e.ok());
+    EXPECT_EQ(e.error().text(), "no such column `NAME`");
 }
 
 TEST(CliColumns, Errors) {
