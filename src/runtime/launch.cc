@@ -133,6 +133,7 @@ struct ChildArgs {
     const char* init_path = nullptr;
     char* const* init_argv = nullptr;
     char* const* envp = nullptr;
+    bool cgroup_ns = false;
     uint64_t keep_caps = 0;
     int last_cap = 0;
     sock_fprog seccomp{};
@@ -475,6 +476,21 @@ int childMain(void* arg) {
     for (int i = 0; i < a.nbinds; ++i) attachTree(bind_fds[i], a.binds[i].target, a.binds[i].file);
     maskPaths();
 
+    if (a.cgroup_ns) {
+        // The parent says 'A' once the child is in its cgroup: the namespace
+        // is rooted where the child is when it unshares.
+        char attached = 0;
+        long got;
+        do {
+            got = sys(SYS_read, kSyncFd, &attached, 1);
+        } while (got == -EINTR);
+        if (got != 1 || attached != 'A') sys(SYS_exit_group, 1);
+        CHILD_TRY(sys(SYS_unshare, CLONE_NEWCGROUP), kMount, "cgroup namespace");
+        // Best effort: a guest that does not look at cgroups runs without it.
+        sys(SYS_mount, "cgroup2", "/sys/fs/cgroup", "cgroup2",
+            MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+    }
+
     long acc = sys(SYS_faccessat, AT_FDCWD, a.init_path, X_OK, 0);
     if (acc < 0) childFail(kInit, acc, a.init_path);
 
@@ -661,6 +677,7 @@ Result<Child> launch(const LaunchSpec& spec, const Isolation& iso,
     args->init_path = arena.add(spec.init[0]);
     args->init_argv = arena.addv(spec.init);
     args->envp = arena.addv(spec.env);
+    args->cgroup_ns = spec.cgroup_ns;
     args->keep_caps = iso.keep_caps;
     args->last_cap = iso.last_cap;
     args->seccomp = iso.program();
@@ -699,6 +716,12 @@ Result<Child> launch(const LaunchSpec& spec, const Isolation& iso,
     child_end.reset();
 
     if (auto r = attach(pid); !r.ok()) return r.error();  // ~Child kills and reaps
+    if (spec.cgroup_ns) {
+        char a = 'A';
+        if (send(parent_end.get(), &a, 1, MSG_NOSIGNAL) != 1) {
+            return Error::sysNow("launch: tell container", "cgroup attached");
+        }
+    }
 
     Msg m{};
     long n = readMsg(parent_end.get(), m, 30000);

@@ -41,6 +41,10 @@ struct LaunchSpec {
     std::string preinit;            // host program run in the new namespaces before isolation
     std::vector<std::string> init;  // argv; init[0] is a path inside the container
     std::vector<std::string> env;   // KEY=VALUE
+    // cgroup v2 hosts: a cgroup namespace rooted at the container's own group
+    // (entered once the parent has moved the child there), with cgroup2
+    // mounted read-only at /sys/fs/cgroup.
+    bool cgroup_ns = false;
 };
 
 // A launched container's first process. Owns its pidfd; destroying a Child
