@@ -44,7 +44,9 @@ int reap(pid_t pid) {
     return status;
 }
 
-bool haveUnified() { return geteuid() == 0 && fs::exists("/sys/fs/cgroup/unified/cgroup.procs"); }
+bool haveUnified() {
+    return geteuid() == 0 && fs::exists("/sys/fs/cgroup/unified/cgroup.procs");
+}
 
 }  // namespace
 
