@@ -84,6 +84,6 @@ done
 I
 chmod 0755 init
 if [ -n "$agent" ]; then
-    install -m 0755 "$agent" bin/herd-cc
+    install -s -m 0755 "$agent" bin/herd-cc
 fi
 echo "built busybox guest image in $dir"

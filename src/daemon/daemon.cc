@@ -1,6 +1,7 @@
 #include "daemon/daemon.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/resource.h>
@@ -29,6 +30,7 @@
 #include "daemon/prompt.h"
 #include "daemon/runtime_setup.h"
 #include "daemon/server.h"
+#include "service/cc.h"
 #include "service/executor.h"
 #include "service/herd.h"
 #include "service/vm_ops.h"
@@ -188,6 +190,9 @@ void BaseLock::release() {
 }
 
 int runDaemon(const Flags& flags) {
+    // Few malloc arenas: the launch workers would otherwise each keep one,
+    // and a flushed experiment's memory would stay scattered over them.
+    mallopt(M_ARENA_MAX, 2);
     raiseFileLimit();
     if (::geteuid() != 0) HERD_LOG(warn, "not running as root");
 
@@ -217,6 +222,9 @@ int runDaemon(const Flags& flags) {
     rf.console_address = flags.console_addr;
     herd.runtime =
         makeRuntime(rf, herd, io, [&cmd](std::function<void()> job) { cmd.post(std::move(job)); });
+    herd.io = &io;
+    herd.post = [&cmd](std::function<void()> job) { cmd.post(std::move(job)); };
+    attachCc(herd);
 
     ShutdownLatch latch;
     std::unique_ptr<Prompt> prompt;
@@ -316,6 +324,7 @@ int runDaemon(const Flags& flags) {
         });
     });
     io_thread.join();
+    herd.cc.reset();  // its sockets belong to `io`, which goes first
     server.removeSocketFile();
     lock->release();
     prompt.reset();

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "base/log.h"
+#include "runtime/bridge.h"
 #include "runtime/cgroup.h"
 #include "runtime/hostcheck.h"
 #include "service/container_runtime.h"
@@ -96,6 +97,11 @@ int nukeStandalone(const Options& opts) {
             std::fprintf(stderr, "herd: nuke: %s\n", r.error().text().c_str());
             status = 1;
         }
+    }
+    // Interfaces named by this prefix (veths a killed daemon left, bridges).
+    if (auto r = runtime::nukeLinks(opts.prefix); !r.ok()) {
+        std::fprintf(stderr, "herd: nuke: %s\n", r.error().text().c_str());
+        status = 1;
     }
     // Only what herd puts in a base: never a user's other files.
     std::error_code ec;

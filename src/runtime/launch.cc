@@ -212,12 +212,10 @@ void attachTree(int fd, const char* target, bool file) {
         // The parent dir of a file target.
         char dir[4096];
         scopy(dir, sizeof dir, target);
-        for (size_t i = slen(dir); i > 0; --i) {
-            if (dir[i] == '/') {
-                dir[i] = 0;
-                break;
-            }
-        }
+        // Cut at the last '/'; a top-level target (/cc) leaves "" (the root).
+        size_t i = slen(dir);
+        while (i > 0 && dir[i] != '/') --i;
+        dir[i] = 0;
         if (dir[0]) mkdirAll(dir, 0755);
         createFile(target);
     } else {

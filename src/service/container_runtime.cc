@@ -1,15 +1,18 @@
 #include "service/container_runtime.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 #include <fstream>
 
+#include "base/log.h"
 #include "base/subprocess.h"
 
 namespace herd {
@@ -30,6 +33,9 @@ struct ContainerRuntime::Prepared {
     runtime::CgroupLimits limits;
     std::unique_ptr<Instance> in;  // moved in from inst_ on relaunch
     bool relaunch = false;
+    // One veth per NIC, made in the child's network namespace by a worker.
+    std::vector<runtime::VethSpec> nics;
+    std::vector<runtime::PortPlan> ports;
 };
 
 namespace {
@@ -61,6 +67,33 @@ bool isDir(const std::string& p) {
     return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+// Creates a NIC's veth. EEXIST on relaunch means the previous launch's veth
+// still exists: its network namespace is freed asynchronously after the kill.
+// Such a name is ours (vethHostName), so it is removed and the create retried.
+Result<void> createNic(runtime::Netlink& nl, const runtime::VethSpec& spec) {
+    auto r = nl.createVeth(spec);
+    for (int attempt = 0; !r.ok() && r.error().errnum() == EEXIST && attempt < 3; ++attempt) {
+        auto d = nl.deleteLink(spec.host_name);
+        if (!d.ok() && d.error().errnum() != ENODEV) return r;
+        r = nl.createVeth(spec);
+    }
+    return r;
+}
+
+// Runs fn(i) for every i < n on up to `workers` threads, the caller's included.
+template <typename Fn>
+void parallelFor(size_t n, int workers, Fn fn) {
+    const size_t w = std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(workers), n));
+    std::atomic<size_t> next{0};
+    auto loop = [&] {
+        for (size_t i; (i = next.fetch_add(1)) < n;) fn(i);
+    };
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < w; ++t) pool.emplace_back(loop);
+    loop();
+    for (auto& t : pool) t.join();
+}
+
 }  // namespace
 
 ContainerRuntime::ContainerRuntime(ContainerRuntimeOptions opts, boost::asio::io_context& io,
@@ -75,6 +108,9 @@ Result<std::shared_ptr<ContainerRuntime>> ContainerRuntime::create(ContainerRunt
     auto cg = runtime::detectCgroups(rt->opts_.cgroup_root, rt->opts_.prefix);
     if (!cg.ok()) return cg.error();
     rt->cgroups_ = std::move(*cg);
+    auto sw = runtime::makeKernelBridgeBackend(rt->opts_.prefix);
+    if (!sw.ok()) return sw.error().wrap("network");
+    rt->switch_ = std::move(*sw);
     auto iso = runtime::makeIsolation();
     if (!iso.ok()) return iso.error();
     rt->iso_ = std::move(*iso);
@@ -104,6 +140,8 @@ ContainerRuntime::~ContainerRuntime() {
     if (epoll_ >= 0) ::close(epoll_);
     if (wake_ >= 0) ::close(wake_);
     (void)cgroups_->nuke();
+    // The veths die with their namespaces; the bridges herd made go now.
+    if (switch_) (void)switch_->shutdown();
 }
 
 // The reaper thread only notices exits; reaping and state changes happen on
@@ -144,11 +182,13 @@ void ContainerRuntime::fail(Vm& vm, const Error& e) {
 // Gives back what a stopped container held (its cgroup); the console, the
 // instance dir and the overlay stay for a relaunch until `vm flush`.
 void ContainerRuntime::release(Instance& in) {
-    if (in.cgroup) {
-        (void)in.cgroup->kill();
-        (void)in.cgroup->remove();
-        in.cgroup.reset();
-    }
+    if (!in.cgroup) return;
+    // Normally empty by now: the kernel kills every process of a PID
+    // namespace, and waits for them, before its init is reaped. Whatever is
+    // left is killed through the cgroup.
+    if (!in.cgroup->procs().empty()) (void)in.cgroup->kill();
+    (void)in.cgroup->remove();
+    in.cgroup.reset();
 }
 
 void ContainerRuntime::onExit(int id, uint64_t gen, Vm*) {
@@ -161,6 +201,7 @@ void ContainerRuntime::onExit(int id, uint64_t gen, Vm*) {
     if (!status) return;  // already reaped by kill
     Vm& vm = *vit->second;
     release(in);
+    if (backchannel_.drop) backchannel_.drop(vm);
     if (!inStates(vm.state, kKillable)) return;
     if (WIFEXITED(*status) && WEXITSTATUS(*status) == 0 && in.child.released()) {
         setState(vm, VmState::Quit);
@@ -209,6 +250,15 @@ Result<void> ContainerRuntime::prepare(Vm& vm, Prepared& p) {
         HERD_TRY(mkdirAll(src));
         s.binds.push_back({src, dst.empty() || dst[0] != '/' ? "/" + dst : dst, false});
     }
+    if (c.backchannel && backchannel_.open) {
+        // As minimega, a backchannel that cannot be set up is only a warning.
+        auto sock = backchannel_.open(vm);
+        if (sock.ok()) {
+            s.binds.push_back({*sock, "/cc", true});
+        } else {
+            HERD_LOG(warn, "cc backchannel for {}: {}", vm.name, sock.error().text());
+        }
+    }
     s.uuid_file = inst + "/uuid";
     s.preinit = c.preinit;
     s.init = c.init;
@@ -218,6 +268,34 @@ Result<void> ContainerRuntime::prepare(Vm& vm, Prepared& p) {
     p.limits.memory_bytes = c.memory << 20;
     p.limits.vcpus = c.vcpus;
     p.limits.pids_max = opts_.pids_max;
+    return prepareNics(vm, p);
+}
+
+// Names every NIC's host end (shown as `tap` by vm info) and makes sure its
+// switch exists; the veths themselves are made by the workers.
+Result<void> ContainerRuntime::prepareNics(Vm& vm, Prepared& p) {
+    auto& nets = vm.config.networks;
+    p.nics.clear();
+    p.ports.clear();
+    for (size_t i = 0; i < nets.size(); ++i) {
+        NetConfig& n = nets[i];
+        auto host = runtime::vethHostName(opts_.prefix, vm.id, static_cast<int>(i));
+        if (!host.ok()) return host.error();
+        runtime::PortPlan plan;
+        if (n.vlan != kDisconnectedVlan) {
+            auto pl = switch_->prepare(n.bridge, n.vlan);
+            if (!pl.ok()) return pl.error();
+            plan = *pl;
+        }
+        n.tap = *host;
+        runtime::VethSpec spec;
+        spec.host_name = *host;
+        spec.peer_name = "veth" + std::to_string(i);
+        spec.peer_mac = n.mac;
+        spec.master = plan.master;
+        p.nics.push_back(std::move(spec));
+        p.ports.push_back(std::move(plan));
+    }
     return Ok();
 }
 
@@ -259,7 +337,7 @@ std::vector<Result<void>> ContainerRuntime::launchMany(const std::vector<Vm*>& v
     }
 
     // The kernel work, on `workers` threads: cgroups, clone, mounts.
-    auto work = [&](size_t i) {
+    auto work = [&](size_t i, std::optional<runtime::Netlink>& nl) {
         if (!results[i].ok()) return;
         Prepared& p = preps[i];
         p.spec.console = p.in->console->slavePath();
@@ -275,12 +353,32 @@ std::vector<Result<void>> ContainerRuntime::launchMany(const std::vector<Vm*>& v
             results[i] = child.error();
             return;
         }
+        // The NICs, now that the child's network namespace exists. On failure
+        // the child is dropped here, which kills and reaps it.
+        for (size_t k = 0; k < p.nics.size(); ++k) {
+            if (!nl) {
+                auto o = runtime::Netlink::open();
+                if (!o.ok()) {
+                    results[i] = o.error();
+                    return;
+                }
+                nl.emplace(std::move(*o));
+            }
+            p.nics[k].netns_pid = child->pid();
+            Result<void> r = createNic(*nl, p.nics[k]);
+            if (r.ok()) r = switch_->attach(*nl, p.nics[k].host_name, p.ports[k]);
+            if (!r.ok()) {
+                results[i] = r.error().wrap("nic " + std::to_string(k));
+                return;
+            }
+        }
         p.in->child = std::move(*child);
     };
     const size_t workers = std::max(1, std::min<int>(opts_.workers, static_cast<int>(vms.size())));
     std::atomic<size_t> next{0};
     auto loop = [&] {
-        for (size_t i; (i = next.fetch_add(1)) < vms.size();) work(i);
+        std::optional<runtime::Netlink> nl;  // one socket per worker, opened on first use
+        for (size_t i; (i = next.fetch_add(1)) < vms.size();) work(i, nl);
     };
     std::vector<std::thread> pool;
     for (size_t w = 1; w < workers; ++w) pool.emplace_back(loop);
@@ -383,21 +481,28 @@ Result<void> ContainerRuntime::stop(Vm& vm) {
 
 std::vector<Result<void>> ContainerRuntime::killMany(const std::vector<Vm*>& vms) {
     std::vector<Result<void>> results(vms.size());
+    std::vector<Instance*> ins(vms.size(), nullptr);
     // Signal all first, then reap: the teardowns overlap in the kernel.
-    for (Vm* vm : vms) {
-        auto it = inst_.find(vm->id);
+    for (size_t i = 0; i < vms.size(); ++i) {
+        auto it = inst_.find(vms[i]->id);
         if (it == inst_.end()) continue;
         Instance& in = *it->second;
-        if (in.cgroup) (void)in.cgroup->kill();
+        ins[i] = &in;
+        // Killing init kills the whole PID namespace; frozen tasks die only
+        // once thawed.
+        if (in.cgroup && vms[i]->state == VmState::Paused) (void)in.cgroup->thaw();
         if (in.child.pid() > 0)
             ::syscall(SYS_pidfd_send_signal, in.child.pidfd(), SIGKILL, nullptr, 0);
     }
+    // Reaping waits for each namespace's teardown and removing cgroups for the
+    // kernel: spread over the workers. Each touches only its own Instance.
+    parallelFor(vms.size(), opts_.workers, [&](size_t i) {
+        if (!ins[i]) return;
+        ins[i]->child.killAndReap();
+        release(*ins[i]);
+    });
     for (Vm* vm : vms) {
-        auto it = inst_.find(vm->id);
-        if (it != inst_.end()) {
-            it->second->child.killAndReap();
-            release(*it->second);
-        }
+        if (backchannel_.drop) backchannel_.drop(*vm);
         setState(*vm, VmState::Quit);
     }
     return results;
@@ -407,20 +512,42 @@ Result<void> ContainerRuntime::kill(Vm& vm) {
     return killMany({&vm})[0];
 }
 
-Result<void> ContainerRuntime::flush(Vm& vm) {
-    auto it = inst_.find(vm.id);
-    if (it != inst_.end()) {
-        Instance& in = *it->second;
-        in.child.killAndReap();
-        release(in);
-        if (in.console) in.console->close();
-        inst_.erase(it);
+std::vector<Result<void>> ContainerRuntime::flushMany(const std::vector<Vm*>& vms) {
+    std::vector<Result<void>> results(vms.size());
+    for (Vm* vm : vms) {
+        auto it = inst_.find(vm->id);
+        if (it != inst_.end()) {
+            Instance& in = *it->second;
+            in.child.killAndReap();
+            release(in);
+            if (in.console) in.console->close();
+            inst_.erase(it);
+        }
+        vms_.erase(vm->id);
+        if (backchannel_.close) backchannel_.close(*vm);
     }
-    vms_.erase(vm.id);
-    std::error_code ec;
-    fs::remove_all(vm.instance_path, ec);
-    if (ec) return Error::sys(ec.value(), "remove", vm.instance_path);
-    return Ok();
+    // Instance dirs (overlay upper layers included) go in parallel.
+    parallelFor(vms.size(), opts_.workers, [&](size_t i) {
+        std::error_code ec;
+        fs::remove_all(vms[i]->instance_path, ec);
+        if (ec) results[i] = Error::sys(ec.value(), "remove", vms[i]->instance_path);
+    });
+    // Give the memory of a whole experiment back to the system: malloc keeps
+    // freed memory in its arenas. Later, once the registry entries and the
+    // consoles (closed on the io thread) are gone too.
+    if (inst_.empty() && !trim_pending_->exchange(true)) {
+        auto timer =
+            std::make_shared<boost::asio::steady_timer>(io_, std::chrono::milliseconds(300));
+        timer->async_wait([timer, pending = trim_pending_](const boost::system::error_code&) {
+            *pending = false;
+            malloc_trim(0);
+        });
+    }
+    return results;
+}
+
+Result<void> ContainerRuntime::flush(Vm& vm) {
+    return flushMany({&vm})[0];
 }
 
 Result<runtime::CgroupStats> ContainerRuntime::stats(const Vm& vm) {
@@ -447,7 +574,12 @@ Result<void> ContainerRuntime::nuke() {
     }
     inst_.clear();
     vms_.clear();
-    return cgroups_->nuke();
+    auto r = cgroups_->nuke();
+    // Whatever carries our prefix: veths left by a dead daemon, our bridges.
+    auto links = runtime::nukeLinks(opts_.prefix);
+    switch_->forget();
+    if (!r.ok()) return r;
+    return links;
 }
 
 }  // namespace herd

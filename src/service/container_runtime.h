@@ -4,6 +4,7 @@
 // kernel-heavy part of a launch, which it spreads over worker threads.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <functional>
 #include <map>
@@ -11,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "runtime/bridge.h"
 #include "runtime/cgroup.h"
 #include "runtime/console.h"
 #include "runtime/isolation.h"
@@ -49,12 +51,24 @@ class ContainerRuntime : public Runtime {
     std::vector<Result<void>> launchMany(const std::vector<Vm*>& vms) override;
     std::vector<Result<void>> startMany(const std::vector<Vm*>& vms) override;
     std::vector<Result<void>> killMany(const std::vector<Vm*>& vms) override;
+    std::vector<Result<void>> flushMany(const std::vector<Vm*>& vms) override;
 
     // `vm top` figures of a live container.
     Result<runtime::CgroupStats> stats(const Vm& vm);
     std::vector<int> procs(const Vm& vm);
     std::shared_ptr<runtime::Console> console(const Vm& vm);
     const char* cgroupVersion() const { return cgroups_->version(); }
+
+    // The cc backchannel (service/cc.h). `open` makes the VM's listening
+    // socket (kept across relaunches) and returns its host path, bound to
+    // /cc in the container; `drop` disconnects the VM's agent when the
+    // container goes down; `close` removes the socket at flush.
+    struct Backchannel {
+        std::function<Result<std::string>(Vm&)> open;
+        std::function<void(Vm&)> drop;
+        std::function<void(Vm&)> close;
+    };
+    void setBackchannel(Backchannel b) { backchannel_ = std::move(b); }
 
     // Kills every container and removes everything under this daemon's
     // prefix; also works on what a SIGKILLed daemon left.
@@ -66,6 +80,7 @@ class ContainerRuntime : public Runtime {
 
     struct Prepared;
     Result<void> prepare(Vm& vm, Prepared& p);
+    Result<void> prepareNics(Vm& vm, Prepared& p);
     void finishLaunch(Vm& vm, Prepared& p, Result<void>& r);
     void onExit(int id, uint64_t generation, Vm* vm_hint);
     void setState(Vm& vm, VmState s);
@@ -78,13 +93,16 @@ class ContainerRuntime : public Runtime {
     boost::asio::io_context& io_;
     Post post_;
     std::unique_ptr<runtime::CgroupDriver> cgroups_;
+    std::unique_ptr<runtime::SwitchBackend> switch_;
     runtime::Isolation iso_;
     std::map<int, std::unique_ptr<Instance>> inst_;  // by VM id
     std::map<int, Vm*> vms_;                         // the VMs we run, by id
     uint64_t generation_ = 0;
+    std::shared_ptr<std::atomic<bool>> trim_pending_ = std::make_shared<std::atomic<bool>>(false);
     int epoll_ = -1;
     int wake_ = -1;
     std::thread reaper_;
+    Backchannel backchannel_;
 };
 
 }  // namespace herd

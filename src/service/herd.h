@@ -14,7 +14,13 @@
 #include "service/vlan_alias.h"
 #include "service/vm.h"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace herd {
+
+class CcService;
 
 struct Options {
     std::string base = "/tmp/herd";         // state root: socket, pid file, instance dirs
@@ -44,6 +50,13 @@ class Herd {
     VmRegistry vms;
     VlanAliases vlans;
     std::shared_ptr<Runtime> runtime;
+
+    // The daemon's event loop and a way back to the command thread (set by
+    // the daemon; null under unit tests). cc serves its sockets from `io`.
+    boost::asio::io_context* io = nullptr;
+    std::function<void(std::function<void()>)> post;
+    // Command and control (service/cc.h); created by attachCc().
+    std::shared_ptr<CcService> cc;
 
     // Set by `quit`: the front end stops after replying (delay in seconds).
     std::function<void(int delay_s)> request_quit;

@@ -209,6 +209,12 @@ std::vector<Result<void>> Runtime::startMany(const std::vector<Vm*>& vms) {
     return out;
 }
 
+std::vector<Result<void>> Runtime::flushMany(const std::vector<Vm*>& vms) {
+    std::vector<Result<void>> out;
+    for (Vm* vm : vms) out.push_back(flush(*vm));
+    return out;
+}
+
 std::vector<Result<void>> Runtime::killMany(const std::vector<Vm*>& vms) {
     std::vector<Result<void>> out;
     for (Vm* vm : vms) out.push_back(kill(*vm));

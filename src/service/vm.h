@@ -82,6 +82,7 @@ class Runtime {
     virtual std::vector<Result<void>> launchMany(const std::vector<Vm*>& vms);
     virtual std::vector<Result<void>> startMany(const std::vector<Vm*>& vms);
     virtual std::vector<Result<void>> killMany(const std::vector<Vm*>& vms);
+    virtual std::vector<Result<void>> flushMany(const std::vector<Vm*>& vms);
 };
 
 // All VMs of the daemon, every namespace. Ids start at 0 and are never

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "service/cc.h"
 #include "service/dry_runtime.h"
 #include "service/gostr.h"
 #include "service/names.h"
@@ -218,31 +219,31 @@ Result<void> killVms(Herd& herd, const std::string& ns, std::string_view target)
 
 Result<void> flushVms(Herd& herd, const std::string& ns, std::string_view target) {
     Runtime& rt = runtimeOf(herd);
-    std::vector<int> flushed;
-    auto r = applyTarget(herd, ns, target, [&](Vm& vm, bool, std::vector<std::string>& errs) {
-        if (!inStates(vm.state,
-                      static_cast<unsigned>(VmState::Quit) | static_cast<unsigned>(VmState::Error)))
-            return false;
-        if (auto f = rt.flush(vm); !f)
-            errs.push_back(f.error().text());
-        else
-            flushed.push_back(vm.id);
-        return true;
-    });
-    for (int id : flushed) herd.vms.erase(id);
-    return r;
+    return batchTarget(
+        herd, ns, target,
+        [&](Vm& vm, bool, std::vector<std::string>&) {
+            return inStates(vm.state, static_cast<unsigned>(VmState::Quit) |
+                                          static_cast<unsigned>(VmState::Error))
+                       ? kBatch
+                       : kSkip;
+        },
+        [&](const std::vector<Vm*>& vms) {
+            auto results = rt.flushMany(vms);
+            for (size_t i = 0; i < vms.size(); ++i)
+                if (results[i]) herd.vms.erase(vms[i]->id);
+            return results;
+        });
 }
 
 void flushAll(Herd& herd, const std::string& ns) {
-    Runtime& rt = runtimeOf(herd);
-    for (Vm* vm : herd.vms.inNamespace(ns)) {
-        if (!inStates(vm->state,
-                      static_cast<unsigned>(VmState::Quit) | static_cast<unsigned>(VmState::Error)))
-            continue;
-        // minimega logs flush failures and forgets the VM anyway.
-        (void)rt.flush(*vm);
-        herd.vms.erase(vm->id);
-    }
+    std::vector<Vm*> done;
+    for (Vm* vm : herd.vms.inNamespace(ns))
+        if (inStates(vm->state,
+                     static_cast<unsigned>(VmState::Quit) | static_cast<unsigned>(VmState::Error)))
+            done.push_back(vm);
+    // minimega logs flush failures and forgets the VMs anyway.
+    (void)runtimeOf(herd).flushMany(done);
+    for (Vm* vm : done) herd.vms.erase(vm->id);
 }
 
 Result<void> destroyNamespace(Herd& herd, const std::string& name) {
@@ -260,11 +261,11 @@ Result<void> destroyNamespace(Herd& herd, const std::string& name) {
         for (Vm* vm : herd.vms.inNamespace(ns))
             if (inStates(vm->state, kKillable)) live.push_back(vm);
         (void)rt.killMany(live);
-        for (Vm* vm : herd.vms.inNamespace(ns)) {
-            (void)rt.flush(*vm);
-            herd.vms.erase(vm->id);
-        }
+        auto all = herd.vms.inNamespace(ns);
+        (void)rt.flushMany(all);
+        for (Vm* vm : all) herd.vms.erase(vm->id);
         herd.vlans.clearNamespace(ns);
+        ccClearNamespace(herd, ns);
         herd.namespaces.erase(ns);
     }
     // With every namespace gone no VLAN is in use any more (minimega's

@@ -9,5 +9,6 @@ void registerCoreCommands(Herd& herd);       // help read shell echo history qui
 void registerVmCommands(Herd& herd);         // vm config/launch/info/tag/start/... (vm*.cc)
 void registerNamespaceCommands(Herd& herd);  // namespace, clear namespace (namespace.cc)
 void registerContainerCommands(Herd& herd);  // vm top, nuke (container.cc)
+void registerCcCommands(Herd& herd);         // cc, clear cc (cc.cc)
 
 }  // namespace herd

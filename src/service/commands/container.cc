@@ -100,12 +100,15 @@ void registerContainerCommands(Herd& herd) {
                                  "measured over\nthe given window (default 1 second) from its "
                                  "cgroup.",
                                  {"vm top [seconds]"}, topCommand));
-    addHandler(herd, makeHandler("kill every container and remove what herd made",
-                                 "Kill every VM of every namespace and remove everything that "
-                                 "carries this\ndaemon's prefix: cgroups, instance directories. "
-                                 "Safe to run twice. To clean up\nafter a daemon that was killed, "
-                                 "run `herd -base <base> -prefix <prefix> -nuke`.",
-                                 {"nuke"}, nukeCommand));
+    addHandler(
+        herd,
+        makeHandler(
+            "kill every container and remove what herd made",
+            "Kill every VM of every namespace and remove everything that "
+            "carries this\ndaemon's prefix: cgroups, network interfaces, instance directories. "
+            "Safe to run twice. To clean up\nafter a daemon that was killed, "
+            "run `herd -base <base> -prefix <prefix> -nuke`.",
+            {"nuke"}, nukeCommand));
 }
 
 }  // namespace herd

@@ -9,6 +9,7 @@ void registerAllCommands(Herd& herd) {
     registerVmCommands(herd);
     registerNamespaceCommands(herd);
     registerContainerCommands(herd);
+    registerCcCommands(herd);
 }
 
 }  // namespace herd

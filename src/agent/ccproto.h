@@ -1,0 +1,177 @@
+// The herd-cc protocol, spoken between the daemon and the agent in a guest
+// over the unix socket `/cc` (host side: <instance>/cc). Header-only: the
+// agent is a static binary that links nothing else of herd.
+//
+// Version 1.
+//
+// Framing. Every message is one frame:
+//
+//     u32 BE  length   bytes that follow (4 + header + body), 6 .. kMaxFrame
+//     u32 BE  hlen     length of the header, >= 2, <= length - 4
+//     hlen    header   a JSON object (UTF-8) with at least {"type": "..."}
+//     rest    body     opaque bytes (file data, command output)
+//
+// A frame whose length or header length is out of range, whose header is
+// not a JSON object with a string "type", or a stream that ends inside a
+// frame is a protocol error: the receiver closes the connection (the agent
+// then reconnects). Unknown message types are ignored, so that either side
+// can grow new messages without a version bump.
+//
+// Handshake. The agent speaks first:
+//   agent  {"type":"hello","version":1,"uuid":U,"hostname":H,"os":"linux","arch":"amd64",
+//           "ip":[...],"mac":[...]}
+//   daemon {"type":"welcome","version":1}            accepted, or
+//   daemon {"type":"reject","error":"..."}           then closes (wrong uuid, version)
+// The agent repeats {"type":"info",...same fields...} when its addresses change.
+//
+// Daemon -> agent:
+//   {"type":"file","path":P,"mode":M,"eof":bool}  body = next chunk of file P (relative,
+//                                                 no ".."); written under /tmp/miniccc/files
+//   {"type":"command","id":N,"argv":[...],"background":bool,"send":[P...],"recv":[G...]}
+//       argv empty: a file-only command (send: the files came just before; recv:
+//       the agent sends files G back, then the response)
+//   {"type":"kill","pid":N}         N = -1: every background process
+//   {"type":"killall","name":S}     background processes whose argv[0] basename is S
+//
+// Agent -> daemon:
+//   {"type":"response","id":N,"stdout":a,"stderr":b,"exitcode":E?}  body = a bytes of
+//       stdout then b bytes of stderr; no exitcode for background commands. A background
+//       command answers twice: at start (empty) and at exit (its output).
+//   {"type":"file","id":N,"path":G,"eof":bool,"error":S?}  body = next chunk of guest file G
+//   {"type":"procs","procs":[{"pid":N,"argv":[...]}]}   background processes, on change
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace herd::ccproto {
+
+inline constexpr int kVersion = 1;
+inline constexpr uint32_t kMaxFrame = 8u << 20;  // 8 MiB
+inline constexpr size_t kChunk = 1u << 20;       // file chunks
+inline constexpr size_t kMaxOutput = 4u << 20;   // stdout + stderr kept per command
+inline constexpr const char* kGuestFiles = "/tmp/miniccc/files";
+
+struct Frame {
+    nlohmann::json header;
+    std::string body;
+    std::string type() const { return header.value("type", std::string()); }
+};
+
+inline void putU32(std::string& out, uint32_t v) {
+    out.push_back(static_cast<char>(v >> 24));
+    out.push_back(static_cast<char>(v >> 16));
+    out.push_back(static_cast<char>(v >> 8));
+    out.push_back(static_cast<char>(v));
+}
+
+inline uint32_t getU32(const char* p) {
+    auto b = reinterpret_cast<const unsigned char*>(p);
+    return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
+}
+
+// Encodes a frame. Invalid UTF-8 in header strings is replaced, never thrown.
+inline std::string encode(const nlohmann::json& header, std::string_view body = {}) {
+    std::string h = header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    std::string out;
+    out.reserve(8 + h.size() + body.size());
+    putU32(out, static_cast<uint32_t>(4 + h.size() + body.size()));
+    putU32(out, static_cast<uint32_t>(h.size()));
+    out += h;
+    out.append(body.data(), body.size());
+    return out;
+}
+
+// Incremental decoder: feed bytes, take whole frames. After an error the
+// stream is unusable (the caller closes it).
+class Decoder {
+  public:
+    void feed(const char* data, size_t n) { buf_.append(data, n); }
+
+    // A frame, nothing yet (nullopt, error empty), or a protocol error.
+    std::optional<Frame> next(std::string& error) {
+        if (buf_.size() - pos_ < 4) return compact();
+        uint32_t len = getU32(buf_.data() + pos_);
+        if (len < 6 || len > kMaxFrame) {
+            error = "bad frame length " + std::to_string(len);
+            return std::nullopt;
+        }
+        if (buf_.size() - pos_ < 4 + size_t{len}) return compact();
+        uint32_t hlen = getU32(buf_.data() + pos_ + 4);
+        if (hlen < 2 || hlen > len - 4) {
+            error = "bad header length " + std::to_string(hlen);
+            return std::nullopt;
+        }
+        Frame f;
+        const char* h = buf_.data() + pos_ + 8;
+        f.header = nlohmann::json::parse(h, h + hlen, nullptr, false);
+        if (f.header.is_discarded() || !f.header.is_object() || !f.header.contains("type") ||
+            !f.header["type"].is_string()) {
+            error = "bad frame header";
+            return std::nullopt;
+        }
+        f.body.assign(h + hlen, len - 4 - hlen);
+        pos_ += 4 + size_t{len};
+        return f;
+    }
+
+    // Bytes of an unfinished frame (a truncated stream if the peer closed).
+    size_t pending() const { return buf_.size() - pos_; }
+
+  private:
+    std::optional<Frame> compact() {
+        if (pos_ > 0) {
+            buf_.erase(0, pos_);
+            pos_ = 0;
+        }
+        return std::nullopt;
+    }
+    std::string buf_;
+    size_t pos_ = 0;
+};
+
+// A relative path without "..", "." or empty components; "" if unsafe.
+inline std::string safeRelative(std::string_view p) {
+    while (!p.empty() && p.front() == '/') p.remove_prefix(1);
+    std::string out;
+    size_t i = 0;
+    while (i <= p.size()) {
+        size_t j = p.find('/', i);
+        if (j == std::string_view::npos) j = p.size();
+        std::string_view part = p.substr(i, j - i);
+        if (part == ".." || part.find('\0') != std::string_view::npos) return "";
+        if (!part.empty() && part != ".") {
+            if (!out.empty()) out += '/';
+            out.append(part);
+        }
+        i = j + 1;
+    }
+    return out;
+}
+
+// Typed accessors that never throw on a peer's malformed fields.
+inline std::string jstr(const nlohmann::json& j, const char* k) {
+    auto it = j.find(k);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+inline int64_t jint(const nlohmann::json& j, const char* k, int64_t def = 0) {
+    auto it = j.find(k);
+    return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : def;
+}
+inline bool jbool(const nlohmann::json& j, const char* k) {
+    auto it = j.find(k);
+    return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+inline std::vector<std::string> jstrs(const nlohmann::json& j, const char* k) {
+    std::vector<std::string> out;
+    auto it = j.find(k);
+    if (it == j.end() || !it->is_array()) return out;
+    for (const auto& v : *it)
+        if (v.is_string()) out.push_back(v.get<std::string>());
+    return out;
+}
+
+}  // namespace herd::ccproto

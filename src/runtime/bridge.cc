@@ -1,0 +1,223 @@
+#include "runtime/bridge.h"
+
+#include <cerrno>
+
+namespace herd::runtime {
+
+namespace {
+
+std::string base36Upper(unsigned long v) {
+    static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    std::string s;
+    do {
+        s.insert(s.begin(), digits[v % 36]);
+        v /= 36;
+    } while (v);
+    return s;
+}
+
+// Consumes one or more characters of `set` from the front of `s`.
+bool eat(std::string_view& s, bool (*in)(char)) {
+    size_t n = 0;
+    while (n < s.size() && in(s[n])) ++n;
+    if (n == 0) return false;
+    s.remove_prefix(n);
+    return true;
+}
+
+bool isDigit(char c) {
+    return c >= '0' && c <= '9';
+}
+bool isUpper36(char c) {
+    return isDigit(c) || (c >= 'A' && c <= 'Z');
+}
+
+bool eatChar(std::string_view& s, char c) {
+    if (s.empty() || s[0] != c) return false;
+    s.remove_prefix(1);
+    return true;
+}
+
+}  // namespace
+
+Result<std::string> vethHostName(std::string_view prefix, int vmid, int nic) {
+    std::string p(prefix);
+    std::string name = p + "v" + std::to_string(vmid) + "n" + std::to_string(nic);
+    if (name.size() <= kMaxIfName) return name;
+    name = p + "x" + base36Upper(static_cast<unsigned long>(vmid)) + "n" + std::to_string(nic);
+    if (name.size() <= kMaxIfName) return name;
+    return Error::msg("interface name for vm " + std::to_string(vmid) + " nic " +
+                      std::to_string(nic) + " is over 15 bytes: " + name);
+}
+
+bool isOwnedLink(std::string_view prefix, std::string_view ifname) {
+    if (prefix.empty() || ifname.substr(0, prefix.size()) != prefix) return false;
+    std::string_view s = ifname.substr(prefix.size());
+    if (s.empty()) return false;
+    std::string_view t = s;
+    char marker = t[0];
+    t.remove_prefix(1);
+    switch (marker) {
+        case 'v':  // v<digits>n<digits>
+            return eat(t, isDigit) && eatChar(t, 'n') && eat(t, isDigit) && t.empty();
+        case 'x':  // x<B36>n<digits>
+            return eat(t, isUpper36) && eatChar(t, 'n') && eat(t, isDigit) && t.empty();
+        case 'b':  // b<digits>[x<B36>]
+            if (!eat(t, isDigit)) return false;
+            if (t.empty()) return true;
+            return eatChar(t, 'x') && eat(t, isUpper36) && t.empty();
+        case 'k':  // k<digits>
+            return eat(t, isDigit) && t.empty();
+        default:
+            return false;
+    }
+}
+
+Result<std::string> BridgeNames::name(const std::string& bridge, int vlan) {
+    if (vlan < 0 || vlan > 4095) {
+        return Error::msg("invalid vlan " + std::to_string(vlan) + " for bridge " + bridge);
+    }
+    auto key = std::make_pair(bridge, vlan);
+    if (auto it = names_.find(key); it != names_.end()) return it->second;
+    int index;
+    if (bridge == kDefaultBridgeName) {
+        index = 0;
+    } else if (auto bi = bridge_index_.find(bridge); bi != bridge_index_.end()) {
+        index = bi->second;
+    } else {
+        index = static_cast<int>(bridge_index_.size()) + 1;
+        bridge_index_[bridge] = index;
+    }
+    std::string n = prefix_ + "b" + std::to_string(vlan);
+    if (index > 0) n += "x" + base36Upper(static_cast<unsigned long>(index));
+    if (n.size() > kMaxIfName) n = prefix_ + "k" + std::to_string(next_fallback_++);
+    if (n.size() > kMaxIfName) return Error::msg("bridge name over 15 bytes: " + n);
+    names_[key] = n;
+    return n;
+}
+
+std::optional<std::pair<std::string, int>> BridgeNames::lookup(const std::string& kernel) const {
+    for (const auto& [key, n] : names_) {
+        if (n == kernel) return key;
+    }
+    return std::nullopt;
+}
+
+namespace {
+
+class KernelBridgeBackend : public SwitchBackend {
+  public:
+    KernelBridgeBackend(std::string prefix, Netlink nl)
+        : names_(std::move(prefix)), nl_(std::move(nl)) {}
+
+    std::string_view kind() const override { return "kernel"; }
+
+    Result<PortPlan> prepare(const std::string& bridge, int vlan) override {
+        auto kname = names_.name(bridge, vlan);
+        if (!kname.ok()) return kname.error();
+        auto it = switches_.find(*kname);
+        if (it == switches_.end()) {
+            Entry e;
+            e.info = {bridge, vlan, *kname, false};
+            auto made = nl_.createBridge(*kname);
+            if (made.ok()) {
+                e.info.created = true;
+            } else if (made.error().errnum() != EEXIST) {
+                return made.error();
+            }
+            auto idx = nl_.ifindex(*kname);
+            if (!idx.ok()) {
+                if (e.info.created) (void)nl_.deleteLink(*kname);
+                return idx.error().wrap("bridge " + bridge + " vlan " + std::to_string(vlan));
+            }
+            if (!e.info.created) {
+                // An existing interface of that name must really be a bridge
+                // (and up): it is used, never removed.
+                HERD_TRY(checkBridge(*kname));
+                HERD_TRY(nl_.setUp(*kname));
+            }
+            e.ifindex = *idx;
+            it = switches_.emplace(*kname, e).first;
+        }
+        PortPlan p;
+        p.master = it->second.ifindex;
+        p.switch_name = *kname;
+        p.vlan = vlan;
+        return p;
+    }
+
+    Result<void> attach(Netlink&, const std::string&, const PortPlan&) override { return Ok(); }
+
+    Result<void> shutdown() override {
+        Result<void> first;
+        for (const auto& [kname, e] : switches_) {
+            if (!e.info.created) continue;
+            auto r = nl_.deleteLink(kname);
+            if (!r.ok() && r.error().errnum() != ENODEV && first.ok()) first = r;
+        }
+        switches_.clear();
+        return first;
+    }
+
+    void forget() override { switches_.clear(); }
+
+    std::vector<SwitchInfo> switches() const override {
+        std::vector<SwitchInfo> out;
+        for (const auto& [kname, e] : switches_) out.push_back(e.info);
+        return out;
+    }
+
+  private:
+    struct Entry {
+        SwitchInfo info;
+        int ifindex = 0;
+    };
+
+    Result<void> checkBridge(const std::string& kname) {
+        auto all = nl_.links();
+        if (!all.ok()) return all.error();
+        for (const auto& l : *all) {
+            if (l.name == kname && l.kind != "bridge") {
+                return Error::msg("cannot use " + kname + " as a bridge: it is a " +
+                                  (l.kind.empty() ? std::string("device") : l.kind));
+            }
+        }
+        return Ok();
+    }
+
+    BridgeNames names_;
+    Netlink nl_;
+    std::map<std::string, Entry> switches_;  // by kernel name
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SwitchBackend>> makeKernelBridgeBackend(std::string prefix) {
+    auto nl = Netlink::open();
+    if (!nl.ok()) return nl.error();
+    return std::unique_ptr<SwitchBackend>(
+        new KernelBridgeBackend(std::move(prefix), std::move(*nl)));
+}
+
+Result<void> nukeLinks(std::string_view prefix) {
+    auto nl = Netlink::open();
+    if (!nl.ok()) return nl.error();
+    auto all = nl->links();
+    if (!all.ok()) return all.error();
+    Result<void> first;
+    // Ports first: deleting a bridge with ports works too, but a port deleted
+    // afterwards would briefly be a free-standing interface.
+    for (int pass = 0; pass < 2; ++pass) {
+        for (const auto& l : *all) {
+            if (!isOwnedLink(prefix, l.name)) continue;
+            bool bridge = l.kind == "bridge";
+            if (bridge != (pass == 1)) continue;
+            auto r = nl->deleteLink(l.name);
+            // A veth whose other end died with its namespace meanwhile: gone.
+            if (!r.ok() && r.error().errnum() != ENODEV && first.ok()) first = r;
+        }
+    }
+    return first;
+}
+
+}  // namespace herd::runtime

@@ -1,0 +1,98 @@
+// Virtual switches for container NICs, and the names herd gives host-side
+// interfaces.
+//
+// A SwitchBackend makes the switch that carries a (bridge, VLAN) pair and
+// attaches ports to it. The kernel-bridge backend lives here; an Open vSwitch
+// backend (port tags, batched ovs-vsctl) can implement the same interface.
+//
+// This kernel has no bridge VLAN filtering (MEASUREMENTS.md), so the kernel
+// backend isolates VLANs with one kernel bridge per (bridge name, VLAN).
+//
+// Names (all within 15 bytes; the daemon prefix P is 1-8 of [a-z0-9]):
+//   P v<vmid>n<nic>      host end of a NIC (decimal), e.g. herdv12n0
+//   P x<VMID>n<nic>      the same with the id in upper-case base 36, when the
+//                        decimal form does not fit
+//   P b<vlan>            kernel bridge of VLAN <vlan> on mega_bridge
+//   P b<vlan>x<I>        ... on the I-th other bridge name (upper-case base 36)
+//   P k<n>               any bridge whose name above does not fit
+// Everything after P contains no lower-case letter but its markers, so no
+// other daemon's names (whose prefix starts with P) match this grammar, and
+// nuke can remove exactly what belongs to P.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+#include "runtime/netlink.h"
+
+namespace herd::runtime {
+
+inline constexpr std::string_view kDefaultBridgeName = "mega_bridge";
+
+// Host-side name of NIC `nic` of VM `vmid`; an error when it cannot fit.
+Result<std::string> vethHostName(std::string_view prefix, int vmid, int nic);
+
+// Whether `ifname` is a name that a daemon with `prefix` makes.
+bool isOwnedLink(std::string_view prefix, std::string_view ifname);
+
+// The (bridge, VLAN) -> kernel bridge name mapping; names are assigned on
+// first use and kept for the daemon's life.
+class BridgeNames {
+  public:
+    explicit BridgeNames(std::string prefix) : prefix_(std::move(prefix)) {}
+    Result<std::string> name(const std::string& bridge, int vlan);
+    // The pair a kernel name stands for, if this mapping assigned it.
+    std::optional<std::pair<std::string, int>> lookup(const std::string& kernel) const;
+
+  private:
+    std::string prefix_;
+    std::map<std::string, int> bridge_index_;  // bridge name -> I (mega_bridge = 0)
+    std::map<std::pair<std::string, int>, std::string> names_;
+    int next_fallback_ = 0;
+};
+
+// Where a new port goes: filled on the command thread, used by the workers.
+struct PortPlan {
+    int master = 0;           // kernel bridge ifindex to enslave the host end to (0 = none)
+    std::string switch_name;  // the switch (kernel bridge or OVS bridge)
+    int vlan = -1;            // the VLAN (an OVS port tag)
+};
+
+struct SwitchInfo {
+    std::string bridge;  // as the user names it
+    int vlan = 0;
+    std::string kernel;    // the switch the host sees
+    bool created = false;  // made by herd (removed at shutdown)
+};
+
+class SwitchBackend {
+  public:
+    virtual ~SwitchBackend() = default;
+    virtual std::string_view kind() const = 0;
+    // Makes sure the switch carrying `vlan` on `bridge` exists and says how to
+    // attach to it. Command thread only.
+    virtual Result<PortPlan> prepare(const std::string& bridge, int vlan) = 0;
+    // Attaches an existing host interface when its creation could not (the
+    // kernel backend enslaves in the veth's creation message: no-op there).
+    // Called from launch workers: must be thread-safe.
+    virtual Result<void> attach(Netlink& nl, const std::string& port, const PortPlan& plan) = 0;
+    // Removes the switches herd created; keeps ones that existed before.
+    virtual Result<void> shutdown() = 0;
+    // Forgets every switch (after nuke removed them).
+    virtual void forget() = 0;
+    virtual std::vector<SwitchInfo> switches() const = 0;
+};
+
+Result<std::unique_ptr<SwitchBackend>> makeKernelBridgeBackend(std::string prefix);
+
+// Deletes every link named by this prefix's grammar (host veth ends first,
+// then bridges). Works on what a dead daemon left.
+Result<void> nukeLinks(std::string_view prefix);
+
+}  // namespace herd::runtime

@@ -1,0 +1,389 @@
+// cc and clear cc (reference §7.2): command and control of the agents.
+#include <fmt/format.h>
+#include <glob.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "service/cc.h"
+#include "service/commands/commands.h"
+#include "service/commands/vm_internal.h"
+#include "service/gostr.h"
+#include "service/names.h"
+
+namespace herd {
+
+namespace {
+
+using cli::Command;
+namespace fs = std::filesystem;
+
+CcService& ccOf(Herd& herd) {
+    if (!herd.cc) herd.cc = std::make_shared<CcService>(herd);
+    return *herd.cc;
+}
+
+// Go's %v of a []string.
+std::string goList(const std::vector<std::string>& v) {
+    std::string out = "[";
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? " " : "") + v[i];
+    return out + "]";
+}
+
+std::string joinSpace(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : " ") + s;
+    return out;
+}
+
+bool isInt(const std::string& s) {
+    return !s.empty() && s.size() < 10 && std::all_of(s.begin(), s.end(), ::isdigit);
+}
+
+std::string readAll(const std::string& path, bool& ok) {
+    std::ifstream f(path, std::ios::binary);
+    ok = static_cast<bool>(f);
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+void replyWithId(Env& env, int id) {
+    auto r = env.response();
+    r.data = id;
+    env.emit({std::move(r)});
+}
+
+void ccStatus(Command&, Env& env) {
+    auto n = ccOf(env.herd).active(env.ns).size();
+    emitTable(env, {"clients"}, {{std::to_string(n)}}, "");
+}
+
+void ccClients(Command&, Env& env) {
+    std::vector<std::vector<std::string>> rows;
+    for (CcClient* c : ccOf(env.herd).active(env.ns))
+        rows.push_back({c->uuid, c->hostname, c->arch, c->os, goList(c->ip), goList(c->mac)});
+    emitTable(env, {"uuid", "hostname", "arch", "os", "ip", "mac"}, std::move(rows), "");
+}
+
+void ccPrefix(Command& c, Env& env) {
+    auto& n = ccOf(env.herd).ns(env.ns);
+    // The literal `prefix` is a bool of the same key: look at the strings.
+    if (!c.strings.count("prefix")) return env.reply(n.prefix);
+    n.prefix = c.str("prefix");
+    env.ok();
+}
+
+void ccExec(Command& c, Env& env) {
+    CcCommand cmd;
+    cmd.argv = c.list("command");
+    cmd.background = c.flag("background") || c.flag("background-once");
+    cmd.once = c.flag("exec-once") || c.flag("background-once");
+    for (const auto& a : cmd.argv) {
+        auto eq = a.find('=');
+        if (eq == std::string::npos) break;
+        std::string k = a.substr(0, eq);
+        if (k == "stdin" || k == "stdout" || k == "stderr")
+            return env.fail("cc: binding stdio to pipes (" + k + "=) is not supported");
+        break;
+    }
+    replyWithId(env, ccOf(env.herd).post(env.ns, std::move(cmd)));
+}
+
+void ccSend(Command& c, Env& env) {
+    CcService& cc = ccOf(env.herd);
+    const std::string root = cc.fileRoot();
+    CcCommand cmd;
+    for (const auto& arg : c.list("file")) {
+        // The file root first, then the namespace's own directory under it.
+        std::vector<std::string> found;
+        std::string base;
+        for (const std::string& b : {root, root + "/" + env.ns}) {
+            glob_t g{};
+            std::string pat = b + "/" + arg;
+            if (::glob(pat.c_str(), 0, nullptr, &g) == 0) {
+                for (size_t i = 0; i < g.gl_pathc; ++i) found.emplace_back(g.gl_pathv[i]);
+            }
+            globfree(&g);
+            if (!found.empty()) {
+                base = b;
+                break;
+            }
+        }
+        if (found.empty())
+            return env.fail(fmt::format("unable to get file {} via the mesh: file not found", arg));
+        for (const auto& f : found) {
+            std::error_code ec;
+            std::vector<std::string> files;
+            if (fs::is_directory(f, ec)) {
+                for (auto& e : fs::recursive_directory_iterator(f, ec))
+                    if (e.is_regular_file(ec)) files.push_back(e.path().string());
+                std::sort(files.begin(), files.end());
+            } else {
+                files.push_back(f);
+            }
+            for (const auto& file : files) {
+                cmd.send_host.push_back(file);
+                cmd.send.push_back(fs::relative(file, base, ec).string());
+            }
+        }
+    }
+    replyWithId(env, cc.post(env.ns, std::move(cmd)));
+}
+
+void ccRecv(Command& c, Env& env) {
+    CcCommand cmd;
+    cmd.recv = c.list("file");
+    replyWithId(env, ccOf(env.herd).post(env.ns, std::move(cmd)));
+}
+
+void ccCommands(Command&, Env& env) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& [id, cmd] : ccOf(env.herd).ns(env.ns).commands) {
+        rows.push_back({std::to_string(id), cmd.prefix, goList(cmd.argv),
+                        std::to_string(cmd.checked_in.size()), cmd.background ? "true" : "false",
+                        cmd.once ? "true" : "false", goList(cmd.send), goList(cmd.recv), "", "",
+                        cmd.filter ? cmd.filter->str() : ""});
+    }
+    emitTable(env,
+              {"id", "prefix", "command", "responses", "background", "once", "sent", "received",
+               "connectivity", "level", "filter"},
+              std::move(rows), "");
+}
+
+void ccFilter(Command& c, Env& env) {
+    auto& n = ccOf(env.herd).ns(env.ns);
+    const auto& args = c.list("filter");
+    if (args.empty()) {
+        if (!n.filter) return env.ok();
+        const CcFilter& f = *n.filter;
+        return emitTable(env, {"uuid", "hostname", "arch", "os", "ip", "mac", "tags"},
+                         {{f.uuid, f.hostname, f.arch, f.os, joinSpace(f.ip), joinSpace(f.mac),
+                           go::jsonMap(f.tags)}},
+                         "");
+    }
+    CcFilter f;
+    for (const auto& a : args) {
+        auto eq = a.find('=');
+        if (eq == std::string::npos) return env.fail("malformed id=value pair: " + a);
+        std::string k = a.substr(0, eq), v = a.substr(eq + 1);
+        std::string lk = k;
+        std::transform(lk.begin(), lk.end(), lk.begin(), ::tolower);
+        if (lk == "uuid") {
+            std::transform(v.begin(), v.end(), v.begin(), ::tolower);
+            f.uuid = v;
+        } else if (lk == "hostname") {
+            f.hostname = v;
+        } else if (lk == "arch") {
+            f.arch = v;
+        } else if (lk == "os") {
+            f.os = v;
+        } else if (lk == "ip") {
+            f.ip.push_back(v);
+        } else if (lk == "mac") {
+            f.mac.push_back(v);
+        } else if (lk == "tag") {
+            auto sep = v.find_first_of("=:");
+            if (sep == std::string::npos)
+                f.tags[v] = "";
+            else
+                f.tags[v.substr(0, sep)] = v.substr(sep + 1);
+        } else {
+            f.tags[k] = v;
+        }
+    }
+    n.filter = std::move(f);
+    env.ok();
+}
+
+// Command ids named by `cc responses/delete`: an id, a prefix or all.
+std::vector<int> prefixIds(CcService& cc, const std::string& ns, const std::string& prefix) {
+    std::vector<int> ids;
+    for (const auto& [id, cmd] : cc.ns(ns).commands)
+        if (!prefix.empty() && cmd.prefix == prefix) ids.push_back(id);
+    return ids;
+}
+
+void ccResponses(Command& c, Env& env) {
+    CcService& cc = ccOf(env.herd);
+    const std::string base = cc.responsesDir(env.ns);
+    const std::string& id = c.str("id");
+    std::vector<std::string> roots;
+    std::error_code ec;
+    if (id == kWildcard) {
+        roots.push_back(base);
+    } else if (isInt(id)) {
+        if (!fs::is_directory(base + "/" + id, ec)) return env.fail("no responses for " + id);
+        roots.push_back(base + "/" + id);
+    } else {
+        auto ids = prefixIds(cc, env.ns, id);
+        if (ids.empty()) return env.fail("no such prefix: `" + id + "`");
+        for (int i : ids) roots.push_back(base + "/" + std::to_string(i));
+    }
+    std::vector<fs::path> files;
+    for (const auto& r : roots) {
+        if (!fs::is_directory(r, ec)) continue;
+        std::vector<fs::path> here;
+        for (auto it = fs::recursive_directory_iterator(r, ec); !ec && it != fs::end(it);
+             it.increment(ec)) {
+            if (it->is_regular_file(ec) && it->path().filename() != "exitcode")
+                here.push_back(it->path().lexically_relative(base));
+        }
+        std::sort(here.begin(), here.end());  // element-wise, as Go's Walk
+        files.insert(files.end(), here.begin(), here.end());
+    }
+    std::string out;
+    for (const auto& f : files) {
+        bool ok = false;
+        std::string data = readAll(base + "/" + f.string(), ok);
+        if (!ok) return env.fail(fmt::format("open {}/{}: no such file", base, f.string()));
+        if (!c.flag("raw")) out += f.string() + ":\n";
+        out += data + "\n";
+    }
+    env.reply(out);
+}
+
+void ccExitcode(Command& c, Env& env) {
+    const std::string& id = c.str("id");
+    if (!isInt(id)) return env.fail("invalid command id: " + id);
+    Vm* vm = env.herd.vms.find(env.ns, c.str("vm"));
+    if (!vm) return env.fail(fmt::format("vm not found: {}", c.str("vm")));
+    std::string uuid = vm->uuid();
+    std::transform(uuid.begin(), uuid.end(), uuid.begin(), ::tolower);
+    bool ok = false;
+    std::string code =
+        readAll(ccOf(env.herd).responsesDir(env.ns) + "/" + id + "/" + uuid + "/exitcode", ok);
+    if (!ok) return env.fail(fmt::format("no exit code for command {} on {}", id, vm->name));
+    env.reply(code);
+}
+
+void ccProcess(Command& c, Env& env) {
+    CcService& cc = ccOf(env.herd);
+    if (c.flag("list")) {
+        const std::string& target = c.str("vm");
+        Vm* only = nullptr;
+        if (target != kWildcard) {
+            only = env.herd.vms.find(env.ns, target);
+            if (!only) return env.fail(fmt::format("vm not found: {}", target));
+        }
+        std::vector<std::vector<std::string>> rows;
+        for (CcClient* cl : cc.active(env.ns)) {
+            if (only && only->id != cl->vm_id) continue;
+            Vm* vm = env.herd.vms.find(env.ns, std::to_string(cl->vm_id));
+            for (const auto& p : cl->procs)
+                rows.push_back(
+                    {vm ? vm->name : "", cl->uuid, std::to_string(p.pid), goList(p.argv)});
+        }
+        return emitTable(env, {"name", "uuid", "pid", "command"}, std::move(rows), "");
+    }
+    if (c.flag("kill")) {
+        const std::string& pid = c.str("pid");
+        if (pid != kWildcard && !isInt(pid)) return env.fail("invalid pid: " + pid);
+        cc.signal(env.ns, {{"type", "kill"}, {"pid", pid == kWildcard ? -1 : std::stoi(pid)}});
+        return env.ok();
+    }
+    cc.signal(env.ns, {{"type", "killall"}, {"name", c.str("name")}});
+    env.ok();
+}
+
+void clearCommands(CcService& cc, const std::string& ns) {
+    auto& n = cc.ns(ns);
+    n.commands.clear();
+    n.next_id = 1;
+}
+
+void clearResponses(CcService& cc, const std::string& ns) {
+    std::error_code ec;
+    fs::remove_all(cc.responsesDir(ns), ec);
+}
+
+void ccDelete(Command& c, Env& env) {
+    CcService& cc = ccOf(env.herd);
+    const std::string& id = c.str("id");
+    bool commands = c.flag("command");
+    if (id == kWildcard) {
+        commands ? clearCommands(cc, env.ns) : clearResponses(cc, env.ns);
+        return env.ok();
+    }
+    std::vector<int> ids = prefixIds(cc, env.ns, id);
+    if (ids.empty()) {
+        if (!isInt(id)) return env.fail("no such id or prefix " + id);
+        ids.push_back(std::stoi(id));
+        if (commands && !cc.ns(env.ns).commands.count(ids[0]))
+            return env.fail(fmt::format("cc delete command {} : command {} not found", id, id));
+    }
+    for (int i : ids) {
+        if (commands) {
+            cc.deleteCommand(env.ns, i);
+        } else {
+            std::error_code ec;
+            fs::remove_all(cc.responsesDir(env.ns) + "/" + std::to_string(i), ec);
+        }
+    }
+    env.ok();
+}
+
+void ccCommand(Command& c, Env& env) {
+    if (c.flag("clients")) return ccClients(c, env);
+    if (c.flag("prefix")) return ccPrefix(c, env);
+    if (c.flag("send")) return ccSend(c, env);
+    if (c.flag("recv")) return ccRecv(c, env);
+    if (c.flag("exec") || c.flag("exec-once") || c.flag("background") || c.flag("background-once"))
+        return ccExec(c, env);
+    if (c.flag("commands")) return ccCommands(c, env);
+    if (c.flag("filter")) return ccFilter(c, env);
+    if (c.flag("responses")) return ccResponses(c, env);
+    if (c.flag("exitcode")) return ccExitcode(c, env);
+    if (c.flag("process")) return ccProcess(c, env);
+    if (c.flag("delete")) return ccDelete(c, env);
+    ccStatus(c, env);
+}
+
+void clearCc(Command& c, Env& env) {
+    CcService& cc = ccOf(env.herd);
+    bool all =
+        !c.flag("commands") && !c.flag("filter") && !c.flag("prefix") && !c.flag("responses");
+    auto& n = cc.ns(env.ns);
+    if (all || c.flag("commands")) clearCommands(cc, env.ns);
+    if (all || c.flag("filter")) n.filter.reset();
+    if (all || c.flag("prefix")) n.prefix.clear();
+    if (all || c.flag("responses")) clearResponses(cc, env.ns);
+    env.ok();
+}
+
+}  // namespace
+
+void registerCcCommands(Herd& herd) {
+    addHandler(
+        herd,
+        makeHandler(
+            "command and control commands",
+            "Command and control VMs running the herd-cc agent (the default image "
+            "starts it).\nCommands run in creation order on every matching client, "
+            "including clients\nthat connect later (except the -once variants). "
+            "argv is executed directly,\nwithout a shell. For example, to send a "
+            "file 'foo' and display it:\n\n\tcc send foo\n\tcc exec cat foo\n\n"
+            "Files to send are taken from the file root (-filepath). Responses are "
+            "stored\nunder <filepath>/miniccc_responses/<id>/<uuid>/ and shown by "
+            "`cc responses`.\nFilters (`cc filter`) limit which clients get new "
+            "commands.",
+            {"cc", "cc <clients,>", "cc <prefix,> [prefix]", "cc <send,> <file>...",
+             "cc <recv,> <file>...", "cc <exec,> <command>...", "cc <exec-once,> <command>...",
+             "cc <background,> <command>...", "cc <background-once,> <command>...",
+             "cc <commands,>", "cc <filter,> [filter]...",
+             "cc <responses,> <id or prefix or all> [raw,]", "cc <exitcode,> <id> <vm>",
+             "cc <process,> <list,> <vm or all>", "cc <process,> <kill,> <pid or all>",
+             "cc <process,> <killall,> <name>", "cc <delete,> <command,> <id or prefix or all>",
+             "cc <delete,> <response,> <id or prefix or all>"},
+            ccCommand));
+    addHandler(herd, makeHandler("reset command and control state",
+                                 "Resets the cc state of the namespace: commands, filter, prefix "
+                                 "and responses,\nor only the part named.",
+                                 {"clear cc", "clear cc <commands,>", "clear cc <filter,>",
+                                  "clear cc <prefix,>", "clear cc <responses,>"},
+                                 clearCc));
+}
+
+}  // namespace herd
