@@ -15,6 +15,7 @@
 
 #include "cli/tokenizer.h"
 #include "daemon/lineedit.h"
+#include "service/gostr.h"
 
 namespace herd::daemon {
 
@@ -162,49 +163,6 @@ std::vector<std::string> ClientConn::suggest(const std::string& line) {
     return r->suggest;
 }
 
-std::string goQuote(const std::string& s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            case '\a':
-                out += "\\a";
-                break;
-            case '\b':
-                out += "\\b";
-                break;
-            case '\f':
-                out += "\\f";
-                break;
-            case '\v':
-                out += "\\v";
-                break;
-            default:
-                if (c < 0x20 || c == 0x7f) {
-                    out += fmt::format("\\x{:02x}", c);
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-    }
-    out += '"';
-    return out;
-}
-
 std::string commandFromArgs(const std::vector<std::string>& args, const std::string& ns) {
     std::string cmd;
     if (args.size() == 1) {
@@ -217,7 +175,7 @@ std::string commandFromArgs(const std::vector<std::string>& args, const std::str
     }
     // minimega put `namespace <ns>` among the args before joining, which
     // defeated the one-argument-verbatim rule; the prefix is added after.
-    if (!ns.empty()) cmd = "namespace " + goQuote(ns) + " " + cmd;
+    if (!ns.empty()) cmd = "namespace " + go::quote(ns) + " " + cmd;
     return cmd;
 }
 
@@ -279,7 +237,7 @@ int runAttach(const std::string& base, const std::string& ns) {
         }
         quit_armed = false;
         bool quitting = line == "quit";
-        if (!ns.empty()) line = "namespace " + goQuote(ns) + " " + line;
+        if (!ns.empty()) line = "namespace " + go::quote(ns) + " " + line;
         auto r = conn->runAndPrint(line);
         if (!r.ok() && quitting && r.error().text() == kDisconnected) break;
         if (!r.ok()) {

@@ -45,9 +45,6 @@ class ClientConn {
 // front when `ns` is set.
 std::string commandFromArgs(const std::vector<std::string>& args, const std::string& ns);
 
-// Go's %q of a string (strconv.Quote) for the `namespace "<ns>"` prefix.
-std::string goQuote(const std::string& s);
-
 // Process exit status of `herd -e`: 0, or 1 on any error or connection failure.
 int runExec(const std::string& base, const std::vector<std::string>& args, const std::string& ns);
 

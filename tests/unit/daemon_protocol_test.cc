@@ -9,6 +9,7 @@
 #include "daemon/flags.h"
 #include "daemon/lineedit.h"
 #include "daemon/protocol.h"
+#include "service/gostr.h"
 
 namespace herd::daemon {
 namespace {
@@ -210,7 +211,7 @@ TEST(ExecCommand, QuotingAndNamespace) {
     EXPECT_EQ(commandFromArgs({"vm info  "}, ""), "vm info  ");
     EXPECT_EQ(commandFromArgs({"echo", "a b", "c"}, ""), "echo \"a b\" c");
     EXPECT_EQ(commandFromArgs({"vm info"}, "foo"), "namespace \"foo\" vm info");
-    EXPECT_EQ(goQuote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
+    EXPECT_EQ(go::quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
 }
 
 TEST(Completion, WordsFromWholeLines) {
