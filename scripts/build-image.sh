@@ -74,7 +74,8 @@ for path in /sys/class/net/veth*; do
     ip link set "$nic" up
     udhcpc -i "$nic" -b -q -t 5 -T 2 -s /usr/share/udhcpc/default.script >/dev/null 2>&1 &
 done
-if [ -x /bin/herd-cc ]; then
+# The agent only where herd made a backchannel (vm config backchannel true).
+if [ -x /bin/herd-cc ] && [ -S /cc ]; then
     /bin/herd-cc >/dev/null 2>&1 &
 fi
 cd /root
