@@ -56,6 +56,11 @@ class CgroupV1 : public Cgroup {
     }
 
     Result<void> remove() override {
+        // Reclaim the page cache still charged to the group first: otherwise
+        // the removed memcg lingers in the kernel ("dying") until memory
+        // pressure frees those pages, and thousands of them slow down every
+        // later cgroup and container on the host.
+        (void)cgfs::write(dir("memory") + "/memory.force_empty", "0");
         std::set<std::string> done;
         Result<void> first = Ok();
         for (const auto& [ctrl, d] : dirs_) {

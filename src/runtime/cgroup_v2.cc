@@ -117,7 +117,14 @@ class CgroupV2 : public Cgroup {
         return fr.ok() ? th : fr;
     }
 
-    Result<void> remove() override { return cgfs::rmdirRetry(dir_); }
+    Result<void> remove() override {
+        // As on v1: reclaim what is still charged so the group does not
+        // linger as a dying memcg (memory.reclaim, Linux 5.19).
+        if (cgfs::exists(dir_ + "/memory.reclaim")) {
+            (void)cgfs::write(dir_ + "/memory.reclaim", "1G");
+        }
+        return cgfs::rmdirRetry(dir_);
+    }
 
     Result<CgroupStats> stats() override {
         CgroupStats st;
