@@ -134,6 +134,7 @@ ContainerRuntime::~ContainerRuntime() {
         if (in->console) in->console->close();
     }
     inst_.clear();
+    janitor_.drain();
     uint64_t one = 1;
     if (wake_ >= 0) (void)!::write(wake_, &one, sizeof one);
     if (reaper_.joinable()) reaper_.join();
@@ -179,14 +180,61 @@ void ContainerRuntime::fail(Vm& vm, const Error& e) {
     setState(vm, VmState::Error);
 }
 
+ContainerRuntime::Janitor::Janitor() : thread_([this] { loop(); }) {}
+
+ContainerRuntime::Janitor::~Janitor() {
+    drain();
+    {
+        std::lock_guard lock(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+}
+
+void ContainerRuntime::Janitor::add(std::unique_ptr<runtime::Cgroup> cg) {
+    {
+        std::lock_guard lock(mu_);
+        queue_.push_back(std::move(cg));
+    }
+    cv_.notify_one();
+}
+
+void ContainerRuntime::Janitor::drain() {
+    std::unique_lock lock(mu_);
+    idle_.wait(lock, [this] { return queue_.empty() && !busy_; });
+}
+
+void ContainerRuntime::Janitor::loop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+        cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping
+        auto cg = std::move(queue_.front());
+        queue_.pop_front();
+        busy_ = true;
+        lock.unlock();
+        (void)cg->remove();
+        cg.reset();
+        lock.lock();
+        busy_ = false;
+        if (queue_.empty()) idle_.notify_all();
+    }
+}
+
 // Gives back what a stopped container held (its cgroup); the console, the
 // instance dir and the overlay stay for a relaunch until `vm flush`.
-void ContainerRuntime::release(Instance& in) {
+// `defer`: the (empty) group is removed by the janitor thread.
+void ContainerRuntime::release(Instance& in, bool defer) {
     if (!in.cgroup) return;
     // Normally empty by now: the kernel kills every process of a PID
     // namespace, and waits for them, before its init is reaped. Whatever is
     // left is killed through the cgroup.
     if (!in.cgroup->procs().empty()) (void)in.cgroup->kill();
+    if (defer) {
+        janitor_.add(std::move(in.cgroup));
+        return;
+    }
     (void)in.cgroup->remove();
     in.cgroup.reset();
 }
@@ -200,7 +248,7 @@ void ContainerRuntime::onExit(int id, uint64_t gen, Vm*) {
     auto status = in.child.tryReap();
     if (!status) return;  // already reaped by kill
     Vm& vm = *vit->second;
-    release(in);
+    release(in, /*defer=*/true);
     if (backchannel_.drop) backchannel_.drop(vm);
     if (!inStates(vm.state, kKillable)) return;
     if (WIFEXITED(*status) && WEXITSTATUS(*status) == 0 && in.child.released()) {
@@ -341,7 +389,10 @@ std::vector<Result<void>> ContainerRuntime::launchMany(const std::vector<Vm*>& v
         if (!results[i].ok()) return;
         Prepared& p = preps[i];
         p.spec.console = p.in->console->slavePath();
-        auto cg = cgroups_->create(std::to_string(p.vm->id), p.limits);
+        // A name per launch: the janitor may still be removing the group of
+        // this VM's previous run.
+        auto cg = cgroups_->create(
+            std::to_string(p.vm->id) + "." + std::to_string(p.in->generation), p.limits);
         if (!cg.ok()) {
             results[i] = cg.error();
             return;
@@ -392,7 +443,7 @@ std::vector<Result<void>> ContainerRuntime::launchMany(const std::vector<Vm*>& v
 void ContainerRuntime::finishLaunch(Vm& vm, Prepared& p, Result<void>& r) {
     Instance& in = *p.in;
     if (!r.ok()) {
-        release(in);
+        release(in, /*defer=*/false);
         r = r.error().wrap("launch " + vm.name);
         fail(vm, r.error());
     } else {
@@ -499,7 +550,7 @@ std::vector<Result<void>> ContainerRuntime::killMany(const std::vector<Vm*>& vms
     parallelFor(vms.size(), opts_.workers, [&](size_t i) {
         if (!ins[i]) return;
         ins[i]->child.killAndReap();
-        release(*ins[i]);
+        release(*ins[i], /*defer=*/true);
     });
     for (Vm* vm : vms) {
         if (backchannel_.drop) backchannel_.drop(*vm);
@@ -519,7 +570,7 @@ std::vector<Result<void>> ContainerRuntime::flushMany(const std::vector<Vm*>& vm
         if (it != inst_.end()) {
             Instance& in = *it->second;
             in.child.killAndReap();
-            release(in);
+            release(in, /*defer=*/false);
             if (in.console) in.console->close();
             inst_.erase(it);
         }
@@ -568,6 +619,7 @@ std::shared_ptr<runtime::Console> ContainerRuntime::console(const Vm& vm) {
 }
 
 Result<void> ContainerRuntime::nuke() {
+    janitor_.drain();
     for (auto& [id, in] : inst_) {
         in->child.killAndReap();
         if (in->console) in->console->close();

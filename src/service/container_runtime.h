@@ -6,9 +6,12 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -85,9 +88,30 @@ class ContainerRuntime : public Runtime {
     void onExit(int id, uint64_t generation, Vm* vm_hint);
     void setState(Vm& vm, VmState s);
     void fail(Vm& vm, const Error& e);
-    void release(Instance& in);
     void watch(int id, Instance& in);
     void reaperLoop();
+
+    // Removes the cgroups of stopped containers in the background: reclaiming
+    // what is still charged to a memcg before rmdir takes a few ms, which
+    // `vm kill` need not wait for. Drained before nuke and shutdown.
+    class Janitor {
+      public:
+        Janitor();
+        ~Janitor();  // drains, then stops
+        void add(std::unique_ptr<runtime::Cgroup> cg);
+        void drain();
+
+      private:
+        void loop();
+        std::mutex mu_;
+        std::condition_variable cv_, idle_;
+        std::deque<std::unique_ptr<runtime::Cgroup>> queue_;
+        bool busy_ = false;
+        bool stop_ = false;
+        std::thread thread_;
+    };
+
+    void release(Instance& in, bool defer);
 
     ContainerRuntimeOptions opts_;
     boost::asio::io_context& io_;
@@ -102,6 +126,7 @@ class ContainerRuntime : public Runtime {
     int epoll_ = -1;
     int wake_ = -1;
     std::thread reaper_;
+    Janitor janitor_;  // last: destroyed (drained) first
     Backchannel backchannel_;
 };
 

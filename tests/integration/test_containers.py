@@ -227,8 +227,8 @@ class Lifecycle(unittest.TestCase):
         dirs = cgroup_dirs(self.d.prefix)
         self.assertGreaterEqual(len(dirs), 5)
         for d in dirs:
-            self.assertEqual(sorted(x for x in os.listdir(d)
-                                    if os.path.isdir(os.path.join(d, x))), ["0", "1", "2"], d)
+            groups = [x for x in os.listdir(d) if os.path.isdir(os.path.join(d, x))]
+            self.assertEqual(len(groups), 3, d)
         c.ok("vm start foo0")
         c.ok("vm stop foo0")
         self.assertEqual(self.states()["foo0"], "PAUSED")
