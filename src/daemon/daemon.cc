@@ -13,6 +13,7 @@
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -189,6 +190,26 @@ void BaseLock::release() {
     fd_ = -1;
 }
 
+namespace {
+
+// Boost.Asio's epoll reactor keeps the state of every descriptor it has seen
+// in a pool it never gives back to malloc. Allocated as containers come and
+// go, those small blocks end up scattered over the heap and pin it after a
+// flush. Allocating a batch of them now keeps them together, at the bottom
+// of the heap; containers reuse them.
+void warmReactor(asio::io_context& io) {
+    constexpr int kDescriptors = 4096;  // 2 per container (pty, console socket)
+    std::vector<asio::ip::tcp::socket> socks;
+    socks.reserve(kDescriptors);
+    boost::system::error_code ec;
+    for (int i = 0; i < kDescriptors && !ec; ++i) {
+        socks.emplace_back(io);
+        socks.back().open(asio::ip::tcp::v4(), ec);
+    }
+}
+
+}  // namespace
+
 int runDaemon(const Flags& flags) {
     // Few malloc arenas: the launch workers would otherwise each keep one,
     // and a flushed experiment's memory would stay scattered over them.
@@ -214,6 +235,7 @@ int runDaemon(const Flags& flags) {
     Executor exec(herd);
 
     asio::io_context io(1);
+    warmReactor(io);
     CommandThread cmd;
     Server server(io, cmd, exec, herd.opts.hostname);
     RuntimeFlags rf;
