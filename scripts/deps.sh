@@ -10,8 +10,9 @@ PACKAGES=(
     libboost-dev nlohmann-json3-dev libfmt-dev libreadline-dev
     # tests: unit tests, golden scripts, libFuzzer + sanitizers, format check
     libgtest-dev googletest python3 clang libclang-rt-14-dev clang-format
-    # container runtime (next issues): seccomp, netlink, capabilities, guest image
-    libseccomp-dev libmnl-dev libcap-dev busybox-static
+    # container runtime: seccomp, netlink, capabilities, guest image; `ip` for
+    # the network tests' host-side checks
+    libseccomp-dev libmnl-dev libcap-dev busybox-static iproute2
 )
 
 missing=()
