@@ -169,7 +169,9 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
     }
 
     local::socket sock_;
-    std::array<char, 65536> buf_{};
+    // Not zeroed: with one connection per container, only the pages data
+    // actually lands in should become resident.
+    std::array<char, 65536> buf_;
     ccproto::Decoder dec_;
     std::deque<Out> queue_;
     std::string cur_;
