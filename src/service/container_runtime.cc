@@ -158,7 +158,7 @@ void ContainerRuntime::reaperLoop() {
             if (key == ~uint64_t{0}) return;
             int id = static_cast<int>(key >> 32);
             uint64_t gen = key & 0xffffffffu;
-            post_([this, id, gen] { onExit(id, gen, nullptr); });
+            post_([this, id, gen] { onExit(id, gen); });
         }
     }
 }
@@ -239,7 +239,7 @@ void ContainerRuntime::release(Instance& in, bool defer) {
     in.cgroup.reset();
 }
 
-void ContainerRuntime::onExit(int id, uint64_t gen, Vm*) {
+void ContainerRuntime::onExit(int id, uint64_t gen) {
     auto it = inst_.find(id);
     auto vit = vms_.find(id);
     if (it == inst_.end() || vit == vms_.end()) return;

@@ -85,7 +85,7 @@ class ContainerRuntime : public Runtime {
     Result<void> prepare(Vm& vm, Prepared& p);
     Result<void> prepareNics(Vm& vm, Prepared& p);
     void finishLaunch(Vm& vm, Prepared& p, Result<void>& r);
-    void onExit(int id, uint64_t generation, Vm* vm_hint);
+    void onExit(int id, uint64_t generation);
     void setState(Vm& vm, VmState s);
     void fail(Vm& vm, const Error& e);
     void watch(int id, Instance& in);
