@@ -13,6 +13,13 @@ PACKAGES=(
     # container runtime: seccomp, netlink, capabilities, guest image; `ip` for
     # the network tests' host-side checks
     libseccomp-dev libmnl-dev libcap-dev busybox-static iproute2
+    # networking: the Open vSwitch backend (userspace datapath, started by the
+    # tests), DHCP for guests, tcpdump-free throughput checks
+    openvswitch-switch dnsmasq-base
+    # guest images: the Debian + sshd image and the ssh login test
+    debootstrap openssh-client
+    # web page: browser test in headless Chromium (driven by playwright-core)
+    chromium
 )
 
 missing=()

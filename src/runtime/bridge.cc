@@ -148,6 +148,10 @@ class KernelBridgeBackend : public SwitchBackend {
 
     Result<void> attach(Netlink&, const std::string&, const PortPlan&) override { return Ok(); }
 
+    Result<void> detach(Netlink& nl, const std::string& port) override {
+        return nl.setMaster(port, 0);
+    }
+
     Result<void> shutdown() override {
         Result<void> first;
         for (const auto& [kname, e] : switches_) {

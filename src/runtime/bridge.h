@@ -82,6 +82,26 @@ class SwitchBackend {
     // kernel backend enslaves in the veth's creation message: no-op there).
     // Called from launch workers: must be thread-safe.
     virtual Result<void> attach(Netlink& nl, const std::string& port, const PortPlan& plan) = 0;
+    // Takes `port` off its switch; the interface itself stays (kernel:
+    // release from the bridge; OVS: delete the port record). Used by `vm net
+    // connect/disconnect` and, on OVS, when a container's veths die.
+    virtual Result<void> detach(Netlink& nl, const std::string& port) = 0;
+    // A host-side interface named `name` on the switch in `plan`, for the
+    // host's own addresses (`tap create`): on the kernel backend a veth pair
+    // whose other end is enslaved to the bridge, on OVS an internal port with
+    // the VLAN tag. Command thread only.
+    virtual Result<void> createHostPort(Netlink& nl, const std::string& name,
+                                        const PortPlan& plan) {
+        (void)nl;
+        (void)plan;
+        return Error::msg("tap " + name + ": host taps are not supported on the " +
+                          std::string(kind()) + " switch");
+    }
+    virtual Result<void> deleteHostPort(Netlink& nl, const std::string& name) {
+        (void)nl;
+        return Error::msg("tap " + name + ": host taps are not supported on the " +
+                          std::string(kind()) + " switch");
+    }
     // Removes the switches herd created; keeps ones that existed before.
     virtual Result<void> shutdown() = 0;
     // Forgets every switch (after nuke removed them).

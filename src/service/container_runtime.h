@@ -61,6 +61,8 @@ class ContainerRuntime : public Runtime {
     std::vector<int> procs(const Vm& vm);
     std::shared_ptr<runtime::Console> console(const Vm& vm);
     const char* cgroupVersion() const { return cgroups_->version(); }
+    // The switch every NIC and host tap is attached to (command thread only).
+    runtime::SwitchBackend& switchBackend() { return *switch_; }
 
     // The cc backchannel (service/cc.h). `open` makes the VM's listening
     // socket (kept across relaunches) and returns its host path, bound to
