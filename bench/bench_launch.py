@@ -7,11 +7,13 @@ memory per container while BUILDING and while RUNNING (MemAvailable deltas);
 daemon RSS idle, loaded and after flush. minimega's figures on this machine
 kind (MEASUREMENTS.md) are printed beside them, with the ratio.
 
-usage: bench/bench_launch.py [--cc] [N ...]   (default: 10 100 500 1000; root)
+usage: bench/bench_launch.py [--cc] [--net] [N ...]   (default: 10 100 500 1000; root)
 
 Without --cc the containers run with `vm config backchannel false` (the
 runtime alone, as issue 3's targets are stated); with --cc each container also
-runs the herd-cc agent connected to the daemon.
+runs the herd-cc agent connected to the daemon. With --net each container has
+one NIC (`vm config net 5`): a veth pair, its host end on VLAN 5's switch
+(issue 4's with-network mode; target: 500 launched in at most 5 s).
 """
 
 import os
@@ -57,12 +59,14 @@ def quiesce():
     time.sleep(10)
 
 
-def run(n, cc):
+def run(n, cc, net):
     quiesce()
     with Daemon() as d:
         c = d.client()
         if not cc:
             c.ok("vm config backchannel false")
+        if net:
+            c.ok("vm config net 5")
         c.ok("echo warm")
         settle()
         cold_rss = rss_kib(d.proc.pid)
@@ -111,13 +115,15 @@ def ratio(ours, theirs):
 
 def main():
     cc = "--cc" in sys.argv[1:]
-    sizes = [int(a) for a in sys.argv[1:] if a != "--cc"] or [10, 100, 500, 1000]
+    net = "--net" in sys.argv[1:]
+    sizes = [int(a) for a in sys.argv[1:] if a not in ("--cc", "--net")] or [10, 100, 500, 1000]
     print("backchannel (herd-cc agents): %s" % ("on" if cc else "off"))
+    print("network: %s" % ("one NIC per container, VLAN 5" if net else "none"))
     print("%6s %22s %22s %22s %16s %16s %38s" % (
         "N", "launch s (minimega)", "start all s (mm)", "kill+flush s (mm)", "MiB/ct BUILDING",
         "MiB/ct RUNNING", "daemon RSS MiB cold/idle/load/flush"))
     for n in sizes:
-        la, st, kf, b, r, cold, i, lo, fl = run(n, cc)
+        la, st, kf, b, r, cold, i, lo, fl = run(n, cc, net)
         mm = MINIMEGA.get(n)
         def col(v, k):
             return "%.3f" % v + (" (%.2f, %s)" % (mm[k], ratio(v, mm[k])) if mm else "")

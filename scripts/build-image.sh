@@ -79,8 +79,11 @@ if [ -x /bin/herd-cc ] && [ -S /cc ]; then
     /bin/herd-cc >/dev/null 2>&1 &
 fi
 cd /root
+# herd made the console the controlling terminal of init's session: a shell
+# started here (same session) gets job control. `setsid -c` would try to take
+# the terminal away from init and fail (EPERM), leaving the shell without it.
 while :; do
-    setsid -c /bin/sh -l
+    /bin/sh -l
 done
 I
 chmod 0755 init

@@ -21,6 +21,9 @@ PACKAGES=(
     # web page: browser test in headless Chromium (driven by playwright-core)
     chromium
 )
+# web page: the build bundles xterm.js with npm. Only when npm is missing:
+# NodeSource's nodejs ships its own npm, which Debian's npm package conflicts with.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

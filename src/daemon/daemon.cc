@@ -18,6 +18,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <future>
 #include <memory>
@@ -34,7 +35,9 @@
 #include "service/cc.h"
 #include "service/executor.h"
 #include "service/herd.h"
+#include "service/hostnet.h"
 #include "service/vm_ops.h"
+#include "web/web_server.h"
 
 namespace herd::daemon {
 
@@ -242,11 +245,35 @@ int runDaemon(const Flags& flags) {
     rf.kind = flags.runtime;
     rf.image = flags.image;
     rf.console_address = flags.console_addr;
-    herd.runtime =
-        makeRuntime(rf, herd, io, [&cmd](std::function<void()> job) { cmd.post(std::move(job)); });
+    rf.net.kind = flags.switch_kind;
+    rf.net.ovsdb = flags.ovsdb;
+    rf.net.ovs_datapath = flags.ovs_datapath;
+    herd.runtime = makeRuntime(rf, herd, io, [&cmd, &herd](std::function<void()> job) {
+        // A runtime event (a container exited) changes VMs as a command does.
+        cmd.post([&herd, job = std::move(job)] {
+            job();
+            if (herd.on_change) herd.on_change();
+        });
+    });
     herd.io = &io;
     herd.post = [&cmd](std::function<void()> job) { cmd.post(std::move(job)); };
     attachCc(herd);
+
+    // The web page (issue 6): started by -web or the `web` command.
+    std::string web_root = flags.web_root;
+    if (web_root.empty()) {
+        auto slash = opts.self_exe.rfind('/');
+        web_root =
+            (slash == std::string::npos ? std::string(".") : opts.self_exe.substr(0, slash)) +
+            "/web";
+    }
+    web::WebServer web(
+        io,
+        web::Backend{herd, exec,
+                     [&cmd](std::function<void()> job) { return cmd.post(std::move(job)); }},
+        web_root, flags.web_token);
+    herd.web = web.control();
+    herd.on_change = [&web] { web.changed(); };
 
     ShutdownLatch latch;
     std::unique_ptr<Prompt> prompt;
@@ -285,6 +312,19 @@ int runDaemon(const Flags& flags) {
         reportError(r.error().text());
         lock->release();
         return 1;
+    }
+    if (!flags.web.empty()) {
+        if (auto r = web.listen(flags.web); !r.ok()) {
+            reportError("web: " + r.error().text());
+            server.removeSocketFile();
+            lock->release();
+            return 1;
+        }
+        std::string tok = web.token();
+        std::printf("web: listening on %s%s\n", web.url().c_str(),
+                    tok.empty() ? "" : ("?token=" + tok).c_str());
+        if (!tok.empty()) std::printf("web: token %s\n", tok.c_str());
+        std::fflush(stdout);
     }
 
     // `quit [n]`, called on the command thread while the command runs; its
@@ -329,6 +369,7 @@ int runDaemon(const Flags& flags) {
         auto fut = done->get_future();
         if (cmd.post([&herd, done] {
                 (void)destroyNamespace(herd, "all");
+                hostnetShutdown(herd);  // dnsmasq, DHCP clients; before the switches go
                 herd.runtime.reset();
                 done->set_value();
             })) {
@@ -340,9 +381,13 @@ int runDaemon(const Flags& flags) {
         boost::system::error_code ec;
         signals.cancel(ec);
         quit_timer.cancel();
-        server.shutdown(std::chrono::seconds(2), [&] {
-            work.reset();
-            io.stop();
+        // Web connections first (their consoles are gone already), then
+        // the control socket's clients.
+        web.shutdown(std::chrono::seconds(1), [&] {
+            server.shutdown(std::chrono::seconds(2), [&] {
+                work.reset();
+                io.stop();
+            });
         });
     });
     io_thread.join();

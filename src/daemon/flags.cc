@@ -59,6 +59,28 @@ const std::map<std::string, Spec>& specs() {
         {"console-addr",
          {false, [](Flags& f, const std::string& v) { f.console_addr = v; },
           "address the TCP consoles listen on (empty: no TCP consoles)", "127.0.0.1"}},
+        {"switch",
+         {false, [](Flags& f, const std::string& v) { f.switch_kind = v; },
+          "switch for VM NICs: auto (Open vSwitch when its database answers, else kernel "
+          "bridges), kernel or ovs",
+          "auto"}},
+        {"ovsdb",
+         {false, [](Flags& f, const std::string& v) { f.ovsdb = v; },
+          "unix socket of the Open vSwitch database", "/var/run/openvswitch/db.sock"}},
+        {"ovs-datapath",
+         {false, [](Flags& f, const std::string& v) { f.ovs_datapath = v; },
+          "datapath_type of the Open vSwitch bridges herd creates: system or netdev (default: "
+          "system with the openvswitch kernel module, else netdev)",
+          ""}},
+        {"web",
+         {false, [](Flags& f, const std::string& v) { f.web = v; },
+          "serve the web page on addr:port (or a port on 127.0.0.1)", ""}},
+        {"web-token",
+         {false, [](Flags& f, const std::string& v) { f.web_token = v; },
+          "token the web page requires (default: random, only off loopback)", ""}},
+        {"web-root",
+         {false, [](Flags& f, const std::string& v) { f.web_root = v; },
+          "directory of the web page's files", "<dir of herd>/web"}},
         {"nuke",
          {true, [](Flags& f, const std::string& v) { f.nuke = v == "1"; },
           "kill the containers and remove the files a dead daemon left on -base/-prefix, and exit",
@@ -173,6 +195,15 @@ Result<Flags> parseFlags(const std::vector<std::string>& argv) {
     if (f.runtime != "container" && f.runtime != "dry") {
         return Error::msg(fmt::format(
             "invalid value \"{}\" for flag -runtime: expected container or dry", f.runtime));
+    }
+    if (f.switch_kind != "auto" && f.switch_kind != "kernel" && f.switch_kind != "ovs") {
+        return Error::msg(fmt::format(
+            "invalid value \"{}\" for flag -switch: expected auto, kernel or ovs", f.switch_kind));
+    }
+    if (!f.ovs_datapath.empty() && f.ovs_datapath != "system" && f.ovs_datapath != "netdev") {
+        return Error::msg(
+            fmt::format("invalid value \"{}\" for flag -ovs-datapath: expected system or netdev",
+                        f.ovs_datapath));
     }
     return f;
 }

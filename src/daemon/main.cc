@@ -41,7 +41,10 @@ int main(int argc, char** argv) {
         o.base = flags->base;
         o.prefix = flags->prefix;
         o.cgroup = flags->cgroup;
-        return daemon::nukeStandalone(o);
+        runtime::SwitchOptions net;
+        net.kind = flags->switch_kind;
+        net.ovsdb = flags->ovsdb;
+        return daemon::nukeStandalone(o, net);
     }
     if (flags->e) return daemon::runExec(flags->base, flags->args, flags->ns);
     if (flags->attach) return daemon::runAttach(flags->base, flags->ns);

@@ -12,6 +12,7 @@
 #include "runtime/cgroup.h"
 #include "runtime/hostcheck.h"
 #include "service/container_runtime.h"
+#include "service/hostnet.h"
 #include "service/dry_runtime.h"
 
 namespace herd::daemon {
@@ -64,18 +65,19 @@ std::shared_ptr<Runtime> makeRuntime(const RuntimeFlags& flags, const Herd& herd
     o.cgroup_root = herd.opts.cgroup;
     o.default_image = flags.image.empty() ? defaultImage(herd) : flags.image;
     o.console_address = flags.console_address;
+    o.net = flags.net;
     auto rt = ContainerRuntime::create(o, io, std::move(post));
     if (!rt.ok()) {
         HERD_LOG(warn, "container runtime: {}", rt.error().text());
         return std::make_shared<UnavailableRuntime>("containers cannot run on this host: " +
                                                     rt.error().text());
     }
-    HERD_LOG(info, "container runtime ready (cgroup {}, image {})", (*rt)->cgroupVersion(),
-             o.default_image);
+    HERD_LOG(info, "container runtime ready (cgroup {}, image {}, switch {})",
+             (*rt)->cgroupVersion(), o.default_image, (*rt)->switchBackend().kind());
     return *rt;
 }
 
-int nukeStandalone(const Options& opts) {
+int nukeStandalone(const Options& opts, const runtime::SwitchOptions& net) {
     namespace fs = std::filesystem;
     // A live daemon holds the pid file's lock: it must be asked instead.
     const std::string pidfile = opts.base + "/minimega.pid";
@@ -98,8 +100,16 @@ int nukeStandalone(const Options& opts) {
             status = 1;
         }
     }
-    // Interfaces named by this prefix (veths a killed daemon left, bridges).
-    if (auto r = runtime::nukeLinks(opts.prefix); !r.ok()) {
+    // dnsmasq servers and tap DHCP clients by their records; user-named taps.
+    if (auto r = nukeHostNet(opts.base, opts.prefix); !r.ok()) {
+        std::fprintf(stderr, "herd: nuke: %s\n", r.error().text().c_str());
+        status = 1;
+    }
+    // Interfaces named by this prefix (veths a killed daemon left, bridges),
+    // and its Open vSwitch ports and bridges when an ovsdb answers.
+    runtime::SwitchOptions so = net;
+    so.prefix = opts.prefix;
+    if (auto r = runtime::nukeSwitches(so); !r.ok()) {
         std::fprintf(stderr, "herd: nuke: %s\n", r.error().text().c_str());
         status = 1;
     }

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "runtime/switch_select.h"
 #include "service/herd.h"
 
 namespace herd::daemon {
@@ -14,6 +15,7 @@ struct RuntimeFlags {
     std::string kind = "container";  // "container" or "dry"
     std::string image;               // default guest image ("" = next to the binary)
     std::string console_address = "127.0.0.1";
+    runtime::SwitchOptions net;  // -switch, -ovsdb, -ovs-datapath
 };
 
 // Builds the container runtime (checking the host first and logging what is
@@ -25,6 +27,6 @@ std::shared_ptr<Runtime> makeRuntime(const RuntimeFlags& flags, const Herd& herd
 
 // `herd -nuke`: with no daemon running on `base`, kills every container under
 // `prefix`'s cgroups, removes them and herd's files in `base`. Idempotent.
-int nukeStandalone(const Options& opts);
+int nukeStandalone(const Options& opts, const runtime::SwitchOptions& net = {});
 
 }  // namespace herd::daemon

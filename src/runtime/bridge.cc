@@ -67,10 +67,18 @@ bool isOwnedLink(std::string_view prefix, std::string_view ifname) {
             if (t.empty()) return true;
             return eatChar(t, 'x') && eat(t, isUpper36) && t.empty();
         case 'k':  // k<digits>
+        case 't':  // t<digits>: host tap
+        case 'p':  // p<digits>: bridge end of a host tap
             return eat(t, isDigit) && t.empty();
         default:
             return false;
     }
+}
+
+Result<std::string> hostTapName(std::string_view prefix, int n) {
+    std::string name = std::string(prefix) + "t" + std::to_string(n);
+    if (name.size() > kMaxIfName) return Error::msg("host tap name over 15 bytes: " + name);
+    return name;
 }
 
 Result<std::string> BridgeNames::name(const std::string& bridge, int vlan) {
@@ -108,7 +116,7 @@ namespace {
 class KernelBridgeBackend : public SwitchBackend {
   public:
     KernelBridgeBackend(std::string prefix, Netlink nl)
-        : names_(std::move(prefix)), nl_(std::move(nl)) {}
+        : names_(prefix), prefix_(std::move(prefix)), nl_(std::move(nl)) {}
 
     std::string_view kind() const override { return "kernel"; }
 
@@ -152,8 +160,51 @@ class KernelBridgeBackend : public SwitchBackend {
         return nl.setMaster(port, 0);
     }
 
+    // A veth pair rather than a TAP device: a TAP has no carrier until a
+    // process opens it and hands what the bridge forwards to that file
+    // descriptor, not to the host's stack. `name` stays in the host with the
+    // addresses; its peer (P p<n>) is enslaved to the VLAN's bridge and up.
+    Result<void> createHostPort(Netlink& nl, const std::string& name,
+                                const PortPlan& plan) override {
+        if (plan.master <= 0) return Error::msg("tap " + name + ": no bridge to attach to");
+        std::string peer;
+        for (;; ++next_peer_) {
+            peer = prefix_ + "p" + std::to_string(next_peer_);
+            if (peer.size() > kMaxIfName) return Error::msg("tap peer name over 15 bytes: " + peer);
+            auto idx = nl.ifindex(peer);
+            if (!idx.ok() && idx.error().errnum() == ENODEV) break;
+            if (!idx.ok()) return idx.error();
+        }
+        ++next_peer_;
+        VethSpec spec;
+        spec.host_name = peer;  // the end createVeth enslaves and brings up
+        spec.peer_name = name;  // created in our namespace too (no netns given)
+        spec.master = plan.master;
+        spec.host_up = true;
+        if (auto r = nl.createVeth(spec); !r.ok()) return r.error().wrap("tap " + name);
+        if (auto r = nl.setUp(name); !r.ok()) {
+            (void)nl.deleteLink(peer);
+            return r.error().wrap("tap " + name);
+        }
+        host_ports_[name] = peer;
+        return Ok();
+    }
+
+    Result<void> deleteHostPort(Netlink& nl, const std::string& name) override {
+        // Deleting either end of a veth deletes the pair.
+        auto it = host_ports_.find(name);
+        const std::string victim = it != host_ports_.end() ? it->second : name;
+        auto r = nl.deleteLink(victim);
+        if (it != host_ports_.end()) host_ports_.erase(it);
+        if (!r.ok() && r.error().errnum() != ENODEV) return r;
+        return Ok();
+    }
+
     Result<void> shutdown() override {
         Result<void> first;
+        // Host taps the service layer did not delete go with their peers.
+        for (const auto& [name, peer] : host_ports_) (void)nl_.deleteLink(peer);
+        host_ports_.clear();
         for (const auto& [kname, e] : switches_) {
             if (!e.info.created) continue;
             auto r = nl_.deleteLink(kname);
@@ -163,7 +214,10 @@ class KernelBridgeBackend : public SwitchBackend {
         return first;
     }
 
-    void forget() override { switches_.clear(); }
+    void forget() override {
+        switches_.clear();
+        host_ports_.clear();
+    }
 
     std::vector<SwitchInfo> switches() const override {
         std::vector<SwitchInfo> out;
@@ -190,8 +244,11 @@ class KernelBridgeBackend : public SwitchBackend {
     }
 
     BridgeNames names_;
+    std::string prefix_;
     Netlink nl_;
-    std::map<std::string, Entry> switches_;  // by kernel name
+    std::map<std::string, Entry> switches_;          // by kernel name
+    std::map<std::string, std::string> host_ports_;  // host tap -> its bridge-side peer
+    int next_peer_ = 0;
 };
 
 }  // namespace

@@ -2,8 +2,8 @@
 // interfaces.
 //
 // A SwitchBackend makes the switch that carries a (bridge, VLAN) pair and
-// attaches ports to it. The kernel-bridge backend lives here; an Open vSwitch
-// backend (port tags, batched ovs-vsctl) can implement the same interface.
+// attaches ports to it. The kernel-bridge backend lives here; the Open vSwitch
+// one (port tags, batched OVSDB transactions) in runtime/ovs.h.
 //
 // This kernel has no bridge VLAN filtering (MEASUREMENTS.md), so the kernel
 // backend isolates VLANs with one kernel bridge per (bridge name, VLAN).
@@ -15,6 +15,9 @@
 //   P b<vlan>            kernel bridge of VLAN <vlan> on mega_bridge
 //   P b<vlan>x<I>        ... on the I-th other bridge name (upper-case base 36)
 //   P k<n>               any bridge whose name above does not fit
+//   P t<n>               a host tap (`tap create` without a name)
+//   P p<n>               the bridge end of a host tap's veth pair (kernel
+//                        backend); deleting it deletes the tap, whatever its name
 // Everything after P contains no lower-case letter but its markers, so no
 // other daemon's names (whose prefix starts with P) match this grammar, and
 // nuke can remove exactly what belongs to P.
@@ -40,6 +43,9 @@ Result<std::string> vethHostName(std::string_view prefix, int vmid, int nic);
 
 // Whether `ifname` is a name that a daemon with `prefix` makes.
 bool isOwnedLink(std::string_view prefix, std::string_view ifname);
+
+// The default name of host tap `n` (P t<n>); an error when it cannot fit.
+Result<std::string> hostTapName(std::string_view prefix, int n);
 
 // The (bridge, VLAN) -> kernel bridge name mapping; names are assigned on
 // first use and kept for the daemon's life.
@@ -82,6 +88,24 @@ class SwitchBackend {
     // kernel backend enslaves in the veth's creation message: no-op there).
     // Called from launch workers: must be thread-safe.
     virtual Result<void> attach(Netlink& nl, const std::string& port, const PortPlan& plan) = 0;
+    // attach() for the NICs of a whole `vm launch` batch, after their veths
+    // exist: all or none (OVS: one transaction). Command thread only.
+    struct PortRequest {
+        std::string name;
+        PortPlan plan;
+    };
+    virtual Result<void> attachMany(const std::vector<PortRequest>& ports) {
+        (void)ports;
+        return Ok();  // the kernel backend attached them when creating them
+    }
+    // The host ends of `ports` vanished with their container's network
+    // namespace: drop what the switch still holds for them, at once (OVS:
+    // their Port rows, one transaction; kernel: nothing, a deleted interface
+    // leaves its bridge). Names the switch does not hold are ignored.
+    virtual Result<void> releasePorts(const std::vector<std::string>& ports) {
+        (void)ports;
+        return Ok();
+    }
     // Takes `port` off its switch; the interface itself stays (kernel:
     // release from the bridge; OVS: delete the port record). Used by `vm net
     // connect/disconnect` and, on OVS, when a container's veths die.

@@ -109,7 +109,12 @@ class CallbackViewer : public Viewer {
     bool deliver(std::shared_ptr<const std::string> bytes) override {
         return !dead_ && (dead_ = !d_(std::move(bytes)), !dead_);
     }
-    void shutdown() override { dead_ = true; }
+    // Tells the owner once that no more output comes (see Console::addViewer).
+    void shutdown() override {
+        if (dead_) return;
+        dead_ = true;
+        d_(nullptr);
+    }
 
   private:
     Console::Deliver d_;

@@ -43,7 +43,9 @@ class Console : public std::enable_shared_from_this<Console> {
 
     // Generic viewer hook (used by the web terminal): `deliver` gets every byte
     // of output (scrollback first), `input` is written to the pty. Returns an
-    // id for removeViewer. `deliver` returning false drops the viewer.
+    // id for removeViewer. `deliver` returning false drops the viewer; it is
+    // called once with nullptr when the viewer is dropped otherwise (console
+    // closed, removeViewer). Called on the io thread.
     using Deliver = std::function<bool(std::shared_ptr<const std::string>)>;
     virtual int addViewer(Deliver deliver) = 0;
     virtual void input(std::string bytes) = 0;

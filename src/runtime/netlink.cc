@@ -1,10 +1,12 @@
 #include "runtime/netlink.h"
 
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/if.h>
+#include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
@@ -66,6 +68,39 @@ bool parseMac(const std::string& text, uint8_t out[6]) {
         out[i] = static_cast<uint8_t>(hi << 4 | lo);
     }
     return true;
+}
+
+bool parseIp(const std::string& text, IpPrefix& out) {
+    IpPrefix p;
+    if (text.find(':') != std::string::npos) {
+        p.family = AF_INET6;
+    } else {
+        p.family = AF_INET;
+    }
+    if (inet_pton(p.family, text.c_str(), p.addr) != 1) return false;
+    p.len = p.family == AF_INET ? 32 : 128;
+    out = p;
+    return true;
+}
+
+bool parseCidr(const std::string& text, IpPrefix& out) {
+    size_t slash = text.find('/');
+    if (slash == std::string::npos || slash + 1 >= text.size()) return false;
+    IpPrefix p;
+    if (!parseIp(text.substr(0, slash), p)) return false;
+    const std::string len = text.substr(slash + 1);
+    if (len.size() > 3 || len.find_first_not_of("0123456789") != std::string::npos) return false;
+    int n = std::stoi(len);
+    if (n > (p.family == AF_INET ? 32 : 128)) return false;
+    p.len = n;
+    out = p;
+    return true;
+}
+
+std::string ipText(const IpPrefix& p) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (!inet_ntop(p.family, p.addr, buf, sizeof buf)) return "";
+    return buf;
 }
 
 Netlink::Netlink(mnl_socket* s) : sock_(s), portid_(mnl_socket_get_portid(s)) {}
@@ -290,6 +325,89 @@ Result<std::vector<LinkInfo>> Netlink::links() {
         if (stale(rbuf.data(), n, seq_)) continue;
         int r = mnl_cb_run(rbuf.data(), static_cast<size_t>(n), seq_, portid_, collectLink, &out);
         if (r < 0) return Error::sysNow(op, "links");
+        if (r == MNL_CB_STOP) return out;
+    }
+}
+
+Result<void> Netlink::addAddress(const std::string& ifname, const IpPrefix& p) {
+    const std::string op = "add address";
+    auto idx = ifindex(ifname);
+    if (!idx.ok()) return idx.error();
+    char buf[kReqSize];
+    nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = RTM_NEWADDR;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL;
+    auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
+    ifa->ifa_family = static_cast<uint8_t>(p.family);
+    ifa->ifa_prefixlen = static_cast<uint8_t>(p.len);
+    ifa->ifa_index = static_cast<uint32_t>(*idx);
+    const auto n = static_cast<uint16_t>(p.bytes());
+    mnl_attr_put(nlh, IFA_LOCAL, n, p.addr);
+    mnl_attr_put(nlh, IFA_ADDRESS, n, p.addr);
+    if (p.family == AF_INET && p.len < 31) {
+        uint8_t brd[4];
+        uint32_t host_mask = p.len == 0 ? ~0u : (1u << (32 - p.len)) - 1;
+        uint32_t a =
+            static_cast<uint32_t>(p.addr[0]) << 24 | p.addr[1] << 16 | p.addr[2] << 8 | p.addr[3];
+        a |= host_mask;
+        for (int i = 0; i < 4; ++i) brd[i] = static_cast<uint8_t>(a >> (24 - 8 * i));
+        mnl_attr_put(nlh, IFA_BROADCAST, sizeof brd, brd);
+    }
+    return transact(nlh, op, ifname + " " + ipText(p) + "/" + std::to_string(p.len));
+}
+
+namespace {
+
+int addrAttr(const nlattr* attr, void* data) {
+    auto* tb = static_cast<const nlattr**>(data);
+    if (mnl_attr_type_valid(attr, IFA_MAX) < 0) return MNL_CB_OK;
+    tb[mnl_attr_get_type(attr)] = attr;
+    return MNL_CB_OK;
+}
+
+int collectAddr(const nlmsghdr* nlh, void* data) {
+    if (nlh->nlmsg_type != RTM_NEWADDR) return MNL_CB_OK;
+    auto* ifa = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(nlh));
+    if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6) return MNL_CB_OK;
+    const nlattr* tb[IFA_MAX + 1] = {};
+    mnl_attr_parse(nlh, sizeof(ifaddrmsg), addrAttr, tb);
+    // IFA_LOCAL is the interface's own address on point-to-point links;
+    // IPv6 only sends IFA_ADDRESS.
+    const nlattr* a = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+    if (!a) return MNL_CB_OK;
+    AddrInfo info;
+    info.index = static_cast<int>(ifa->ifa_index);
+    info.prefix.family = ifa->ifa_family;
+    info.prefix.len = ifa->ifa_prefixlen;
+    if (mnl_attr_get_payload_len(a) != info.prefix.bytes()) return MNL_CB_OK;
+    std::memcpy(info.prefix.addr, mnl_attr_get_payload(a), info.prefix.bytes());
+    static_cast<std::vector<AddrInfo>*>(data)->push_back(info);
+    return MNL_CB_OK;
+}
+
+}  // namespace
+
+Result<std::vector<AddrInfo>> Netlink::addresses() {
+    const std::string op = "list";
+    char buf[kReqSize];
+    nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = RTM_GETADDR;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
+    ifa->ifa_family = AF_UNSPEC;
+    nlh->nlmsg_seq = ++seq_;
+    if (mnl_socket_sendto(sock_, nlh, nlh->nlmsg_len) < 0) return Error::sysNow(op, "addresses");
+    std::vector<AddrInfo> out;
+    std::vector<char> rbuf(kRecvSize);
+    for (;;) {
+        ssize_t n = mnl_socket_recvfrom(sock_, rbuf.data(), rbuf.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return Error::sysNow(op, "addresses");
+        }
+        if (stale(rbuf.data(), n, seq_)) continue;
+        int r = mnl_cb_run(rbuf.data(), static_cast<size_t>(n), seq_, portid_, collectAddr, &out);
+        if (r < 0) return Error::sysNow(op, "addresses");
         if (r == MNL_CB_STOP) return out;
     }
 }

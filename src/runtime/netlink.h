@@ -8,6 +8,8 @@
 // launch workers each open their own).
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -41,6 +43,26 @@ struct LinkInfo {
 // Parses "aa:bb:cc:dd:ee:ff" (either case); false when malformed.
 bool parseMac(const std::string& text, uint8_t out[6]);
 
+// An IPv4 or IPv6 address with a prefix length ("10.0.0.1/24", "fd00::1/64").
+struct IpPrefix {
+    int family = 0;  // AF_INET or AF_INET6
+    uint8_t addr[16] = {};
+    int len = 0;
+    size_t bytes() const { return family == AF_INET ? 4 : 16; }
+};
+
+// Parses `addr/len` strictly (both parts required, len within the family's
+// width); false when malformed.
+bool parseCidr(const std::string& text, IpPrefix& out);
+// Parses a bare address of either family; false when malformed.
+bool parseIp(const std::string& text, IpPrefix& out);
+std::string ipText(const IpPrefix& p);  // the address alone, canonical form
+
+struct AddrInfo {
+    int index = 0;  // ifindex of the interface holding it
+    IpPrefix prefix;
+};
+
 class Netlink {
   public:
     static Result<Netlink> open();
@@ -65,6 +87,12 @@ class Netlink {
     Result<int> ifindex(const std::string& name);
     // Every link of the caller's namespace (one dump).
     Result<std::vector<LinkInfo>> links();
+    // Adds an address to `ifname` (RTM_NEWADDR; IPv4 gets the subnet's
+    // broadcast address, as `ip addr add ... brd +`). Error: `add address
+    // <ifname>: ...` (EEXIST when the interface has it already).
+    Result<void> addAddress(const std::string& ifname, const IpPrefix& p);
+    // Every address of the caller's namespace, both families (one dump).
+    Result<std::vector<AddrInfo>> addresses();
 
   private:
     explicit Netlink(mnl_socket* s);

@@ -14,6 +14,7 @@
 #include <filesystem>
 
 #include "base/log.h"
+#include "service/agent_addresses.h"
 #include "service/container_runtime.h"
 #include "service/herd.h"
 #include "service/namespace.h"
@@ -86,6 +87,16 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
 
     void send(std::string frame) {
         asio::post(sock_.get_executor(), [self = shared_from_this(), f = std::move(frame)] {
+            if (self->closed_) return;
+            // An agent that stops reading must not make the daemon hold an
+            // ever-growing queue: past the bound it is disconnected and
+            // logged (its agent reconnects by itself; what was queued is
+            // lost, as for any agent that goes away mid-command).
+            if (self->queued_ + f.size() > kMaxQueued) {
+                return self->finish(
+                    "not reading: over " + std::to_string(kMaxQueued >> 20) + " MiB queued", true);
+            }
+            self->queued_ += f.size();
             self->queue_.push_back({std::move(f), {}, {}, 0});
             self->pump();
         });
@@ -146,6 +157,7 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
                 {{"type", "file"}, {"path", o.rel}, {"mode", o.mode}, {"eof", last}}, chunk);
             if (last) file_.reset();
         } else {
+            queued_ -= o.frame.size();
             cur_ = std::move(o.frame);
         }
         if (last) queue_.pop_front();
@@ -164,6 +176,7 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
         boost::system::error_code ec;
         sock_.close(ec);
         queue_.clear();
+        queued_ = 0;
         file_.reset();
         if (notify && on_close) on_close(shared_from_this(), why);
     }
@@ -173,7 +186,9 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
     // actually lands in should become resident.
     std::array<char, 65536> buf_;
     ccproto::Decoder dec_;
+    static constexpr size_t kMaxQueued = 16u << 20;
     std::deque<Out> queue_;
+    size_t queued_ = 0;  // bytes of ready frames in queue_ (files are streamed)
     std::string cur_;
     unique_fd file_;
     bool writing_ = false;
@@ -364,6 +379,7 @@ void CcService::onFrame(int vm_id, const CcConn* conn, ccproto::Frame f) {
         c.os = ccproto::jstr(f.header, "os");
         c.ip = ccproto::jstrs(f.header, "ip");
         c.mac = ccproto::jstrs(f.header, "mac");
+        if (Vm* vm = vmOf(c)) applyAgentAddresses(*vm, c.ip, c.mac);
     } else if (type == "procs") {
         c.procs.clear();
         auto it2 = f.header.find("procs");
@@ -399,6 +415,7 @@ void CcService::hello(CcClient& c, std::shared_ptr<CcConn> conn, const ccproto::
     c.mac = ccproto::jstrs(f.header, "mac");
     c.welcomed = true;
     vm->cc_active = true;
+    applyAgentAddresses(*vm, c.ip, c.mac);
     c.conn->send(ccproto::encode({{"type", "welcome"}, {"version", ccproto::kVersion}}));
     // Commands posted while it was away (never the `once` ones).
     for (auto& [id, cmd] : ns(c.ns).commands)

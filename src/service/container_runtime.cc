@@ -108,9 +108,12 @@ Result<std::shared_ptr<ContainerRuntime>> ContainerRuntime::create(ContainerRunt
     auto cg = runtime::detectCgroups(rt->opts_.cgroup_root, rt->opts_.prefix);
     if (!cg.ok()) return cg.error();
     rt->cgroups_ = std::move(*cg);
-    auto sw = runtime::makeKernelBridgeBackend(rt->opts_.prefix);
+    rt->opts_.net.prefix = rt->opts_.prefix;
+    std::string why;
+    auto sw = runtime::makeSwitchBackend(rt->opts_.net, &why);
     if (!sw.ok()) return sw.error().wrap("network");
     rt->switch_ = std::move(*sw);
+    HERD_LOG(info, "network: {}", why);
     auto iso = runtime::makeIsolation();
     if (!iso.ok()) return iso.error();
     rt->iso_ = std::move(*iso);
@@ -122,6 +125,19 @@ Result<std::shared_ptr<ContainerRuntime>> ContainerRuntime::create(ContainerRunt
     ev.data.u64 = ~uint64_t{0};
     epoll_ctl(rt->epoll_, EPOLL_CTL_ADD, rt->wake_, &ev);
     rt->reaper_ = std::thread([r = rt.get()] { r->reaperLoop(); });
+    // The guests' addresses for `vm info` (ip, ip6). Without it (no
+    // CAP_NET_RAW) containers still run; the columns stay empty.
+    std::weak_ptr<ContainerRuntime> weak = rt;
+    auto snoop = runtime::Snooper::start(rt->opts_.prefix, [weak, post = rt->post_] {
+        post([weak] {
+            if (auto r = weak.lock()) r->applyAddresses();
+        });
+    });
+    if (snoop.ok()) {
+        rt->snoop_ = std::move(*snoop);
+    } else {
+        HERD_LOG(warn, "address snooping off: {}", snoop.error().text());
+    }
     return rt;
 }
 
@@ -142,7 +158,9 @@ ContainerRuntime::~ContainerRuntime() {
     if (wake_ >= 0) ::close(wake_);
     (void)cgroups_->nuke();
     // The veths die with their namespaces; the bridges herd made go now.
-    if (switch_) (void)switch_->shutdown();
+    if (switch_) {
+        if (auto r = switch_->shutdown(); !r.ok()) HERD_LOG(warn, "network: {}", r.error().text());
+    }
 }
 
 // The reaper thread only notices exits; reaping and state changes happen on
@@ -249,6 +267,7 @@ void ContainerRuntime::onExit(int id, uint64_t gen) {
     if (!status) return;  // already reaped by kill
     Vm& vm = *vit->second;
     release(in, /*defer=*/true);
+    releasePorts({&vm});
     if (backchannel_.drop) backchannel_.drop(vm);
     if (!inStates(vm.state, kKillable)) return;
     if (WIFEXITED(*status) && WEXITSTATUS(*status) == 0 && in.child.released()) {
@@ -336,6 +355,8 @@ Result<void> ContainerRuntime::prepareNics(Vm& vm, Prepared& p) {
             plan = *pl;
         }
         n.tap = *host;
+        n.ip4.clear();  // learnt again from the new launch's traffic
+        n.ip6.clear();
         runtime::VethSpec spec;
         spec.host_name = *host;
         spec.peer_name = "veth" + std::to_string(i);
@@ -417,7 +438,6 @@ std::vector<Result<void>> ContainerRuntime::launchMany(const std::vector<Vm*>& v
             }
             p.nics[k].netns_pid = child->pid();
             Result<void> r = createNic(*nl, p.nics[k]);
-            if (r.ok()) r = switch_->attach(*nl, p.nics[k].host_name, p.ports[k]);
             if (!r.ok()) {
                 results[i] = r.error().wrap("nic " + std::to_string(k));
                 return;
@@ -436,8 +456,36 @@ std::vector<Result<void>> ContainerRuntime::launchMany(const std::vector<Vm*>& v
     loop();
     for (auto& t : pool) t.join();
 
+    attachPorts(preps, results);
     for (size_t i = 0; i < vms.size(); ++i) finishLaunch(*vms[i], preps[i], results[i]);
     return results;
+}
+
+// The switch ports of every NIC made in this batch, at once (the kernel
+// backend attached them when creating them; OVS adds them in one
+// transaction). All or none: on failure the batch's containers that have
+// ports are killed, and their veths go with their network namespaces.
+void ContainerRuntime::attachPorts(std::vector<Prepared>& preps,
+                                   std::vector<Result<void>>& results) {
+    std::vector<runtime::SwitchBackend::PortRequest> reqs;
+    std::vector<size_t> owners;
+    for (size_t i = 0; i < preps.size(); ++i) {
+        if (!results[i].ok()) continue;
+        bool any = false;
+        for (size_t k = 0; k < preps[i].nics.size(); ++k) {
+            if (preps[i].ports[k].switch_name.empty()) continue;  // disconnected NIC
+            reqs.push_back({preps[i].nics[k].host_name, preps[i].ports[k]});
+            any = true;
+        }
+        if (any) owners.push_back(i);
+    }
+    if (reqs.empty()) return;
+    auto r = switch_->attachMany(reqs);
+    if (r.ok()) return;
+    for (size_t i : owners) {
+        results[i] = r.error().wrap("network");
+        preps[i].in->child.killAndReap();
+    }
 }
 
 void ContainerRuntime::finishLaunch(Vm& vm, Prepared& p, Result<void>& r) {
@@ -552,6 +600,7 @@ std::vector<Result<void>> ContainerRuntime::killMany(const std::vector<Vm*>& vms
         ins[i]->child.killAndReap();
         release(*ins[i], /*defer=*/true);
     });
+    releasePorts(vms);
     for (Vm* vm : vms) {
         if (backchannel_.drop) backchannel_.drop(*vm);
         setState(*vm, VmState::Quit);
@@ -563,8 +612,22 @@ Result<void> ContainerRuntime::kill(Vm& vm) {
     return killMany({&vm})[0];
 }
 
+void ContainerRuntime::releasePorts(const std::vector<Vm*>& vms) {
+    std::vector<std::string> ports;
+    for (const Vm* vm : vms) {
+        for (const auto& n : vm->config.networks) {
+            if (!n.tap.empty()) ports.push_back(n.tap);
+        }
+    }
+    if (ports.empty()) return;
+    if (auto r = switch_->releasePorts(ports); !r.ok()) {
+        HERD_LOG(warn, "network: {}", r.error().text());
+    }
+}
+
 std::vector<Result<void>> ContainerRuntime::flushMany(const std::vector<Vm*>& vms) {
     std::vector<Result<void>> results(vms.size());
+    releasePorts(vms);
     for (Vm* vm : vms) {
         auto it = inst_.find(vm->id);
         if (it != inst_.end()) {
@@ -601,6 +664,96 @@ Result<void> ContainerRuntime::flush(Vm& vm) {
     return flushMany({&vm})[0];
 }
 
+Result<void> ContainerRuntime::moveNic(Vm& vm, size_t index, const std::string& bridge, int vlan,
+                                       const std::string& alias) {
+    NetConfig& n = vm.config.networks.at(index);
+    applyAddresses();  // what was learnt before the move belongs to the old VLAN
+    auto it = inst_.find(vm.id);
+    bool live = it != inst_.end() && it->second->child.pid() > 0 && inStates(vm.state, kKillable) &&
+                !n.tap.empty();
+    if (live) {
+        runtime::PortPlan plan;
+        if (vlan != kDisconnectedVlan) {
+            auto pl = switch_->prepare(bridge, vlan);
+            if (!pl.ok()) return pl.error();
+            plan = *pl;
+        }
+        auto nl = runtime::Netlink::open();
+        if (!nl.ok()) return nl.error();
+        const bool was = n.vlan != kDisconnectedVlan;
+        // A kernel bridge port moves in one step (a new master replaces the
+        // old); a switch that attaches by other means is left first.
+        Result<void> r;
+        if (was && plan.master == 0) r = switch_->detach(*nl, n.tap);
+        if (r.ok() && vlan != kDisconnectedVlan) {
+            if (plan.master != 0) r = nl->setMaster(n.tap, plan.master);
+            if (r.ok()) r = switch_->attach(*nl, n.tap, plan);
+        }
+        if (!r.ok() && r.error().errnum() == ENODEV) {
+            // The container died under us: its veth is gone, only the
+            // config remains to change (the exit is being reported).
+            live = false;
+        } else if (!r.ok()) {
+            // Back where it was, so that port and config still agree.
+            if (was) {
+                auto old = switch_->prepare(n.bridge, n.vlan);
+                if (old.ok()) {
+                    if (old->master != 0) (void)nl->setMaster(n.tap, old->master);
+                    (void)switch_->attach(*nl, n.tap, *old);
+                }
+            } else {
+                (void)switch_->detach(*nl, n.tap);
+            }
+            return r.error().wrap("vm " + vm.name + " nic " + std::to_string(index));
+        }
+    }
+    if (vlan == kDisconnectedVlan) {
+        n.alias.clear();
+        n.bridge.clear();
+    } else {
+        n.alias = alias;
+        n.bridge = bridge;
+    }
+    n.vlan = vlan;
+    n.ip4.clear();
+    n.ip6.clear();
+    return Ok();
+}
+
+// Only frames that came in on a host end this daemon named (or DHCP ACKs
+// naming a MAC) reach here; the NIC must still be the one that had that host
+// end and MAC, on a live container.
+void ContainerRuntime::applyAddresses() {
+    if (!snoop_) return;
+    for (const auto& l : snoop_->drain()) {
+        NetConfig* nic = nullptr;
+        if (!l.ifname.empty()) {
+            auto id = runtime::parseVethHostName(opts_.prefix, l.ifname);
+            auto vit = id ? vms_.find(id->first) : vms_.end();
+            if (vit == vms_.end() || !inStates(vit->second->state, kKillable)) continue;
+            auto& nets = vit->second->config.networks;
+            if (static_cast<size_t>(id->second) >= nets.size()) continue;
+            NetConfig& n = nets[static_cast<size_t>(id->second)];
+            if (n.tap != l.ifname || n.mac != l.mac || n.vlan == kDisconnectedVlan) continue;
+            nic = &n;
+        } else {
+            // A DHCP ACK: the NIC with that MAC, if exactly one live NIC has it.
+            int found = 0;
+            for (auto& [id, vm] : vms_) {
+                if (!inStates(vm->state, kKillable)) continue;
+                for (auto& n : vm->config.networks) {
+                    if (n.mac != l.mac || n.vlan == kDisconnectedVlan) continue;
+                    nic = &n;
+                    ++found;
+                }
+            }
+            if (found != 1) continue;
+        }
+        if (!l.ip4.empty()) nic->ip4 = l.ip4;
+        if (!l.ip6.empty()) nic->ip6 = l.ip6;
+    }
+}
+
 Result<runtime::CgroupStats> ContainerRuntime::stats(const Vm& vm) {
     auto it = inst_.find(vm.id);
     if (it == inst_.end() || !it->second->cgroup) return Error::msg("vm not running: " + vm.name);
@@ -627,8 +780,9 @@ Result<void> ContainerRuntime::nuke() {
     inst_.clear();
     vms_.clear();
     auto r = cgroups_->nuke();
-    // Whatever carries our prefix: veths left by a dead daemon, our bridges.
-    auto links = runtime::nukeLinks(opts_.prefix);
+    // Whatever carries our prefix: veths left by a dead daemon, our bridges,
+    // our OVS ports.
+    auto links = runtime::nukeSwitches(opts_.net);
     switch_->forget();
     if (!r.ok()) return r;
     return links;

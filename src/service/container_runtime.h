@@ -20,6 +20,8 @@
 #include "runtime/console.h"
 #include "runtime/isolation.h"
 #include "runtime/launch.h"
+#include "runtime/snoop.h"
+#include "runtime/switch_select.h"
 #include "service/vm.h"
 
 namespace herd {
@@ -32,6 +34,7 @@ struct ContainerRuntimeOptions {
     std::string console_address = "127.0.0.1";  // TCP consoles; "" = none
     uint64_t pids_max = 4096;                   // per container, against fork bombs
     int workers = 2;                            // threads doing launches in parallel
+    runtime::SwitchOptions net;                 // switch backend (prefix filled in)
 };
 
 class ContainerRuntime : public Runtime {
@@ -64,6 +67,15 @@ class ContainerRuntime : public Runtime {
     // The switch every NIC and host tap is attached to (command thread only).
     runtime::SwitchBackend& switchBackend() { return *switch_; }
 
+    // `vm net connect/disconnect` (reference §5.4) of NIC `index` (checked by
+    // the caller): to `vlan` on `bridge`, or off every switch when `vlan` is
+    // kDisconnectedVlan. A container with veths (BUILDING, RUNNING, PAUSED)
+    // has its host end moved first; any other only has its config changed,
+    // which its next launch uses. On failure nothing changes: the port is
+    // put back where it was and the config is left alone.
+    Result<void> moveNic(Vm& vm, size_t index, const std::string& bridge, int vlan,
+                         const std::string& alias);
+
     // The cc backchannel (service/cc.h). `open` makes the VM's listening
     // socket (kept across relaunches) and returns its host path, bound to
     // /cc in the container; `drop` disconnects the VM's agent when the
@@ -87,6 +99,7 @@ class ContainerRuntime : public Runtime {
     Result<void> prepare(Vm& vm, Prepared& p);
     Result<void> prepareNics(Vm& vm, Prepared& p);
     void finishLaunch(Vm& vm, Prepared& p, Result<void>& r);
+    void attachPorts(std::vector<Prepared>& preps, std::vector<Result<void>>& results);
     void onExit(int id, uint64_t generation);
     void setState(Vm& vm, VmState s);
     void fail(Vm& vm, const Error& e);
@@ -114,6 +127,10 @@ class ContainerRuntime : public Runtime {
     };
 
     void release(Instance& in, bool defer);
+    // Records what the address snooper learnt (command thread).
+    void applyAddresses();
+    // Drops the switch ports of these VMs' NICs, whose veths died with them.
+    void releasePorts(const std::vector<Vm*>& vms);
 
     ContainerRuntimeOptions opts_;
     boost::asio::io_context& io_;
@@ -130,6 +147,7 @@ class ContainerRuntime : public Runtime {
     std::thread reaper_;
     Janitor janitor_;  // last: destroyed (drained) first
     Backchannel backchannel_;
+    std::unique_ptr<runtime::Snooper> snoop_;  // null when AF_PACKET is unavailable
 };
 
 }  // namespace herd

@@ -50,6 +50,7 @@ void Executor::runLine(std::string_view line, Session& session, const BatchOut& 
     Env env{herd_, session, *this, sink, herd_.namespaces.activeName()};
     if (!cmd.comment) run(cmd, env);
     if (recording && session.flags.record && cmd.record) herd_.history.push_back(cmd.original);
+    if (herd_.on_change) herd_.on_change();
 }
 
 Result<void> Executor::runFileLine(std::string_view line, Env& env) {

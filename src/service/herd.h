@@ -21,6 +21,8 @@ class io_context;
 namespace herd {
 
 class CcService;
+class HostNet;
+class WebControl;
 
 struct Options {
     std::string base = "/tmp/herd";         // state root: socket, pid file, instance dirs
@@ -57,9 +59,18 @@ class Herd {
     std::function<void(std::function<void()>)> post;
     // Command and control (service/cc.h); created by attachCc().
     std::shared_ptr<CcService> cc;
+    // Host taps and dnsmasq servers (service/hostnet.h); made on first use.
+    std::shared_ptr<HostNet> hostnet;
 
     // Set by `quit`: the front end stops after replying (delay in seconds).
     std::function<void(int delay_s)> request_quit;
+
+    // The web page server (`web` command; null when the daemon has none),
+    // and what is told, on the command thread, after anything that may have
+    // changed the VMs (each command, each runtime event): the page's live
+    // table listens there. Both set by the daemon.
+    std::shared_ptr<WebControl> web;
+    std::function<void()> on_change;
 };
 
 // The version string `version` prints and `-version` shows.

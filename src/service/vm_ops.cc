@@ -7,6 +7,7 @@
 #include "service/cc.h"
 #include "service/dry_runtime.h"
 #include "service/gostr.h"
+#include "service/hostnet.h"
 #include "service/names.h"
 
 namespace herd {
@@ -266,6 +267,7 @@ Result<void> destroyNamespace(Herd& herd, const std::string& name) {
         for (Vm* vm : all) herd.vms.erase(vm->id);
         herd.vlans.clearNamespace(ns);
         ccClearNamespace(herd, ns);
+        hostnetClearNamespace(herd, ns);
         herd.namespaces.erase(ns);
     }
     // With every namespace gone no VLAN is in use any more (minimega's

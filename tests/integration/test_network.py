@@ -160,6 +160,181 @@ class TwoVlans(unittest.TestCase):
         self.assertFalse(self.ping("a", "c"))
 
 
+class VmNet(unittest.TestCase):
+    """`vm net connect/disconnect` in every state, and the ip/ip6 columns.
+
+    a, b on VLAN 5 with IPv4 and IPv6 addresses; c on VLAN 6; others are
+    launched by the tests that need them (10.56.0.0/24, fd56::/64 only).
+    """
+
+    ADDR = {"a": "10.56.0.1", "b": "10.56.0.2", "c": "10.56.0.3", "d": "10.56.0.4",
+            "e": "10.56.0.5"}
+    ADDR6 = {"a": "fd56::1", "b": "fd56::2"}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon().start()
+        cls.c = cls.d.client()
+        c = cls.c
+        c.ok("vm config backchannel false")
+        c.ok("vm config net 5")
+        c.ok("vm launch container a,b")
+        c.ok("vm config net 6")
+        c.ok("vm launch container c")
+        c.ok("vm start all")
+        cls.cons = {}
+        for name in "abc":
+            cls.cons[name] = cls.console(name)
+            cls.address(name)
+        for name in "ab":
+            out = cls.cons[name].sh("ip -6 addr add %s/64 dev veth0; echo rc=$?" % cls.ADDR6[name])
+            assert "rc=0" in out, out
+
+    @classmethod
+    def tearDownClass(cls):
+        for con in cls.cons.values():
+            con.close()
+        cls.c.close()
+        cls.d.stop()
+
+    @classmethod
+    def console(cls, name):
+        row = cls.row(name)
+        con = Console(os.path.join(cls.d.base, row["id"], "console"))
+        con.sh("true", timeout=15)
+        return con
+
+    @classmethod
+    def address(cls, name):
+        out = cls.cons[name].sh("ip addr add %s/24 dev veth0; ip link set veth0 up; echo rc=$?"
+                                % cls.ADDR[name])
+        assert "rc=0" in out, out
+
+    @classmethod
+    def row(cls, name):
+        return [r for r in cls.c.table("vm info") if r["name"] == name][0]
+
+    def ping(self, src, dst, tries=3):
+        """Whether src reaches dst; a reachable one may take a few tries on a
+        loaded machine (isolation is checked with the same tries)."""
+        for _ in range(tries):
+            out = self.cons[src].sh("ping -c 1 -W 2 %s >/dev/null 2>&1; echo rc=$?"
+                                    % self.ADDR[dst], timeout=10)
+            if "rc=0" in out:
+                return True
+        return False
+
+    def tcp(self, src, dst, port):
+        s, d = self.cons[src], self.cons[dst]
+        want = s.sh("head -c 1000000 /dev/urandom > /tmp/data; md5sum < /tmp/data | cut -c1-32")
+        d.sock.sendall(("nc -l -p %d > /tmp/got; echo R$((6*7))R\n" % port).encode())
+        time.sleep(0.3)
+        s.sh("nc %s %d < /tmp/data; true" % (self.ADDR[dst], port), timeout=30)
+        d.read_until("R42R", timeout=30)
+        return d.sh("md5sum < /tmp/got | cut -c1-32") == want
+
+    def port_of(self, name):
+        """(kernel bridge the host end is on, vm info vlan and bridge)."""
+        row = self.row(name)
+        return master_of(row["tap"][1:-1]), row["vlan"], row["bridge"]
+
+    def test_connect_then_disconnect_running(self):
+        p = self.d.prefix
+        self.assertFalse(self.ping("c", "a"))
+        self.assertFalse(self.ping("c", "b"))
+        self.c.ok("vm net connect c 0 5")
+        self.assertEqual(self.port_of("c"), (p + "b5", "[5]", "[mega_bridge]"))
+        self.assertTrue(self.ping("c", "a"))
+        self.assertTrue(self.ping("c", "b"))
+        self.assertTrue(self.tcp("c", "a", 5601))
+        self.c.ok("vm net disconnect c 0")
+        self.assertEqual(self.port_of("c"), (None, "[disconnected]", "[]"))
+        self.assertFalse(self.ping("c", "a"))
+        self.assertFalse(self.ping("c", "b"))
+        # Back on its own VLAN, still cut from a and b.
+        self.c.ok("vm net connect c 0 6")
+        self.assertEqual(self.port_of("c"), (p + "b6", "[6]", "[mega_bridge]"))
+        self.assertFalse(self.ping("c", "a"))
+
+    def test_errors_change_nothing(self):
+        before = self.port_of("c")
+        cases = [("vm net connect c 1 5", "no network 1, VM only has 1 networks"),
+                 ("vm net connect c -1 5", "no network -1, VM only has 1 networks"),
+                 ("vm net disconnect c 7", "no network 7, VM only has 1 networks"),
+                 ("vm net connect c 0 4096", "invalid VLAN (0 <= vlan < 4096)"),
+                 ("vm net connect c x 5", 'strconv.Atoi: parsing "x": invalid syntax'),
+                 ("vm net connect nope 0 5", "vm not found: nope"),
+                 ("vm net disconnect nope 0", "vm not found: nope")]
+        for line, want in cases:
+            _, errors = self.c.run(line)
+            self.assertEqual(errors, [want], line)
+            self.assertEqual(self.port_of("c"), before, line)
+
+    def test_connect_while_building(self):
+        c = self.c
+        c.ok("vm config net 6")
+        c.ok("vm launch container d")
+        self.assertEqual(self.row("d")["state"], "BUILDING")
+        c.ok("vm net connect d 0 5")
+        # The port moved at once: no mismatch after start (reference §10.4).
+        self.assertEqual(self.port_of("d"), (self.d.prefix + "b5", "[5]", "[mega_bridge]"))
+        c.ok("vm start d")
+        self.cons["d"] = self.console("d")
+        self.address("d")
+        self.assertEqual(self.port_of("d"), (self.d.prefix + "b5", "[5]", "[mega_bridge]"))
+        self.assertTrue(self.ping("d", "a"))
+        self.assertFalse(self.ping("d", "c"))
+
+    def test_connect_quit_takes_effect_at_start(self):
+        c = self.c
+        c.ok("vm config net 6")
+        c.ok("vm launch container e")
+        c.ok("vm start e")
+        c.ok("vm kill e")
+        self.assertEqual(self.row("e")["state"], "QUIT")
+        c.ok("vm net connect e 0 5")
+        row = self.row("e")
+        self.assertEqual((row["vlan"], row["bridge"]), ("[5]", "[mega_bridge]"))
+        with open(os.path.join(self.d.base, row["id"], "config")) as f:
+            self.assertIn("vm config networks 5,", f.read())
+        c.ok("vm start e")
+        self.cons["e"] = self.console("e")
+        self.address("e")
+        self.assertEqual(self.port_of("e"), (self.d.prefix + "b5", "[5]", "[mega_bridge]"))
+        self.assertTrue(self.ping("e", "a"))
+        # Disconnected while QUIT: the relaunch attaches it nowhere.
+        self.cons.pop("e").close()
+        c.ok("vm kill e")
+        c.ok("vm net disconnect e 0")
+        c.ok("vm start e")
+        self.assertEqual(self.port_of("e"), (None, "[disconnected]", "[]"))
+        self.assertEqual(self.row("e")["state"], "RUNNING")
+
+    def wait_column(self, name, col, want, timeout=5):
+        deadline = time.time() + timeout
+        while True:
+            got = self.row(name)[col]
+            if got == want or time.time() > deadline:
+                return got
+            time.sleep(0.1)
+
+    def test_ip_columns_learnt_from_the_wire(self):
+        self.assertTrue(self.ping("a", "b"))  # ARP both ways
+        self.assertEqual(self.wait_column("a", "ip", "[10.56.0.1]"), "[10.56.0.1]")
+        self.assertEqual(self.wait_column("b", "ip", "[10.56.0.2]"), "[10.56.0.2]")
+        # IPv6: neighbour solicitation/advertisement when a pings b.
+        out = ""
+        for _ in range(20):  # duplicate address detection first
+            out = self.cons["a"].sh("ping -6 -c 1 -W 1 %s >/dev/null 2>&1; echo rc=$?"
+                                    % self.ADDR6["b"], timeout=10)
+            if "rc=0" in out:
+                break
+            time.sleep(0.2)
+        self.assertIn("rc=0", out)
+        self.assertEqual(self.wait_column("a", "ip6", "[fd56::1]"), "[fd56::1]")
+        self.assertEqual(self.wait_column("b", "ip6", "[fd56::2]"), "[fd56::2]")
+
+
 class Cleanup(unittest.TestCase):
     def test_kill_flush_quit_leaves_nothing(self):
         d = Daemon().start()

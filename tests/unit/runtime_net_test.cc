@@ -95,8 +95,20 @@ TEST(NetNames, Ownership) {
     EXPECT_FALSE(isOwnedLink("t", "tb"));
     EXPECT_FALSE(isOwnedLink("t", "tb5x"));
     EXPECT_FALSE(isOwnedLink("", "v1n0"));
+    // Host taps and their bridge-side peers.
+    EXPECT_TRUE(isOwnedLink("t", "tt0"));
+    EXPECT_TRUE(isOwnedLink("t", "tt12"));
+    EXPECT_TRUE(isOwnedLink("t", "tp3"));
+    EXPECT_EQ(*hostTapName("t", 7), "tt7");
+    EXPECT_FALSE(hostTapName("abcdefgh", 1234567).ok());
+    EXPECT_FALSE(isOwnedLink("t", "tt"));
+    EXPECT_FALSE(isOwnedLink("t", "tp"));
+    EXPECT_FALSE(isOwnedLink("t", "tt1x"));
+    EXPECT_FALSE(isOwnedLink("t", "tp1n0"));
     // Another daemon's names whose prefix starts with ours are not ours.
-    for (const char* other : {"tv1", "tb5", "tk1", "tx1", "tv", "tb", "tk", "tx", "tn"}) {
+    for (const char* other :
+         {"tv1", "tb5", "tk1", "tx1", "tv", "tb", "tk", "tx", "tn", "tt", "tp", "tt1", "tp2"}) {
+        for (int n : {0, 9, 123}) EXPECT_FALSE(isOwnedLink("t", *hostTapName(other, n))) << other;
         BridgeNames b(other);
         for (int v : {0, 5, 4095}) {
             EXPECT_FALSE(isOwnedLink("t", *b.name("mega_bridge", v))) << other;

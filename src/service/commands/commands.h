@@ -10,5 +10,9 @@ void registerVmCommands(Herd& herd);         // vm config/launch/info/tag/start/
 void registerNamespaceCommands(Herd& herd);  // namespace, clear namespace (namespace.cc)
 void registerContainerCommands(Herd& herd);  // vm top, nuke (container.cc)
 void registerCcCommands(Herd& herd);         // cc, clear cc (cc.cc)
+void registerVlanCommands(Herd& herd);       // vlans, clear vlans (vlans.cc)
+void registerVmNetCommands(Herd& herd);      // vm net connect/disconnect (vm_net.cc)
+void registerNetCommands(Herd& herd);        // tap, clear tap, bridge, dnsmasq (net.cc)
+void registerWebCommands(Herd& herd);        // web (web.cc)
 
 }  // namespace herd

@@ -12,6 +12,7 @@
 #include "service/commands/vm_internal.h"
 #include "service/container_runtime.h"
 #include "service/gostr.h"
+#include "service/hostnet.h"
 #include "service/vm_ops.h"
 
 namespace herd {
@@ -86,6 +87,8 @@ void topCommand(Command& c, Env& env) {
 void nukeCommand(Command&, Env& env) {
     // Every namespace's VMs, then whatever else carries our prefix.
     (void)destroyNamespace(env.herd, "all");
+    hostnetShutdown(env.herd);
+    (void)nukeHostNet(env.herd.opts.base, env.herd.opts.prefix);
     if (auto rt = containers(env.herd)) {
         if (auto r = rt->nuke(); !r.ok()) return env.fail(r.error().text());
     }

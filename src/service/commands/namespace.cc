@@ -35,12 +35,10 @@ void cliNamespace(cli::Command& c, Env& env) {
     }
     std::vector<std::vector<std::string>> rows;
     for (auto& name : all.names()) {
-        Namespace& ns = *all.find(name);
+        // `vlans range` of the namespace; the default one's is the global range.
         std::string vlans;
-        if (ns.vlan_min != 0 || ns.vlan_max != 0)
-            vlans = fmt::format("{}-{}", ns.vlan_min, ns.vlan_max);
-        else if (name == kDefaultNamespace)
-            vlans = fmt::format("{}-{}", env.herd.vlans.rangeMin(), env.herd.vlans.rangeMax());
+        if (auto r = env.herd.vlans.range(name == kDefaultNamespace ? "" : name))
+            vlans = fmt::format("{}-{}", r->min, r->max);
         rows.push_back({name, vlans, name == all.activeName() ? "true" : "false"});
     }
     env.table({"namespace", "vlans", "active"}, std::move(rows));

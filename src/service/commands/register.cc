@@ -10,6 +10,10 @@ void registerAllCommands(Herd& herd) {
     registerNamespaceCommands(herd);
     registerContainerCommands(herd);
     registerCcCommands(herd);
+    registerVlanCommands(herd);
+    registerVmNetCommands(herd);
+    registerNetCommands(herd);
+    registerWebCommands(herd);
 }
 
 }  // namespace herd

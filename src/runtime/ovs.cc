@@ -1,0 +1,515 @@
+#include "runtime/ovs.h"
+
+#include <sys/stat.h>
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "base/log.h"
+#include "runtime/ovsdb.h"
+
+namespace herd::runtime {
+
+namespace {
+
+using ovsdb::Json;
+using Clock = std::chrono::steady_clock;
+
+Json tagMap(std::string_view prefix) {
+    return ovsdb::strMap({{std::string(kOvsPrefixKey), std::string(prefix)}});
+}
+
+bool isTagged(const Json& external_ids, std::string_view prefix) {
+    if (!external_ids.is_array() || external_ids.size() != 2 || !external_ids[1].is_array()) {
+        return false;
+    }
+    for (const auto& kv : external_ids[1]) {
+        if (kv.is_array() && kv.size() == 2 && kv[0] == kOvsPrefixKey && kv[1] == prefix) {
+            return true;
+        }
+    }
+    return false;
+}
+
+Json selectOp(const std::string& table, Json where, Json columns) {
+    return {{"op", "select"}, {"table", table}, {"where", std::move(where)}, {"columns", columns}};
+}
+
+Json insertOp(const std::string& table, Json row, const std::string& uuid_name) {
+    return {{"op", "insert"}, {"table", table}, {"row", std::move(row)}, {"uuid-name", uuid_name}};
+}
+
+Json mutateOp(const std::string& table, Json where, Json mutations) {
+    return {{"op", "mutate"},
+            {"table", table},
+            {"where", std::move(where)},
+            {"mutations", std::move(mutations)}};
+}
+
+Json byUuid(const std::string& u) {
+    return Json::array({ovsdb::cond("_uuid", "==", ovsdb::uuid(u))});
+}
+
+// Every Port and Bridge row: what nuke and reconciliation decide on.
+struct Inventory {
+    struct Row {
+        std::string uuid;
+        std::string name;
+        bool ours = false;
+        std::vector<std::string> ports;  // bridges only
+    };
+    std::vector<Row> ports, bridges;
+};
+
+Result<Inventory> inventory(ovsdb::Client& c, std::string_view prefix) {
+    Json ops = Json::array(
+        {selectOp("Port", Json::array(), {"_uuid", "name", "external_ids"}),
+         selectOp("Bridge", Json::array(), {"_uuid", "name", "ports", "external_ids"})});
+    auto r = c.transact(ops);
+    if (!r.ok()) return r.error();
+    Inventory inv;
+    for (int t = 0; t < 2; ++t) {
+        for (const auto& row : (*r)[t].value("rows", Json::array())) {
+            Inventory::Row x;
+            x.uuid = ovsdb::uuidOf(row["_uuid"]).value_or("");
+            x.name = row.value("name", "");
+            x.ours = isTagged(row["external_ids"], prefix);
+            if (t == 1) {
+                for (const auto& p : ovsdb::setItems(row["ports"])) {
+                    if (auto u = ovsdb::uuidOf(p)) x.ports.push_back(*u);
+                }
+            }
+            (t == 0 ? inv.ports : inv.bridges).push_back(std::move(x));
+        }
+    }
+    return inv;
+}
+
+// Removes the ports tagged with `prefix` and the bridges tagged with it that
+// carry no one else's port, except the rows whose uuid is in `keep`. One
+// transaction.
+Result<void> cleanup(ovsdb::Client& c, std::string_view prefix, const std::set<std::string>& keep) {
+    auto inv = inventory(c, prefix);
+    if (!inv.ok()) return inv.error();
+    std::set<std::string> doomed;
+    std::map<std::string, std::string> port_name;
+    for (const auto& p : inv->ports) {
+        port_name[p.uuid] = p.name;
+        if (p.ours && !keep.count(p.uuid)) doomed.insert(p.uuid);
+    }
+    Json ops = Json::array();
+    Json gone_bridges = Json::array();
+    for (const auto& b : inv->bridges) {
+        Json::array_t del;
+        bool others = false;
+        for (const auto& pu : b.ports) {
+            if (doomed.count(pu)) {
+                del.push_back(ovsdb::uuid(pu));
+            } else if (port_name[pu] != b.name) {  // not the bridge's own local port
+                others = true;
+            }
+        }
+        if (b.ours && !keep.count(b.uuid) && !others) {
+            gone_bridges.push_back(ovsdb::uuid(b.uuid));  // its ports go with it
+        } else if (!del.empty()) {
+            ops.push_back(mutateOp(
+                "Bridge", byUuid(b.uuid),
+                Json::array({Json::array({"ports", "delete", ovsdb::set(std::move(del))})})));
+        }
+    }
+    if (!gone_bridges.empty()) {
+        ops.push_back(
+            mutateOp("Open_vSwitch", Json::array(),
+                     Json::array({Json::array({"bridges", "delete", ovsdb::set(gone_bridges)})})));
+    }
+    if (ops.empty()) return Ok();
+    auto r = c.transact(ops);
+    if (!r.ok()) return r.error();
+    return Ok();
+}
+
+bool softConnectError(const Error& e) {
+    return e.errnum() == ENOENT || e.errnum() == ECONNREFUSED;
+}
+
+class OvsBackend : public SwitchBackend {
+  public:
+    OvsBackend(OvsOptions o, ovsdb::Client c) : opts_(std::move(o)), client_(std::move(c)) {}
+
+    std::string_view kind() const override { return "ovs"; }
+
+    Result<PortPlan> prepare(const std::string& bridge, int vlan) override {
+        if (vlan < 0 || vlan > 4095) {
+            return Error::msg("invalid vlan " + std::to_string(vlan) + " for bridge " + bridge);
+        }
+        if (bridge.empty()) return Error::msg("empty bridge name");
+        // An OVS bridge is also a host interface of that name.
+        if (bridge.size() > kMaxIfName) return Error::msg("bridge name over 15 bytes: " + bridge);
+        std::lock_guard lock(mu_);
+        if (!bridges_.count(bridge)) {
+            auto r = findOrCreateBridge(bridge);
+            if (!r.ok()) return r.error().wrap("open vswitch bridge " + bridge);
+        }
+        pairs_.insert({bridge, vlan});
+        PortPlan p;
+        p.switch_name = bridge;
+        p.vlan = vlan;
+        return p;
+    }
+
+    Result<void> attach(Netlink&, const std::string& port, const PortPlan& plan) override {
+        std::lock_guard lock(mu_);
+        return addPorts({{port, plan.switch_name, plan.vlan, false}});
+    }
+
+    Result<void> attachMany(const std::vector<PortRequest>& ports) override {
+        std::vector<NewPort> add;
+        for (const auto& p : ports) add.push_back({p.name, p.plan.switch_name, p.plan.vlan, false});
+        std::lock_guard lock(mu_);
+        return addPorts(add);
+    }
+
+    Result<void> detach(Netlink&, const std::string& port) override {
+        std::lock_guard lock(mu_);
+        return removePorts({port}, /*wait=*/true);
+    }
+
+    Result<void> releasePorts(const std::vector<std::string>& ports) override {
+        std::lock_guard lock(mu_);
+        return removePorts(ports, /*wait=*/false);
+    }
+
+    Result<void> createHostPort(Netlink& nl, const std::string& name,
+                                const PortPlan& plan) override {
+        if (name.empty() || name.size() > kMaxIfName) {
+            return Error::msg("tap " + name + ": interface names are 1 to 15 bytes");
+        }
+        {
+            std::lock_guard lock(mu_);
+            if (ports_.count(name)) return Error::msg("tap " + name + ": already exists");
+            HERD_TRY(addPorts({{name, plan.switch_name, plan.vlan, true}}));
+        }
+        // ovs-vswitchd made the interface while applying the change.
+        auto up = nl.setUp(name);
+        if (!up.ok()) {
+            std::lock_guard lock(mu_);
+            (void)removePorts({name}, /*wait=*/true);
+            return up.error();
+        }
+        return Ok();
+    }
+
+    Result<void> deleteHostPort(Netlink&, const std::string& name) override {
+        std::lock_guard lock(mu_);
+        auto it = ports_.find(name);
+        if (it == ports_.end() || !it->second.host) {
+            return Error::msg("tap " + name + ": not a host tap of this switch");
+        }
+        return removePorts({name}, /*wait=*/true);
+    }
+
+    Result<void> shutdown() override {
+        std::lock_guard lock(mu_);
+        auto c = client();
+        if (!c.ok()) return c.error();
+        auto r = cleanup(**c, opts_.prefix, {});
+        clearState();
+        return r;
+    }
+
+    void forget() override {
+        std::lock_guard lock(mu_);
+        clearState();
+    }
+
+    std::vector<SwitchInfo> switches() const override {
+        std::lock_guard lock(mu_);
+        std::vector<SwitchInfo> out;
+        for (const auto& [bridge, vlan] : pairs_) {
+            auto it = bridges_.find(bridge);
+            if (it == bridges_.end()) continue;
+            out.push_back({bridge, vlan, bridge, it->second.created});
+        }
+        return out;
+    }
+
+  private:
+    struct NewPort {
+        std::string name;
+        std::string bridge;
+        int vlan = 0;
+        bool host = false;  // an internal port (host tap)
+    };
+    struct Port {
+        std::string uuid;
+        std::string bridge;
+        bool host = false;
+    };
+    struct Bridge {
+        std::string uuid;
+        bool created = false;
+    };
+
+    void clearState() {
+        ports_.clear();
+        bridges_.clear();
+        pairs_.clear();
+    }
+
+    std::set<std::string> knownUuids() const {
+        std::set<std::string> keep;
+        for (const auto& [n, p] : ports_) keep.insert(p.uuid);
+        for (const auto& [n, b] : bridges_) keep.insert(b.uuid);
+        return keep;
+    }
+
+    // The connection, made again after a failure. A request that timed out
+    // may still be committed by a server that was only slow: before anything
+    // else, rows with our tag that we do not know of are removed.
+    Result<ovsdb::Client*> client() {
+        if (!client_.connected()) {
+            auto c = ovsdb::Client::connect(opts_.db, opts_.timeout);
+            if (!c.ok()) return c.error();
+            client_ = std::move(*c);
+        }
+        if (reconcile_) {
+            auto r = cleanup(client_, opts_.prefix, knownUuids());
+            if (!r.ok()) return r.error();
+            reconcile_ = false;
+        }
+        return &client_;
+    }
+
+    Result<Json> transact(const Json& ops) {
+        auto c = client();
+        if (!c.ok()) return c.error();
+        auto r = (*c)->transact(ops);
+        if (!r.ok() && !(*c)->connected()) reconcile_ = true;
+        return r;
+    }
+
+    Result<void> findOrCreateBridge(const std::string& bridge) {
+        auto found = transact(Json::array(
+            {selectOp("Bridge", Json::array({ovsdb::cond("name", "==", bridge)}), {"_uuid"})}));
+        if (!found.ok()) return found.error();
+        const Json& rows = (*found)[0]["rows"];
+        if (!rows.empty()) {
+            bridges_[bridge] = {ovsdb::uuidOf(rows[0]["_uuid"]).value_or(""), false};
+            return Ok();
+        }
+        // As `ovs-vsctl add-br`: the bridge with its local internal port.
+        const std::string dp = opts_.datapath.empty() ? defaultOvsDatapath() : opts_.datapath;
+        Json ops = Json::array(
+            {insertOp("Interface", {{"name", bridge}, {"type", "internal"}}, "iface"),
+             insertOp("Port", {{"name", bridge}, {"interfaces", ovsdb::namedUuid("iface")}},
+                      "port"),
+             insertOp("Bridge",
+                      {{"name", bridge},
+                       {"ports", ovsdb::namedUuid("port")},
+                       {"datapath_type", dp},
+                       {"external_ids", tagMap(opts_.prefix)}},
+                      "br"),
+             mutateOp("Open_vSwitch", Json::array(),
+                      Json::array({Json::array(
+                          {"bridges", "insert", ovsdb::set({ovsdb::namedUuid("br")})})}))});
+        auto r = transact(ops);
+        if (!r.ok()) return r.error();
+        if ((*r)[3].value("count", 0) != 1) {
+            return Error::msg("ovsdb at " + opts_.db + " has no Open_vSwitch row");
+        }
+        bridges_[bridge] = {ovsdb::uuidOf((*r)[2]["uuid"]).value_or(""), true};
+        HERD_LOG(info, "created open vswitch bridge {} (datapath {})", bridge, dp);
+        return Ok();
+    }
+
+    // Adds the ports (one transaction), waits until ovs-vswitchd has applied
+    // it and checks that every interface opened; on failure nothing remains.
+    Result<void> addPorts(const std::vector<NewPort>& add) {
+        if (add.empty()) return Ok();
+        Json ops = Json::array();
+        // Rows of the same names still held (a removal that failed earlier).
+        std::map<std::string, Json::array_t> stale;
+        std::set<std::string> names;
+        for (const auto& p : add) {
+            if (!names.insert(p.name).second) return Error::msg("port " + p.name + " twice");
+            if (!bridges_.count(p.bridge)) {
+                return Error::msg("port " + p.name + ": bridge " + p.bridge + " is not set up");
+            }
+            if (auto it = ports_.find(p.name); it != ports_.end()) {
+                stale[bridges_[it->second.bridge].uuid].push_back(ovsdb::uuid(it->second.uuid));
+            }
+        }
+        for (auto& [bu, uuids] : stale) {
+            ops.push_back(mutateOp(
+                "Bridge", byUuid(bu),
+                Json::array({Json::array({"ports", "delete", ovsdb::set(std::move(uuids))})})));
+        }
+        std::map<std::string, Json::array_t> by_bridge;
+        std::vector<size_t> port_op(add.size());
+        for (size_t i = 0; i < add.size(); ++i) {
+            const auto& p = add[i];
+            Json iface{{"name", p.name}};
+            if (p.host) iface["type"] = "internal";
+            ops.push_back(insertOp("Interface", iface, "i" + std::to_string(i)));
+            port_op[i] = ops.size();
+            ops.push_back(insertOp("Port",
+                                   {{"name", p.name},
+                                    {"interfaces", ovsdb::namedUuid("i" + std::to_string(i))},
+                                    {"tag", p.vlan},
+                                    {"external_ids", tagMap(opts_.prefix)}},
+                                   "p" + std::to_string(i)));
+            by_bridge[p.bridge].push_back(ovsdb::namedUuid("p" + std::to_string(i)));
+        }
+        std::map<std::string, size_t> mutate_op;
+        for (auto& [b, ports] : by_bridge) {
+            mutate_op[b] = ops.size();
+            ops.push_back(mutateOp(
+                "Bridge", byUuid(bridges_[b].uuid),
+                Json::array({Json::array({"ports", "insert", ovsdb::set(std::move(ports))})})));
+        }
+        appendCfgBump(ops);
+        auto r = transact(ops);
+        if (!r.ok()) return r.error();
+        for (const auto& p : add) ports_.erase(p.name);  // the stale rows are gone
+        for (const auto& [b, idx] : mutate_op) {
+            if ((*r)[idx].value("count", 0) != 1) {
+                // Unreferenced, the new rows were dropped in the same commit.
+                bridges_.erase(b);
+                return Error::msg("open vswitch bridge " + b + " was removed by someone else");
+            }
+        }
+        std::vector<std::string> added;
+        for (size_t i = 0; i < add.size(); ++i) {
+            ports_[add[i].name] = {ovsdb::uuidOf((*r)[port_op[i]]["uuid"]).value_or(""),
+                                   add[i].bridge, add[i].host};
+            added.push_back(add[i].name);
+        }
+        auto applied = waitApplied(cfgOf(*r), add.size());
+        if (applied.ok()) applied = checkInterfaces(added);
+        if (!applied.ok()) (void)removePorts(added, /*wait=*/false);
+        return applied;
+    }
+
+    Result<void> removePorts(const std::vector<std::string>& names, bool wait) {
+        std::map<std::string, Json::array_t> by_bridge;
+        std::vector<std::string> known;
+        for (const auto& n : names) {
+            auto it = ports_.find(n);
+            if (it == ports_.end()) continue;
+            auto b = bridges_.find(it->second.bridge);
+            if (b == bridges_.end()) {  // forgotten bridge: the rows went with it
+                ports_.erase(it);
+                continue;
+            }
+            by_bridge[b->second.uuid].push_back(ovsdb::uuid(it->second.uuid));
+            known.push_back(n);
+        }
+        if (known.empty()) return Ok();
+        Json ops = Json::array();
+        for (auto& [bu, uuids] : by_bridge) {
+            ops.push_back(mutateOp(
+                "Bridge", byUuid(bu),
+                Json::array({Json::array({"ports", "delete", ovsdb::set(std::move(uuids))})})));
+        }
+        if (wait) appendCfgBump(ops);
+        auto r = transact(ops);
+        if (!r.ok()) return r.error().wrap("remove ports");
+        for (const auto& n : known) ports_.erase(n);
+        if (wait) return waitApplied(cfgOf(*r), known.size());
+        return Ok();
+    }
+
+    // Asks ovs-vswitchd to report when it has applied this transaction
+    // (as ovs-vsctl does): next_cfg is bumped, and read back.
+    static void appendCfgBump(Json& ops) {
+        ops.push_back(mutateOp("Open_vSwitch", Json::array(),
+                               Json::array({Json::array({"next_cfg", "+=", 1})})));
+        ops.push_back(selectOp("Open_vSwitch", Json::array(), {"next_cfg"}));
+    }
+
+    static int64_t cfgOf(const Json& results) {
+        const Json& rows = results.back()["rows"];
+        return rows.empty() ? 0 : rows[0].value("next_cfg", int64_t{0});
+    }
+
+    Result<void> waitApplied(int64_t cfg, size_t nports) {
+        const auto limit = opts_.timeout + std::chrono::milliseconds(10 * nports);
+        const auto deadline = Clock::now() + limit;
+        auto pause = std::chrono::milliseconds(1);
+        for (;;) {
+            auto r = transact(Json::array({selectOp("Open_vSwitch", Json::array(), {"cur_cfg"})}));
+            if (!r.ok()) return r.error();
+            const Json& rows = (*r)[0]["rows"];
+            if (!rows.empty() && rows[0].value("cur_cfg", int64_t{0}) >= cfg) return Ok();
+            if (Clock::now() >= deadline) {
+                return Error::msg("ovs-vswitchd did not apply the change within " +
+                                  std::to_string(limit.count()) + " ms (is ovs-vswitchd running?)");
+            }
+            std::this_thread::sleep_for(pause);
+            pause = std::min(pause * 2, std::chrono::milliseconds(20));
+        }
+    }
+
+    // ovs-vswitchd records why it could not open an interface in its row.
+    Result<void> checkInterfaces(const std::vector<std::string>& names) {
+        Json ops = Json::array();
+        for (const auto& n : names) {
+            ops.push_back(selectOp("Interface", Json::array({ovsdb::cond("name", "==", n)}),
+                                   {"name", "error"}));
+        }
+        auto r = transact(ops);
+        if (!r.ok()) return r.error();
+        for (size_t i = 0; i < names.size(); ++i) {
+            for (const auto& row : (*r)[i]["rows"]) {
+                const Json& err = row["error"];
+                if (err.is_string() && !err.get<std::string>().empty()) {
+                    return Error::msg("port " + names[i] + ": " + err.get<std::string>());
+                }
+            }
+        }
+        return Ok();
+    }
+
+    OvsOptions opts_;
+    mutable std::mutex mu_;  // attach may come from launch workers
+    ovsdb::Client client_;
+    bool reconcile_ = false;
+    std::map<std::string, Port> ports_;      // by name
+    std::map<std::string, Bridge> bridges_;  // by name
+    std::set<std::pair<std::string, int>> pairs_;
+};
+
+}  // namespace
+
+std::string defaultOvsDatapath() {
+    struct stat st {};
+    return ::stat("/sys/module/openvswitch", &st) == 0 ? "system" : "netdev";
+}
+
+Result<std::unique_ptr<SwitchBackend>> makeOvsBackend(OvsOptions opts) {
+    auto c = ovsdb::Client::connect(opts.db, opts.timeout);
+    if (!c.ok()) return c.error();
+    auto r = c->transact(Json::array({selectOp("Open_vSwitch", Json::array(), {"_uuid"})}));
+    if (!r.ok()) return r.error();
+    if ((*r)[0]["rows"].empty()) {
+        return Error::msg("ovsdb at " + opts.db + " has no Open_vSwitch row (run ovs-vsctl init)");
+    }
+    // What a daemon with this prefix left (killed before it could clean up).
+    if (auto cl = cleanup(*c, opts.prefix, {}); !cl.ok()) return cl.error();
+    return std::unique_ptr<SwitchBackend>(new OvsBackend(std::move(opts), std::move(*c)));
+}
+
+Result<void> nukeOvs(const std::string& db, std::string_view prefix, bool required,
+                     std::chrono::milliseconds timeout) {
+    auto c = ovsdb::Client::connect(db, timeout);
+    if (!c.ok()) {
+        if (!required && softConnectError(c.error())) return Ok();
+        return c.error();
+    }
+    return cleanup(*c, prefix, {});
+}
+
+}  // namespace herd::runtime

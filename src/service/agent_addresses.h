@@ -1,0 +1,22 @@
+// The `vm info` ip/ip6 columns from what the cc agent reports. The agent
+// lists all of the guest's addresses and MACs, not which address is on which
+// interface, so only an unambiguous report is used: a VM with one NIC whose
+// MAC is among the agent's gets its first usable IPv4 and IPv6 (the snooper,
+// runtime/snoop.h, learns them per NIC from the wire).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "service/vm.h"
+
+namespace herd {
+
+// Whether `ip` (text) can be a NIC's own address: not loopback, link-local,
+// unspecified or multicast. Sets `v6` to its family.
+bool usableAgentAddress(const std::string& ip, bool& v6);
+
+void applyAgentAddresses(Vm& vm, const std::vector<std::string>& ips,
+                         const std::vector<std::string>& macs);
+
+}  // namespace herd

@@ -1,0 +1,273 @@
+// Host networking commands (reference §5.5): tap, clear tap, bridge, dnsmasq.
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "service/commands/commands.h"
+#include "service/commands/vm_internal.h"
+#include "service/container_runtime.h"
+#include "service/gostr.h"
+#include "service/hostnet.h"
+#include "service/names.h"
+#include "service/vm.h"
+
+namespace herd {
+
+namespace {
+
+using cli::Command;
+
+std::shared_ptr<ContainerRuntime> containers(Herd& herd) {
+    return std::dynamic_pointer_cast<ContainerRuntime>(herd.runtime);
+}
+
+// What the kernel accepts as an interface name (dev_valid_name), checked
+// here so the error names the problem.
+Result<void> checkTapName(const std::string& prefix, const std::string& name) {
+    if (name == std::string(kWildcard))
+        return Error::msg("`" + name + "` is a reserved word -- cannot use for tap name");
+    if (name.size() > runtime::kMaxIfName)
+        return Error::msg("invalid tap name " + name + ": longer than 15 bytes");
+    bool bad = name.empty() || name == "." || name == "..";
+    for (char ch : name)
+        bad = bad || ch == '/' || ch == ':' || ch == ' ' || ch == '\t' || ch == '\n' ||
+              ch == '\r' || ch == '\v' || ch == '\f';
+    if (bad) return Error::msg("invalid tap name " + name + ": not a valid interface name");
+    if (runtime::isOwnedLink(prefix, name))
+        return Error::msg("invalid tap name " + name + ": reserved for herd's own interfaces");
+    return Ok();
+}
+
+bool isVmTap(Herd& herd, const std::string& name) {
+    for (const auto& ns : herd.namespaces.names())
+        for (Vm* vm : herd.vms.inNamespace(ns))
+            for (const auto& n : vm->config.networks)
+                if (n.tap == name) return true;
+    return false;
+}
+
+void tapCreate(Command& c, Env& env) {
+    Herd& herd = env.herd;
+    const std::string bridge =
+        c.has("bridge") ? c.str("bridge") : std::string(runtime::kDefaultBridgeName);
+    if (bridge == std::string(kWildcard))
+        return env.fail("`" + bridge + "` is a reserved word -- cannot use for bridge name");
+    HostNet::TapRequest req;
+    req.bridge = bridge;
+    req.ns = env.ns;
+    req.dhcp = c.flag("dhcp");
+    if (c.has("tap")) {
+        req.name = c.str("tap");
+        if (auto r = checkTapName(herd.opts.prefix, req.name); !r.ok())
+            return env.fail(r.error().text());
+    }
+    if (c.has("ip")) {
+        runtime::IpPrefix p;
+        if (!runtime::parseCidr(c.str("ip"), p))
+            return env.fail("invalid CIDR address: " + c.str("ip"));
+        req.ip = p;
+    }
+    auto vlan = herd.vlans.lookup(env.ns, c.str("vlan"));
+    if (!vlan.ok()) return env.fail(vlan.error().text());
+    req.vlan = *vlan;
+    auto rt = containers(herd);
+    if (!rt) return env.fail("host taps need the container runtime (not -runtime dry)");
+    HostNet& hn = hostNet(herd);
+    if (!req.name.empty()) {
+        if (hn.findTap(req.name)) return env.fail("tap already on bridge");
+        auto exists = hn.linkExists(req.name);
+        if (!exists.ok()) return env.fail(exists.error().text());
+        if (*exists)
+            return env.fail("invalid tap name " + req.name + ": an interface of that name exists");
+    }
+    auto name = hn.createTap(rt->switchBackend(), req);
+    if (!name.ok()) return env.fail(name.error().text());
+    env.reply(*name);
+}
+
+Result<void> tapDelete(Env& env, const std::string& which) {
+    Herd& herd = env.herd;
+    HostNet* hn = herd.hostnet.get();
+    auto rt = containers(herd);
+    runtime::SwitchBackend* sw = rt ? &rt->switchBackend() : nullptr;
+    if (which == std::string(kWildcard)) {
+        if (!hn) return Ok();
+        std::vector<std::string> names;
+        for (const HostTap* t : hn->taps())
+            if (t->ns == env.ns) names.push_back(t->name);
+        for (const auto& n : names) HERD_TRY(hn->deleteTap(sw, n));
+        return Ok();
+    }
+    if (HostTap* t = hn ? hn->findTap(which) : nullptr) {
+        if (t->ns != env.ns) return Error::msg("not a host tap in active namespace");
+        return hn->deleteTap(sw, which);
+    }
+    if (isVmTap(herd, which)) return Error::msg("not a host tap");
+    return Error::msg("unknown tap");
+}
+
+void tapCommand(Command& c, Env& env) {
+    if (c.flag("create")) return tapCreate(c, env);
+    if (c.flag("delete")) return okOrFail(env, tapDelete(env, c.str("tap")));
+    std::vector<std::vector<std::string>> rows;
+    if (env.herd.hostnet) {
+        for (const HostTap* t : env.herd.hostnet->taps()) {
+            if (t->ns != env.ns) continue;
+            rows.push_back({t->bridge, t->name, env.herd.vlans.print(env.ns, t->vlan)});
+        }
+    }
+    emitTable(env, {"bridge", "tap", "vlan"}, std::move(rows), "");
+}
+
+// minimega's columns, then herd's: which backend carries the bridge, the
+// switches behind it (one kernel bridge per VLAN, or the OVS bridge) and
+// its host taps. Not namespace-aware (as minimega), but VLANs print with
+// the active namespace's aliases.
+void bridgeCommand(Command&, Env& env) {
+    struct Row {
+        bool preexisting = true;
+        std::set<int> vlans;
+        std::set<std::string> switches;
+        std::vector<std::string> taps;
+    };
+    std::map<std::string, Row> bridges;
+    std::string backend;
+    if (auto rt = containers(env.herd)) {
+        auto& sw = rt->switchBackend();
+        backend = std::string(sw.kind());
+        for (const auto& s : sw.switches()) {
+            Row& r = bridges[s.bridge];
+            r.preexisting = r.preexisting && !s.created;
+            r.vlans.insert(s.vlan);
+            r.switches.insert(s.kernel);
+        }
+    }
+    if (env.herd.hostnet)
+        for (const HostTap* t : env.herd.hostnet->taps())
+            bridges[t->bridge].taps.push_back(t->name);
+    std::vector<std::vector<std::string>> rows;
+    for (auto& [name, r] : bridges) {
+        std::vector<std::string> vlans;
+        for (int v : r.vlans) vlans.push_back(env.herd.vlans.print(env.ns, v));
+        std::sort(vlans.begin(), vlans.end());
+        std::vector<std::string> switches(r.switches.begin(), r.switches.end());
+        rows.push_back({name, r.preexisting ? "true" : "false", go::list(vlans), "[]", "[]", "[]",
+                        "[]", backend, go::list(switches), go::list(r.taps)});
+    }
+    emitTable(env,
+              {"bridge", "preexisting", "vlans", "trunks", "tunnels", "bonds", "config", "backend",
+               "switches", "taps"},
+              std::move(rows), "");
+}
+
+void dnsmasqCommand(Command& c, Env& env) {
+    if (c.has("id")) {
+        const std::string& id = c.str("id");
+        HostNet* hn = env.herd.hostnet.get();
+        if (id == std::string(kWildcard)) {
+            if (!hn) return env.ok();
+            std::string errs;
+            for (const DnsmasqServer* s : hn->dnsmasqs()) {
+                if (auto r = hn->killDnsmasq(s->id); !r.ok())
+                    errs += (errs.empty() ? "" : "\n") + r.error().text();
+            }
+            return errs.empty() ? env.ok() : env.fail(errs);
+        }
+        auto n = go::atoi(id);
+        if (!n.ok()) return env.fail(n.error().text());
+        if (!hn || *n < 0 || *n > 1 << 30) return env.fail("invalid id");
+        return okOrFail(env, hn->killDnsmasq(static_cast<int>(*n)));
+    }
+    if (c.has("listen") || c.has("config")) {
+        auto id = hostNet(env.herd).startDnsmasq(
+            c.has("listen") ? c.str("listen") : "", c.has("low") ? c.str("low") : "",
+            c.has("high") ? c.str("high") : "", c.has("config") ? c.str("config") : "");
+        if (!id.ok()) return env.fail(id.error().text());
+        return env.ok();
+    }
+    std::vector<std::vector<std::string>> rows;
+    if (HostNet* hn = env.herd.hostnet.get()) {
+        for (const DnsmasqServer* s : hn->dnsmasqs()) {
+            rows.push_back({std::to_string(s->id), s->addr, s->min, s->max, s->path,
+                            std::to_string(hn->dnsmasqPid(*s))});
+        }
+    }
+    emitTable(env, {"ID", "Listening Address", "Min", "Max", "Path", "PID"}, std::move(rows), "");
+}
+
+cli::SuggestFn tapSuggest() {
+    return [](Env& env, const std::string& key, const std::string& typed) {
+        std::vector<std::string> out;
+        auto match = [&](const std::string& s) { return s.compare(0, typed.size(), typed) == 0; };
+        if (key == "tap" && env.herd.hostnet) {
+            if (match(std::string(kWildcard))) out.emplace_back(kWildcard);
+            for (const HostTap* t : env.herd.hostnet->taps())
+                if (t->ns == env.ns && match(t->name)) out.push_back(t->name);
+        }
+        return out;
+    };
+}
+
+}  // namespace
+
+void registerNetCommands(Herd& herd) {
+    addHandler(herd,
+               makeHandler("control host taps for communicating between hosts and VMs",
+                           "Control host taps on a named vlan for communicating between a "
+                           "host and any VMs\non that vlan.\n\n"
+                           "Calling tap with no arguments lists the taps of the active "
+                           "namespace.\n\n"
+                           "To create a host tap with ip and netmask 10.0.0.1/24 on VLAN 5:\n\n"
+                           "\ttap create 5 ip 10.0.0.1/24\n\n"
+                           "Optionally give the bridge (default mega_bridge) and the tap's "
+                           "name (default\n<prefix>t<n>), or use dhcp instead of an address "
+                           "(a DHCP client runs on the\ntap until it is deleted):\n\n"
+                           "\ttap create 5 bridge br0 dhcp mytap\n\n"
+                           "To delete a host tap, or all of the namespace's:\n\n"
+                           "\ttap delete <tap>\n\ttap delete all\n\n"
+                           "On the kernel-bridge backend a host tap is one end of a veth "
+                           "pair whose other\nend (<prefix>p<n>) is on the VLAN's bridge.",
+                           {"tap", "tap <create,> <vlan>", "tap <create,> <vlan> name <tap name>",
+                            "tap <create,> <vlan> <dhcp,> [tap name]",
+                            "tap <create,> <vlan> <dhcp,> name <tap name>",
+                            "tap <create,> <vlan> ip <ip> [tap name]",
+                            "tap <create,> <vlan> ip <ip> name <tap name>",
+                            "tap <create,> <vlan> bridge <bridge>",
+                            "tap <create,> <vlan> bridge <bridge> name [tap name]",
+                            "tap <create,> <vlan> bridge <bridge> <dhcp,> [tap name]",
+                            "tap <create,> <vlan> bridge <bridge> <dhcp,> name <tap name>",
+                            "tap <create,> <vlan> bridge <bridge> ip <ip> [tap name]",
+                            "tap <create,> <vlan> bridge <bridge> ip <ip> name <tap name>",
+                            "tap <delete,> <tap name or all>"},
+                           tapCommand, tapSuggest()));
+    addHandler(herd, makeHandler("reset tap state",
+                                 "Delete every host tap of the active namespace. See \"help tap\".",
+                                 {"clear tap"}, [](Command&, Env& env) {
+                                     okOrFail(env, tapDelete(env, std::string(kWildcard)));
+                                 }));
+    addHandler(herd,
+               makeHandler("display information about virtual bridges",
+                           "List the bridges VMs and host taps use: whether they existed before "
+                           "herd, their\nVLANs, the backend carrying them (kernel: one kernel "
+                           "bridge per VLAN; ovs),\nthe switches behind them and their host taps. "
+                           "Not namespace-aware.",
+                           {"bridge"}, bridgeCommand));
+    addHandler(herd,
+               makeHandler("start a dhcp/dns server on a specified ip",
+                           "Start a dhcp/dns server (Debian's dnsmasq) on the interface holding "
+                           "an IP, serving\na range. For example, to serve 10.0.0.2 - "
+                           "10.0.254.254 from 10.0.0.1:\n\n"
+                           "\tdnsmasq start 10.0.0.1 10.0.0.2 10.0.254.254\n\n"
+                           "An additional dnsmasq config file (full path) may follow, or be "
+                           "given alone:\n\n"
+                           "\tdnsmasq start /path/to/config\n\n"
+                           "With no arguments, list the running servers. To kill one, or all:\n\n"
+                           "\tdnsmasq kill 2\n\tdnsmasq kill all",
+                           {"dnsmasq",
+                            "dnsmasq start <listen address> <low dhcp range> <high dhcp range> "
+                            "[config]",
+                            "dnsmasq start <config>", "dnsmasq kill <id or all>"},
+                           dnsmasqCommand));
+}
+
+}  // namespace herd

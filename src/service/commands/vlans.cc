@@ -1,0 +1,102 @@
+// vlans, vlans add/range/blacklist, clear vlans (reference §5.2).
+#include <fmt/format.h>
+
+#include "service/commands/commands.h"
+#include "service/commands/vm_internal.h"
+#include "service/gostr.h"
+#include "service/names.h"
+
+namespace herd {
+
+namespace {
+
+using cli::Command;
+
+// Ranges set in the default namespace are the global range (minimega).
+std::string rangeKey(const Env& env) {
+    return env.ns == kDefaultNamespace ? std::string() : env.ns;
+}
+
+void vlansAdd(Command& c, Env& env) {
+    auto vlan = go::atoi(c.str("vlan"));
+    if (!vlan.ok()) return env.fail("expected integer VLAN");
+    okOrFail(env, env.herd.vlans.add(env.ns, c.str("alias"), static_cast<int>(*vlan)));
+}
+
+void vlansRange(Command& c, Env& env) {
+    VlanAliases& v = env.herd.vlans;
+    if (c.has("min")) {
+        auto min = go::atoi(c.str("min"));
+        auto max = go::atoi(c.str("max"));
+        if (!min.ok() || !max.ok()) return env.fail("expected integer values for min/max");
+        // (sic: minimega's message for max <= min)
+        if (*max <= *min) return env.fail("expected min > max");
+        if (*min < 0 || *max > 4096) return env.fail("invalid VLAN range (0 <= min < max <= 4096)");
+        return okOrFail(env,
+                        v.setRange(rangeKey(env), static_cast<int>(*min), static_cast<int>(*max)));
+    }
+    std::vector<std::vector<std::string>> rows;
+    if (auto r = v.range(rangeKey(env))) {
+        rows.push_back({std::to_string(r->min), std::to_string(r->max), std::to_string(r->next)});
+    }
+    env.table({"min", "max", "next"}, std::move(rows));
+}
+
+void vlansBlacklist(Command& c, Env& env) {
+    if (c.has("vlan")) {
+        auto vlan = go::atoi(c.str("vlan"));
+        if (!vlan.ok()) return env.fail("expected integer VLAN");
+        return okOrFail(env, env.herd.vlans.blacklist(static_cast<int>(*vlan)));
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (int v : env.herd.vlans.blacklisted()) rows.push_back({std::to_string(v)});
+    env.table({"vlan"}, std::move(rows));
+}
+
+void cliVlans(Command& c, Env& env) {
+    if (c.flag("add")) return vlansAdd(c, env);
+    if (c.flag("range")) return vlansRange(c, env);
+    if (c.flag("blacklist")) return vlansBlacklist(c, env);
+    std::vector<std::vector<std::string>> rows;
+    for (auto& [alias, vlan] : env.herd.vlans.aliases(env.ns))
+        rows.push_back({alias, std::to_string(vlan)});
+    env.table({"alias", "vlan"}, std::move(rows));
+}
+
+void cliClearVlans(Command& c, Env& env) {
+    std::string prefix = c.has("prefix") ? c.str("prefix") : std::string();
+    if (prefix == kWildcard) {
+        env.herd.vlans.reset();
+        return env.ok();
+    }
+    env.herd.vlans.clear(env.ns, prefix);
+    env.ok();
+}
+
+}  // namespace
+
+void registerVlanCommands(Herd& herd) {
+    addHandler(
+        herd,
+        makeHandler(
+            "display allocated VLANs",
+            "Display information about allocated VLANs. With no arguments, prints the VLAN\n"
+            "aliases of the namespace. Subcommands:\n\n"
+            "range\t\t- view or set the VLAN range\n"
+            "add\t\t- add an alias\n"
+            "blacklist\t- view or create blacklisted VLANs\n\n"
+            "This command is namespace aware: a range set in a namespace applies to the new\n"
+            "aliases of that namespace; set in the default namespace, it is the global range.",
+            {"vlans", "vlans <range,>", "vlans <range,> <min> <max>", "vlans <add,> <alias> <vlan>",
+             "vlans <blacklist,> [vlan]"},
+            cliVlans));
+    addHandler(herd,
+               makeHandler("clear allocated VLANs",
+                           "Clear the namespace's aliases that start with the prefix (all of\n"
+                           "them, and its range, without one), freeing the VLANs for reuse. Only\n"
+                           "clear VLANs once the VMs using them are killed. `clear vlans all`\n"
+                           "forgets every alias, range and blacklisted VLAN of every namespace.",
+                           {"clear vlans [prefix]"}, cliClearVlans));
+}
+
+}  // namespace herd

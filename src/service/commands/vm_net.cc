@@ -1,0 +1,124 @@
+// vm net connect/disconnect (reference §5.4). The switch port and the stored
+// config always agree: a container with veths (BUILDING, RUNNING, PAUSED) has
+// its host end moved before the config changes, and a failure changes
+// neither (minimega only edits the config of a BUILDING container, §10.4).
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "service/commands/commands.h"
+#include "service/commands/vm_internal.h"
+#include "service/container_runtime.h"
+#include "service/gostr.h"
+#include "service/vm_ops.h"
+
+namespace herd {
+
+namespace {
+
+using cli::Command;
+
+// The config-only change, for a runtime without switches (dry).
+void setNic(NetConfig& n, const std::string& bridge, int vlan, const std::string& alias) {
+    if (vlan == kDisconnectedVlan) {
+        n.alias.clear();
+        n.bridge.clear();
+    } else {
+        n.alias = alias;
+        n.bridge = bridge;
+    }
+    n.vlan = vlan;
+    n.ip4.clear();
+    n.ip6.clear();
+}
+
+// minimega rewrites the instance's config file after either command.
+void rewriteConfig(const Vm& vm) {
+    struct stat st {};
+    if (::stat(vm.instance_path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return;
+    std::ofstream f(vm.instance_path + "/config", std::ios::trunc);
+    f << vm.config.configFile();
+}
+
+void cliVmNet(Command& c, Env& env) {
+    const bool connect = c.flag("connect");
+    auto pos = go::atoi(c.str("tap"));
+    if (!pos.ok()) return env.fail(pos.error().text());
+    int vlan = kDisconnectedVlan;
+    std::string alias;
+    if (connect) {
+        // As minimega: the VLAN is resolved (an alias allocated) first.
+        auto v = env.herd.vlans.lookup(env.ns, c.str("vlan"));
+        if (!v.ok()) return env.fail(v.error().text());
+        vlan = *v;
+        alias = go::atoi(c.str("vlan")).ok() ? std::to_string(vlan) : c.str("vlan");
+    }
+    const std::string bridge = c.has("bridge") ? c.str("bridge") : std::string();
+    auto rt = std::dynamic_pointer_cast<ContainerRuntime>(env.herd.runtime);
+    auto r = applyTarget(
+        env.herd, env.ns, c.str("vm"), [&](Vm& vm, bool, std::vector<std::string>& errors) {
+            auto& nets = vm.config.networks;
+            if (*pos < 0 || static_cast<size_t>(*pos) >= nets.size()) {
+                bool live = inStates(vm.state, static_cast<unsigned>(VmState::Running) |
+                                                   static_cast<unsigned>(VmState::Paused));
+                errors.push_back(fmt::format("no network {}, {} only has {} networks", *pos,
+                                             live ? "VM" : "container", nets.size()));
+                return true;
+            }
+            size_t i = static_cast<size_t>(*pos);
+            NetConfig& n = nets[i];
+            if (!connect && n.vlan == kDisconnectedVlan) return true;  // nothing to do
+            // Without a bridge: the one it is on, else the default.
+            std::string br = bridge.empty() ? n.bridge : bridge;
+            if (br.empty()) br = std::string(kDefaultBridge);
+            if (rt) {
+                if (auto m = rt->moveNic(vm, i, br, vlan, alias); !m.ok()) {
+                    errors.push_back(m.error().text());
+                    return true;
+                }
+            } else {
+                setNic(n, br, vlan, alias);
+            }
+            rewriteConfig(vm);
+            return true;
+        });
+    okOrFail(env, r);
+}
+
+cli::SuggestFn vmNetSuggest() {
+    auto vms = vmSuggest(true);
+    return [vms](Env& env, const std::string& key, const std::string& typed) {
+        if (key == "vm") return vms(env, key, typed);
+        std::vector<std::string> out;
+        if (key == "vlan") {
+            for (auto& [alias, _] : env.herd.vlans.aliases(env.ns))
+                if (alias.compare(0, typed.size(), typed) == 0) out.push_back(alias);
+        }
+        return out;
+    };
+}
+
+}  // namespace
+
+void registerVmNetCommands(Herd& herd) {
+    addHandler(
+        herd,
+        makeHandler(
+            "disconnect or move network connections",
+            "Disconnect or move the network connections of one or more VMs. NICs are named by\n"
+            "their position in `vm info` (zero indexed). To move NIC 0 of vm-0 to VLAN 100 on\n"
+            "the bridge mega_bridge:\n\n"
+            "\tvm net connect vm-0 0 100 mega_bridge\n\n"
+            "Without a bridge, the NIC stays on its bridge (the default bridge if it is\n"
+            "disconnected). To disconnect NIC 1 of vm-0 from every switch:\n\n"
+            "\tvm net disconnect vm-0 1\n\n"
+            "Works in every state: a container that has interfaces (building, running,\n"
+            "paused) is moved at once, any other at its next start. See \"vm start\" for\n"
+            "the targets.",
+            {"vm net <connect,> <vm target> <tap position> <vlan> [bridge]",
+             "vm net <disconnect,> <vm target> <tap position>"},
+            cliVmNet, vmNetSuggest()));
+}
+
+}  // namespace herd

@@ -1,0 +1,38 @@
+// `web`: the web page server at run time (the daemon's -web flag starts it at
+// startup). The server itself lives in src/web; this module only reaches it
+// through Herd::web.
+#include "service/commands/commands.h"
+#include "service/commands/vm_internal.h"
+#include "service/web_hook.h"
+
+namespace herd {
+
+namespace {
+
+void webCommand(cli::Command& c, Env& env) {
+    if (!env.herd.web) return env.fail("this daemon has no web server");
+    WebControl& web = *env.herd.web;
+    // One pattern: `web stop` and `web <address>` would overlap.
+    if (c.str("address") == "stop") return okOrFail(env, web.stop());
+    if (c.has("address")) {
+        auto r = web.start(c.str("address"));
+        if (!r.ok()) return env.fail(r.error().text());
+        return env.reply(*r);
+    }
+    env.reply(web.status());
+}
+
+}  // namespace
+
+void registerWebCommands(Herd& herd) {
+    addHandler(herd,
+               makeHandler("serve the web page",
+                           "Without arguments, show where the web page is served (and its token). "
+                           "With an\naddress (addr:port, or a port on 127.0.0.1), start serving "
+                           "it there; `web stop` stops\nit and closes its connections. Any "
+                           "address but a loopback one needs a token: set\nit with -web-token, "
+                           "else a random one is made.",
+                           {"web [address or stop]"}, webCommand));
+}
+
+}  // namespace herd

@@ -1,0 +1,468 @@
+#include "service/hostnet.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "base/log.h"
+#include "cli/tabwriter.h"
+#include "service/container_runtime.h"
+#include "service/herd.h"
+
+namespace herd {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kDnsmasq = "/usr/sbin/dnsmasq";
+constexpr const char* kBusybox = "/bin/busybox";
+
+std::string readFile(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+Result<void> writeFile(const std::string& path, const std::string& text, mode_t mode) {
+    const std::string tmp = path + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) return Error::sysNow("create", tmp);
+    ssize_t n = ::write(fd, text.data(), text.size());
+    int e = errno;
+    ::close(fd);
+    if (n != static_cast<ssize_t>(text.size())) return Error::sys(e, "write", tmp);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) return Error::sysNow("rename", path);
+    return Ok();
+}
+
+std::string trim(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
+    return s;
+}
+
+// The last non-empty line a helper wrote (its error, usually).
+std::string lastLine(const std::string& path) {
+    std::istringstream in(readFile(path));
+    std::string line, last;
+    while (std::getline(in, line))
+        if (!trim(line).empty()) last = trim(line);
+    return last;
+}
+
+// The pid in a pid file, when that process's command line mentions `mark`
+// (so a pid recycled since the record was written is never signalled).
+int recordedPid(const std::string& pidfile, const std::string& mark) {
+    std::string text = trim(readFile(pidfile));
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return -1;
+    int pid = std::stoi(text);
+    if (pid <= 1) return -1;
+    std::string cmdline = readFile("/proc/" + std::to_string(pid) + "/cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    return cmdline.find(mark) != std::string::npos ? pid : -1;
+}
+
+uint32_t v4(const runtime::IpPrefix& p) {
+    return static_cast<uint32_t>(p.addr[0]) << 24 | p.addr[1] << 16 | p.addr[2] << 8 | p.addr[3];
+}
+
+}  // namespace
+
+HostNet::HostNet(std::string base, std::string prefix, Post post)
+    : base_(std::move(base)), prefix_(std::move(prefix)), post_(std::move(post)) {}
+
+HostNet::~HostNet() {
+    shutdown(nullptr);
+}
+
+Result<runtime::Netlink*> HostNet::netlink() {
+    if (!nl_) {
+        auto o = runtime::Netlink::open();
+        if (!o.ok()) return o.error();
+        nl_.emplace(std::move(*o));
+    }
+    return &*nl_;
+}
+
+Result<bool> HostNet::linkExists(const std::string& name) {
+    auto nl = netlink();
+    if (!nl.ok()) return nl.error();
+    auto idx = (*nl)->ifindex(name);
+    if (idx.ok()) return true;
+    if (idx.error().errnum() == ENODEV) return false;
+    return idx.error();
+}
+
+HostTap* HostNet::findTap(const std::string& name) {
+    for (auto& t : taps_)
+        if (t->name == name) return t.get();
+    return nullptr;
+}
+
+std::vector<const HostTap*> HostNet::taps() const {
+    std::vector<const HostTap*> out;
+    for (const auto& t : taps_) out.push_back(t.get());
+    return out;
+}
+
+void HostNet::writeTapRecord() {
+    const std::string path = base_ + "/taps";
+    if (taps_.empty()) {
+        ::unlink(path.c_str());
+        return;
+    }
+    std::string table = "Bridge\tTap\tVLAN\n";
+    for (const auto& t : taps_)
+        table += t->bridge + "\t" + t->name + "\t" + std::to_string(t->vlan) + "\n";
+    cli::TabwriterOptions o;
+    o.minwidth = 5;
+    o.tabwidth = 0;
+    o.padding = 1;
+    if (auto r = writeFile(path, cli::tabwrite(table, o), 0644); !r.ok())
+        HERD_LOG(warn, "host taps record: {}", r.error().text());
+}
+
+Result<std::string> HostNet::dhcpScript() {
+    const std::string path = base_ + "/udhcpc.script";
+    // The lease's address only: a host tap never changes the host's routes
+    // or resolver.
+    static const char script[] =
+        "#!/bin/busybox sh\n"
+        "# herd: applies a host tap's DHCP lease (address only).\n"
+        "case \"$1\" in\n"
+        "deconfig) /bin/busybox ip -4 addr flush dev \"$interface\" ;;\n"
+        "bound) /bin/busybox ip -4 addr flush dev \"$interface\"\n"
+        "    /bin/busybox ip addr add \"$ip/${mask:-24}\" dev \"$interface\" ;;\n"
+        "renew) /bin/busybox ip addr add \"$ip/${mask:-24}\" dev \"$interface\" 2>/dev/null ;;\n"
+        "esac\n"
+        "exit 0\n";
+    HERD_TRY(writeFile(path, script, 0700));
+    return path;
+}
+
+Result<std::string> HostNet::createTap(runtime::SwitchBackend& sw, const TapRequest& req) {
+    auto nlr = netlink();
+    if (!nlr.ok()) return nlr.error();
+    runtime::Netlink& nl = **nlr;
+    std::string name = req.name;
+    if (name.empty()) {
+        for (;; ++next_tap_) {
+            auto n = runtime::hostTapName(prefix_, next_tap_);
+            if (!n.ok()) return n.error();
+            auto exists = linkExists(*n);
+            if (!exists.ok()) return exists.error();
+            if (!*exists && !findTap(*n)) {
+                name = *n;
+                break;
+            }
+        }
+        ++next_tap_;
+    }
+    if (req.dhcp && ::access(kBusybox, X_OK) != 0)
+        return Error::msg(std::string("dhcp error: no DHCP client: ") + kBusybox +
+                          " is missing (install busybox-static)");
+    auto plan = sw.prepare(req.bridge, req.vlan);
+    if (!plan.ok()) return plan.error();
+    HERD_TRY(sw.createHostPort(nl, name, *plan));
+    auto undo = [&] {
+        if (auto r = sw.deleteHostPort(nl, name); !r.ok())
+            HERD_LOG(error, "zombie host tap {}: {}", name, r.error().text());
+    };
+    auto tap = std::make_unique<HostTap>();
+    tap->name = name;
+    tap->bridge = req.bridge;
+    tap->vlan = req.vlan;
+    tap->ns = req.ns;
+    if (req.ip) {
+        if (auto r = nl.addAddress(name, *req.ip); !r.ok()) {
+            undo();
+            return Error::msg("ip error: " + r.error().text());
+        }
+    } else if (req.dhcp) {
+        auto script = dhcpScript();
+        if (!script.ok()) {
+            undo();
+            return Error::msg("dhcp error: " + script.error().text());
+        }
+        const std::string log = base_ + "/udhcpc_" + name + ".log";
+        // Foreground, so it stays our child; it renews the lease and, while
+        // nobody answers, retries in bursts of 3 discovers every ~16 s.
+        auto child = OwnedChild::spawn(
+            {kBusybox, "udhcpc", "-f", "-i", name, "-s", *script, "-t", "3", "-T", "2", "-A", "10"},
+            log, [name](int status) {
+                HERD_LOG(info, "host tap {}: dhcp client exited ({})", name, status);
+            });
+        if (!child.ok()) {
+            undo();
+            return Error::msg("dhcp error: " + child.error().text());
+        }
+        // A client that cannot run at all fails at once.
+        if ((*child)->waitExit(200)) {
+            std::string why = lastLine(log);
+            undo();
+            ::unlink(log.c_str());
+            return Error::msg("dhcp error: udhcpc exited: " + why);
+        }
+        auto r = writeFile(base_ + "/udhcpc_" + name + ".pid",
+                           std::to_string((*child)->pid()) + "\n", 0644);
+        if (!r.ok()) HERD_LOG(warn, "dhcp client record: {}", r.error().text());
+        tap->dhcp = std::move(*child);
+    }
+    taps_.push_back(std::move(tap));
+    writeTapRecord();
+    return name;
+}
+
+Result<void> HostNet::deleteTap(runtime::SwitchBackend* sw, const std::string& name) {
+    auto it =
+        std::find_if(taps_.begin(), taps_.end(), [&](const auto& t) { return t->name == name; });
+    if (it == taps_.end()) return Error::msg("unknown tap");
+    if ((*it)->dhcp) {
+        (*it)->dhcp->stop();
+        ::unlink((base_ + "/udhcpc_" + name + ".pid").c_str());
+        ::unlink((base_ + "/udhcpc_" + name + ".log").c_str());
+    }
+    Result<void> r;
+    auto nl = netlink();
+    if (!nl.ok()) {
+        r = nl.error();
+    } else if (sw) {
+        r = sw->deleteHostPort(**nl, name);
+    } else {
+        r = (*nl)->deleteLink(name);
+        if (!r.ok() && r.error().errnum() == ENODEV) r = Ok();
+    }
+    taps_.erase(it);
+    writeTapRecord();
+    return r;
+}
+
+void HostNet::shutdown(runtime::SwitchBackend* sw) {
+    while (!taps_.empty()) {
+        const std::string name = taps_.back()->name;
+        if (auto r = deleteTap(sw, name); !r.ok())
+            HERD_LOG(warn, "delete host tap {}: {}", name, r.error().text());
+    }
+    while (!dnsmasq_.empty()) (void)killDnsmasq(dnsmasq_.begin()->first);
+    ::unlink((base_ + "/udhcpc.script").c_str());
+}
+
+// ---- dnsmasq ---------------------------------------------------------------
+
+Result<int> HostNet::startDnsmasq(const std::string& ip, const std::string& min,
+                                  const std::string& max, const std::string& config) {
+    if (::access(kDnsmasq, X_OK) != 0)
+        return Error::msg(std::string("dnsmasq is not installed (") + kDnsmasq +
+                          "; Debian package dnsmasq-base)");
+    if (!config.empty() && ::access(config.c_str(), R_OK) != 0)
+        return Error::sysNow("open", config);
+    std::vector<std::string> argv = {kDnsmasq};
+    const int id = next_dnsmasq_;
+    const std::string dir = base_ + "/dnsmasq_" + std::to_string(id);
+    argv.push_back("--conf-file=" + (config.empty() ? std::string("/dev/null") : config));
+    argv.insert(argv.end(), {"--pid-file=" + dir + "/dnsmasq.pid", "-o", "-k", "--no-resolv",
+                             "--log-facility=-"});
+    if (!ip.empty()) {
+        runtime::IpPrefix a, lo, hi;
+        if (!runtime::parseIp(ip, a) || a.family != AF_INET)
+            return Error::msg("invalid IPv4 address: " + ip);
+        if (!runtime::parseIp(min, lo) || lo.family != AF_INET)
+            return Error::msg("invalid IPv4 address: " + min);
+        if (!runtime::parseIp(max, hi) || hi.family != AF_INET)
+            return Error::msg("invalid IPv4 address: " + max);
+        if (v4(lo) > v4(hi)) return Error::msg("invalid DHCP range: " + min + " is above " + max);
+        // The interface holding <ip>: dnsmasq is bound to it alone.
+        auto nlr = netlink();
+        if (!nlr.ok()) return nlr.error();
+        auto addrs = (*nlr)->addresses();
+        if (!addrs.ok()) return addrs.error();
+        const runtime::AddrInfo* found = nullptr;
+        for (const auto& ai : *addrs)
+            if (ai.prefix.family == AF_INET && v4(ai.prefix) == v4(a)) found = &ai;
+        if (!found) return Error::msg("no interface has address " + ip);
+        std::string ifname;
+        auto links = (*nlr)->links();
+        if (!links.ok()) return links.error();
+        for (const auto& l : *links)
+            if (l.index == found->index) ifname = l.name;
+        if (ifname.empty()) return Error::msg("no interface has address " + ip);
+        const int len = found->prefix.len;
+        const uint32_t mask = len == 0 ? 0 : ~0u << (32 - len);
+        if ((v4(lo) & mask) != (v4(a) & mask) || (v4(hi) & mask) != (v4(a) & mask)) {
+            return Error::msg("DHCP range " + min + "-" + max + " is outside " + ifname +
+                              "'s network " + ip + "/" + std::to_string(len));
+        }
+        argv.insert(argv.end(),
+                    {"--except-interface=lo", "--interface=" + ifname, "--listen-address=" + ip,
+                     "--bind-interfaces", "--dhcp-range=" + min + "," + max,
+                     "--dhcp-leasefile=" + dir + "/dnsmasq.leases",
+                     "--dhcp-lease-max=" + std::to_string(v4(hi) - v4(lo) + 1)});
+    }
+    std::error_code ec;
+    fs::remove_all(dir, ec);  // left by a killed daemon with the same base
+    if (::mkdir(dir.c_str(), 0700) != 0) return Error::sysNow("mkdir", dir);
+    std::weak_ptr<HostNet> self = weak_from_this();
+    auto child = OwnedChild::spawn(argv, dir + "/dnsmasq.log", [self, post = post_, id](int) {
+        if (!post) return;
+        post([self, id] {
+            if (auto h = self.lock()) h->onDnsmasqExit(id);
+        });
+    });
+    if (!child.ok()) {
+        fs::remove_all(dir, ec);
+        return child.error();
+    }
+    // Ready once it wrote its pid file (after binding its sockets); an exit
+    // before that is a failure whose reason is its last log line.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    for (;;) {
+        if (!(*child)->running() || (*child)->waitExit(0)) {
+            std::string why = lastLine(dir + "/dnsmasq.log");
+            fs::remove_all(dir, ec);
+            return Error::msg("dnsmasq: " + (why.empty() ? std::string("exited") : why));
+        }
+        if (!trim(readFile(dir + "/dnsmasq.pid")).empty()) break;
+        if (std::chrono::steady_clock::now() > deadline) {
+            (*child)->stop();
+            fs::remove_all(dir, ec);
+            return Error::msg("dnsmasq did not start within 5 s");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    auto s = std::make_unique<DnsmasqServer>();
+    s->id = id;
+    s->addr = ip;
+    s->min = min;
+    s->max = max;
+    s->path = dir;
+    s->proc = std::move(*child);
+    dnsmasq_[id] = std::move(s);
+    ++next_dnsmasq_;
+    return id;
+}
+
+void HostNet::onDnsmasqExit(int id) {
+    auto it = dnsmasq_.find(id);
+    if (it == dnsmasq_.end() || it->second->proc->running()) return;
+    HERD_LOG(info, "dnsmasq server {} quit: {}", id, lastLine(it->second->path + "/dnsmasq.log"));
+    (void)killDnsmasq(id);
+}
+
+Result<void> HostNet::killDnsmasq(int id) {
+    auto it = dnsmasq_.find(id);
+    if (it == dnsmasq_.end()) return Error::msg("invalid id");
+    it->second->proc->stop();
+    std::error_code ec;
+    fs::remove_all(it->second->path, ec);
+    dnsmasq_.erase(it);
+    return Ok();
+}
+
+std::vector<const DnsmasqServer*> HostNet::dnsmasqs() const {
+    std::vector<const DnsmasqServer*> out;
+    for (const auto& [id, s] : dnsmasq_) out.push_back(s.get());
+    return out;
+}
+
+int HostNet::dnsmasqPid(const DnsmasqServer& s) const {
+    std::string text = trim(readFile(s.path + "/dnsmasq.pid"));
+    if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos)
+        return std::stoi(text);
+    return s.proc ? s.proc->pid() : -1;
+}
+
+// ---- glue and nuke ---------------------------------------------------------
+
+namespace {
+
+runtime::SwitchBackend* switchOf(Herd& herd) {
+    auto rt = std::dynamic_pointer_cast<ContainerRuntime>(herd.runtime);
+    return rt ? &rt->switchBackend() : nullptr;
+}
+
+}  // namespace
+
+HostNet& hostNet(Herd& herd) {
+    if (!herd.hostnet)
+        herd.hostnet = std::make_shared<HostNet>(herd.opts.base, herd.opts.prefix, herd.post);
+    return *herd.hostnet;
+}
+
+void hostnetClearNamespace(Herd& herd, const std::string& ns) {
+    if (!herd.hostnet) return;
+    std::vector<std::string> names;
+    for (const HostTap* t : herd.hostnet->taps())
+        if (t->ns == ns) names.push_back(t->name);
+    for (const auto& n : names) {
+        if (auto r = herd.hostnet->deleteTap(switchOf(herd), n); !r.ok())
+            HERD_LOG(warn, "delete host tap {}: {}", n, r.error().text());
+    }
+}
+
+void hostnetShutdown(Herd& herd) {
+    if (!herd.hostnet) return;
+    herd.hostnet->shutdown(switchOf(herd));
+    herd.hostnet.reset();
+}
+
+Result<void> nukeHostNet(const std::string& base, const std::string& prefix) {
+    std::error_code ec;
+    if (!fs::is_directory(base, ec)) return Ok();
+    Result<void> first;
+    std::vector<std::string> recorded;
+    {
+        std::istringstream in(readFile(base + "/taps"));
+        std::string line;
+        std::getline(in, line);  // header
+        while (std::getline(in, line)) {
+            std::istringstream f(line);
+            std::string bridge, tap;
+            if (f >> bridge >> tap) recorded.push_back(tap);
+        }
+    }
+    for (const auto& e : fs::directory_iterator(base, ec)) {
+        const std::string name = e.path().filename();
+        const std::string path = e.path();
+        if (name.rfind("dnsmasq_", 0) == 0 && e.is_directory(ec)) {
+            int pid = recordedPid(path + "/dnsmasq.pid", "--pid-file=" + path + "/dnsmasq.pid");
+            if (pid > 0) ::kill(pid, SIGKILL);
+            fs::remove_all(path, ec);
+        } else if (name.rfind("udhcpc_", 0) == 0 && name.size() > 4 &&
+                   name.compare(name.size() - 4, 4, ".pid") == 0) {
+            int pid = recordedPid(path, base + "/udhcpc.script");
+            if (pid > 0) ::kill(pid, SIGKILL);
+            ::unlink(path.c_str());
+        } else if (name.rfind("udhcpc_", 0) == 0) {
+            ::unlink(path.c_str());
+        }
+    }
+    // Taps named by the user; default names (and every tap's bridge-side
+    // peer) are removed with the prefix's other links by nukeLinks.
+    if (!recorded.empty()) {
+        auto nl = runtime::Netlink::open();
+        if (!nl.ok()) return nl.error();
+        auto links = nl->links();
+        if (!links.ok()) return links.error();
+        for (const auto& l : *links) {
+            bool ours = std::find(recorded.begin(), recorded.end(), l.name) != recorded.end();
+            if (!ours || runtime::isOwnedLink(prefix, l.name)) continue;
+            if (l.kind != "veth" && l.kind != "openvswitch") continue;
+            auto r = nl->deleteLink(l.name);
+            if (!r.ok() && r.error().errnum() != ENODEV && first.ok()) first = r;
+        }
+    }
+    ::unlink((base + "/taps").c_str());
+    ::unlink((base + "/udhcpc.script").c_str());
+    return first;
+}
+
+}  // namespace herd

@@ -1,0 +1,105 @@
+#include "service/owned_child.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+
+namespace herd {
+
+Result<std::unique_ptr<OwnedChild>> OwnedChild::spawn(const std::vector<std::string>& argv,
+                                                      const std::string& log_path, OnExit on_exit) {
+    if (argv.empty()) return Error::msg("spawn: no program");
+    // Everything the child needs is prepared before fork: after it, in a
+    // multi-threaded parent, only async-signal-safe calls are allowed.
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    char* envp[] = {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), nullptr};
+    int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (log < 0) return Error::sysNow("open", log_path);
+    int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull < 0) {
+        int e = errno;
+        ::close(log);
+        return Error::sys(e, "open", "/dev/null");
+    }
+    const pid_t parent = ::getpid();
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        int e = errno;
+        ::close(log);
+        ::close(devnull);
+        return Error::sys(e, "fork", argv[0]);
+    }
+    if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (::getppid() != parent) _exit(127);  // the daemon died already
+        // A fresh signal state: the daemon blocks some signals in threads.
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        for (int s = 1; s < NSIG; ++s) signal(s, SIG_DFL);
+        ::setsid();
+        if (::dup2(devnull, 0) < 0 || ::dup2(log, 1) < 0 || ::dup2(log, 2) < 0) _exit(127);
+        ::syscall(SYS_close_range, 3u, ~0u, 0u);
+        ::execve(args[0], args.data(), envp);
+        static const char msg[] = "herd: exec failed\n";
+        (void)!::write(2, msg, sizeof msg - 1);
+        _exit(127);
+    }
+    ::close(log);
+    ::close(devnull);
+    std::unique_ptr<OwnedChild> c(new OwnedChild());
+    c->pid_ = pid;
+    // Nobody else reaps this pid, so it cannot be reused before the waiter
+    // reaps it: the pidfd refers to our child.
+    c->pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    c->on_exit_ = std::move(on_exit);
+    c->thread_ = std::thread([p = c.get()] { p->waiter(); });
+    return c;
+}
+
+void OwnedChild::waiter() {
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0) {
+        if (errno != EINTR) break;
+    }
+    {
+        std::lock_guard lock(mu_);
+        status_ = status;
+        exited_ = true;
+    }
+    cv_.notify_all();
+    if (on_exit_) on_exit_(status);
+}
+
+bool OwnedChild::waitExit(int timeout_ms) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                        [this] { return exited_.load(); });
+}
+
+void OwnedChild::stop(int grace_ms) {
+    if (pid_ > 0 && !exited_) {
+        if (pidfd_ >= 0) ::syscall(SYS_pidfd_send_signal, pidfd_, SIGTERM, nullptr, 0);
+        if (!waitExit(grace_ms) && pidfd_ >= 0) {
+            ::syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
+        }
+    }
+    if (thread_.joinable()) thread_.join();
+    if (pidfd_ >= 0) {
+        ::close(pidfd_);
+        pidfd_ = -1;
+    }
+}
+
+OwnedChild::~OwnedChild() {
+    stop();
+}
+
+}  // namespace herd

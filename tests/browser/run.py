@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Runs the browser test of herd's web page (issue 6) against a real daemon.
+
+Starts a private herd daemon (own base directory and prefix, herdtest.Daemon)
+serving the page on a free loopback port, launches and starts two containers,
+then runs tests/browser/test_web_browser.mjs in node (headless Chromium through
+playwright-core). The daemon and everything it made are removed even when the
+test fails or is interrupted. Needs root (real containers) and a built tree:
+
+    HERD=build/herd python3 tests/browser/run.py
+
+HERD selects the herd binary (default build/herd); the page, node_modules and
+the default screenshot directory are found next to it (web/, web-npm/,
+screenshots/). HERD_SCREENSHOTS overrides where the screenshots go.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+from herdtest import HERD, Daemon  # noqa: E402
+
+VMS = ["web0", "web1"]  # the test uses web0; web1 keeps running to fill the table
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_running(client, names, timeout=30):
+    deadline = time.time() + timeout
+    states = {}
+    while time.time() < deadline:
+        states = {r["name"]: r["state"] for r in client.table("vm info")}
+        if all(states.get(n) == "RUNNING" for n in names):
+            return
+        time.sleep(0.1)
+    raise RuntimeError("containers did not reach RUNNING: %s" % states)
+
+
+def interrupted(signum, frame):
+    """SIGTERM unwinds like Ctrl-C, so that main's finally still cleans up."""
+    raise KeyboardInterrupt()
+
+
+def main():
+    if os.geteuid() != 0:
+        print("FAIL: the browser test runs real containers: run it as root")
+        return 1
+    herd_dir = os.path.dirname(os.path.abspath(HERD))
+    for need in ("web/index.html", "web/static/xterm.js", "web-npm/node_modules/playwright-core"):
+        if not os.path.exists(os.path.join(herd_dir, need)):
+            print("FAIL: %s missing next to %s (build first: cmake --build build)" % (need, HERD))
+            return 1
+
+    signal.signal(signal.SIGTERM, interrupted)
+
+    port = free_port()
+    url = "http://127.0.0.1:%d" % port
+    daemon = Daemon("-web", "127.0.0.1:%d" % port)
+    node = None
+    try:
+        daemon.start()
+        client = daemon.client()
+        client.ok("vm launch container web[0-1]")
+        client.ok("vm start all")
+        wait_running(client, VMS)
+        client.close()
+
+        env = dict(os.environ, HERD_WEB_URL=url, HERD_VM=VMS[0], HERD=os.path.abspath(HERD),
+                   HERD_BASE=daemon.base)
+        node = subprocess.Popen(["node", os.path.join(HERE, "test_web_browser.mjs")], env=env)
+        rc = node.wait(timeout=180)
+        node = None
+        if rc != 0:
+            print("---- daemon log (last 40 lines)")
+            print("\n".join(daemon.logtext().splitlines()[-40:]))
+        return rc
+    except KeyboardInterrupt:
+        print("FAIL: interrupted")
+        return 1
+    except Exception as e:  # a setup step failed: say which, with the daemon's log
+        print("FAIL: %s" % e)
+        print("---- daemon log (last 40 lines)")
+        print("\n".join(daemon.logtext().splitlines()[-40:]))
+        return 1
+    finally:
+        if node is not None:  # interrupted or timed out: stop our node (it closes its browser)
+            node.send_signal(signal.SIGTERM)
+            try:
+                node.wait(10)
+            except subprocess.TimeoutExpired:
+                node.kill()
+                node.wait()
+        daemon.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

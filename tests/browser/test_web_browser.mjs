@@ -1,0 +1,306 @@
+// Browser test of herd's web page, in headless Chromium driven by playwright-core.
+//
+// Expects a running herd daemon serving the web page and a RUNNING container;
+// tests/browser/run.py sets that up (and is the way to run this). Environment:
+//   HERD_WEB_URL      the page, e.g. http://127.0.0.1:8123 (required)
+//   HERD_VM           name of a running container (required)
+//   HERD, HERD_BASE   herd binary and the daemon's -base, for `herd -e` (required)
+//   HERD_WEB_NPM      where `npm ci` put node_modules (default <dir of $HERD>/web-npm)
+//   HERD_SCREENSHOTS  where screenshots go (default <dir of $HERD>/screenshots)
+// Every check that fails exits non-zero with a message naming it; the browser and
+// its profile directory are removed whatever happens.
+
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+function env(name) {
+    const v = process.env[name];
+    if (!v) fail(`environment variable ${name} is not set (run tests/browser/run.py)`);
+    return v;
+}
+
+function fail(msg) {
+    console.error(`FAIL: ${msg}`);
+    process.exit(1);
+}
+
+const BASE_URL = env('HERD_WEB_URL').replace(/\/$/, '');
+const VM = env('HERD_VM');
+const HERD = path.resolve(env('HERD'));
+const HERD_BASE = env('HERD_BASE');
+const NPM_DIR = process.env.HERD_WEB_NPM || path.join(path.dirname(HERD), 'web-npm');
+const SHOTS = path.resolve(process.env.HERD_SCREENSHOTS ||
+                           path.join(path.dirname(HERD), 'screenshots'));
+const ORIGIN = new URL(BASE_URL).origin;
+const TIMEOUT_MS = 15000;
+
+let chromium;
+try {
+    ({ chromium } = createRequire(path.join(NPM_DIR, 'package.json'))('playwright-core'));
+} catch (e) {
+    fail(`playwright-core not found under ${NPM_DIR}/node_modules (build herd first: ` +
+         `cmake --build build): ${e.message}`);
+}
+
+// The profile lives in its own temp dir, removed on any exit.
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'herd-browser-'));
+process.on('exit', () => fs.rmSync(profile, { recursive: true, force: true }));
+for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.on(sig, () => {
+        console.error(`FAIL: interrupted by ${sig}`);
+        process.exit(1);  // playwright kills the browser it launched on exit
+    });
+}
+
+const problems = [];  // what the pages did wrong along the way, checked at the end
+let context;
+
+async function step(name, fn) {
+    const t0 = Date.now();
+    try {
+        await fn();
+    } catch (e) {
+        throw new Error(`${name}: ${e.message}`);
+    }
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+}
+
+// The terminal's buffer (scrollback included), one string per line.
+async function termLines(page) {
+    return page.evaluate(() => {
+        const buf = window.term.buffer.active;
+        const lines = [];
+        for (let i = 0; i < buf.length; i++) lines.push(buf.getLine(i).translateToString(true));
+        return lines;
+    });
+}
+
+// Waits until `pred(lines)` holds for the terminal's buffer; the error shows
+// the buffer's tail.
+async function waitForTerm(page, what, pred) {
+    const deadline = Date.now() + TIMEOUT_MS;
+    let lines = [];
+    while (Date.now() < deadline) {
+        lines = await termLines(page);
+        if (pred(lines)) return lines;
+        await page.waitForTimeout(100);
+    }
+    const tail = lines.filter((l) => l.trim()).slice(-10).join('\n    | ');
+    throw new Error(`${what} not seen within ${TIMEOUT_MS} ms; terminal ends with:\n    | ${tail}`);
+}
+
+function watch(page, label) {
+    page.on('pageerror', (e) => problems.push(`${label}: uncaught script error: ${e.message}`));
+    page.on('websocket', (ws) => {
+        if (new URL(ws.url()).origin !== ORIGIN.replace(/^http/, 'ws')) {
+            problems.push(`${label}: non-local WebSocket: ${ws.url()}`);
+        }
+    });
+    page.on('console', (m) => {
+        if (m.type() === 'error') console.log(`     (${label} console: ${m.text()})`);
+    });
+}
+
+async function openTerminal(label) {
+    const page = await context.newPage();
+    watch(page, label);
+    const url = `${BASE_URL}/vm/${encodeURIComponent(VM)}/connect/`;
+    const resp = await page.goto(url);
+    if (!resp || resp.status() !== 200) {
+        throw new Error(`GET ${url}: HTTP ${resp ? resp.status() : 'no response'}`);
+    }
+    await page.waitForFunction(() => window.term !== undefined, null, { timeout: TIMEOUT_MS });
+    await page.waitForSelector('#status[data-state="connected"]', { timeout: TIMEOUT_MS });
+    return page;
+}
+
+async function typeLine(page, text) {
+    await page.click('#terminal');
+    await page.keyboard.type(text);
+    await page.keyboard.press('Enter');
+}
+
+async function main() {
+    fs.mkdirSync(SHOTS, { recursive: true });
+    context = await chromium.launchPersistentContext(profile, {
+        executablePath: '/usr/bin/chromium',
+        headless: true,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+               '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        viewport: { width: 1100, height: 640 },
+    });
+    // Everything the pages load must come from herd itself: no CDN, nothing else.
+    context.on('request', (req) => {
+        const url = new URL(req.url());
+        if (['data:', 'blob:', 'about:'].includes(url.protocol)) return;
+        if (url.origin !== ORIGIN && url.origin !== ORIGIN.replace(/^http/, 'ws')) {
+            problems.push(`non-local request: ${req.url()}`);
+        }
+    });
+    context.on('response', (resp) => {
+        if (resp.status() >= 400 && !resp.url().endsWith('/favicon.ico')) {
+            problems.push(`HTTP ${resp.status()} for ${resp.url()}`);
+        }
+    });
+
+    let term1;
+    await step('terminal page connects', async () => {
+        term1 = await openTerminal('terminal 1');
+        const title = await term1.title();
+        if (!title.includes(VM)) throw new Error(`title "${title}" does not name ${VM}`);
+    });
+
+    await step('typing `echo $((6*7))` prints 42', async () => {
+        await typeLine(term1, 'echo $((6*7))');
+        // The typed line holds "6*7", never "42": a line that is exactly 42
+        // after it was computed by the container's shell.
+        await waitForTerm(term1, '"42" after the echo line', (lines) => {
+            const i = lines.findIndex((l) => l.includes('echo $((6*7))'));
+            return i >= 0 && lines.slice(i + 1).some((l) => l.trim() === '42');
+        });
+    });
+
+    await step('resizing the window resizes the pty', async () => {
+        const before = await term1.evaluate(() => [window.term.cols, window.term.rows]);
+        await term1.setViewportSize({ width: 760, height: 420 });
+        await term1.waitForFunction(([c, r]) => window.term.cols !== c && window.term.rows !== r,
+                                    before, { timeout: TIMEOUT_MS });
+        const [cols, rows] = await term1.evaluate(() => [window.term.cols, window.term.rows]);
+        await typeLine(term1, 'stty size');
+        await waitForTerm(term1, `"${rows} ${cols}" from stty size (was ${before[1]} ${before[0]})`,
+                          (lines) => lines.some((l) => l.trim() === `${rows} ${cols}`));
+        await term1.setViewportSize({ width: 1100, height: 640 });
+    });
+
+    await step('a second viewer sees the output in its scrollback', async () => {
+        const term2 = await openTerminal('terminal 2');
+        await waitForTerm(term2, '"echo $((6*7))" and "42" in the scrollback', (lines) => {
+            const i = lines.findIndex((l) => l.includes('echo $((6*7))'));
+            return i >= 0 && lines.slice(i + 1).some((l) => l.trim() === '42');
+        });
+        // Both viewers see what one types.
+        await typeLine(term2, 'echo from-$((2+3))-second');
+        for (const p of [term2, term1]) {
+            await waitForTerm(p, '"from-5-second"',
+                              (ls) => ls.some((l) => l.trim() === 'from-5-second'));
+        }
+        await term2.close();
+    });
+
+    const termShot = path.join(SHOTS, 'terminal.png');
+    await step('terminal screenshot', async () => {
+        await typeLine(term1, 'uname -a; ls /');
+        await term1.waitForTimeout(500);
+        await term1.screenshot({ path: termShot });
+    });
+
+    let table;
+    const row = `tr[data-vm="${VM}"]`;
+    await step('table page shows the container RUNNING', async () => {
+        table = await context.newPage();
+        watch(table, 'table');
+        const resp = await table.goto(`${BASE_URL}/`);
+        if (!resp || resp.status() !== 200) throw new Error(`GET /: HTTP ${resp && resp.status()}`);
+        await table.waitForFunction((sel) => document.querySelector(sel)?.textContent === 'RUNNING',
+                                    `${row} td.state`, { timeout: TIMEOUT_MS });
+    });
+
+    await step('the command box runs `vm info`', async () => {
+        await table.fill('#command', 'vm info');
+        await table.press('#command', 'Enter');
+        await table.waitForFunction((vm) => {
+            const out = document.querySelector('#output');
+            return out.textContent.includes('vm info\n') && out.textContent.includes(vm) &&
+                   !out.classList.contains('pending') && !out.classList.contains('error');
+        }, VM, { timeout: TIMEOUT_MS });
+    });
+
+    await step('`vm kill` from the CLI turns the row to QUIT', async () => {
+        const t0 = Date.now();
+        const { stdout, stderr } = await promisify(execFile)(
+            HERD, ['-base', HERD_BASE, '-e', 'vm', 'kill', VM], { timeout: TIMEOUT_MS });
+        const said = (stdout + stderr).trim();
+        if (said) console.log(`     (herd -e vm kill ${VM}: ${said})`);
+        await table.waitForFunction((sel) => document.querySelector(sel)?.textContent === 'QUIT',
+                                    `${row} td.state`, { timeout: TIMEOUT_MS });
+        console.log(`     (row turned QUIT ${Date.now() - t0} ms after herd -e vm kill)`);
+    });
+
+    const tableShot = path.join(SHOTS, 'table.png');
+    await step('table screenshot', async () => {
+        await table.screenshot({ path: tableShot, fullPage: true });
+    });
+
+    // The page's own buttons, on every VM of the table: they send ordinary
+    // commands, and the table follows what the daemon says. minimega's rule:
+    // `vm start all` starts BUILDING and PAUSED VMs, a QUIT one restarts only
+    // when named (its row's start button).
+    const states = () => table.$$eval('tr[data-vm]', (trs) => Object.fromEntries(
+        trs.map((tr) => [tr.dataset.vm, tr.querySelector('td.state').textContent])));
+    async function waitStates(what, pred) {
+        const deadline = Date.now() + 30000;
+        let now = {};
+        while (Date.now() < deadline) {
+            now = await states();
+            if (pred(now, Object.values(now))) return;
+            await table.waitForTimeout(100);
+        }
+        const out = await table.textContent('#output');
+        throw new Error(`${what}: states are ${JSON.stringify(now)}; #output says:\n${out}`);
+    }
+    async function click(selector) {
+        await table.click(selector);
+        await table.waitForFunction(
+            () => !document.querySelector('#output').classList.contains('pending'), null,
+            { timeout: TIMEOUT_MS });
+        if (await table.$eval('#output', (o) => o.classList.contains('error'))) {
+            throw new Error(`${selector}: ${await table.textContent('#output')}`);
+        }
+    }
+    await step('buttons: launch 2, start all, start, stop, kill all, flush', async () => {
+        const before = Object.keys(await states()).length;
+        await table.fill('#launch-count', '2');
+        await click('#launch');
+        await waitStates(`${before + 2} rows after launch 2`, (_, s) => s.length === before + 2);
+        await click('#start-all');
+        await waitStates(`all but ${VM} RUNNING after start all`, (m, s) =>
+            m[VM] === 'QUIT' && s.filter((x) => x === 'RUNNING').length === s.length - 1);
+        await click(`${row} button.start`);
+        await waitStates(`${VM} RUNNING after its start button`, (m) => m[VM] === 'RUNNING');
+        await click(`${row} button.stop`);
+        await waitStates(`${VM} PAUSED after its stop button`, (m) => m[VM] === 'PAUSED');
+        await click('#kill-all');
+        await waitStates('all QUIT after kill all', (_, s) => s.every((x) => x === 'QUIT'));
+        await click('#flush');
+        await waitStates('no rows after flush', (_, s) => s.length === 0);
+        await table.waitForSelector('#empty', { state: 'visible', timeout: TIMEOUT_MS });
+    });
+
+    await step('the open terminal says its console closed', async () => {
+        await term1.waitForSelector('#status[data-state="disconnected"]', { timeout: TIMEOUT_MS });
+        await waitForTerm(term1, '"[disconnected: "',
+                          (ls) => ls.some((l) => l.includes('[disconnected: ')));
+        console.log(`     (its status: ${await term1.textContent('#status')})`);
+    });
+
+    if (problems.length) throw new Error(`the pages misbehaved:\n  ${problems.join('\n  ')}`);
+    console.log(`screenshot: ${tableShot}`);
+    console.log(`screenshot: ${termShot}`);
+}
+
+const watchdog = setTimeout(() => fail('test took longer than 120 s'), 120000);
+watchdog.unref();
+try {
+    await main();
+    console.log('PASS: browser test of the web page');
+} catch (e) {
+    console.error(`FAIL: ${e.message}`);
+    process.exitCode = 1;
+} finally {
+    if (context) await context.close().catch(() => {});
+}
+process.exit(process.exitCode ?? 0);

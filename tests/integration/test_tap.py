@@ -1,0 +1,466 @@
+#!/usr/bin/env python3
+"""Integration tests of host taps, `bridge` and dnsmasq (issue 4), run as root.
+
+Real traffic between the host and containers through a host tap on the
+kernel-bridge backend: the host reaches guests on its VLAN (ping, TCP both
+ways) and not a guest on another VLAN; dnsmasq on the tap gives the guests
+(and a DHCP host tap) addresses; bad input leaves nothing; after tap delete,
+clear tap, quit and nuke (also after SIGKILL) no tap, veth, bridge, udhcpc or
+dnsmasq of the daemon's remains.
+
+Each test class uses its own random 10.55.<n>.0/24 so that runs on the same
+host at the same time do not share a subnet (nothing is routed anywhere).
+"""
+
+import os
+import random
+import re
+import secrets
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from herdtest import HERD, Console, Daemon  # noqa: E402
+
+
+def links_with(prefix):
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
+                         check=True).stdout
+    names = []
+    for line in out.splitlines():
+        name = line.split(":")[1].strip().split("@")[0]
+        if name.startswith(prefix):
+            names.append(name)
+    return names
+
+
+def link_exists(name):
+    return os.path.exists("/sys/class/net/" + name)
+
+
+def wait_for(pred, timeout, step=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def addresses(ifname):
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", ifname],
+                         capture_output=True, text=True).stdout
+    return re.findall(r"inet (\S+)", out)
+
+
+def master_of(ifname):
+    try:
+        return os.path.basename(os.readlink("/sys/class/net/%s/master" % ifname))
+    except OSError:
+        return None
+
+
+def procs_mentioning(text):
+    """Pids whose command line contains text (our base dir: dnsmasq, udhcpc)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        if text in cmd:
+            found.append(int(pid))
+    return found
+
+
+def quit(client):
+    try:
+        client.run("quit")
+    except ConnectionError:
+        pass
+    client.close()
+
+
+def created(client, line):
+    """The name `tap create` prints (without the host annotation)."""
+    return client.ok(".annotate false " + line).strip()
+
+
+def host_ping(addr, timeout=2.0):
+    """One ICMP echo from the host (a raw socket: the host has no ping)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    try:
+        ident = random.randint(1, 0xFFFF)
+        hdr = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + b"herd-tap-test"
+        csum = 0
+        for i in range(0, len(hdr), 2):
+            csum += (hdr[i] << 8) + (hdr[i + 1] if i + 1 < len(hdr) else 0)
+        csum = (csum >> 16) + (csum & 0xFFFF)
+        csum = ~(csum + (csum >> 16)) & 0xFFFF
+        pkt = hdr[:2] + struct.pack("!H", csum) + hdr[4:]
+        s.sendto(pkt, (addr, 0))
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            s.settimeout(max(0.01, deadline - time.time()))
+            try:
+                data, src = s.recvfrom(2048)
+            except socket.timeout:
+                return False
+            ihl = (data[0] & 0x0F) * 4
+            typ, _, _, rid, _ = struct.unpack("!BBHHH", data[ihl:ihl + 8])
+            if src[0] == addr and typ == 0 and rid == ident:
+                return True
+        return False
+    finally:
+        s.close()
+
+
+def subnet():
+    return "10.55.%d" % random.randint(100, 250)
+
+
+class Guests:
+    """A daemon with containers a, b on VLAN 5 and c on VLAN 6."""
+
+    @classmethod
+    def boot(cls):
+        cls.net = subnet()
+        cls.d = Daemon().start()
+        cls.c = cls.d.client()
+        c = cls.c
+        c.ok("vm config backchannel false")
+        c.ok("vm config net 5")
+        c.ok("vm launch container a,b")
+        c.ok("vm config net 6")
+        c.ok("vm launch container c")
+        c.ok("vm start all")
+        cls.cons = {}
+        for name in "abc":
+            row = [r for r in c.table("vm info") if r["name"] == name][0]
+            con = Console(os.path.join(cls.d.base, row["id"], "console"))
+            con.sh("true", timeout=15)
+            cls.cons[name] = con
+
+    @classmethod
+    def shutdown(cls):
+        for con in cls.cons.values():
+            con.close()
+        cls.c.close()
+        cls.d.stop()
+
+
+class HostTapTraffic(Guests, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.boot()
+        cls.ADDR = {"a": cls.net + ".1", "b": cls.net + ".2", "c": cls.net + ".3"}
+        cls.host = cls.net + ".254"
+        cls.tap = created(cls.c, "tap create 5 ip %s/24" % cls.host)
+        for name in "abc":
+            out = cls.cons[name].sh("ip addr add %s/24 dev veth0; echo rc=$?" % cls.ADDR[name])
+            assert "rc=0" in out, out
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.shutdown()
+
+    def test_tap_is_on_vlan5(self):
+        p = self.d.prefix
+        self.assertEqual(self.tap, p + "t0")
+        self.assertEqual(addresses(self.tap), [self.host + "/24"])
+        rows = self.c.table("tap")
+        self.assertEqual(rows, [{"bridge": "mega_bridge", "tap": self.tap, "vlan": "5"}])
+        # Its peer is on VLAN 5's kernel bridge.
+        peers = [n for n in links_with(p + "p")]
+        self.assertEqual(len(peers), 1, peers)
+        self.assertEqual(master_of(peers[0]), p + "b5")
+        with open("/sys/class/net/%s/carrier" % self.tap) as f:
+            self.assertEqual(f.read().strip(), "1")
+
+    def test_bridge_lists_switches_and_taps(self):
+        rows = self.c.table("bridge")
+        p = self.d.prefix
+        self.assertEqual(len(rows), 1, rows)
+        r = rows[0]
+        self.assertEqual(r["bridge"], "mega_bridge")
+        self.assertEqual(r["backend"], "kernel")
+        self.assertEqual(r["preexisting"], "false")
+        self.assertEqual(r["vlans"], "[5 6]")
+        self.assertEqual(r["switches"], "[%sb5 %sb6]" % (p, p))
+        self.assertEqual(r["taps"], "[%s]" % self.tap)
+
+    def test_host_pings_vlan5_guests(self):
+        self.assertTrue(host_ping(self.ADDR["a"]))
+        self.assertTrue(host_ping(self.ADDR["b"]))
+        out = self.cons["a"].sh("ping -c 1 -W 2 %s >/dev/null 2>&1; echo rc=$?" % self.host)
+        self.assertIn("rc=0", out)
+
+    def test_vlan6_guest_not_reached(self):
+        self.assertFalse(host_ping(self.ADDR["c"]))
+        out = self.cons["c"].sh("ping -c 1 -W 2 %s >/dev/null 2>&1; echo rc=$?" % self.host)
+        self.assertIn("rc=1", out)
+
+    def test_tcp_guest_to_host(self):
+        data = os.urandom(1_000_000)
+        want = __import__("hashlib").md5(data).hexdigest()
+        srv = socket.socket()
+        srv.bind((self.host, 0))
+        srv.listen(1)
+        srv.settimeout(30)
+        port = srv.getsockname()[1]
+        a = self.cons["a"]
+        a.sh("head -c 1000000 /dev/urandom > /tmp/up")
+        guest_sum = a.sh("md5sum < /tmp/up | cut -c1-32")
+        got = []
+
+        def accept():
+            conn, _ = srv.accept()
+            buf = b""
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+            got.append(buf)
+            conn.close()
+
+        t = threading.Thread(target=accept)
+        t.start()
+        a.sh("nc %s %d < /tmp/up; true" % (self.host, port), timeout=30)
+        t.join(30)
+        srv.close()
+        self.assertEqual(len(got), 1)
+        self.assertEqual(__import__("hashlib").md5(got[0]).hexdigest(), guest_sum)
+        # And host -> guest: the guest listens, the host sends.
+        b = self.cons["b"]
+        b.sock.sendall(b"nc -l -p 5556 > /tmp/down; echo R$((6*7))R\n")
+        time.sleep(0.5)
+        s = socket.create_connection((self.ADDR["b"], 5556), timeout=10)
+        s.sendall(data)
+        s.close()
+        b.read_until("R42R", timeout=30)
+        self.assertEqual(b.sh("md5sum < /tmp/down | cut -c1-32"), want)
+
+
+class Dhcp(Guests, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.boot()
+        cls.host = cls.net + ".254"
+        cls.tap = created(cls.c, "tap create 5 ip %s/24" % cls.host)
+        cls.c.ok("dnsmasq start %s %s.10 %s.50" % (cls.host, cls.net, cls.net))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.shutdown()
+
+    def guest_addr(self, name):
+        out = self.cons[name].sh("ip -4 -o addr show dev veth0")
+        m = re.search(r"inet (\S+)/(\d+)", out)
+        return m.group(1) if m else None
+
+    def in_range(self, addr):
+        if not addr or not addr.startswith(self.net + "."):
+            return False
+        return 10 <= int(addr.rsplit(".", 1)[1]) <= 50
+
+    def test_dnsmasq_listed_and_ours(self):
+        rows = self.c.table("dnsmasq")
+        self.assertEqual(len(rows), 1, rows)
+        r = rows[0]
+        self.assertEqual(r["ID"], "0")
+        self.assertEqual(r["Listening Address"], self.host)
+        self.assertEqual(r["Min"], self.net + ".10")
+        self.assertEqual(r["Max"], self.net + ".50")
+        self.assertEqual(r["Path"], os.path.join(self.d.base, "dnsmasq_0"))
+        pid = int(r["PID"])
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            argv = f.read().split(b"\0")
+        self.assertEqual(argv[0], b"/usr/sbin/dnsmasq")
+        self.assertIn(("--interface=" + self.tap).encode(), argv)
+        self.assertIn(b"--bind-interfaces", argv)
+
+    def test_guests_get_addresses(self):
+        addrs = {}
+        for name in "ab":
+            # The guest's udhcpc retries every ~16 s once its first burst went
+            # unanswered (it started before dnsmasq).
+            addrs[name] = wait_for(lambda n=name: self.guest_addr(n) if self.in_range(
+                self.guest_addr(n)) else None, 60, step=1)
+            self.assertTrue(self.in_range(addrs[name]), addrs[name])
+        self.assertNotEqual(addrs["a"], addrs["b"])
+        for a in addrs.values():
+            self.assertTrue(host_ping(a))
+        # Nothing serves VLAN 6.
+        self.assertIsNone(self.guest_addr("c"))
+        with open(os.path.join(self.d.base, "dnsmasq_0", "dnsmasq.leases")) as f:
+            leases = f.read()
+        for a in addrs.values():
+            self.assertIn(a, leases)
+        # The snooped `vm info` ip column, where the snooper exists.
+        info = {r["name"]: r for r in self.c.table("vm info")}
+        if "ip" in info["a"] and info["a"]["ip"] not in ("", "[]"):
+            for name in "ab":
+                self.assertEqual(info[name]["ip"], "[%s]" % addrs[name])
+
+    def test_host_tap_by_dhcp(self):
+        name = "h" + secrets.token_hex(3)
+        self.assertEqual(created(self.c, "tap create 5 dhcp %s" % name), name)
+        try:
+            got = wait_for(lambda: addresses(name), 30, step=0.5)
+            self.assertEqual(len(got), 1, got)
+            self.assertTrue(self.in_range(got[0].split("/")[0]), got)
+            self.assertTrue(got[0].endswith("/24"), got)
+            self.assertEqual(len(procs_mentioning(self.d.base + "/udhcpc.script")), 1)
+        finally:
+            self.c.ok("tap delete " + name)
+        self.assertFalse(link_exists(name))
+        self.assertEqual(procs_mentioning(self.d.base + "/udhcpc.script"), [])
+
+    def test_z_dnsmasq_kill(self):
+        pid = int(self.c.table("dnsmasq")[0]["PID"])
+        _, errs = self.c.run("dnsmasq kill 7")
+        self.assertEqual(errs, ["invalid id"])
+        self.c.ok("dnsmasq kill 0")
+        self.assertFalse(os.path.exists("/proc/%d" % pid))
+        self.assertEqual(self.c.table("dnsmasq"), [])
+        self.assertFalse(os.path.exists(os.path.join(self.d.base, "dnsmasq_0")))
+
+
+class BadInput(unittest.TestCase):
+    def test_errors_leave_nothing(self):
+        with Daemon() as d:
+            c = d.client()
+            p = d.prefix
+            other = "q" + secrets.token_hex(3)
+            subprocess.run(["ip", "link", "add", other, "type", "veth", "peer", "name",
+                            other + "p"], check=True)
+            try:
+                cases = [
+                    ("tap create 4096", "invalid VLAN (0 <= vlan < 4096)"),
+                    ("tap create 5 ip 10.55.0.300/24", "invalid CIDR address: 10.55.0.300/24"),
+                    ("tap create 5 ip 10.55.0.1/24 abcdefghijklmnop",
+                     "invalid tap name abcdefghijklmnop: longer than 15 bytes"),
+                    ("tap create 5 name " + other,
+                     "invalid tap name %s: an interface of that name exists" % other),
+                    ("tap create 5 name %sb5" % p,
+                     "invalid tap name %sb5: reserved for herd's own interfaces" % p),
+                    ("tap delete nosuch", "unknown tap"),
+                    ("dnsmasq start 203.0.113.254 203.0.113.1 203.0.113.9",
+                     "no interface has address 203.0.113.254"),
+                ]
+                for line, want in cases:
+                    _, errs = c.run(line)
+                    self.assertEqual(errs, [want], line)
+                self.assertEqual(links_with(p), [])
+                self.assertEqual(c.table("tap"), [])
+                self.assertEqual(c.table("dnsmasq"), [])
+                self.assertEqual(procs_mentioning(d.base + "/"), [])
+                # A tap twice; a VM's NIC is not a host tap.
+                t = created(c, "tap create 5 name x%s" % p)
+                _, errs = c.run("tap create 6 name x%s" % p)
+                self.assertEqual(errs, ["tap already on bridge"])
+                c.ok("vm config backchannel false")
+                c.ok("vm config net 5")
+                c.ok("vm launch container v")
+                _, errs = c.run("tap delete %sv0n0" % p)
+                self.assertEqual(errs, ["not a host tap"])
+                # Another namespace's tap is not this one's.
+                _, errs = c.run("namespace other tap delete " + t)
+                self.assertEqual(errs, ["not a host tap in active namespace"])
+                self.assertEqual(c.table("namespace other tap"), [])
+                # A range outside the tap's network, on a real interface.
+                c.ok("tap delete " + t)
+                t = created(c, "tap create 5 ip 10.55.3.254/24")
+                _, errs = c.run("dnsmasq start 10.55.3.254 10.55.4.1 10.55.4.9")
+                self.assertEqual(errs, ["DHCP range 10.55.4.1-10.55.4.9 is outside %s's network "
+                                        "10.55.3.254/24" % t])
+                self.assertEqual(procs_mentioning(d.base + "/"), [])
+                c.close()
+            finally:
+                subprocess.run(["ip", "link", "del", other])
+
+
+class Cleanup(unittest.TestCase):
+    def make(self, c, net, name):
+        t0 = created(c, "tap create 5 ip %s.254/24" % net)
+        c.ok("dnsmasq start %s.254 %s.10 %s.20" % (net, net, net))
+        created(c, "tap create 5 bridge other dhcp " + name)
+        return t0
+
+    def test_delete_clear_quit(self):
+        d = Daemon().start()
+        try:
+            c = d.client()
+            p = d.prefix
+            net = subnet()
+            name = "u" + secrets.token_hex(3)
+            t0 = self.make(c, net, name)
+            self.assertEqual(len(procs_mentioning(d.base + "/")), 2)  # dnsmasq, udhcpc
+            # t0, its peer, the DHCP tap, its peer, two bridges.
+            self.assertEqual(len(links_with(p)), 5, links_with(p))
+            c.ok("tap delete " + t0)
+            self.assertFalse(link_exists(t0))
+            self.assertEqual(len(links_with(p + "p")), 1)
+            c.ok("clear tap")
+            self.assertFalse(link_exists(name))
+            self.assertEqual(links_with(p + "p"), [])
+            self.assertEqual(c.table("tap"), [])
+            self.assertEqual(len(procs_mentioning(d.base + "/")), 1)  # dnsmasq stays
+            c.ok("dnsmasq kill all")
+            self.assertEqual(procs_mentioning(d.base + "/"), [])
+            # Again, then quit.
+            self.make(c, net, name)
+            self.assertEqual(len(procs_mentioning(d.base + "/")), 2)
+            quit(c)
+            d.proc.wait(30)
+            self.assertEqual(wait_for(lambda: not links_with(p), 5) and links_with(p), [])
+            self.assertFalse(link_exists(name))
+            self.assertEqual(procs_mentioning(d.base + "/"), [])
+        finally:
+            d.stop()
+
+    def test_nuke_command(self):
+        with Daemon() as d:
+            c = d.client()
+            name = "n" + secrets.token_hex(3)
+            self.make(c, subnet(), name)
+            c.run("nuke")
+            self.assertEqual(wait_for(lambda: not links_with(d.prefix), 5) and
+                             links_with(d.prefix), [])
+            self.assertFalse(link_exists(name))
+            self.assertEqual(procs_mentioning(d.base + "/"), [])
+            c.close()
+
+    def test_sigkill_then_nuke(self):
+        d = Daemon().start()
+        try:
+            c = d.client()
+            p = d.prefix
+            name = "k" + secrets.token_hex(3)
+            self.make(c, subnet(), name)
+            c.close()
+            d.kill9()
+            self.assertTrue(link_exists(name))
+            r = subprocess.run([HERD, "-base", d.base, "-prefix", p, "-nuke"],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(wait_for(lambda: not links_with(p), 5) and links_with(p), [])
+            self.assertFalse(link_exists(name))
+            self.assertEqual(wait_for(lambda: not procs_mentioning(d.base + "/"), 3) and
+                             procs_mentioning(d.base + "/"), [])
+        finally:
+            d.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
