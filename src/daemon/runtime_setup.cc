@@ -12,8 +12,8 @@
 #include "runtime/cgroup.h"
 #include "runtime/hostcheck.h"
 #include "service/container_runtime.h"
-#include "service/hostnet.h"
 #include "service/dry_runtime.h"
+#include "service/hostnet.h"
 
 namespace herd::daemon {
 

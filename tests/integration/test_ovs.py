@@ -161,6 +161,39 @@ class Traffic(unittest.TestCase):
         b.read_until("R42R", timeout=30)
         self.assertEqual(b.sh("md5sum < /tmp/got | cut -c1-32"), want)
 
+    def test_host_tap(self):
+        """An internal port with the VLAN's tag, with an address, reaches
+        the guests of its VLAN only; deleted, its row and interface go."""
+        tap = self.c.ok(".annotate false tap create 5 bridge %s ip 10.56.0.9/24"
+                        % self.br).strip()
+        try:
+            self.assertEqual(self.ports()[tap], (self.br, "5"))
+            self.assertEqual(self.ovs.vsctl("get", "Interface", tap, "type"), "internal")
+            self.ADDR["tap"] = "10.56.0.9"
+            self.assertTrue(self.ping("a", "tap"))
+            self.assertTrue(self.ping("b", "tap"))
+            self.assertFalse(self.ping("c", "tap"))
+        finally:
+            self.ADDR.pop("tap", None)
+            self.c.ok("tap delete " + tap)
+        self.assertNotIn(tap, self.ports())
+        self.assertNotIn(tap, links_with(tap))
+
+    def test_y_vm_net_connect_moves_the_tag(self):
+        tap = self.info()["c"]["tap"][1:-1]
+        self.c.ok("vm net connect c 0 5 %s" % self.br)
+        try:
+            self.assertEqual(self.ports()[tap], (self.br, "5"))
+            self.assertTrue(self.ping("c", "a"))
+        finally:
+            self.c.ok("vm net connect c 0 6 %s" % self.br)
+        self.assertEqual(self.ports()[tap], (self.br, "6"))
+        self.assertFalse(self.ping("c", "a"))
+        self.c.ok("vm net disconnect c 0")
+        self.assertNotIn(tap, self.ports())
+        self.c.ok("vm net connect c 0 6 %s" % self.br)
+        self.assertEqual(self.ports()[tap], (self.br, "6"))
+
     def test_z_kill_removes_port_relaunch_restores(self):
         before = self.info()["a"]
         tap = before["tap"][1:-1]
