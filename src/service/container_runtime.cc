@@ -707,16 +707,7 @@ Result<void> ContainerRuntime::moveNic(Vm& vm, size_t index, const std::string& 
             return r.error().wrap("vm " + vm.name + " nic " + std::to_string(index));
         }
     }
-    if (vlan == kDisconnectedVlan) {
-        n.alias.clear();
-        n.bridge.clear();
-    } else {
-        n.alias = alias;
-        n.bridge = bridge;
-    }
-    n.vlan = vlan;
-    n.ip4.clear();
-    n.ip6.clear();
+    n.moveTo(bridge, vlan, alias);
     return Ok();
 }
 

@@ -323,6 +323,19 @@ std::vector<ConfigField> buildFields() {
 
 }  // namespace
 
+void NetConfig::moveTo(const std::string& new_bridge, int new_vlan, const std::string& new_alias) {
+    if (new_vlan == kDisconnectedVlan) {
+        alias.clear();
+        bridge.clear();
+    } else {
+        alias = new_alias;
+        bridge = new_bridge;
+    }
+    vlan = new_vlan;
+    ip4.clear();
+    ip6.clear();
+}
+
 std::string NetConfig::str() const {
     std::vector<std::string> parts;
     if (!bridge.empty() && bridge != kDefaultBridge) parts.push_back(bridge);

@@ -34,6 +34,9 @@ struct NetConfig {
 
     // `[bridge,]alias[,mac][,driver][,qinq]`, defaults omitted.
     std::string str() const;
+    // `vm net connect/disconnect`: the NIC's new switch (vlan
+    // kDisconnectedVlan = on none); learnt addresses no longer hold.
+    void moveTo(const std::string& new_bridge, int new_vlan, const std::string& new_alias);
 };
 
 // Parses one netspec (without resolving the VLAN). No QEMU is consulted, so

@@ -1,5 +1,8 @@
 """Helpers for integration tests: a private herd daemon, a control-socket
-client and a console session that runs shell commands inside a container.
+client and a console session that runs shell commands inside a container,
+and the helpers the networking, cc and ssh tests share (polling, host links,
+guests launched with consoles, addresses, pings and transfers between guests,
+a ping from the host, cc counters).
 
 Every daemon gets its own base directory and object prefix; stop() kills it
 by pid and nukes what it made, even when a test failed.
@@ -7,10 +10,13 @@ by pid and nukes what it made, even when a test failed.
 
 import json
 import os
+import random
+import re
 import secrets
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -87,6 +93,19 @@ class Client:
         head = rows[0]
         return [dict(zip(head, r)) for r in rows[1:]]
 
+    def plain(self, line):
+        """A command's output without the host annotation, trimmed (the
+        name `tap create` prints, a `cc exitcode`...)."""
+        return self.ok(".annotate false " + line).strip()
+
+    def vms(self):
+        """`vm info` rows by VM name."""
+        return {r["name"]: r for r in self.table("vm info")}
+
+    def vm(self, name):
+        """The `vm info` row of one VM."""
+        return self.vms()[name]
+
 
 class Daemon:
     def __init__(self, *flags, prefix=None):
@@ -128,6 +147,12 @@ class Daemon:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
 
+    def nuke(self, *flags):
+        """Runs `herd -nuke` on this daemon's base and prefix (plus flags,
+        e.g. the switch backend's); returns the CompletedProcess (text)."""
+        return subprocess.run([HERD, "-base", self.base, "-prefix", self.prefix] + list(flags)
+                              + ["-nuke"], capture_output=True, text=True)
+
     def stop(self):
         """Stops the daemon (by pid) and removes everything it made."""
         if self.proc and self.proc.poll() is None:
@@ -137,8 +162,7 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        subprocess.run([HERD, "-base", self.base, "-prefix", self.prefix, "-nuke"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.nuke()
         self.log.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -204,3 +228,175 @@ def host_objects(prefix):
             if prefix in line.split()[1] or ("herd-it-" in line):
                 found.append(line.strip())
     return found
+
+
+def wait_for(fn, timeout=30, step=0.1):
+    """Polls fn every `step` seconds until it returns something true, for at
+    most `timeout` seconds; returns that value, or fn's last value."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(step)
+    return fn()
+
+
+def quit_daemon(client):
+    """`quit` ends the daemon, which may close the connection before replying."""
+    try:
+        client.run("quit")
+    except ConnectionError:
+        pass
+    client.close()
+
+
+# Host interfaces.
+
+def links_with(prefix):
+    """Host interfaces whose name starts with prefix."""
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
+                         check=True).stdout
+    names = []
+    for line in out.splitlines():
+        name = line.split(":")[1].strip().split("@")[0]
+        if name.startswith(prefix):
+            names.append(name)
+    return names
+
+
+def wait_no_links(prefix, timeout=5):
+    """Waits for the host interfaces starting with prefix to go (network
+    namespaces are freed asynchronously after their last process); returns
+    those left."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and links_with(prefix):
+        time.sleep(0.05)
+    return links_with(prefix)
+
+
+def link_exists(name):
+    return os.path.exists("/sys/class/net/" + name)
+
+
+def master_of(ifname):
+    """The bridge a host interface is enslaved to, or None."""
+    try:
+        return os.path.basename(os.readlink("/sys/class/net/%s/master" % ifname))
+    except OSError:
+        return None
+
+
+def host_ping(addr, timeout=2.0):
+    """One ICMP echo from the host (a raw socket: the host has no ping)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    try:
+        ident = random.randint(1, 0xFFFF)
+        hdr = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + b"herd-tap-test"
+        csum = 0
+        for i in range(0, len(hdr), 2):
+            csum += (hdr[i] << 8) + (hdr[i + 1] if i + 1 < len(hdr) else 0)
+        csum = (csum >> 16) + (csum & 0xFFFF)
+        csum = ~(csum + (csum >> 16)) & 0xFFFF
+        pkt = hdr[:2] + struct.pack("!H", csum) + hdr[4:]
+        s.sendto(pkt, (addr, 0))
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            s.settimeout(max(0.01, deadline - time.time()))
+            try:
+                data, src = s.recvfrom(2048)
+            except socket.timeout:
+                return False
+            ihl = (data[0] & 0x0F) * 4
+            typ, _, _, rid, _ = struct.unpack("!BBHHH", data[ihl:ihl + 8])
+            if src[0] == addr and typ == 0 and rid == ident:
+                return True
+        return False
+    finally:
+        s.close()
+
+
+def free_subnet():
+    """A /24 in 10.200-249.x.0 that no host interface or route uses (for a
+    host tap's address: nothing is routed anywhere)."""
+    used = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True,
+                          check=True).stdout + subprocess.run(
+                              ["ip", "-4", "route"], capture_output=True, text=True,
+                              check=True).stdout
+    for _ in range(100):
+        net = "10.%d.%d" % (random.randint(200, 249), random.randint(0, 255))
+        if (net + ".") not in used:
+            return net
+    raise RuntimeError("no free 10.x.y.0/24 for the host tap")
+
+
+# Guests: containers of the default image seen through their consoles.
+
+def guest_console(d, c, name):
+    """A Console on VM `name` of daemon d (client c), once its shell answers."""
+    con = Console(os.path.join(d.base, c.vm(name)["id"], "console"))
+    con.sh("true", timeout=15)
+    return con
+
+
+def launch_guests(d, c, groups):
+    """Launches and starts containers without the cc backchannel: groups is
+    [(netspec, "a,b"), ...], one `vm config net` and `vm launch container`
+    each. Returns {name: Console} once every shell answers."""
+    c.ok("vm config backchannel false")
+    names = []
+    for net, group in groups:
+        c.ok("vm config net " + net)
+        c.ok("vm launch container " + group)
+        names += group.split(",")
+    c.ok("vm start all")
+    return {name: guest_console(d, c, name) for name in names}
+
+
+def set_guest_address(con, cidr):
+    """Adds an IPv4 address to the guest's veth0 and brings it up."""
+    out = con.sh("ip addr add %s dev veth0; ip link set veth0 up; echo rc=$?" % cidr)
+    assert "rc=0" in out, out
+
+
+def guest_ping(con, addr, tries=1):
+    """Whether the guest reaches addr with one ping (2 s), in up to `tries`
+    attempts (a reachable one may take a few on a loaded machine)."""
+    for _ in range(tries):
+        out = con.sh("ping -c 1 -W 2 %s >/dev/null 2>&1; echo rc=$?" % addr, timeout=10)
+        if "rc=0" in out:
+            return True
+    return False
+
+
+def guest_ipv4(con):
+    """The guest's first IPv4 address on veth0 (e.g. its DHCP lease), or None."""
+    out = con.sh("ip -4 -o addr show dev veth0")
+    m = re.search(r"inet (\S+)/(\d+)", out)
+    return m.group(1) if m else None
+
+
+def guest_transfer(src, dst, dst_addr, port, size):
+    """Sends `size` random bytes from guest src to guest dst (at dst_addr)
+    over TCP with busybox nc; returns (md5 sent, md5 received)."""
+    want = src.sh("head -c %d /dev/urandom > /tmp/data; md5sum < /tmp/data | cut -c1-32" % size)
+    dst.sock.sendall(("nc -l -p %d > /tmp/got; echo R$((6*7))R\n" % port).encode())
+    time.sleep(0.3)  # the listener is up
+    src.sh("nc %s %d < /tmp/data; true" % (dst_addr, port), timeout=30)
+    dst.read_until("R42R", timeout=30)
+    return want, dst.sh("md5sum < /tmp/got | cut -c1-32")
+
+
+# cc.
+
+def cc_clients(c):
+    """How many agents are connected (`cc` clients column)."""
+    return int(c.table("cc")[0]["clients"])
+
+
+def cc_responses(c, cid):
+    """How many responses cc command cid has, or -1 when there is no such command."""
+    for row in c.table("cc commands"):
+        if row["id"] == str(cid):
+            return int(row["responses"])
+    return -1

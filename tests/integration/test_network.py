@@ -15,43 +15,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herdtest import Console, Daemon  # noqa: E402
-
-
-def links_with(prefix):
-    """Host interfaces whose name starts with prefix."""
-    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
-                         check=True).stdout
-    names = []
-    for line in out.splitlines():
-        name = line.split(":")[1].strip().split("@")[0]
-        if name.startswith(prefix):
-            names.append(name)
-    return names
-
-
-def wait_no_links(prefix, timeout=5):
-    """Network namespaces are freed asynchronously after their last process."""
-    deadline = time.time() + timeout
-    while time.time() < deadline and links_with(prefix):
-        time.sleep(0.05)
-    return links_with(prefix)
-
-
-def quit(client):
-    """`quit` ends the daemon, which may close the connection before replying."""
-    try:
-        client.run("quit")
-    except ConnectionError:
-        pass
-    client.close()
-
-
-def master_of(ifname):
-    try:
-        return os.path.basename(os.readlink("/sys/class/net/%s/master" % ifname))
-    except OSError:
-        return None
+from herdtest import (Daemon, guest_console, guest_ping, guest_transfer,  # noqa: E402
+                      launch_guests, links_with, master_of, quit_daemon, set_guest_address,
+                      wait_for, wait_no_links)
 
 
 class TwoVlans(unittest.TestCase):
@@ -63,31 +29,14 @@ class TwoVlans(unittest.TestCase):
     def setUpClass(cls):
         cls.d = Daemon().start()
         cls.c = cls.d.client()
-        c = cls.c
         # The cc backchannel is not part of what is tested here.
-        c.ok("vm config backchannel false")
-        c.ok("vm config net 5")
-        c.ok("vm launch container a,b")
-        c.ok("vm config net 6")
-        c.ok("vm launch container c")
-        c.ok("vm start all")
-        cls.cons = {}
+        cls.cons = launch_guests(cls.d, cls.c, [("5", "a,b"), ("6", "c")])
         for name in "abc":
-            cls.cons[name] = cls.console(name)
             cls.address(name)
 
     @classmethod
-    def console(cls, name):
-        row = [r for r in cls.c.table("vm info") if r["name"] == name][0]
-        con = Console(os.path.join(cls.d.base, row["id"], "console"))
-        con.sh("true", timeout=15)  # the shell is up
-        return con
-
-    @classmethod
     def address(cls, name):
-        out = cls.cons[name].sh("ip addr add %s/24 dev veth0; ip link set veth0 up; echo rc=$?"
-                                % cls.ADDR[name])
-        assert "rc=0" in out, out
+        set_guest_address(cls.cons[name], cls.ADDR[name] + "/24")
 
     @classmethod
     def tearDownClass(cls):
@@ -97,15 +46,10 @@ class TwoVlans(unittest.TestCase):
         cls.d.stop()
 
     def ping(self, src, dst):
-        out = self.cons[src].sh("ping -c 1 -W 2 %s >/dev/null 2>&1; echo rc=$?" % self.ADDR[dst],
-                                timeout=10)
-        return "rc=0" in out
-
-    def info(self):
-        return {r["name"]: r for r in self.c.table("vm info")}
+        return guest_ping(self.cons[src], self.ADDR[dst])
 
     def test_info_columns(self):
-        info = self.info()
+        info = self.c.vms()
         p = self.d.prefix
         for name, vlan in (("a", "5"), ("b", "5"), ("c", "6")):
             row = info[name]
@@ -134,25 +78,21 @@ class TwoVlans(unittest.TestCase):
         self.assertFalse(self.ping("a", "c"))
 
     def test_tcp_transfer(self):
-        a, b = self.cons["a"], self.cons["b"]
-        want = a.sh("head -c 2000000 /dev/urandom > /tmp/data; md5sum < /tmp/data | cut -c1-32")
-        b.sock.sendall(b"nc -l -p 5555 > /tmp/got; echo R$((6*7))R\n")
-        time.sleep(0.3)  # the listener is up
-        a.sh("nc 10.55.0.2 5555 < /tmp/data; true", timeout=30)
-        b.read_until("R42R", timeout=30)
-        self.assertEqual(b.sh("md5sum < /tmp/got | cut -c1-32"), want)
+        sent, got = guest_transfer(self.cons["a"], self.cons["b"], self.ADDR["b"], 5555,
+                                   2000000)
+        self.assertEqual(got, sent)
 
     def test_z_relaunch_same_names_and_macs(self):
-        before = self.info()["a"]
+        before = self.c.vm("a")
         self.cons["a"].close()
         self.c.ok("vm kill a")
         # Right away: the killed namespace's veth may still be going away.
         self.c.ok("vm start a")
-        after = self.info()["a"]
+        after = self.c.vm("a")
         self.assertEqual(after["state"], "RUNNING")
         for col in ("tap", "mac", "vlan", "bridge"):
             self.assertEqual(after[col], before[col], col)
-        self.cons["a"] = self.console("a")
+        self.cons["a"] = guest_console(self.d, self.c, "a")
         self.assertEqual(self.cons["a"].sh("cat /sys/class/net/veth0/address"),
                          before["mac"][1:-1])
         self.address("a")
@@ -175,16 +115,8 @@ class VmNet(unittest.TestCase):
     def setUpClass(cls):
         cls.d = Daemon().start()
         cls.c = cls.d.client()
-        c = cls.c
-        c.ok("vm config backchannel false")
-        c.ok("vm config net 5")
-        c.ok("vm launch container a,b")
-        c.ok("vm config net 6")
-        c.ok("vm launch container c")
-        c.ok("vm start all")
-        cls.cons = {}
+        cls.cons = launch_guests(cls.d, cls.c, [("5", "a,b"), ("6", "c")])
         for name in "abc":
-            cls.cons[name] = cls.console(name)
             cls.address(name)
         for name in "ab":
             out = cls.cons[name].sh("ip -6 addr add %s/64 dev veth0; echo rc=$?" % cls.ADDR6[name])
@@ -198,40 +130,19 @@ class VmNet(unittest.TestCase):
         cls.d.stop()
 
     @classmethod
-    def console(cls, name):
-        row = cls.row(name)
-        con = Console(os.path.join(cls.d.base, row["id"], "console"))
-        con.sh("true", timeout=15)
-        return con
-
-    @classmethod
     def address(cls, name):
-        out = cls.cons[name].sh("ip addr add %s/24 dev veth0; ip link set veth0 up; echo rc=$?"
-                                % cls.ADDR[name])
-        assert "rc=0" in out, out
+        set_guest_address(cls.cons[name], cls.ADDR[name] + "/24")
 
-    @classmethod
-    def row(cls, name):
-        return [r for r in cls.c.table("vm info") if r["name"] == name][0]
+    def console(self, name):
+        return guest_console(self.d, self.c, name)
 
-    def ping(self, src, dst, tries=3):
+    def row(self, name):
+        return self.c.vm(name)
+
+    def ping(self, src, dst):
         """Whether src reaches dst; a reachable one may take a few tries on a
         loaded machine (isolation is checked with the same tries)."""
-        for _ in range(tries):
-            out = self.cons[src].sh("ping -c 1 -W 2 %s >/dev/null 2>&1; echo rc=$?"
-                                    % self.ADDR[dst], timeout=10)
-            if "rc=0" in out:
-                return True
-        return False
-
-    def tcp(self, src, dst, port):
-        s, d = self.cons[src], self.cons[dst]
-        want = s.sh("head -c 1000000 /dev/urandom > /tmp/data; md5sum < /tmp/data | cut -c1-32")
-        d.sock.sendall(("nc -l -p %d > /tmp/got; echo R$((6*7))R\n" % port).encode())
-        time.sleep(0.3)
-        s.sh("nc %s %d < /tmp/data; true" % (self.ADDR[dst], port), timeout=30)
-        d.read_until("R42R", timeout=30)
-        return d.sh("md5sum < /tmp/got | cut -c1-32") == want
+        return guest_ping(self.cons[src], self.ADDR[dst], tries=3)
 
     def port_of(self, name):
         """(kernel bridge the host end is on, vm info vlan and bridge)."""
@@ -246,7 +157,9 @@ class VmNet(unittest.TestCase):
         self.assertEqual(self.port_of("c"), (p + "b5", "[5]", "[mega_bridge]"))
         self.assertTrue(self.ping("c", "a"))
         self.assertTrue(self.ping("c", "b"))
-        self.assertTrue(self.tcp("c", "a", 5601))
+        sent, got = guest_transfer(self.cons["c"], self.cons["a"], self.ADDR["a"], 5601,
+                                   1000000)
+        self.assertEqual(got, sent)
         self.c.ok("vm net disconnect c 0")
         self.assertEqual(self.port_of("c"), (None, "[disconnected]", "[]"))
         self.assertFalse(self.ping("c", "a"))
@@ -311,12 +224,10 @@ class VmNet(unittest.TestCase):
         self.assertEqual(self.row("e")["state"], "RUNNING")
 
     def wait_column(self, name, col, want, timeout=5):
-        deadline = time.time() + timeout
-        while True:
-            got = self.row(name)[col]
-            if got == want or time.time() > deadline:
-                return got
-            time.sleep(0.1)
+        """The VM's `vm info` column once it is want (or after timeout)."""
+        if wait_for(lambda: self.row(name)[col] == want, timeout):
+            return want
+        return self.row(name)[col]
 
     def test_ip_columns_learnt_from_the_wire(self):
         self.assertTrue(self.ping("a", "b"))  # ARP both ways
@@ -351,7 +262,7 @@ class Cleanup(unittest.TestCase):
             self.assertIn(d.prefix + "b7", names)
             c.ok("vm kill all")
             c.ok("vm flush")
-            quit(c)
+            quit_daemon(c)
             d.proc.wait(20)
             self.assertEqual(wait_no_links(d.prefix), [])
         finally:
@@ -370,7 +281,7 @@ class Cleanup(unittest.TestCase):
             c.ok("vm launch container k")
             row = c.table("vm info")[0]
             self.assertEqual(master_of(row["tap"][1:-1]), bridge)
-            quit(c)
+            quit_daemon(c)
             d.proc.wait(20)
             deadline = time.time() + 5
             while time.time() < deadline and links_with(d.prefix) != [bridge]:
@@ -393,8 +304,7 @@ class Cleanup(unittest.TestCase):
             c.close()
             d.kill9()
             self.assertEqual(len(links_with(d.prefix)), 3)
-            r = subprocess.run([os.environ.get("HERD", "build/herd"), "-base", d.base,
-                                "-prefix", d.prefix, "-nuke"], capture_output=True, text=True)
+            r = d.nuke()
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(wait_no_links(d.prefix), [])
         finally:

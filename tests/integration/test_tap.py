@@ -306,11 +306,16 @@ class Dhcp(Guests, unittest.TestCase):
             leases = f.read()
         for a in addrs.values():
             self.assertIn(a, leases)
-        # The snooped `vm info` ip column, where the snooper exists.
-        info = {r["name"]: r for r in self.c.table("vm info")}
-        if "ip" in info["a"] and info["a"]["ip"] not in ("", "[]"):
-            for name in "ab":
-                self.assertEqual(info[name]["ip"], "[%s]" % addrs[name])
+        # `vm info` shows the leased addresses (learnt from the DHCP ACKs and
+        # ARP on the host ends).
+        def ip_column():
+            info = {r["name"]: r["ip"] for r in self.c.table("vm info")}
+            want = {n: "[%s]" % addrs[n] for n in "ab"}
+            return info if all(info[n] == want[n] for n in "ab") else None
+
+        info = wait_for(ip_column, 10, step=0.5)
+        self.assertIsNotNone(info, self.c.table("vm info"))
+        self.assertEqual(info["c"], "[]")
 
     def test_host_tap_by_dhcp(self):
         name = "h" + secrets.token_hex(3)

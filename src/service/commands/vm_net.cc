@@ -19,20 +19,6 @@ namespace {
 
 using cli::Command;
 
-// The config-only change, for a runtime without switches (dry).
-void setNic(NetConfig& n, const std::string& bridge, int vlan, const std::string& alias) {
-    if (vlan == kDisconnectedVlan) {
-        n.alias.clear();
-        n.bridge.clear();
-    } else {
-        n.alias = alias;
-        n.bridge = bridge;
-    }
-    n.vlan = vlan;
-    n.ip4.clear();
-    n.ip6.clear();
-}
-
 // minimega rewrites the instance's config file after either command.
 void rewriteConfig(const Vm& vm) {
     struct stat st {};
@@ -78,7 +64,7 @@ void cliVmNet(Command& c, Env& env) {
                     return true;
                 }
             } else {
-                setNic(n, br, vlan, alias);
+                n.moveTo(br, vlan, alias);  // the config-only change (dry runtime)
             }
             rewriteConfig(vm);
             return true;
