@@ -400,3 +400,26 @@ def cc_responses(c, cid):
         if row["id"] == str(cid):
             return int(row["responses"])
     return -1
+
+
+class VlanTraffic:
+    """Traffic tests every switch backend passes, mixed into a TestCase whose
+    class set up guests a, b on VLAN 5 and c on VLAN 6 (self.cons: name ->
+    Console, self.ADDR: name -> IPv4 address, all in one /24)."""
+
+    def ping(self, src, dst):
+        return guest_ping(self.cons[src], self.ADDR[dst])
+
+    def test_same_vlan_pings(self):
+        self.assertTrue(self.ping("a", "b"))
+        self.assertTrue(self.ping("b", "a"))
+
+    def test_other_vlan_isolated(self):
+        self.assertFalse(self.ping("c", "a"))
+        self.assertFalse(self.ping("c", "b"))
+        self.assertFalse(self.ping("a", "c"))
+
+    def test_tcp_transfer(self):
+        sent, got = guest_transfer(self.cons["a"], self.cons["b"], self.ADDR["b"], 5555,
+                                   2000000)
+        self.assertEqual(got, sent)

@@ -77,6 +77,17 @@ class Ovs:
         self.pids["ovs-vswitchd"] = self._pid("ovs-vswitchd")
         return self
 
+    def herd_flags(self):
+        """The flags that point a herd daemon (or its -nuke) at this switch."""
+        return ["-switch", "ovs", "-ovsdb", self.sock]
+
+    def add_bridge_with_port(self, bridge, port):
+        """A netdev bridge with an internal port of its own, as someone other
+        than herd would make it (herd must keep both)."""
+        self.vsctl("add-br", bridge, "--", "set", "Bridge", bridge, "datapath_type=netdev",
+                   "--", "add-port", bridge, port, "--", "set", "Interface", port,
+                   "type=internal")
+
     def vsctl(self, *args, check=True):
         r = subprocess.run(["ovs-vsctl", "--db=unix:" + self.sock, "--timeout=10"] + list(args),
                            capture_output=True, text=True, env=self.env)

@@ -16,31 +16,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herdtest import Daemon  # noqa: E402
+from herdtest import Daemon, cc_clients, cc_responses, wait_for  # noqa: E402
 
 N = int(os.environ.get("HERD_CC_N", "50"))
 MB = int(os.environ.get("HERD_CC_MB", "100"))
-
-
-def wait_for(fn, timeout=30, step=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(step)
-    return fn()
-
-
-def clients(c):
-    return int(c.table("cc")[0]["clients"])
-
-
-def responses(c, cid):
-    for row in c.table("cc commands"):
-        if row["id"] == str(cid):
-            return int(row["responses"])
-    return -1
 
 
 def sha256(path):
@@ -57,10 +36,10 @@ class FanOut(unittest.TestCase):
             c = d.client()
             c.ok("vm launch container n[1-%d]" % N)
             c.ok("vm start all")
-            self.assertEqual(wait_for(lambda: clients(c) == N and N, 60), N)
+            self.assertEqual(wait_for(lambda: cc_clients(c) == N and N, 60), N)
             t0 = time.time()
             c.ok("cc exec hostname")
-            self.assertTrue(wait_for(lambda: responses(c, 1) == N, 120))
+            self.assertTrue(wait_for(lambda: cc_responses(c, 1) == N, 120, step=0.05))
             took = time.time() - t0
             print("\ncc exec on %d containers: all responses in %.3f s" % (N, took),
                   file=sys.stderr)
@@ -79,7 +58,7 @@ class Files(unittest.TestCase):
         cls.c = cls.d.client()
         cls.c.ok("vm launch container foo")
         cls.c.ok("vm start foo")
-        assert wait_for(lambda: clients(cls.c) == 1, 30)
+        assert wait_for(lambda: cc_clients(cls.c) == 1, 30)
         rows = cls.c.table("vm info")
         cls.uuid = rows[0]["uuid"]
         cls.next_id = 1
@@ -106,13 +85,13 @@ class Files(unittest.TestCase):
             f.write(os.urandom(MB << 20))
         want = sha256(big)
         cid = self.post("cc send big.bin")
-        self.assertTrue(wait_for(lambda: responses(self.c, cid) == 1, 60))
+        self.assertTrue(wait_for(lambda: cc_responses(self.c, cid) == 1, 60))
         cid = self.post("cc exec sha256sum /tmp/miniccc/files/big.bin")
-        self.assertTrue(wait_for(lambda: responses(self.c, cid) == 1, 60))
+        self.assertTrue(wait_for(lambda: cc_responses(self.c, cid) == 1, 60))
         with open(os.path.join(self.resp_dir(cid), "stdout")) as f:
             self.assertEqual(f.read().split()[0], want)
         cid = self.post("cc recv /tmp/miniccc/files/big.bin")
-        self.assertTrue(wait_for(lambda: responses(self.c, cid) == 1, 60))
+        self.assertTrue(wait_for(lambda: cc_responses(self.c, cid) == 1, 60))
         got = os.path.join(self.resp_dir(cid), "tmp/miniccc/files/big.bin")
         self.assertEqual(sha256(got), want)
 
@@ -122,7 +101,7 @@ class Files(unittest.TestCase):
 
     def test_background_and_kill(self):
         cid = self.post("cc background sleep 1000")
-        self.assertTrue(wait_for(lambda: responses(self.c, cid) == 1, 30))
+        self.assertTrue(wait_for(lambda: cc_responses(self.c, cid) == 1, 30))
         rows = wait_for(lambda: self.c.table("cc process list all"), 30)
         self.assertEqual(len(rows), 1)
         self.assertEqual(rows[0]["command"], "[sleep 1000]")
@@ -132,10 +111,10 @@ class Files(unittest.TestCase):
 
     def test_exitcode(self):
         cid = self.post("cc exec false")
-        self.assertTrue(wait_for(lambda: responses(self.c, cid) == 1, 30))
+        self.assertTrue(wait_for(lambda: cc_responses(self.c, cid) == 1, 30))
         self.assertEqual(self.c.ok(".annotate false cc exitcode %d foo" % cid), "1")
         cid = self.post("cc exec /no/such/thing")
-        self.assertTrue(wait_for(lambda: responses(self.c, cid) == 1, 30))
+        self.assertTrue(wait_for(lambda: cc_responses(self.c, cid) == 1, 30))
         self.assertEqual(self.c.ok(".annotate false cc exitcode %d foo" % cid), "127")
 
     def test_garbage_on_the_socket(self):
@@ -156,9 +135,9 @@ class Files(unittest.TestCase):
             except OSError:
                 pass
             s.close()
-        self.assertEqual(clients(self.c), 1)
+        self.assertEqual(cc_clients(self.c), 1)
         cid = self.post("cc exec echo still here")
-        self.assertTrue(wait_for(lambda: responses(self.c, cid) == 1, 30))
+        self.assertTrue(wait_for(lambda: cc_responses(self.c, cid) == 1, 30))
         with open(os.path.join(self.resp_dir(cid), "stdout")) as f:
             self.assertEqual(f.read(), "still here\n")
 

@@ -15,7 +15,6 @@ The builder's bad input is checked too. Times are printed.
 
 import hashlib
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -24,21 +23,12 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herdtest import HERD, ROOT, Console, Daemon  # noqa: E402
+from herdtest import (HERD, ROOT, Console, Daemon, cc_clients, cc_responses,  # noqa: E402
+                      free_subnet, wait_for)
 
 BUILDER = os.path.join(ROOT, "scripts", "herd-image")
 AGENT = os.path.join(os.path.dirname(HERD), "herd-cc")
 CACHE = os.environ.get("HERD_IMAGE_CACHE", "/var/cache/herd")
-
-
-def wait_for(fn, timeout=30, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(step)
-    return fn()
 
 
 def file_hash(*paths):
@@ -73,19 +63,6 @@ def cached_image():
             raise RuntimeError("herd-image debian failed:\n" + r.stdout + r.stderr)
     print("\nDebian image %s in %.1f s: %s" % (how, time.time() - t0, path), file=sys.stderr)
     return path
-
-
-def free_subnet():
-    """A /24 in 10.200-249.x.0 that no host interface uses (the host tap's)."""
-    used = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True,
-                          check=True).stdout + subprocess.run(
-                              ["ip", "-4", "route"], capture_output=True, text=True,
-                              check=True).stdout
-    for _ in range(100):
-        net = "10.%d.%d" % (random.randint(200, 249), random.randint(0, 255))
-        if (net + ".") not in used:
-            return net
-    raise RuntimeError("no free 10.x.y.0/24 for the host tap")
 
 
 def run(*cmd, timeout=20, check=False):
@@ -141,18 +118,15 @@ class DebianSsh(unittest.TestCase):
     @classmethod
     def host_tap(cls):
         """The host's end on VLAN 5, with an address in the guests' subnet."""
-        cls.tap = cls.c.ok(".annotate false tap create 5 ip %s.254/24" % cls.net).strip()
+        cls.tap = cls.c.plain("tap create 5 ip %s.254/24" % cls.net)
 
     @classmethod
     def clients(cls):
-        return int(cls.c.table("cc")[0]["clients"])
+        return cc_clients(cls.c)
 
     @classmethod
     def responses(cls, cid):
-        for row in cls.c.table("cc commands"):
-            if row["id"] == str(cid):
-                return int(row["responses"])
-        return -1
+        return cc_responses(cls.c, cid)
 
     @classmethod
     def cc_wait(cls, line, want, timeout=30):

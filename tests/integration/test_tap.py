@@ -12,12 +12,12 @@ Each test class uses its own random 10.55.<n>.0/24 so that runs on the same
 host at the same time do not share a subnet (nothing is routed anywhere).
 """
 
+import hashlib
 import os
 import random
 import re
 import secrets
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -25,45 +25,16 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herdtest import HERD, Console, Daemon  # noqa: E402
-
-
-def links_with(prefix):
-    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
-                         check=True).stdout
-    names = []
-    for line in out.splitlines():
-        name = line.split(":")[1].strip().split("@")[0]
-        if name.startswith(prefix):
-            names.append(name)
-    return names
-
-
-def link_exists(name):
-    return os.path.exists("/sys/class/net/" + name)
-
-
-def wait_for(pred, timeout, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
+from herdtest import (Daemon, guest_ipv4, guest_ping, host_ping, launch_guests,  # noqa: E402
+                      link_exists, links_with, master_of, quit_daemon, set_guest_address,
+                      wait_for, wait_no_links)
 
 
 def addresses(ifname):
+    """The host interface's IPv4 addresses (cidr)."""
     out = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", ifname],
                          capture_output=True, text=True).stdout
     return re.findall(r"inet (\S+)", out)
-
-
-def master_of(ifname):
-    try:
-        return os.path.basename(os.readlink("/sys/class/net/%s/master" % ifname))
-    except OSError:
-        return None
 
 
 def procs_mentioning(text):
@@ -82,48 +53,6 @@ def procs_mentioning(text):
     return found
 
 
-def quit(client):
-    try:
-        client.run("quit")
-    except ConnectionError:
-        pass
-    client.close()
-
-
-def created(client, line):
-    """The name `tap create` prints (without the host annotation)."""
-    return client.ok(".annotate false " + line).strip()
-
-
-def host_ping(addr, timeout=2.0):
-    """One ICMP echo from the host (a raw socket: the host has no ping)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-    try:
-        ident = random.randint(1, 0xFFFF)
-        hdr = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + b"herd-tap-test"
-        csum = 0
-        for i in range(0, len(hdr), 2):
-            csum += (hdr[i] << 8) + (hdr[i + 1] if i + 1 < len(hdr) else 0)
-        csum = (csum >> 16) + (csum & 0xFFFF)
-        csum = ~(csum + (csum >> 16)) & 0xFFFF
-        pkt = hdr[:2] + struct.pack("!H", csum) + hdr[4:]
-        s.sendto(pkt, (addr, 0))
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            s.settimeout(max(0.01, deadline - time.time()))
-            try:
-                data, src = s.recvfrom(2048)
-            except socket.timeout:
-                return False
-            ihl = (data[0] & 0x0F) * 4
-            typ, _, _, rid, _ = struct.unpack("!BBHHH", data[ihl:ihl + 8])
-            if src[0] == addr and typ == 0 and rid == ident:
-                return True
-        return False
-    finally:
-        s.close()
-
-
 def subnet():
     return "10.55.%d" % random.randint(100, 250)
 
@@ -136,19 +65,7 @@ class Guests:
         cls.net = subnet()
         cls.d = Daemon().start()
         cls.c = cls.d.client()
-        c = cls.c
-        c.ok("vm config backchannel false")
-        c.ok("vm config net 5")
-        c.ok("vm launch container a,b")
-        c.ok("vm config net 6")
-        c.ok("vm launch container c")
-        c.ok("vm start all")
-        cls.cons = {}
-        for name in "abc":
-            row = [r for r in c.table("vm info") if r["name"] == name][0]
-            con = Console(os.path.join(cls.d.base, row["id"], "console"))
-            con.sh("true", timeout=15)
-            cls.cons[name] = con
+        cls.cons = launch_guests(cls.d, cls.c, [("5", "a,b"), ("6", "c")])
 
     @classmethod
     def shutdown(cls):
@@ -164,10 +81,9 @@ class HostTapTraffic(Guests, unittest.TestCase):
         cls.boot()
         cls.ADDR = {"a": cls.net + ".1", "b": cls.net + ".2", "c": cls.net + ".3"}
         cls.host = cls.net + ".254"
-        cls.tap = created(cls.c, "tap create 5 ip %s/24" % cls.host)
+        cls.tap = cls.c.plain("tap create 5 ip %s/24" % cls.host)
         for name in "abc":
-            out = cls.cons[name].sh("ip addr add %s/24 dev veth0; echo rc=$?" % cls.ADDR[name])
-            assert "rc=0" in out, out
+            set_guest_address(cls.cons[name], cls.ADDR[name] + "/24")
 
     @classmethod
     def tearDownClass(cls):
@@ -201,8 +117,7 @@ class HostTapTraffic(Guests, unittest.TestCase):
     def test_host_pings_vlan5_guests(self):
         self.assertTrue(host_ping(self.ADDR["a"]))
         self.assertTrue(host_ping(self.ADDR["b"]))
-        out = self.cons["a"].sh("ping -c 1 -W 2 %s >/dev/null 2>&1; echo rc=$?" % self.host)
-        self.assertIn("rc=0", out)
+        self.assertTrue(guest_ping(self.cons["a"], self.host))
 
     def test_vlan6_guest_not_reached(self):
         self.assertFalse(host_ping(self.ADDR["c"]))
@@ -211,7 +126,7 @@ class HostTapTraffic(Guests, unittest.TestCase):
 
     def test_tcp_guest_to_host(self):
         data = os.urandom(1_000_000)
-        want = __import__("hashlib").md5(data).hexdigest()
+        want = hashlib.md5(data).hexdigest()
         srv = socket.socket()
         srv.bind((self.host, 0))
         srv.listen(1)
@@ -239,7 +154,7 @@ class HostTapTraffic(Guests, unittest.TestCase):
         t.join(30)
         srv.close()
         self.assertEqual(len(got), 1)
-        self.assertEqual(__import__("hashlib").md5(got[0]).hexdigest(), guest_sum)
+        self.assertEqual(hashlib.md5(got[0]).hexdigest(), guest_sum)
         # And host -> guest: the guest listens, the host sends.
         b = self.cons["b"]
         b.sock.sendall(b"nc -l -p 5556 > /tmp/down; echo R$((6*7))R\n")
@@ -256,7 +171,7 @@ class Dhcp(Guests, unittest.TestCase):
     def setUpClass(cls):
         cls.boot()
         cls.host = cls.net + ".254"
-        cls.tap = created(cls.c, "tap create 5 ip %s/24" % cls.host)
+        cls.tap = cls.c.plain("tap create 5 ip %s/24" % cls.host)
         cls.c.ok("dnsmasq start %s %s.10 %s.50" % (cls.host, cls.net, cls.net))
 
     @classmethod
@@ -264,9 +179,7 @@ class Dhcp(Guests, unittest.TestCase):
         cls.shutdown()
 
     def guest_addr(self, name):
-        out = self.cons[name].sh("ip -4 -o addr show dev veth0")
-        m = re.search(r"inet (\S+)/(\d+)", out)
-        return m.group(1) if m else None
+        return guest_ipv4(self.cons[name])
 
     def in_range(self, addr):
         if not addr or not addr.startswith(self.net + "."):
@@ -319,7 +232,7 @@ class Dhcp(Guests, unittest.TestCase):
 
     def test_host_tap_by_dhcp(self):
         name = "h" + secrets.token_hex(3)
-        self.assertEqual(created(self.c, "tap create 5 dhcp %s" % name), name)
+        self.assertEqual(self.c.plain("tap create 5 dhcp %s" % name), name)
         try:
             got = wait_for(lambda: addresses(name), 30, step=0.5)
             self.assertEqual(len(got), 1, got)
@@ -371,7 +284,7 @@ class BadInput(unittest.TestCase):
                 self.assertEqual(c.table("dnsmasq"), [])
                 self.assertEqual(procs_mentioning(d.base + "/"), [])
                 # A tap twice; a VM's NIC is not a host tap.
-                t = created(c, "tap create 5 name x%s" % p)
+                t = c.plain("tap create 5 name x%s" % p)
                 _, errs = c.run("tap create 6 name x%s" % p)
                 self.assertEqual(errs, ["tap already on bridge"])
                 c.ok("vm config backchannel false")
@@ -385,7 +298,7 @@ class BadInput(unittest.TestCase):
                 self.assertEqual(c.table("namespace other tap"), [])
                 # A range outside the tap's network, on a real interface.
                 c.ok("tap delete " + t)
-                t = created(c, "tap create 5 ip 10.55.3.254/24")
+                t = c.plain("tap create 5 ip 10.55.3.254/24")
                 _, errs = c.run("dnsmasq start 10.55.3.254 10.55.4.1 10.55.4.9")
                 self.assertEqual(errs, ["DHCP range 10.55.4.1-10.55.4.9 is outside %s's network "
                                         "10.55.3.254/24" % t])
@@ -397,9 +310,9 @@ class BadInput(unittest.TestCase):
 
 class Cleanup(unittest.TestCase):
     def make(self, c, net, name):
-        t0 = created(c, "tap create 5 ip %s.254/24" % net)
+        t0 = c.plain("tap create 5 ip %s.254/24" % net)
         c.ok("dnsmasq start %s.254 %s.10 %s.20" % (net, net, net))
-        created(c, "tap create 5 bridge other dhcp " + name)
+        c.plain("tap create 5 bridge other dhcp " + name)
         return t0
 
     def test_delete_clear_quit(self):
@@ -426,9 +339,9 @@ class Cleanup(unittest.TestCase):
             # Again, then quit.
             self.make(c, net, name)
             self.assertEqual(len(procs_mentioning(d.base + "/")), 2)
-            quit(c)
+            quit_daemon(c)
             d.proc.wait(30)
-            self.assertEqual(wait_for(lambda: not links_with(p), 5) and links_with(p), [])
+            self.assertEqual(wait_no_links(p), [])
             self.assertFalse(link_exists(name))
             self.assertEqual(procs_mentioning(d.base + "/"), [])
         finally:
@@ -440,8 +353,7 @@ class Cleanup(unittest.TestCase):
             name = "n" + secrets.token_hex(3)
             self.make(c, subnet(), name)
             c.run("nuke")
-            self.assertEqual(wait_for(lambda: not links_with(d.prefix), 5) and
-                             links_with(d.prefix), [])
+            self.assertEqual(wait_no_links(d.prefix), [])
             self.assertFalse(link_exists(name))
             self.assertEqual(procs_mentioning(d.base + "/"), [])
             c.close()
@@ -456,10 +368,9 @@ class Cleanup(unittest.TestCase):
             c.close()
             d.kill9()
             self.assertTrue(link_exists(name))
-            r = subprocess.run([HERD, "-base", d.base, "-prefix", p, "-nuke"],
-                               capture_output=True, text=True)
+            r = d.nuke()
             self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertEqual(wait_for(lambda: not links_with(p), 5) and links_with(p), [])
+            self.assertEqual(wait_no_links(p), [])
             self.assertFalse(link_exists(name))
             self.assertEqual(wait_for(lambda: not procs_mentioning(d.base + "/"), 3) and
                              procs_mentioning(d.base + "/"), [])
