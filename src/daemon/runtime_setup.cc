@@ -92,6 +92,12 @@ int nukeStandalone(const Options& opts, const runtime::SwitchOptions& net) {
             return 1;
         }
     }
+    // A live daemon on another base may hold the prefix: what carries it is its.
+    auto claim = runtime::claimPrefix(opts.prefix);
+    if (!claim.ok()) {
+        std::fprintf(stderr, "herd: nuke: %s\n", claim.error().text().c_str());
+        return 1;
+    }
     int status = 0;
     auto driver = runtime::detectCgroups(opts.cgroup, opts.prefix);
     if (driver.ok()) {

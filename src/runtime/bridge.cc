@@ -1,6 +1,13 @@
 #include "runtime/bridge.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <cerrno>
+#include <cstddef>
+#include <cstring>
+
+#include "base/unique_fd.h"
 
 namespace herd::runtime {
 
@@ -253,9 +260,35 @@ class KernelBridgeBackend : public SwitchBackend {
 
 }  // namespace
 
+Result<unique_fd> claimPrefix(std::string_view prefix) {
+    unique_fd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!fd) return Error::sysNow("socket", "prefix claim");
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    const std::string name = "herd-prefix-" + std::string(prefix);
+    if (name.size() + 1 > sizeof a.sun_path) return Error::msg("prefix too long: " + name);
+    // Abstract (leading NUL): no file to remove, and scoped like the links
+    // themselves, to this network namespace.
+    std::memcpy(a.sun_path + 1, name.data(), name.size());
+    auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), len) != 0) {
+        if (errno == EADDRINUSE) {
+            return Error::msg("prefix " + std::string(prefix) +
+                              " is in use by another live herd daemon: choose another -prefix");
+        }
+        return Error::sysNow("bind", "prefix claim " + name);
+    }
+    return fd;
+}
+
 Result<std::unique_ptr<SwitchBackend>> makeKernelBridgeBackend(std::string prefix) {
     auto nl = Netlink::open();
     if (!nl.ok()) return nl.error();
+    // With the prefix claimed, any link in its grammar was left by a daemon
+    // killed before it could clean up (SIGKILL). Left there, its P b<vlan>
+    // would be adopted as preexisting (never removed) with its old ports, e.g.
+    // a tap peer P p<n> with the host's address, on the new experiment's VLAN.
+    if (auto r = nukeLinks(prefix); !r.ok()) return r.error().wrap("links a dead daemon left");
     return std::unique_ptr<SwitchBackend>(
         new KernelBridgeBackend(std::move(prefix), std::move(*nl)));
 }

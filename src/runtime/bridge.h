@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
 #include "runtime/netlink.h"
 
 namespace herd::runtime {
@@ -133,6 +134,17 @@ class SwitchBackend {
     virtual std::vector<SwitchInfo> switches() const = 0;
 };
 
+// Claims `prefix` for this process in its network namespace (an abstract
+// unix socket bound to "herd-prefix-<P>", released by the kernel when the
+// process dies, even by SIGKILL): an error when a live daemon holds it. A
+// container runtime holds it for its life: the names, cgroups and switch rows
+// of a prefix are one daemon's, so what carries it is a dead daemon's leftover.
+Result<unique_fd> claimPrefix(std::string_view prefix);
+
+// Removes every link in the prefix's grammar (what a killed daemon with this
+// prefix left) before the first bridge is made, so a leftover P b<vlan> and its
+// ports never carry over into this daemon's VLANs. Call it with the prefix
+// claimed (claimPrefix): a live daemon's links are not leftovers.
 Result<std::unique_ptr<SwitchBackend>> makeKernelBridgeBackend(std::string prefix);
 
 // Deletes every link named by this prefix's grammar (host veth ends first,

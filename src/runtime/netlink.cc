@@ -272,6 +272,9 @@ LinkInfo parseLink(const nlmsghdr* nlh) {
     if (tb[IFLA_IFNAME] && mnl_attr_validate(tb[IFLA_IFNAME], MNL_TYPE_STRING) >= 0)
         li.name = mnl_attr_get_str(tb[IFLA_IFNAME]);
     if (tb[IFLA_LINKINFO]) mnl_attr_parse_nested(tb[IFLA_LINKINFO], infoAttr, &li.kind);
+    if (tb[IFLA_LINK] && mnl_attr_validate(tb[IFLA_LINK], MNL_TYPE_U32) >= 0)
+        li.link = static_cast<int>(mnl_attr_get_u32(tb[IFLA_LINK]));
+    li.link_elsewhere = tb[IFLA_LINK_NETNSID] != nullptr;
     return li;
 }
 

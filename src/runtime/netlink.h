@@ -37,7 +37,9 @@ struct VethSpec {
 struct LinkInfo {
     int index = 0;
     std::string name;
-    std::string kind;  // "veth", "bridge", ... ("" when the kernel gives none)
+    std::string kind;             // "veth", "bridge", ... ("" when the kernel gives none)
+    int link = 0;                 // IFLA_LINK: a veth's peer ifindex (0 = none)
+    bool link_elsewhere = false;  // IFLA_LINK_NETNSID: `link` is in another namespace
 };
 
 // Parses "aa:bb:cc:dd:ee:ff" (either case); false when malformed.

@@ -88,10 +88,26 @@ Result<Inventory> inventory(ovsdb::Client& c, std::string_view prefix) {
     return inv;
 }
 
-// Removes the ports tagged with `prefix` and the bridges tagged with it that
-// carry no one else's port, except the rows whose uuid is in `keep`. One
-// transaction.
-Result<void> cleanup(ovsdb::Client& c, std::string_view prefix, const std::set<std::string>& keep) {
+// A wait operation that aborts its transaction unless the bridge's ports are
+// still exactly `ports`.
+Json portsUnchanged(const std::string& bridge, const std::vector<std::string>& ports) {
+    Json::array_t set;
+    for (const auto& p : ports) set.push_back(ovsdb::uuid(p));
+    return {{"op", "wait"},
+            {"table", "Bridge"},
+            {"where", byUuid(bridge)},
+            {"columns", Json::array({"ports"})},
+            {"until", "=="},
+            {"rows", Json::array({{{"ports", ovsdb::set(std::move(set))}}})},
+            {"timeout", 0}};
+}
+
+bool waitFailed(const Error& e) {
+    return e.text().rfind("ovsdb transaction failed: wait ", 0) == 0;
+}
+
+Result<void> cleanupOnce(ovsdb::Client& c, std::string_view prefix,
+                         const std::set<std::string>& keep) {
     auto inv = inventory(c, prefix);
     if (!inv.ok()) return inv.error();
     std::set<std::string> doomed;
@@ -113,6 +129,9 @@ Result<void> cleanup(ovsdb::Client& c, std::string_view prefix, const std::set<s
             }
         }
         if (b.ours && !keep.count(b.uuid) && !others) {
+            // Decided on the ports read above: if someone adds one meanwhile,
+            // the wait aborts the transaction rather than delete it too.
+            ops.push_back(portsUnchanged(b.uuid, b.ports));
             gone_bridges.push_back(ovsdb::uuid(b.uuid));  // its ports go with it
         } else if (!del.empty()) {
             ops.push_back(mutateOp(
@@ -129,6 +148,19 @@ Result<void> cleanup(ovsdb::Client& c, std::string_view prefix, const std::set<s
     auto r = c.transact(ops);
     if (!r.ok()) return r.error();
     return Ok();
+}
+
+// Removes the ports tagged with `prefix` and the bridges tagged with it that
+// carry no one else's port, except the rows whose uuid is in `keep`. One
+// transaction, guarded: when a bridge's ports changed between the read and
+// the write, it is read again (and a bridge that got someone's port is kept).
+Result<void> cleanup(ovsdb::Client& c, std::string_view prefix, const std::set<std::string>& keep) {
+    constexpr int kTries = 5;
+    for (int i = 1;; ++i) {
+        auto r = cleanupOnce(c, prefix, keep);
+        if (r.ok() || i == kTries || !waitFailed(r.error())) return r;
+        HERD_LOG(info, "ovs cleanup: a bridge's ports changed meanwhile: reading again");
+    }
 }
 
 bool softConnectError(const Error& e) {

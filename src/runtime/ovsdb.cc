@@ -4,7 +4,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cstring>
+#include <thread>
 
 namespace herd::runtime::ovsdb {
 
@@ -156,16 +158,26 @@ Result<Client> Client::connect(const std::string& path, std::chrono::millisecond
     std::memcpy(addr.sun_path, path.data(), path.size());
     unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) return Error::sysNow("socket", "ovsdb " + path);
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        if (errno != EINPROGRESS && errno != EAGAIN)
-            return Error::sysNow("connect", "ovsdb " + path);
+    // On a unix socket EAGAIN is not "in progress": the server's backlog is
+    // full and the socket is not connected. Retried briefly (the server may
+    // be catching up), then reported as it is.
+    const auto deadline = Clock::now() + std::min(timeout, std::chrono::milliseconds(1000));
+    int err = 0;
+    while (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        err = errno;
+        if (err != EAGAIN || Clock::now() >= deadline) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        err = 0;
+    }
+    if (err != 0) {
+        if (err != EINPROGRESS) return Error::sys(err, "connect", "ovsdb " + path);
         pollfd p{fd.get(), POLLOUT, 0};
         int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
         if (n <= 0) return Error::sys(ETIMEDOUT, "connect", "ovsdb " + path);
-        int err = 0;
-        socklen_t len = sizeof err;
-        ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-        if (err != 0) return Error::sys(err, "connect", "ovsdb " + path);
+        int so_err = 0;
+        socklen_t len = sizeof so_err;
+        ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &so_err, &len);
+        if (so_err != 0) return Error::sys(so_err, "connect", "ovsdb " + path);
     }
     return Client(path, std::move(fd), timeout);
 }

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "runtime/bridge.h"
 
 namespace herd::runtime {
 
@@ -315,7 +316,11 @@ void Snooper::feed(const uint8_t* frame, size_t len, const std::string& ifname) 
     if (!s) return;
     std::string where;
     if (s->kind == Sighting::Dhcp) {
-        // The ACK comes from the server's port; its client is named inside.
+        // The ACK comes from the server's port (a host tap's peer P p<n>, a
+        // guest server's host end); its client is named inside. Only on our
+        // own links: one seen on a physical NIC or another daemon's bridge
+        // is about someone else's network, whatever MAC it names.
+        if (!isOwnedLink(prefix_, ifname)) return;
     } else if (parseVethHostName(prefix_, ifname)) {
         where = ifname;
     } else {

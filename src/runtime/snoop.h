@@ -9,7 +9,8 @@
 // bulk traffic costs one filter run per frame and nothing else. ARP and ND
 // frames count only when they come IN on a host end this daemon named
 // (vethHostName): the sender is then the guest behind that veth, whatever
-// bridge or VLAN it is on. DHCP ACKs name their client by MAC (chaddr).
+// bridge or VLAN it is on. DHCP ACKs name their client by MAC (chaddr) and
+// count only when they come in on a link named in this daemon's grammar.
 //
 // What is learnt is batched by interface (bounded by the number of NICs)
 // and handed over through `drain`; `wake` is called from the snooper's

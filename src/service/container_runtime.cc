@@ -105,6 +105,11 @@ Result<std::shared_ptr<ContainerRuntime>> ContainerRuntime::create(ContainerRunt
                                                                    Post post) {
     std::shared_ptr<ContainerRuntime> rt(
         new ContainerRuntime(std::move(opts), io, std::move(post)));
+    // Before anything carrying the prefix is touched: a second live daemon
+    // with it would kill the first one's containers and remove its links.
+    auto claim = runtime::claimPrefix(rt->opts_.prefix);
+    if (!claim.ok()) return claim.error();
+    rt->prefix_claim_ = std::move(*claim);
     auto cg = runtime::detectCgroups(rt->opts_.cgroup_root, rt->opts_.prefix);
     if (!cg.ok()) return cg.error();
     rt->cgroups_ = std::move(*cg);
@@ -156,7 +161,7 @@ ContainerRuntime::~ContainerRuntime() {
     if (reaper_.joinable()) reaper_.join();
     if (epoll_ >= 0) ::close(epoll_);
     if (wake_ >= 0) ::close(wake_);
-    (void)cgroups_->nuke();
+    if (cgroups_) (void)cgroups_->nuke();  // null when create() failed early
     // The veths die with their namespaces; the bridges herd made go now.
     if (switch_) {
         if (auto r = switch_->shutdown(); !r.ok()) HERD_LOG(warn, "network: {}", r.error().text());

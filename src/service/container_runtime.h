@@ -135,6 +135,7 @@ class ContainerRuntime : public Runtime {
     ContainerRuntimeOptions opts_;
     boost::asio::io_context& io_;
     Post post_;
+    unique_fd prefix_claim_;  // runtime::claimPrefix, held first and released last
     std::unique_ptr<runtime::CgroupDriver> cgroups_;
     std::unique_ptr<runtime::SwitchBackend> switch_;
     runtime::Isolation iso_;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -446,16 +447,33 @@ Result<void> nukeHostNet(const std::string& base, const std::string& prefix) {
         }
     }
     // Taps named by the user; default names (and every tap's bridge-side
-    // peer) are removed with the prefix's other links by nukeLinks.
+    // peer) are removed with the prefix's other links by nukeLinks. A
+    // recorded name is only a name: after a SIGKILL someone else may have
+    // reused it. So a kernel-backend tap goes only if it still is a veth whose
+    // peer is one of ours (P p<n>); an OVS tap (an internal port) only with
+    // its Port row, which nukeOvs removes when it carries our herd-prefix.
     if (!recorded.empty()) {
         auto nl = runtime::Netlink::open();
         if (!nl.ok()) return nl.error();
         auto links = nl->links();
         if (!links.ok()) return links.error();
+        std::map<int, std::string> names;
+        for (const auto& l : *links) names[l.index] = l.name;
         for (const auto& l : *links) {
-            bool ours = std::find(recorded.begin(), recorded.end(), l.name) != recorded.end();
-            if (!ours || runtime::isOwnedLink(prefix, l.name)) continue;
-            if (l.kind != "veth" && l.kind != "openvswitch") continue;
+            bool recorded_tap =
+                std::find(recorded.begin(), recorded.end(), l.name) != recorded.end();
+            if (!recorded_tap || runtime::isOwnedLink(prefix, l.name)) continue;
+            if (l.kind != "veth") continue;  // OVS internal ports: nukeOvs, by their row
+            auto peer = names.find(l.link);
+            bool ours = !l.link_elsewhere && peer != names.end() &&
+                        runtime::isOwnedLink(prefix, peer->second) &&
+                        peer->second.compare(0, prefix.size() + 1, prefix + "p") == 0;
+            if (!ours) {
+                HERD_LOG(warn, "nuke: host tap {} is not ours any more (its peer is {}): kept",
+                         l.name,
+                         peer == names.end() || l.link_elsewhere ? "elsewhere" : peer->second);
+                continue;
+            }
             auto r = nl->deleteLink(l.name);
             if (!r.ok() && r.error().errnum() != ENODEV && first.ok()) first = r;
         }

@@ -158,11 +158,15 @@ Result<std::vector<std::string>> expandLaunchNames(std::string_view arg) {
 }
 
 bool validName(std::string_view name) {
-    if (name.empty()) return false;
+    if (name.empty() || name == "." || name == "..") return false;
     return std::all_of(name.begin(), name.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                c == '-' || c == '_' || c == '.';
     });
+}
+
+std::string_view invalidNameError(std::string_view name) {
+    return name == "." || name == ".." ? kReservedNameError : kInvalidNameError;
 }
 
 Result<Target> parseTarget(std::string_view target) {

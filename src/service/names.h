@@ -29,10 +29,15 @@ Result<std::vector<std::string>> splitList(std::string_view in);
 // integer and duplicate checks.
 Result<std::vector<std::string>> expandLaunchNames(std::string_view arg);
 
-// `^[a-zA-Z0-9-_.]+$`, the rule for VM and namespace names.
+// `^[a-zA-Z0-9-_.]+$`, the rule for VM and namespace names, except `.` and
+// `..` (minimega takes them; they make broken paths and web console links).
 bool validName(std::string_view name);
 inline constexpr std::string_view kInvalidNameError =
     "invalid name; must only include letters, numbers, hyphens and underscores";
+// Why validName refuses `name`: kInvalidNameError, or for `.` and `..`
+// kReservedNameError.
+inline constexpr std::string_view kReservedNameError = "invalid name; `.` and `..` are reserved";
+std::string_view invalidNameError(std::string_view name);
 
 // A parsed `<vm target>`.
 struct Target {

@@ -54,11 +54,21 @@ Result<std::unique_ptr<OwnedChild>> OwnedChild::spawn(const std::vector<std::str
     }
     ::close(log);
     ::close(devnull);
-    std::unique_ptr<OwnedChild> c(new OwnedChild());
-    c->pid_ = pid;
     // Nobody else reaps this pid, so it cannot be reused before the waiter
     // reaps it: the pidfd refers to our child.
-    c->pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (pidfd < 0) {
+        // Without it stop() could never signal the child and would wait for
+        // it forever: take it down now (still ours: not reaped) and fail.
+        int e = errno;
+        ::kill(pid, SIGKILL);
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+        return Error::sys(e, "pidfd_open", argv[0]);
+    }
+    std::unique_ptr<OwnedChild> c(new OwnedChild());
+    c->pid_ = pid;
+    c->pidfd_ = pidfd;
     c->on_exit_ = std::move(on_exit);
     c->thread_ = std::thread([p = c.get()] { p->waiter(); });
     return c;

@@ -102,7 +102,7 @@ Result<void> queueVms(Herd& herd, Namespace& ns, std::string_view arg, VmType ty
         if (taken_name.count(n))
             return Error::msg(fmt::format("vm already exists with name `{}`", n));
         if (!n.empty() && !validName(n))
-            return Error::msg(fmt::format("{}: `{}`", kInvalidNameError, n));
+            return Error::msg(fmt::format("{}: `{}`", invalidNameError(n), n));
     }
     if (!config.uuid.empty() && taken_uuid.count(config.uuid))
         return Error::msg(fmt::format("vm already exists with UUID `{}`", config.uuid));

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <sys/random.h>
 
+#include <cctype>
+
 #include <fmt/format.h>
 
 namespace herd::web {
@@ -20,6 +22,12 @@ std::string_view trimSpaces(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
     return s;
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
 }
 
 }  // namespace
@@ -145,8 +153,13 @@ bool isLoopback(std::string_view host) {
     return false;
 }
 
+std::string tokenCookieName(unsigned short port) {
+    return fmt::format("herd_token_{}", port);
+}
+
 std::string offeredToken(const std::map<std::string, std::string>& query,
-                         std::string_view cookie_header, std::string_view authorization) {
+                         std::string_view cookie_header, std::string_view cookie_name,
+                         std::string_view authorization) {
     if (auto it = query.find("token"); it != query.end()) return it->second;
     std::string_view rest = cookie_header;
     while (!rest.empty()) {
@@ -154,7 +167,7 @@ std::string offeredToken(const std::map<std::string, std::string>& query,
         std::string_view kv = trimSpaces(rest.substr(0, semi));
         rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
         auto eq = kv.find('=');
-        if (eq != std::string_view::npos && trimSpaces(kv.substr(0, eq)) == "herd_token") {
+        if (eq != std::string_view::npos && trimSpaces(kv.substr(0, eq)) == cookie_name) {
             std::string_view v = trimSpaces(kv.substr(eq + 1));
             if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
             return std::string(v);
@@ -167,6 +180,39 @@ std::string offeredToken(const std::map<std::string, std::string>& query,
         if (scheme == "bearer ") return std::string(trimSpaces(auth.substr(7)));
     }
     return {};
+}
+
+bool hostAllowed(std::string_view host_header, std::string_view listen_host, unsigned short port) {
+    std::string host = lower(trimSpaces(host_header));
+    if (host.empty()) return false;
+    std::string listen(listen_host);
+    // The canonical text of an IP literal, as a browser writes it in Host.
+    in_addr v4{};
+    in6_addr v6{};
+    char text[INET6_ADDRSTRLEN] = {};
+    if (inet_pton(AF_INET, listen.c_str(), &v4) == 1) {
+        if (v4.s_addr == INADDR_ANY) return true;
+    } else if (inet_pton(AF_INET6, listen.c_str(), &v6) == 1) {
+        if (IN6_IS_ADDR_UNSPECIFIED(&v6)) return true;
+        if (inet_ntop(AF_INET6, &v6, text, sizeof text)) listen = text;
+        listen = "[" + listen + "]";
+    }
+    listen = lower(listen);
+    auto names = [&](std::string_view name) {
+        return host == fmt::format("{}:{}", name, port) || (port == 80 && host == name);
+    };
+    if (names(listen)) return true;
+    return isLoopback(listen_host) && (names("localhost") || names("127.0.0.1") || names("[::1]"));
+}
+
+bool sameOrigin(std::string_view origin, std::string_view host_header) {
+    std::string host = lower(trimSpaces(host_header));
+    return !host.empty() && lower(trimSpaces(origin)) == "http://" + host;
+}
+
+bool isJsonContentType(std::string_view content_type) {
+    std::string_view type = content_type.substr(0, content_type.find(';'));
+    return lower(trimSpaces(type)) == "application/json";
 }
 
 bool tokenEquals(std::string_view a, std::string_view b) {

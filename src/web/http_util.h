@@ -43,10 +43,33 @@ Result<ListenAddr> parseListenAddr(std::string_view s);
 // Whether `host` (an IP literal or "localhost") only reaches this machine.
 bool isLoopback(std::string_view host);
 
-// What a request offers as its token: `?token=`, else the `herd_token`
-// cookie, else `Authorization: Bearer`. Empty when it offers none.
+// The token cookie's name for a server on `port`: `herd_token_<port>`, so
+// that two servers on one host (cookies ignore ports) keep their own.
+std::string tokenCookieName(unsigned short port);
+
+// What a request offers as its token: `?token=`, else the cookie
+// `cookie_name`, else `Authorization: Bearer`. Empty when it offers none.
 std::string offeredToken(const std::map<std::string, std::string>& query,
-                         std::string_view cookie_header, std::string_view authorization);
+                         std::string_view cookie_header, std::string_view cookie_name,
+                         std::string_view authorization);
+
+// Whether a request's Host header names this server, which listens on
+// `listen_host` (as given to parseListenAddr) and `port`: the listen address
+// with the port, or, on loopback, localhost / 127.0.0.1 / [::1] with the port
+// (the port may be left out when it is 80). Refusing other names defeats DNS
+// rebinding. On a wildcard address (0.0.0.0, ::) any Host is accepted: the
+// token protects that server. Case-insensitive; an empty Host is refused.
+bool hostAllowed(std::string_view host_header, std::string_view listen_host, unsigned short port);
+
+// Whether an Origin header is the page's own origin for this request:
+// `http://<Host header>` (case-insensitive). Anything else, `null` included,
+// is another site.
+bool sameOrigin(std::string_view origin, std::string_view host_header);
+
+// Whether a Content-Type header is application/json (parameters such as
+// `; charset=utf-8` allowed). A cross-site form or a `no-cors` fetch cannot
+// send it without a CORS preflight, which this server never grants.
+bool isJsonContentType(std::string_view content_type);
 
 // Compares in time independent of where the strings differ.
 bool tokenEquals(std::string_view a, std::string_view b);

@@ -25,8 +25,14 @@ namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
 using Request = http::request<http::string_body>;
 
-inline constexpr size_t kMaxWsMessage = 64 * 1024;        // client -> server
-inline constexpr size_t kConsoleBacklog = 256 * 1024;     // a slower viewer is dropped
+inline constexpr size_t kMaxWsMessage = 64 * 1024;  // client -> server
+// A console viewer further behind skips output (a marker says how much); one
+// whose socket took nothing for kConsoleStall is dropped.
+inline constexpr size_t kConsoleBacklog = 256 * 1024;
+inline constexpr auto kConsoleStall = std::chrono::seconds(30);
+// Commands of one /ws client queued or running at once; beyond, its socket
+// is not read (TCP pushes back on the client).
+inline constexpr int kMaxCommandsInFlight = 4;
 inline constexpr size_t kTableBacklog = 8 * 1024 * 1024;  // same, /ws
 inline constexpr auto kTableRefresh = std::chrono::seconds(2);
 // CPU figures are sampled with every periodic refresh (no waiting involved).
@@ -44,6 +50,9 @@ class SessionBase {
     virtual void stop() = 0;
     // Closes the socket now; pending operations end with errors.
     virtual void kill() = 0;
+    // Whether it only waits for a request's headers, so that it may be cut
+    // to make room for a new connection.
+    virtual bool evictable() const { return false; }
     uint64_t id() const { return id_; }
 
   protected:
@@ -84,11 +93,18 @@ struct Core : std::enable_shared_from_this<Core> {
     asio::steady_timer refresh;
     bool refreshing = false;
     std::chrono::steady_clock::time_point last_top{};
-    asio::steady_timer grace_timer;
+    asio::steady_timer grace_timer;   // shutdown polling
+    asio::steady_timer accept_retry;  // after an accept error (EMFILE)
+    bool full_logged = false;
+    std::string listen_host;  // as given (parseListenAddr), while listening
+    unsigned short port = 0;  // the bound port, while listening
     std::function<void()> on_shutdown;
 
     Result<void> listen(const std::string& addr);
     void doAccept();
+    // Cuts the oldest connection that waits for a request's headers; false
+    // when there is none.
+    bool evictIdle();
     void stop();
     void pollShutdown(std::chrono::steady_clock::time_point deadline);
     uint64_t add(std::shared_ptr<SessionBase> s);

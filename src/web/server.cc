@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "service/names.h"
 #include "web/http_util.h"
 #include "web/internal.h"
 #include "web/web_server.h"
@@ -26,7 +27,15 @@ namespace {
 
 constexpr size_t kMaxBody = 1 << 20;
 constexpr size_t kMaxFile = 64 << 20;
+// Reading a request's body and writing an answer.
 constexpr auto kHttpIdle = std::chrono::seconds(60);
+// Reading a request's headers, and a kept-alive connection's wait for the
+// next request: an idle socket must not hold a connection slot for long.
+constexpr auto kHeaderTimeout = std::chrono::seconds(10);
+// Web connections at once (HTTP and WebSocket). Beyond it the oldest one
+// still waiting for a request's headers is cut to make room, else the new one
+// is closed: idle sockets cannot exhaust the daemon's descriptors.
+constexpr size_t kMaxConnections = 1024;
 
 // Reads `rel` below `root`, refusing anything that resolves outside it (a
 // symlink out) or is not a regular file. nullopt: not found.
@@ -77,6 +86,7 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
         if (!dead_) stream_.close();
         dead_ = true;
     }
+    bool evictable() const override { return reading_headers_ && !dead_; }
 
   private:
     void doRead() {
@@ -84,6 +94,16 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
         parser_.emplace();
         parser_->body_limit(kMaxBody);
         parser_->header_limit(16 * 1024);
+        stream_.expires_after(kHeaderTimeout);
+        reading_headers_ = true;
+        http::async_read_header(
+            stream_, buf_, *parser_,
+            [self = shared_from_this()](beast::error_code ec, size_t) { self->onHeader(ec); });
+    }
+
+    void onHeader(beast::error_code ec) {
+        reading_headers_ = false;
+        if (ec || dead_ || parser_->is_done()) return onRead(ec);
         stream_.expires_after(kHttpIdle);
         http::async_read(
             stream_, buf_, *parser_,
@@ -95,6 +115,11 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
         if (ec == http::error::body_limit) {
             req_ = {};
             return send(http::status::payload_too_large, "request body too large\n", false);
+        }
+        if (ec == http::error::header_limit) {
+            req_ = {};
+            return send(http::status::request_header_fields_too_large, "request header too large\n",
+                        false);
         }
         if (ec.category() == beast::error_code(http::error::end_of_stream).category()) {
             req_ = {};
@@ -113,15 +138,29 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
             raw_query_ = std::string(req_.target().substr(q));
         }
         set_cookie_.clear();
+        // Another site's page must not drive this server through the
+        // visitor's browser: a Host that is not ours (DNS rebinding), or a
+        // POST or WebSocket from another origin (browsers send both without
+        // asking; without a token nothing else would stop them).
+        const std::string host(req_[http::field::host]);
+        if (!hostAllowed(host, core_->listen_host, core_->port)) {
+            return send(http::status::misdirected_request, "herd: unknown host\n");
+        }
+        if ((req_.method() == http::verb::post || websocket_upgrade()) &&
+            req_.find(http::field::origin) != req_.end() &&
+            !sameOrigin(std::string(req_[http::field::origin]), host)) {
+            return send(http::status::forbidden, "herd: cross-origin request refused\n");
+        }
         if (!core_->token.empty()) {
+            const std::string cookie = tokenCookieName(core_->port);
             std::string offered =
-                offeredToken(target->query, std::string(req_[http::field::cookie]),
+                offeredToken(target->query, std::string(req_[http::field::cookie]), cookie,
                              std::string(req_[http::field::authorization]));
             if (!tokenEquals(offered, core_->token)) {
                 return send(http::status::unauthorized, "herd: missing or wrong token\n");
             }
             if (target->query.count("token")) {
-                set_cookie_ = "herd_token=" + core_->token + "; Path=/; HttpOnly; SameSite=Strict";
+                set_cookie_ = cookie + "=" + core_->token + "; Path=/; HttpOnly; SameSite=Strict";
             }
         }
         const std::string& path = target->path;
@@ -149,6 +188,10 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
         }
         if (path == "/api/command") {
             if (req_.method() != http::verb::post) return notAllowed("POST");
+            if (!isJsonContentType(std::string(req_[http::field::content_type]))) {
+                return send(http::status::unsupported_media_type,
+                            "herd: expected Content-Type: application/json\n");
+            }
             return apiCommand();
         }
         if (path.rfind("/vm/", 0) == 0) {
@@ -158,6 +201,9 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
             std::string tail = slash == std::string::npos ? "" : rest.substr(slash);
             auto name = percentDecode(enc);
             if (!name || name->empty()) return send(http::status::not_found, "not found\n");
+            // No VM has such a name: say so without echoing it (it may carry
+            // control characters the terminal page would show).
+            if (!validName(*name)) return send(http::status::not_found, "vm not found\n");
             if (tail == "/connect") {
                 if (!get) return notAllowed("GET");
                 return redirect("/vm/" + enc + "/connect/" + raw_query_);
@@ -309,6 +355,7 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
     std::shared_ptr<Response> res_;
     bool dead_ = false;
     bool finished_ = false;
+    bool reading_headers_ = false;
 };
 
 // The `web` command's controls: run on the io thread, waited for here.
@@ -345,7 +392,12 @@ class Control : public WebControl {
     T onIo(std::function<T(Core&)> fn) {
         auto done = std::make_shared<std::promise<T>>();
         auto fut = done->get_future();
-        asio::post(io_, [weak = core_, fn, done] {
+        // 0: queued, 1: running, 2: given up. A job that runs after the caller
+        // gave up must do nothing (e.g. listen after `web` reported an error).
+        auto state = std::make_shared<std::atomic<int>>(0);
+        asio::post(io_, [weak = core_, fn, done, state] {
+            int queued = 0;
+            if (!state->compare_exchange_strong(queued, 1)) return;
             if (auto c = weak.lock()) {
                 done->set_value(fn(*c));
             } else {
@@ -353,7 +405,11 @@ class Control : public WebControl {
             }
         });
         if (fut.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
-            return Error::msg("web server did not answer");
+            int queued = 0;
+            if (state->compare_exchange_strong(queued, 2)) {
+                return Error::msg("web server did not answer");
+            }
+            // It started meanwhile: its answer is the truth.
         }
         return fut.get();
     }
@@ -371,7 +427,8 @@ Core::Core(asio::io_context& io_ctx, Backend b, std::string root_dir, std::strin
       token_flag(std::move(tok)),
       acceptor(io_ctx),
       refresh(io_ctx),
-      grace_timer(io_ctx) {}
+      grace_timer(io_ctx),
+      accept_retry(io_ctx) {}
 
 Result<void> Core::listen(const std::string& addr) {
     if (listening) {
@@ -408,6 +465,8 @@ Result<void> Core::listen(const std::string& addr) {
     stopping = false;
     token = tok;
     auto local = acceptor.local_endpoint(ec);
+    listen_host = la->host;
+    port = local.port();
     {
         std::lock_guard lock(shared->mu);
         shared->url = fmt::format("http://{}:{}/", hostForUrl(local, la->host), local.port());
@@ -425,12 +484,22 @@ void Core::doAccept() {
             if (ec) {
                 // Typically EMFILE: back off instead of spinning on the error.
                 HERD_LOG(error, "web: accept: {}", ec.message());
-                self->grace_timer.expires_after(std::chrono::milliseconds(100));
-                self->grace_timer.async_wait([self](boost::system::error_code e) {
+                self->accept_retry.expires_after(std::chrono::milliseconds(100));
+                self->accept_retry.async_wait([self](boost::system::error_code e) {
                     if (!e && self->listening) self->doAccept();
                 });
                 return;
             }
+            if (self->sessions.size() >= kMaxConnections && !self->evictIdle()) {
+                if (!self->full_logged) {
+                    HERD_LOG(warn, "web: {} connections: refusing new ones", kMaxConnections);
+                }
+                self->full_logged = true;
+                boost::system::error_code ignored;
+                sock.close(ignored);
+                return self->doAccept();
+            }
+            self->full_logged = false;
             uint64_t id = self->next_id++;
             auto s = std::make_shared<HttpSession>(self, id, std::move(sock));
             self->sessions[id] = s;
@@ -439,9 +508,22 @@ void Core::doAccept() {
         });
 }
 
+bool Core::evictIdle() {
+    // The oldest first (ids grow): the likeliest to be an idle one.
+    for (auto& [id, s] : sessions) {
+        if (!s->evictable()) continue;
+        auto keep = s;
+        keep->kill();
+        forget(keep->id());
+        return true;
+    }
+    return false;
+}
+
 void Core::stop() {
     boost::system::error_code ec;
     acceptor.close(ec);
+    accept_retry.cancel();
     listening = false;
     token.clear();
     {

@@ -1,7 +1,8 @@
 // The two WebSockets: a container's console (/vm/<name>/connect/ws) and the
-// live table with commands (/ws). Both queue what they send with a cap: a
-// client that does not read is dropped (1008) instead of growing memory or
-// holding anyone up.
+// live table with commands (/ws). Both queue what they send with a cap, so
+// that a client that does not read never grows memory or holds anyone up: a
+// console viewer beyond it skips output (and is dropped, 1008, once its
+// socket took nothing for kConsoleStall), a table client is dropped (1008).
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -23,11 +24,14 @@ constexpr auto kCloseGrace = std::chrono::seconds(2);
 
 class WsBase : public SessionBase, public std::enable_shared_from_this<WsBase> {
   public:
-    WsBase(std::shared_ptr<Core> core, uint64_t id, beast::tcp_stream stream, size_t cap, bool text)
+    // `skip`: on overflow, drop the backlog for a marker instead of the client.
+    WsBase(std::shared_ptr<Core> core, uint64_t id, beast::tcp_stream stream, size_t cap, bool text,
+           bool skip = false)
         : SessionBase(std::move(core), id),
           ws_(std::move(stream)),
           cap_(cap),
           text_(text),
+          skip_(skip),
           kill_timer_(core_->io) {}
 
     void accept(Request req) {
@@ -42,10 +46,18 @@ class WsBase : public SessionBase, public std::enable_shared_from_this<WsBase> {
         ws_.read_message_max(kMaxWsMessage);
         ws_.set_option(websocket::stream_base::decorator(
             [](websocket::response_type& res) { res.set(http::field::server, "herd"); }));
+        handshaking_ = true;
         ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) {
+            self->handshaking_ = false;
             if (ec) {
                 HERD_LOG(info, "web {}: websocket handshake: {}", self->id_, ec.message());
                 return self->end();
+            }
+            if (self->killed_) return self->end();
+            if (self->closing_) {
+                // Stopped during the handshake: never join anything; the
+                // close frame can go now that the stream is open.
+                return self->startClose();
             }
             self->ws_.text(self->text_);
             self->ws_.binary(!self->text_);
@@ -60,6 +72,11 @@ class WsBase : public SessionBase, public std::enable_shared_from_this<WsBase> {
         if (killed_) return;
         killed_ = true;
         beast::get_lowest_layer(ws_).close();
+        // With a read or the handshake pending, its failure ends the session;
+        // otherwise (reading paused) nothing else would.
+        if (!reading_ && !handshaking_ && !ended_) {
+            asio::post(core_->io, [self = shared_from_this()] { self->end(); });
+        }
     }
 
   protected:
@@ -69,18 +86,34 @@ class WsBase : public SessionBase, public std::enable_shared_from_this<WsBase> {
     virtual void cleanup() = 0;
 
     // Queues a message; false (and the session closes with 1008) when the
-    // client is too far behind.
+    // client is too far behind (with `skip`: when its socket also took
+    // nothing for kConsoleStall).
     bool queue(std::shared_ptr<const std::string> msg) {
         if (closing_ || killed_) return false;
-        queued_ += msg->size();
-        if (queued_ > cap_ && !q_.empty()) {
-            HERD_LOG(info, "web {}: dropping a client {} bytes behind", id_, queued_);
-            closeWith(websocket::close_code::policy_error, "too slow");
-            return false;
+        auto now = std::chrono::steady_clock::now();
+        if (q_.empty()) last_progress_ = now;
+        if (queued_ + msg->size() > cap_ && !q_.empty()) {
+            if (!skip_ || now - last_progress_ >= kConsoleStall) {
+                HERD_LOG(info, "web {}: dropping a client {} bytes behind", id_,
+                         queued_ + msg->size());
+                closeWith(websocket::close_code::policy_error, "too slow");
+                return false;
+            }
+            skipBacklog(msg->size());
+            return true;
         }
+        queued_ += msg->size();
         q_.push_back(std::move(msg));
         doWrite();
         return true;
+    }
+
+    // Pauses / resumes reading the client's messages (TCP then pushes back).
+    void pauseReading() { read_paused_ = true; }
+    void resumeReading() {
+        if (!read_paused_) return;
+        read_paused_ = false;
+        if (!reading_ && !handshaking_ && !closing_ && !killed_ && !ended_) doRead();
     }
 
     void closeWith(websocket::close_code code, const std::string& reason) {
@@ -96,7 +129,8 @@ class WsBase : public SessionBase, public std::enable_shared_from_this<WsBase> {
             if (ec) return;
             if (auto s = weak.lock()) s->kill();
         });
-        if (!writing_) startClose();
+        // During the handshake the close frame waits for its end (accept).
+        if (!writing_ && !handshaking_) startClose();
     }
 
     std::string who() const { return fmt::format("web {}", id_); }
@@ -104,6 +138,26 @@ class WsBase : public SessionBase, public std::enable_shared_from_this<WsBase> {
     websocket::stream<beast::tcp_stream> ws_;
 
   private:
+    // Drops what waits behind the message being written, and `incoming`
+    // bytes, for one marker saying how much was skipped (a marker dropped
+    // this way adds its count to the new one).
+    void skipBacklog(size_t incoming) {
+        size_t skipped = incoming;
+        const size_t keep = writing_ ? 1 : 0;
+        while (q_.size() > keep) {
+            const auto& last = q_.back();
+            skipped += last == marker_ ? marker_skipped_ : last->size();
+            queued_ -= last->size();
+            q_.pop_back();
+        }
+        marker_skipped_ = skipped;
+        marker_ = std::make_shared<const std::string>(
+            fmt::format("\r\n[herd: {} bytes skipped]\r\n", skipped));
+        queued_ += marker_->size();
+        q_.push_back(marker_);
+        doWrite();
+    }
+
     void doWrite() {
         if (writing_ || q_.empty() || killed_) return;
         writing_ = true;
@@ -112,6 +166,7 @@ class WsBase : public SessionBase, public std::enable_shared_from_this<WsBase> {
                         [self = shared_from_this(), msg](beast::error_code ec, size_t) {
                             self->writing_ = false;
                             if (ec) return self->kill();
+                            self->last_progress_ = std::chrono::steady_clock::now();
                             self->queued_ -= msg->size();
                             if (!self->q_.empty()) self->q_.pop_front();
                             if (self->closing_) return self->startClose();
@@ -123,12 +178,17 @@ class WsBase : public SessionBase, public std::enable_shared_from_this<WsBase> {
         if (close_started_ || killed_) return;
         close_started_ = true;
         ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {
-            // The pending read ends with the peer's close frame (or an error).
+            // A pending read ends with the peer's close frame (or an error)
+            // and ends the session; without one (reading paused, or closed
+            // right after the handshake) this is the end.
+            if (!self->reading_) self->end();
         });
     }
 
     void doRead() {
+        reading_ = true;
         ws_.async_read(rbuf_, [self = shared_from_this()](beast::error_code ec, size_t) {
+            self->reading_ = false;
             if (ec) {
                 if (ec != websocket::error::closed && ec != asio::error::operation_aborted) {
                     HERD_LOG(info, "web {}: websocket: {}", self->id_, ec.message());
@@ -139,11 +199,13 @@ class WsBase : public SessionBase, public std::enable_shared_from_this<WsBase> {
             std::string data = beast::buffers_to_string(self->rbuf_.data());
             self->rbuf_.consume(self->rbuf_.size());
             if (!self->closing_) self->onMessage(text, std::move(data));
-            if (!self->killed_) self->doRead();
+            if (!self->killed_ && !self->read_paused_) self->doRead();
         });
     }
 
     void end() {
+        if (ended_) return;
+        ended_ = true;
         runCleanup();
         closing_ = true;
         kill_timer_.cancel();
@@ -160,11 +222,21 @@ class WsBase : public SessionBase, public std::enable_shared_from_this<WsBase> {
 
     size_t cap_;
     bool text_;
+    bool skip_;
     asio::steady_timer kill_timer_;
     beast::flat_buffer rbuf_;
     std::deque<std::shared_ptr<const std::string>> q_;
     size_t queued_ = 0;
+    // The last skip marker queued and the bytes it stands for.
+    std::shared_ptr<const std::string> marker_;
+    size_t marker_skipped_ = 0;
+    // When a write last completed (or the queue last became non-empty).
+    std::chrono::steady_clock::time_point last_progress_{};
     websocket::close_reason close_reason_;
+    bool handshaking_ = false;
+    bool reading_ = false;
+    bool read_paused_ = false;
+    bool ended_ = false;
     bool writing_ = false;
     bool closing_ = false;
     bool close_started_ = false;
@@ -177,7 +249,7 @@ class ConsoleWs : public WsBase {
   public:
     ConsoleWs(std::shared_ptr<Core> core, uint64_t id, beast::tcp_stream stream,
               std::shared_ptr<runtime::Console> console)
-        : WsBase(std::move(core), id, std::move(stream), kConsoleBacklog, false),
+        : WsBase(std::move(core), id, std::move(stream), kConsoleBacklog, false, true),
           console_(std::move(console)) {}
 
   private:
@@ -279,20 +351,34 @@ class TableWs : public WsBase {
         asio::io_context* io = &core_->io;
         Executor* exec = &core_->backend.exec;
         auto session = session_;
-        bool queued = core_->backend.post([weak, io, exec, session, req_id, command, nspace] {
-            CommandResult r = runClientCommand(*exec, *session, command, nspace);
-            nlohmann::ordered_json m = {
-                {"type", "response"}, {"id", req_id}, {"error", r.error}, {"text", r.text}};
-            auto msg = std::make_shared<const std::string>(
-                m.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-            asio::post(*io, [weak, msg] {
-                if (auto s = std::static_pointer_cast<TableWs>(weak.lock())) s->send(msg);
+        auto alive = alive_;
+        // A bounded number of commands per client: the command thread serves
+        // everyone (control-socket clients too), and each queued job holds
+        // its message.
+        if (++in_flight_ >= kMaxCommandsInFlight) pauseReading();
+        bool queued =
+            core_->backend.post([weak, io, exec, session, alive, req_id, command, nspace] {
+                if (!alive->load()) return;  // the client has gone
+                CommandResult r = runClientCommand(*exec, *session, command, nspace);
+                nlohmann::ordered_json m = {
+                    {"type", "response"}, {"id", req_id}, {"error", r.error}, {"text", r.text}};
+                auto msg = std::make_shared<const std::string>(
+                    m.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                asio::post(*io, [weak, msg] {
+                    if (auto s = std::static_pointer_cast<TableWs>(weak.lock())) s->answered(msg);
+                });
             });
-        });
         if (!queued) closeWith(websocket::close_code::going_away, "herd is shutting down");
     }
 
+    void answered(std::shared_ptr<const std::string> msg) {
+        --in_flight_;
+        send(std::move(msg));
+        if (in_flight_ < kMaxCommandsInFlight) resumeReading();
+    }
+
     void cleanup() override {
+        alive_->store(false);
         if (joined_) core_->tableLeave(id_);
         joined_ = false;
     }
@@ -300,6 +386,9 @@ class TableWs : public WsBase {
     // The client's own session, like a control-socket connection's: its
     // output flags persist between its commands. Used on the command thread.
     std::shared_ptr<Session> session_ = std::make_shared<Session>();
+    // Cleared when the session ends: its queued commands are then skipped.
+    std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
+    int in_flight_ = 0;
     bool joined_ = false;
 };
 

@@ -7,10 +7,15 @@ vlans add delta 100
 vlans add delta 200
 vlans add delta x
 vlans add delta 5000
+vlans add foo 4294967301
+vlans add foo -4294967196
 vlans blacklist
 vlans blacklist 300
 vlans blacklist x
 vlans blacklist 4096
+vlans blacklist 4294967302
+vlans range 0 4294967297
+vm config net 4294967301
 vlans blacklist
 vlans add epsilon 300
 vlans range

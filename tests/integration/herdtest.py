@@ -117,6 +117,16 @@ class Daemon:
         self.log = open(os.path.join(self.tmp, "daemon.log"), "w+")
 
     def start(self, timeout=20):
+        """Starts the daemon and waits for its socket. On failure everything is
+        removed (stop()) before the error propagates: a caller that raises never
+        gets the object to clean up."""
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout):
         self.proc = subprocess.Popen(
             [HERD, "-nostdin", "-base", self.base, "-prefix", self.prefix, "-level", "info"]
             + self.flags, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
@@ -171,6 +181,21 @@ class Daemon:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def class_daemon(cls, *flags, **kw):
+    """Starts a Daemon for a TestCase class and registers its stop() as a class
+    cleanup at once: when setUpClass fails later, tearDownClass does not run,
+    but class cleanups do, so the daemon, its links and base never outlive it."""
+    d = Daemon(*flags, **kw).start()
+    cls.addClassCleanup(d.stop)
+    return d
+
+
+def close_consoles(cons):
+    """Closes every Console of a {name: Console} dict (a class cleanup)."""
+    for con in cons.values():
+        con.close()
 
 
 class Console:

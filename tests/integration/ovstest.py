@@ -63,6 +63,15 @@ class Ovs:
         self.pids["ovsdb-server"] = self._pid("ovsdb-server")
 
     def start(self):
+        """Starts both daemons; on failure stops whatever started (and removes
+        the directory) before the error propagates."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self):
         self.start_db()
         self.vsctl("--no-wait", "init")
         # Without it TCP between veths breaks on the netdev datapath.

@@ -55,6 +55,7 @@ class Files(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.d = Daemon().start()
+        cls.addClassCleanup(cls.d.stop)  # also if setUpClass fails (no tearDownClass)
         cls.c = cls.d.client()
         cls.c.ok("vm launch container foo")
         cls.c.ok("vm start foo")

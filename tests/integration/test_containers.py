@@ -52,6 +52,7 @@ class Inside(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.d = Daemon().start()
+        cls.addClassCleanup(cls.d.stop)  # also if setUpClass fails (no tearDownClass)
         cls.c = cls.d.client()
         cls.tmp = tempfile.mkdtemp(prefix="herd-it-vol-")
         cls.vol = os.path.join(cls.tmp, "vol")

@@ -15,9 +15,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herdtest import (Daemon, VlanTraffic, guest_console, guest_ping,  # noqa: E402
-                      guest_transfer, launch_guests, links_with, master_of, quit_daemon,
-                      set_guest_address, wait_for, wait_no_links)
+from herdtest import (Daemon, VlanTraffic, class_daemon, close_consoles,  # noqa: E402
+                      guest_console, guest_ping, guest_transfer, launch_guests, link_exists,
+                      links_with, master_of, quit_daemon, set_guest_address, wait_for,
+                      wait_no_links)
 
 
 class Guests:
@@ -26,23 +27,21 @@ class Guests:
 
     @classmethod
     def setUpClass(cls):
-        cls.d = Daemon().start()
+        # Class cleanups (not tearDownClass) undo it: they run even when
+        # setUpClass fails half-way.
+        cls.d = class_daemon(cls)
         cls.c = cls.d.client()
+        cls.addClassCleanup(cls.c.close)
         # The cc backchannel is not part of what is tested here.
         cls.cons = launch_guests(cls.d, cls.c, [("5", "a,b"), ("6", "c")])
+        # Through the class: tests replace consoles (cons["a"] = ...).
+        cls.addClassCleanup(lambda: close_consoles(cls.cons))
         for name in "abc":
             cls.address(name)
 
     @classmethod
     def address(cls, name):
         set_guest_address(cls.cons[name], cls.ADDR[name] + "/24")
-
-    @classmethod
-    def tearDownClass(cls):
-        for con in cls.cons.values():
-            con.close()
-        cls.c.close()
-        cls.d.stop()
 
 
 class TwoVlans(Guests, VlanTraffic, unittest.TestCase):
@@ -244,10 +243,12 @@ class Cleanup(unittest.TestCase):
     def test_existing_bridge_is_kept(self):
         d = Daemon()
         bridge = d.prefix + "b8"
-        # Made by someone else before herd starts (the test may use ip; herd never does).
-        subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
         try:
             d.start()
+            # Made by someone else once herd runs (the test may use ip; herd
+            # never does). One there before herd starts is a dead daemon's
+            # leftover and removed (test_leftovers_removed_at_start).
+            subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
             c = d.client()
             c.ok("vm config backchannel false")
             c.ok("vm config net 8")
@@ -264,6 +265,74 @@ class Cleanup(unittest.TestCase):
             subprocess.run(["ip", "link", "del", bridge])
             d.stop()
         self.assertEqual(wait_no_links(d.prefix), [])
+
+    def test_leftovers_removed_at_start(self):
+        """What a SIGKILLed daemon with this prefix left (its VLAN 8 bridge,
+        with a host tap's veth pair on it holding an address) is removed when
+        a daemon with the prefix starts: VLAN 8 gets a fresh bridge carrying
+        only the new container, and nothing is left after quit."""
+        d = Daemon()
+        p = d.prefix
+        bridge, peer, tap = p + "b8", p + "p0", p + "q0"  # q0: no name herd makes
+
+        def ip(*args, check=True):
+            subprocess.run(["ip"] + list(args), check=check, capture_output=True)
+
+        try:
+            ip("link", "add", bridge, "type", "bridge")
+            ip("link", "add", peer, "type", "veth", "peer", "name", tap)
+            ip("link", "set", peer, "master", bridge)
+            ip("addr", "add", "10.55.77.254/24", "dev", tap)
+            for name in (bridge, peer, tap):
+                ip("link", "set", name, "up")
+            d.start()
+            c = d.client()
+            c.ok("vm config backchannel false")
+            c.ok("vm config net 8")
+            c.ok("vm launch container k")
+            c.ok("vm start k")
+            self.assertFalse(link_exists(peer))
+            self.assertFalse(link_exists(tap))
+            host_end = c.vm("k")["tap"][1:-1]
+            self.assertEqual(os.listdir("/sys/class/net/%s/brif" % bridge), [host_end])
+            self.assertEqual(c.table("bridge")[0]["preexisting"], "false")
+            quit_daemon(c)
+            d.proc.wait(20)
+            self.assertEqual(wait_no_links(p), [])
+        finally:
+            for name in (tap, bridge):
+                ip("link", "del", name, check=False)
+            d.stop()
+
+    def test_prefix_of_a_live_daemon_refused(self):
+        """A second daemon with a live daemon's prefix (another base) runs no
+        containers, and neither its start and stop nor a `herd -nuke` with
+        that prefix remove anything of the first one's."""
+        with Daemon() as d:
+            c = d.client()
+            c.ok("vm config backchannel false")
+            c.ok("vm config net 5")
+            c.ok("vm launch container a")
+            before = sorted(links_with(d.prefix))
+            self.assertEqual(len(before), 2, before)
+            d2 = Daemon(prefix=d.prefix)
+            try:
+                d2.start()
+                c2 = d2.client()
+                _, errors = c2.run("vm launch container b")
+                self.assertEqual(len(errors), 1, errors)
+                self.assertIn("prefix %s is in use by another live herd daemon" % d.prefix,
+                              errors[0])
+                quit_daemon(c2)
+                d2.proc.wait(20)
+                r = d2.nuke()
+                self.assertEqual(r.returncode, 1)
+                self.assertIn("in use by another live herd daemon", r.stderr)
+            finally:
+                d2.stop()
+            self.assertEqual(sorted(links_with(d.prefix)), before)
+            self.assertEqual(c.vm("a")["state"], "BUILDING")
+            c.close()
 
     def test_sigkill_then_nuke_removes_links(self):
         d = Daemon().start()

@@ -22,7 +22,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herdtest import (Daemon, VlanTraffic, free_subnet, guest_console,  # noqa: E402
+from herdtest import (Daemon, VlanTraffic, close_consoles, free_subnet, guest_console,  # noqa: E402
                       guest_ipv4, host_ping, launch_guests, links_with, quit_daemon,
                       set_guest_address, wait_for)
 from ovstest import Ovs, available  # noqa: E402
@@ -36,6 +36,12 @@ def ovs_daemon(ovs):
 
 def nuke(d, ovs):
     return d.nuke(*ovs.herd_flags())
+
+
+def stop_daemon(d, ovs):
+    """Stops an OVS-backed daemon and removes its rows too (a cleanup)."""
+    d.stop()
+    nuke(d, ovs)
 
 
 def herd_ports(ovs, prefix):
@@ -58,36 +64,28 @@ class Traffic(VlanTraffic, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        # Undone by class cleanups, registered as each piece exists (LIFO): they
+        # run even when setUpClass fails, which tearDownClass does not.
         cls.ovs = Ovs().start()
+        cls.addClassCleanup(cls.ovs.stop)
         cls.d = ovs_daemon(cls.ovs)
         p = cls.d.prefix
         cls.br, cls.pre, cls.own = p + "br", p + "pre", p + "own"
+        cls.addClassCleanup(cls.ovs.vsctl, "--if-exists", "del-br", cls.pre, check=False)
+        cls.addClassCleanup(stop_daemon, cls.d, cls.ovs)
         cls.ovs.add_bridge_with_port(cls.pre, cls.own)
-        try:
-            cls.d.start()
-            cls.c = cls.d.client()
-            cls.cons = launch_guests(cls.d, cls.c, [(cls.br + ",5", "a,b"), (cls.br + ",6", "c"),
-                                                    (cls.pre + ",5", "k")])
-            for name in "abck":
-                cls.address(name)
-        except BaseException:
-            cls.tearDownClass()
-            raise
+        cls.d.start()
+        cls.c = cls.d.client()
+        cls.addClassCleanup(cls.c.close)
+        cls.cons = launch_guests(cls.d, cls.c, [(cls.br + ",5", "a,b"), (cls.br + ",6", "c"),
+                                                (cls.pre + ",5", "k")])
+        cls.addClassCleanup(lambda: close_consoles(cls.cons))
+        for name in "abck":
+            cls.address(name)
 
     @classmethod
     def address(cls, name):
         set_guest_address(cls.cons[name], cls.ADDR[name] + "/24")
-
-    @classmethod
-    def tearDownClass(cls):
-        for con in getattr(cls, "cons", {}).values():
-            con.close()
-        if hasattr(cls, "c"):
-            cls.c.close()
-        cls.d.stop()
-        nuke(cls.d, cls.ovs)
-        cls.ovs.vsctl("--if-exists", "del-br", cls.pre, check=False)
-        cls.ovs.stop()
 
     def ports(self):
         """name -> (bridge, tag) of every port of the test's bridges."""
@@ -175,31 +173,21 @@ class Dhcp(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        # Class cleanups (LIFO) undo it, even when it fails half-way.
         cls.ovs = Ovs().start()
+        cls.addClassCleanup(cls.ovs.stop)
         cls.d = ovs_daemon(cls.ovs)
-        cls.cons = {}
-        try:
-            cls.d.start()
-            cls.c = cls.d.client()
-            br = cls.d.prefix + "br"
-            cls.net = free_subnet()
-            cls.host = cls.net + ".254"
-            cls.cons = launch_guests(cls.d, cls.c, [(br + ",5", "a,b"), (br + ",6", "c")])
-            cls.tap = cls.c.plain("tap create 5 bridge %s ip %s/24" % (br, cls.host))
-            cls.c.ok("dnsmasq start %s %s.10 %s.50" % (cls.host, cls.net, cls.net))
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        for con in cls.cons.values():
-            con.close()
-        if hasattr(cls, "c"):
-            cls.c.close()
-        cls.d.stop()
-        nuke(cls.d, cls.ovs)
-        cls.ovs.stop()
+        cls.addClassCleanup(stop_daemon, cls.d, cls.ovs)
+        cls.d.start()
+        cls.c = cls.d.client()
+        cls.addClassCleanup(cls.c.close)
+        br = cls.d.prefix + "br"
+        cls.net = free_subnet()
+        cls.host = cls.net + ".254"
+        cls.cons = launch_guests(cls.d, cls.c, [(br + ",5", "a,b"), (br + ",6", "c")])
+        cls.addClassCleanup(lambda: close_consoles(cls.cons))
+        cls.tap = cls.c.plain("tap create 5 bridge %s ip %s/24" % (br, cls.host))
+        cls.c.ok("dnsmasq start %s %s.10 %s.50" % (cls.host, cls.net, cls.net))
 
     def lease(self, name):
         """The guest's address if it is one of dnsmasq's range, else None."""
@@ -241,9 +229,7 @@ class Dhcp(unittest.TestCase):
 class Cleanup(unittest.TestCase):
     def setUp(self):
         self.ovs = Ovs().start()
-
-    def tearDown(self):
-        self.ovs.stop()
+        self.addCleanup(self.ovs.stop)
 
     def assert_nothing_left(self, d, kept_bridges=()):
         self.assertEqual(herd_ports(self.ovs, d.prefix), [])
@@ -343,20 +329,22 @@ class Cleanup(unittest.TestCase):
 @unittest.skipUnless(available(), "Open vSwitch is not installed")
 class Unresponsive(unittest.TestCase):
     def setUp(self):
+        # Cleanups, not tearDown: they run when setUp fails too.
         self.ovs = Ovs().start()
+        self.addCleanup(self.ovs.stop)
         self.d = ovs_daemon(self.ovs).start()
+        self.addCleanup(self.stop_daemon)
         self.c = self.d.client()
+        self.addCleanup(self.c.close)
         self.c.ok("vm config backchannel false")
         self.c.ok("vm config net %sbr,5" % self.d.prefix)
         self.c.ok("vm launch container ok1")  # the bridge exists and is known
 
-    def tearDown(self):
-        self.c.close()
+    def stop_daemon(self):
         self.d.stop()
         if "ovsdb-server" not in self.ovs.pids:
             self.ovs.start_db()
         nuke(self.d, self.ovs)
-        self.ovs.stop()
 
     def failed_launch(self, name, want):
         t0 = time.time()

@@ -24,7 +24,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from herdtest import (HERD, ROOT, Console, Daemon, cc_clients, cc_responses,  # noqa: E402
-                      free_subnet, wait_for)
+                      class_daemon, free_subnet, wait_for)
 
 BUILDER = os.path.join(ROOT, "scripts", "herd-image")
 AGENT = os.path.join(os.path.dirname(HERD), "herd-cc")
@@ -76,24 +76,23 @@ class DebianSsh(unittest.TestCase):
         t0 = time.time()
         cls.image = cached_image()
         cls.tmp = tempfile.mkdtemp(prefix="herd-ssh-")
+        # Class cleanups (LIFO), not tearDownClass: they run when this fails.
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, ignore_errors=True)
         cls.key = os.path.join(cls.tmp, "id")
         run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "herd-test", "-f", cls.key,
             check=True)
         cls.known = os.path.join(cls.tmp, "known_hosts")
         cls.net = free_subnet()
         cls.addr = {"s1": cls.net + ".1", "s2": cls.net + ".2"}
-        cls.d = Daemon().start()
-        try:
-            cls.setup_vms()
-        except BaseException:
-            cls.tearDownClass()
-            raise
+        cls.d = class_daemon(cls)
+        cls.setup_vms()
         print("setup (image, 2 containers, tap, addresses, key) in %.1f s" % (time.time() - t0),
               file=sys.stderr)
 
     @classmethod
     def setup_vms(cls):
         c = cls.c = cls.d.client()
+        cls.addClassCleanup(c.close)
         c.ok("vm config filesystem " + cls.image)
         c.ok("vm config net 5")
         c.ok("vm launch container s1,s2")
@@ -136,13 +135,6 @@ class DebianSsh(unittest.TestCase):
         if not wait_for(lambda: cls.responses(cid) == want, timeout):
             raise AssertionError("%s: %d of %d responses" % (line, cls.responses(cid), want))
         return cid
-
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "c", None):
-            cls.c.close()
-        cls.d.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def ssh(self, name, *cmd, timeout=10):
         return run("ssh", "-i", self.key, "-o", "StrictHostKeyChecking=no",

@@ -25,9 +25,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herdtest import (Daemon, guest_ipv4, guest_ping, host_ping, launch_guests,  # noqa: E402
-                      link_exists, links_with, master_of, quit_daemon, set_guest_address,
-                      wait_for, wait_no_links)
+from herdtest import (Daemon, class_daemon, close_consoles, guest_ipv4,  # noqa: E402
+                      guest_ping, host_ping, launch_guests, link_exists, links_with,
+                      master_of, quit_daemon, set_guest_address, wait_for, wait_no_links)
 
 
 def addresses(ifname):
@@ -62,17 +62,14 @@ class Guests:
 
     @classmethod
     def boot(cls):
+        """Called by setUpClass. Undone by class cleanups, registered as each
+        piece exists: they run even when setUpClass fails after this."""
         cls.net = subnet()
-        cls.d = Daemon().start()
+        cls.d = class_daemon(cls)
         cls.c = cls.d.client()
+        cls.addClassCleanup(cls.c.close)
         cls.cons = launch_guests(cls.d, cls.c, [("5", "a,b"), ("6", "c")])
-
-    @classmethod
-    def shutdown(cls):
-        for con in cls.cons.values():
-            con.close()
-        cls.c.close()
-        cls.d.stop()
+        cls.addClassCleanup(lambda: close_consoles(cls.cons))
 
 
 class HostTapTraffic(Guests, unittest.TestCase):
@@ -84,10 +81,6 @@ class HostTapTraffic(Guests, unittest.TestCase):
         cls.tap = cls.c.plain("tap create 5 ip %s/24" % cls.host)
         for name in "abc":
             set_guest_address(cls.cons[name], cls.ADDR[name] + "/24")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.shutdown()
 
     def test_tap_is_on_vlan5(self):
         p = self.d.prefix
@@ -173,10 +166,6 @@ class Dhcp(Guests, unittest.TestCase):
         cls.host = cls.net + ".254"
         cls.tap = cls.c.plain("tap create 5 ip %s/24" % cls.host)
         cls.c.ok("dnsmasq start %s %s.10 %s.50" % (cls.host, cls.net, cls.net))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.shutdown()
 
     def guest_addr(self, name):
         return guest_ipv4(self.cons[name])
@@ -376,6 +365,30 @@ class Cleanup(unittest.TestCase):
                              procs_mentioning(d.base + "/"), [])
         finally:
             d.stop()
+
+    def test_nuke_keeps_foreign_link_with_a_recorded_name(self):
+        """After a SIGKILL, a user-named tap is recorded in <base>/taps. If the
+        tap went and someone else made a veth of that name, `herd -nuke`
+        removes what is ours and keeps theirs."""
+        d = Daemon().start()
+        name = "f" + secrets.token_hex(3)
+        try:
+            c = d.client()
+            c.plain("tap create 5 name " + name)
+            c.close()
+            d.kill9()
+            subprocess.run(["ip", "link", "del", name], check=True)
+            subprocess.run(["ip", "link", "add", name, "type", "veth", "peer", "name",
+                            name + "x"], check=True)
+            r = d.nuke()
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(link_exists(name))
+            self.assertTrue(link_exists(name + "x"))
+            self.assertEqual(wait_no_links(d.prefix), [])
+        finally:
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
+            d.stop()
+        self.assertFalse(link_exists(name))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@
 #include <cstring>
 #include <functional>
 #include <thread>
+#include <vector>
 
+#include "runtime/ovs.h"
 #include "runtime/ovsdb.h"
 
 using namespace herd::runtime::ovsdb;
@@ -212,6 +214,118 @@ TEST(OvsdbClient, MissingSocket) {
     ASSERT_FALSE(c.ok());
     EXPECT_EQ(c.error().errnum(), ENOENT);
     EXPECT_NE(c.error().text().find("/nonexistent/herd/db.sock"), std::string::npos);
+}
+
+// A unix socket whose backlog is full answers a non-blocking connect with
+// EAGAIN: the socket is not connected, so connect fails with that error
+// (after a brief retry) instead of handing back a client that cannot talk.
+TEST(OvsdbClient, FullBacklogFailsWithEagain) {
+    char tmpl[] = "/tmp/herd-ovsdb-test-XXXXXX";
+    std::string dir = ::mkdtemp(tmpl);
+    std::string path = dir + "/db.sock";
+    int srv = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+    ASSERT_EQ(::bind(srv, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(::listen(srv, 0), 0);  // never accepted
+    std::vector<int> fill;
+    for (int i = 0; i < 16; ++i) {
+        int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        fill.push_back(fd);
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno == EAGAIN) break;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    auto c = Client::connect(path, std::chrono::milliseconds(300));
+    auto took = std::chrono::steady_clock::now() - t0;
+    ASSERT_FALSE(c.ok());
+    EXPECT_EQ(c.error().errnum(), EAGAIN) << c.error().text();
+    EXPECT_GE(took, std::chrono::milliseconds(250));  // retried meanwhile
+    EXPECT_LT(took, std::chrono::milliseconds(2000));
+    for (int fd : fill) ::close(fd);
+    ::close(srv);
+    ::unlink(path.c_str());
+    ::rmdir(dir.c_str());
+}
+
+// The rows a fake inventory transaction answers with: a bridge t1br made by
+// herd (tagged t1) with its local port L and herd's port P1, plus `extra`
+// ports (not herd's) on it.
+Json inventoryReply(const Json& req, bool foreign_port) {
+    auto tag = strMap({{"herd-prefix", "t1"}});
+    Json ports =
+        Json::array({{{"_uuid", uuid("P1")}, {"name", "t1v0n0"}, {"external_ids", tag}},
+                     {{"_uuid", uuid("L")}, {"name", "t1br"}, {"external_ids", strMap({})}}});
+    Json::array_t on_bridge = {uuid("P1"), uuid("L")};
+    if (foreign_port) {
+        ports.push_back({{"_uuid", uuid("F")}, {"name", "theirs"}, {"external_ids", strMap({})}});
+        on_bridge.push_back(uuid("F"));
+    }
+    Json bridges = Json::array({{{"_uuid", uuid("B")},
+                                 {"name", "t1br"},
+                                 {"ports", set(on_bridge)},
+                                 {"external_ids", tag}}});
+    return Json{{"id", req["id"]},
+                {"error", nullptr},
+                {"result", Json::array({{{"rows", ports}}, {{"rows", bridges}}})}};
+}
+
+const Json* findOp(const Json& req, const std::string& op, const std::string& table) {
+    for (const auto& o : req["params"]) {
+        if (o.is_object() && o.value("op", "") == op && o.value("table", "") == table) return &o;
+    }
+    return nullptr;
+}
+
+// A port added to herd's bridge between cleanup's read and its write must not
+// be deleted with the bridge: the delete carries a wait on the ports it read,
+// and when that wait fails cleanup reads again and keeps the bridge.
+TEST(OvsCleanup, BridgeDeleteWaitsOnThePortsItRead) {
+    Json first_write, second_write;
+    FakeServer server([&](int fd) {
+        Json req = readMessage(fd);
+        writeAll(fd, inventoryReply(req, false).dump());
+        first_write = readMessage(fd);
+        // Someone added a port meanwhile: the server fails the wait.
+        writeAll(fd, Json{{"id", first_write["id"]},
+                          {"error", nullptr},
+                          {"result", Json::array({{{"error", "timed out"}}})}}
+                         .dump());
+        req = readMessage(fd);
+        if (req.is_null()) return;  // the client gave up (no retry)
+        writeAll(fd, inventoryReply(req, true).dump());
+        second_write = readMessage(fd);
+        if (second_write.is_null()) return;
+        writeAll(fd, Json{{"id", second_write["id"]},
+                          {"error", nullptr},
+                          {"result", Json::array({{{"count", 1}}})}}
+                         .dump());
+    });
+    auto r = herd::runtime::nukeOvs(server.path(), "t1", true, std::chrono::milliseconds(3000));
+    ASSERT_TRUE(r.ok()) << r.error().text();
+
+    // First write: wait (ports == {P1, L}) then delete the bridge.
+    ASSERT_EQ(first_write["method"], "transact");
+    const Json& ops = first_write["params"];
+    ASSERT_GE(ops.size(), 3u);
+    const Json* wait = findOp(first_write, "wait", "Bridge");
+    ASSERT_NE(wait, nullptr) << first_write.dump();
+    EXPECT_EQ(ops[1], *wait) << "the wait precedes the delete";
+    EXPECT_EQ((*wait)["where"], Json::array({cond("_uuid", "==", uuid("B"))}));
+    EXPECT_EQ((*wait)["columns"], Json::array({"ports"}));
+    EXPECT_EQ((*wait)["until"], "==");
+    EXPECT_EQ((*wait)["timeout"], 0);
+    EXPECT_EQ((*wait)["rows"], Json::array({{{"ports", set({uuid("P1"), uuid("L")})}}}));
+    const Json* del = findOp(first_write, "mutate", "Open_vSwitch");
+    ASSERT_NE(del, nullptr);
+    EXPECT_EQ((*del)["mutations"][0][2], set({uuid("B")}));
+
+    // Read again: the bridge now has someone's port: only herd's port goes.
+    EXPECT_EQ(findOp(second_write, "wait", "Bridge"), nullptr) << second_write.dump();
+    EXPECT_EQ(findOp(second_write, "mutate", "Open_vSwitch"), nullptr) << second_write.dump();
+    const Json* mut = findOp(second_write, "mutate", "Bridge");
+    ASSERT_NE(mut, nullptr) << second_write.dump();
+    EXPECT_EQ((*mut)["mutations"][0], Json::array({"ports", "delete", set({uuid("P1")})}));
 }
 
 }  // namespace

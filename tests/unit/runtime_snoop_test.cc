@@ -246,8 +246,15 @@ TEST(SnoopBatch, KeepsTheLatestPerInterfaceAndWakesOncePerBatch) {
     EXPECT_EQ(got[0].ip4, "10.55.0.8");
     EXPECT_EQ(got[0].ip6, "2001:db8::7");
     EXPECT_TRUE(sn.drain().empty());
+    // DHCP ACKs only on our own links (a host tap's peer, a host end): not
+    // on a physical NIC, another daemon's links or an unrelated name.
     auto d = dhcp(5, "10.9.0.50");
-    sn.feed(d.data(), d.size(), "whatever");
+    for (const char* foreign : {"eth0", "hxyv3n0", "hyb5", "hxq0", "whatever"}) {
+        sn.feed(d.data(), d.size(), foreign);
+    }
+    EXPECT_EQ(wakes.load(), 1);
+    EXPECT_TRUE(sn.drain().empty());
+    sn.feed(d.data(), d.size(), "hxp0");
     EXPECT_EQ(wakes.load(), 2);
     got = sn.drain();
     ASSERT_EQ(got.size(), 1u);

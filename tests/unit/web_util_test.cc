@@ -94,13 +94,59 @@ TEST(WebUtil, Loopback) {
 }
 
 TEST(WebUtil, OfferedToken) {
+    EXPECT_EQ(tokenCookieName(9001), "herd_token_9001");
+    const char* c = "herd_token_9001";
     std::map<std::string, std::string> q{{"token", "fromquery"}};
-    EXPECT_EQ(offeredToken(q, "herd_token=fromcookie", "Bearer b"), "fromquery");
-    EXPECT_EQ(offeredToken({}, "a=1; herd_token=fromcookie; b=2", ""), "fromcookie");
-    EXPECT_EQ(offeredToken({}, "herd_token=\"quoted\"", ""), "quoted");
-    EXPECT_EQ(offeredToken({}, "other_herd_token=x", "bearer tok"), "tok");
-    EXPECT_EQ(offeredToken({}, "", "Basic abc"), "");
-    EXPECT_EQ(offeredToken({}, "", ""), "");
+    EXPECT_EQ(offeredToken(q, "herd_token_9001=fromcookie", c, "Bearer b"), "fromquery");
+    EXPECT_EQ(offeredToken({}, "a=1; herd_token_9001=fromcookie; b=2", c, ""), "fromcookie");
+    EXPECT_EQ(offeredToken({}, "herd_token_9001=\"quoted\"", c, ""), "quoted");
+    EXPECT_EQ(offeredToken({}, "other_herd_token_9001=x", c, "bearer tok"), "tok");
+    // Another port's cookie (cookies ignore ports) is not this server's.
+    EXPECT_EQ(offeredToken({}, "herd_token_9002=other; herd_token=old", c, ""), "");
+    EXPECT_EQ(offeredToken({}, "", c, "Basic abc"), "");
+    EXPECT_EQ(offeredToken({}, "", c, ""), "");
+}
+
+TEST(WebUtil, HostAllowed) {
+    EXPECT_TRUE(hostAllowed("127.0.0.1:9001", "127.0.0.1", 9001));
+    EXPECT_TRUE(hostAllowed("localhost:9001", "127.0.0.1", 9001));
+    EXPECT_TRUE(hostAllowed("LocalHost:9001", "127.0.0.1", 9001));
+    EXPECT_TRUE(hostAllowed("[::1]:9001", "127.0.0.1", 9001));
+    EXPECT_TRUE(hostAllowed("127.0.0.1:9001", "localhost", 9001));
+    EXPECT_TRUE(hostAllowed("[::1]:9001", "::1", 9001));
+    EXPECT_TRUE(hostAllowed("[::1]:9001", "0::1", 9001));  // canonical form
+    EXPECT_TRUE(hostAllowed("127.0.0.1", "127.0.0.1", 80));
+    EXPECT_FALSE(hostAllowed("127.0.0.1", "127.0.0.1", 9001));
+    EXPECT_FALSE(hostAllowed("127.0.0.1:9002", "127.0.0.1", 9001));
+    EXPECT_FALSE(hostAllowed("evil.example:9001", "127.0.0.1", 9001));
+    EXPECT_FALSE(hostAllowed("evil.example", "127.0.0.1", 80));
+    EXPECT_FALSE(hostAllowed("", "127.0.0.1", 9001));
+    EXPECT_FALSE(hostAllowed("127.0.0.1:9001 x", "127.0.0.1", 9001));
+    // A specific non-loopback address: that address only.
+    EXPECT_TRUE(hostAllowed("10.1.2.3:9001", "10.1.2.3", 9001));
+    EXPECT_FALSE(hostAllowed("localhost:9001", "10.1.2.3", 9001));
+    EXPECT_FALSE(hostAllowed("evil.example:9001", "10.1.2.3", 9001));
+    EXPECT_TRUE(hostAllowed("[fe80::1]:9001", "FE80::1", 9001));
+    // A wildcard address: any name (the token protects it).
+    EXPECT_TRUE(hostAllowed("evil.example:9001", "0.0.0.0", 9001));
+    EXPECT_TRUE(hostAllowed("herd.lab", "::", 9001));
+    EXPECT_FALSE(hostAllowed("", "0.0.0.0", 9001));
+}
+
+TEST(WebUtil, SameOriginAndJson) {
+    EXPECT_TRUE(sameOrigin("http://127.0.0.1:9001", "127.0.0.1:9001"));
+    EXPECT_TRUE(sameOrigin("HTTP://LOCALHOST:9001", "localhost:9001"));
+    EXPECT_FALSE(sameOrigin("https://127.0.0.1:9001", "127.0.0.1:9001"));
+    EXPECT_FALSE(sameOrigin("http://evil.example", "127.0.0.1:9001"));
+    EXPECT_FALSE(sameOrigin("http://127.0.0.1:9002", "127.0.0.1:9001"));
+    EXPECT_FALSE(sameOrigin("null", "127.0.0.1:9001"));
+    EXPECT_FALSE(sameOrigin("http://", ""));
+    EXPECT_TRUE(isJsonContentType("application/json"));
+    EXPECT_TRUE(isJsonContentType("Application/JSON; charset=utf-8"));
+    EXPECT_FALSE(isJsonContentType("text/plain"));
+    EXPECT_FALSE(isJsonContentType("application/x-www-form-urlencoded"));
+    EXPECT_FALSE(isJsonContentType(""));
+    EXPECT_FALSE(isJsonContentType("application/jsonx"));
 }
 
 TEST(WebUtil, TokenRules) {

@@ -67,6 +67,7 @@
             ws = null;
             let why = ev.reason || (ev.code === 1006 ? 'connection lost' : `code ${ev.code}`);
             if (!opened) why = await refusal();
+            why = printable(why);
             setStatus('disconnected', `closed: ${why}`);
             term.write(`\r\n\x1b[2m[disconnected: ${why}; press Enter to reconnect]\x1b[0m\r\n`);
         };
@@ -78,11 +79,20 @@
     async function refusal() {
         try {
             const resp = await fetch(location.href);
-            if (resp.status === 401 || resp.status === 404) return (await resp.text()).trim();
+            if (resp.status === 401 || resp.status === 404) {
+                return printable((await resp.text()).trim());
+            }
             return 'refused: the VM has no console (not launched, or flushed)';
         } catch (e) {
             return 'herd is unreachable';
         }
+    }
+
+    // Text from the server shown in the terminal: without C0/C1 control
+    // characters, so that nothing in it (an escaped VM name in a crafted URL)
+    // is taken as an escape sequence by xterm.
+    function printable(text) {
+        return String(text).replace(/[\u0000-\u001f\u007f-\u009f]/g, '');
     }
 
     term.onData((data) => {

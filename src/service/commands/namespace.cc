@@ -15,7 +15,7 @@ void cliNamespace(cli::Command& c, Env& env) {
     Namespaces& all = env.herd.namespaces;
     if (c.has("name")) {
         const std::string name = c.str("name");
-        if (!validName(name)) return env.fail(std::string(kInvalidNameError));
+        if (!validName(name)) return env.fail(std::string(invalidNameError(name)));
         all.getOrCreate(name);
         if (c.sub) {
             // Run one command there. A namespace switch inside it is undone

@@ -17,10 +17,19 @@ std::string rangeKey(const Env& env) {
     return env.ns == kDefaultNamespace ? std::string() : env.ns;
 }
 
+// Parses a VLAN and range-checks it as the int64 it was parsed as: narrowing first would wrap
+// 4294967301 to 5 and accept it.
+Result<int> parseVlan(const std::string& s) {
+    auto vlan = go::atoi(s);
+    if (!vlan.ok()) return Error::msg("expected integer VLAN");
+    if (*vlan < 0 || *vlan >= 4096) return Error::msg("invalid VLAN (0 <= vlan < 4096)");
+    return static_cast<int>(*vlan);
+}
+
 void vlansAdd(Command& c, Env& env) {
-    auto vlan = go::atoi(c.str("vlan"));
-    if (!vlan.ok()) return env.fail("expected integer VLAN");
-    okOrFail(env, env.herd.vlans.add(env.ns, c.str("alias"), static_cast<int>(*vlan)));
+    auto vlan = parseVlan(c.str("vlan"));
+    if (!vlan.ok()) return env.fail(vlan.error().text());
+    okOrFail(env, env.herd.vlans.add(env.ns, c.str("alias"), *vlan));
 }
 
 void vlansRange(Command& c, Env& env) {
@@ -44,9 +53,9 @@ void vlansRange(Command& c, Env& env) {
 
 void vlansBlacklist(Command& c, Env& env) {
     if (c.has("vlan")) {
-        auto vlan = go::atoi(c.str("vlan"));
-        if (!vlan.ok()) return env.fail("expected integer VLAN");
-        return okOrFail(env, env.herd.vlans.blacklist(static_cast<int>(*vlan)));
+        auto vlan = parseVlan(c.str("vlan"));
+        if (!vlan.ok()) return env.fail(vlan.error().text());
+        return okOrFail(env, env.herd.vlans.blacklist(*vlan));
     }
     std::vector<std::vector<std::string>> rows;
     for (int v : env.herd.vlans.blacklisted()) rows.push_back({std::to_string(v)});
