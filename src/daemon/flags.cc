@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <functional>
 #include <map>
+#include <optional>
 
 #include "base/log.h"
 
@@ -11,9 +11,10 @@ namespace herd::daemon {
 
 namespace {
 
+// Exactly one of `str` and `flag` is set: the field the flag fills.
 struct Spec {
-    bool is_bool;
-    std::function<void(Flags&, const std::string&)> set;  // value already validated for bools
+    std::string Flags::*str;
+    bool Flags::*flag;
     const char* usage;
     const char* def;  // shown in usage
 };
@@ -29,77 +30,60 @@ std::optional<bool> parseGoBool(const std::string& v) {
 
 const std::map<std::string, Spec>& specs() {
     static const std::map<std::string, Spec> table = {
-        {"base",
-         {false, [](Flags& f, const std::string& v) { f.base = v; }, "base path for herd data",
-          "/tmp/herd"}},
-        {"filepath",
-         {false, [](Flags& f, const std::string& v) { f.filepath = v; },
-          "directory to serve files from", "<base>/files"}},
-        {"level",
-         {false, [](Flags& f, const std::string& v) { f.level = v; },
-          "log level: debug, info, warn, error, fatal", "error"}},
-        {"logfile",
-         {false, [](Flags& f, const std::string& v) { f.logfile = v; }, "also log to this file",
-          ""}},
+        {"base", {&Flags::base, nullptr, "base path for herd data", "/tmp/herd"}},
+        {"filepath", {&Flags::filepath, nullptr, "directory to serve files from", "<base>/files"}},
+        {"level", {&Flags::level, nullptr, "log level: debug, info, warn, error, fatal", "error"}},
+        {"logfile", {&Flags::logfile, nullptr, "also log to this file", ""}},
         {"namespace",
-         {false, [](Flags& f, const std::string& v) { f.ns = v; },
-          "prepend namespace to all -attach and -e commands", ""}},
+         {&Flags::ns, nullptr, "prepend namespace to all -attach and -e commands", ""}},
         {"prefix",
-         {false, [](Flags& f, const std::string& v) { f.prefix = v; },
+         {&Flags::prefix, nullptr,
           "prefix of host-global names this daemon creates ([a-z0-9]{1,8})", "herd"}},
-        {"cgroup",
-         {false, [](Flags& f, const std::string& v) { f.cgroup = v; }, "path to cgroup mount",
-          "/sys/fs/cgroup"}},
+        {"cgroup", {&Flags::cgroup, nullptr, "path to cgroup mount", "/sys/fs/cgroup"}},
         {"runtime",
-         {false, [](Flags& f, const std::string& v) { f.runtime = v; },
+         {&Flags::runtime, nullptr,
           "what runs VMs: container, or dry (state changes only, no kernel work)", "container"}},
         {"image",
-         {false, [](Flags& f, const std::string& v) { f.image = v; },
-          "guest image used when vm config filesystem is unset", "<dir of herd>/guest"}},
+         {&Flags::image, nullptr, "guest image used when vm config filesystem is unset",
+          "<dir of herd>/guest"}},
         {"console-addr",
-         {false, [](Flags& f, const std::string& v) { f.console_addr = v; },
+         {&Flags::console_addr, nullptr,
           "address the TCP consoles listen on (empty: no TCP consoles)", "127.0.0.1"}},
         {"switch",
-         {false, [](Flags& f, const std::string& v) { f.switch_kind = v; },
+         {&Flags::switch_kind, nullptr,
           "switch for VM NICs: auto (Open vSwitch when its database answers, else kernel "
           "bridges), kernel or ovs",
           "auto"}},
         {"ovsdb",
-         {false, [](Flags& f, const std::string& v) { f.ovsdb = v; },
-          "unix socket of the Open vSwitch database", "/var/run/openvswitch/db.sock"}},
+         {&Flags::ovsdb, nullptr, "unix socket of the Open vSwitch database",
+          "/var/run/openvswitch/db.sock"}},
         {"ovs-datapath",
-         {false, [](Flags& f, const std::string& v) { f.ovs_datapath = v; },
+         {&Flags::ovs_datapath, nullptr,
           "datapath_type of the Open vSwitch bridges herd creates: system or netdev (default: "
           "system with the openvswitch kernel module, else netdev)",
           ""}},
         {"web",
-         {false, [](Flags& f, const std::string& v) { f.web = v; },
-          "serve the web page on addr:port (or a port on 127.0.0.1)", ""}},
+         {&Flags::web, nullptr, "serve the web page on addr:port (or a port on 127.0.0.1)", ""}},
         {"web-token",
-         {false, [](Flags& f, const std::string& v) { f.web_token = v; },
+         {&Flags::web_token, nullptr,
           "token the web page requires (default: random, only off loopback)", ""}},
         {"web-root",
-         {false, [](Flags& f, const std::string& v) { f.web_root = v; },
-          "directory of the web page's files", "<dir of herd>/web"}},
+         {&Flags::web_root, nullptr, "directory of the web page's files", "<dir of herd>/web"}},
         {"nuke",
-         {true, [](Flags& f, const std::string& v) { f.nuke = v == "1"; },
+         {nullptr, &Flags::nuke,
           "kill the containers and remove the files a dead daemon left on -base/-prefix, and exit",
           "false"}},
         {"force",
-         {true, [](Flags& f, const std::string& v) { f.force = v == "1"; },
-          "force herd to run even if it appears to already be running", "false"}},
+         {nullptr, &Flags::force, "force herd to run even if it appears to already be running",
+          "false"}},
         {"nostdin",
-         {true, [](Flags& f, const std::string& v) { f.nostdin = v == "1"; },
+         {nullptr, &Flags::nostdin,
           "disable reading from stdin, useful for putting herd in the background", "false"}},
         {"attach",
-         {true, [](Flags& f, const std::string& v) { f.attach = v == "1"; },
-          "attach the herd command line to a running instance of herd", "false"}},
-        {"e",
-         {true, [](Flags& f, const std::string& v) { f.e = v == "1"; },
-          "execute command on running herd", "false"}},
-        {"version",
-         {true, [](Flags& f, const std::string& v) { f.version = v == "1"; },
-          "print the version and exit", "false"}},
+         {nullptr, &Flags::attach, "attach the herd command line to a running instance of herd",
+          "false"}},
+        {"e", {nullptr, &Flags::e, "execute command on running herd", "false"}},
+        {"version", {nullptr, &Flags::version, "print the version and exit", "false"}},
     };
     return table;
 }
@@ -118,7 +102,7 @@ std::string usageText() {
     std::string out = "usage: herd [option]... [command]...\n";
     for (const auto& [name, s] : specs()) {
         out += fmt::format("  -{}", name);
-        if (!s.is_bool) out += " string";
+        if (s.str) out += " string";
         out += fmt::format("\n    \t{}", s.usage);
         if (s.def[0] != '\0' && std::string_view(s.def) != "false") {
             out += fmt::format(" (default \"{}\")", s.def);
@@ -158,7 +142,7 @@ Result<Flags> parseFlags(const std::vector<std::string>& argv) {
             return Error::msg(fmt::format("flag provided but not defined: -{}", name));
         }
         const Spec& s = it->second;
-        if (s.is_bool) {
+        if (s.flag) {
             bool b = true;
             if (value) {
                 auto parsed = parseGoBool(*value);
@@ -168,7 +152,7 @@ Result<Flags> parseFlags(const std::vector<std::string>& argv) {
                 }
                 b = *parsed;
             }
-            s.set(f, b ? "1" : "0");
+            f.*s.flag = b;
             continue;
         }
         if (!value) {
@@ -177,7 +161,7 @@ Result<Flags> parseFlags(const std::vector<std::string>& argv) {
             }
             value = argv[++i];
         }
-        s.set(f, *value);
+        f.*s.str = *value;
     }
     f.args.assign(argv.begin() + static_cast<std::ptrdiff_t>(i), argv.end());
 

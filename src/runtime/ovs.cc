@@ -53,6 +53,13 @@ Json byUuid(const std::string& u) {
     return Json::array({ovsdb::cond("_uuid", "==", ovsdb::uuid(u))});
 }
 
+// Takes the Port rows `uuids` off the bridge row `bridge` (unreferenced, they
+// are dropped in the same commit).
+Json deletePortsOp(const std::string& bridge, Json::array_t uuids) {
+    return mutateOp("Bridge", byUuid(bridge),
+                    Json::array({Json::array({"ports", "delete", ovsdb::set(std::move(uuids))})}));
+}
+
 // Every Port and Bridge row: what nuke and reconciliation decide on.
 struct Inventory {
     struct Row {
@@ -134,9 +141,7 @@ Result<void> cleanupOnce(ovsdb::Client& c, std::string_view prefix,
             ops.push_back(portsUnchanged(b.uuid, b.ports));
             gone_bridges.push_back(ovsdb::uuid(b.uuid));  // its ports go with it
         } else if (!del.empty()) {
-            ops.push_back(mutateOp(
-                "Bridge", byUuid(b.uuid),
-                Json::array({Json::array({"ports", "delete", ovsdb::set(std::move(del))})})));
+            ops.push_back(deletePortsOp(b.uuid, std::move(del)));
         }
     }
     if (!gone_bridges.empty()) {
@@ -375,9 +380,7 @@ class OvsBackend : public SwitchBackend {
             }
         }
         for (auto& [bu, uuids] : stale) {
-            ops.push_back(mutateOp(
-                "Bridge", byUuid(bu),
-                Json::array({Json::array({"ports", "delete", ovsdb::set(std::move(uuids))})})));
+            ops.push_back(deletePortsOp(bu, std::move(uuids)));
         }
         std::map<std::string, Json::array_t> by_bridge;
         std::vector<size_t> port_op(add.size());
@@ -442,9 +445,7 @@ class OvsBackend : public SwitchBackend {
         if (known.empty()) return Ok();
         Json ops = Json::array();
         for (auto& [bu, uuids] : by_bridge) {
-            ops.push_back(mutateOp(
-                "Bridge", byUuid(bu),
-                Json::array({Json::array({"ports", "delete", ovsdb::set(std::move(uuids))})})));
+            ops.push_back(deletePortsOp(bu, std::move(uuids)));
         }
         if (wait) appendCfgBump(ops);
         auto r = transact(ops);

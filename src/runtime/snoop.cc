@@ -263,28 +263,28 @@ Snooper::Snooper(std::string prefix, std::function<void()> wake)
 Result<std::unique_ptr<Snooper>> Snooper::start(std::string prefix, std::function<void()> wake) {
     std::unique_ptr<Snooper> s(new Snooper(std::move(prefix), std::move(wake)));
     // Protocol 0 first: no frame is queued before the filter is attached.
-    s->sock_ = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (s->sock_ < 0) return Error::sysNow("socket", "AF_PACKET");
+    s->sock_.reset(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!s->sock_) return Error::sysNow("socket", "AF_PACKET");
     auto prog = snoopFilter();
     std::vector<sock_filter> code;
     for (const auto& i : prog) code.push_back({i.code, i.jt, i.jf, i.k});
     sock_fprog fprog{static_cast<unsigned short>(code.size()), code.data()};
-    if (::setsockopt(s->sock_, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog) != 0)
+    if (::setsockopt(s->sock_.get(), SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog) != 0)
         return Error::sysNow("attach filter", "AF_PACKET");
     int one = 1;
-    if (::setsockopt(s->sock_, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0)
+    if (::setsockopt(s->sock_.get(), SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0)
         return Error::sysNow("PACKET_IGNORE_OUTGOING", "AF_PACKET");
     // A small queue: what overflows while we are busy is dropped by the
     // kernel (guests ARP again), never buffered by us.
     int rcvbuf = 256 << 10;
-    (void)::setsockopt(s->sock_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    (void)::setsockopt(s->sock_.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     sockaddr_ll ll{};
     ll.sll_family = AF_PACKET;
     ll.sll_protocol = htons(ETH_P_ALL);
-    if (::bind(s->sock_, reinterpret_cast<sockaddr*>(&ll), sizeof ll) != 0)
+    if (::bind(s->sock_.get(), reinterpret_cast<sockaddr*>(&ll), sizeof ll) != 0)
         return Error::sysNow("bind", "AF_PACKET");
-    s->stop_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (s->stop_ < 0) return Error::sysNow("eventfd", "snooper");
+    s->stop_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!s->stop_) return Error::sysNow("eventfd", "snooper");
     s->thread_ = std::thread([p = s.get()] { p->loop(); });
     return s;
 }
@@ -292,11 +292,9 @@ Result<std::unique_ptr<Snooper>> Snooper::start(std::string prefix, std::functio
 Snooper::~Snooper() {
     if (thread_.joinable()) {
         uint64_t one = 1;
-        (void)!::write(stop_, &one, sizeof one);
+        (void)!::write(stop_.get(), &one, sizeof one);
         thread_.join();
     }
-    if (sock_ >= 0) ::close(sock_);
-    if (stop_ >= 0) ::close(stop_);
 }
 
 std::vector<Learned> Snooper::drain() {
@@ -343,7 +341,7 @@ void Snooper::feed(const uint8_t* frame, size_t len, const std::string& ifname) 
 
 void Snooper::loop() {
     uint8_t buf[1536];
-    pollfd fds[2] = {{sock_, POLLIN, 0}, {stop_, POLLIN, 0}};
+    pollfd fds[2] = {{sock_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};
     for (;;) {
         int r = ::poll(fds, 2, -1);
         if (r < 0 && errno == EINTR) continue;
@@ -355,14 +353,14 @@ void Snooper::loop() {
         for (int burst = 0; burst < 256; ++burst) {
             sockaddr_ll from{};
             socklen_t fl = sizeof from;
-            ssize_t n = ::recvfrom(sock_, buf, sizeof buf, MSG_DONTWAIT,
+            ssize_t n = ::recvfrom(sock_.get(), buf, sizeof buf, MSG_DONTWAIT,
                                    reinterpret_cast<sockaddr*>(&from), &fl);
             if (n < 0) break;
             if (from.sll_pkttype == PACKET_OUTGOING) continue;
             ifreq ifr{};
             ifr.ifr_ifindex = from.sll_ifindex;
             // The interface may be gone already (a container that just died).
-            if (::ioctl(sock_, SIOCGIFNAME, &ifr) != 0) continue;
+            if (::ioctl(sock_.get(), SIOCGIFNAME, &ifr) != 0) continue;
             feed(buf, static_cast<size_t>(n), ifr.ifr_name);
         }
     }

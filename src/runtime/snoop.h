@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace herd::runtime {
 
@@ -103,8 +104,8 @@ class Snooper {
 
     std::string prefix_;
     std::function<void()> wake_;
-    int sock_ = -1;
-    int stop_ = -1;  // eventfd
+    unique_fd sock_;
+    unique_fd stop_;  // eventfd
     std::mutex mu_;
     std::map<std::pair<std::string, std::string>, Learned> pending_;  // by (ifname, mac)
     std::thread thread_;

@@ -33,10 +33,8 @@ std::string lower(std::string s) {
     return s;
 }
 
-Result<void> writeFile(const std::string& path, std::string_view data) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return Error::sysNow("create", path);
-    unique_fd f(fd);
+// Writes all of `data` to fd; `path` names it in the error.
+Result<void> writeAll(int fd, std::string_view data, const std::string& path) {
     size_t off = 0;
     while (off < data.size()) {
         ssize_t n = ::write(fd, data.data() + off, data.size() - off);
@@ -47,10 +45,32 @@ Result<void> writeFile(const std::string& path, std::string_view data) {
     return Ok();
 }
 
-bool makeDirs(const std::string& dir) {
+Result<unique_fd> createFile(const std::string& path) {
+    unique_fd f(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!f) return Error::sysNow("create", path);
+    return f;
+}
+
+Result<void> writeFile(const std::string& path, std::string_view data) {
+    auto f = createFile(path);
+    if (!f.ok()) return f.error();
+    return writeAll(f->get(), data, path);
+}
+
+Result<void> makeDirs(const std::string& dir) {
     std::error_code ec;
     fs::create_directories(dir, ec);
-    return !ec;
+    if (ec) return Error::sys(ec.value(), "mkdir", dir);
+    return Ok();
+}
+
+// The agent's description of its guest, sent in `hello` and `info` frames.
+void setInfo(CcClient& c, const json& h) {
+    c.hostname = ccproto::jstr(h, "hostname");
+    c.arch = ccproto::jstr(h, "arch");
+    c.os = ccproto::jstr(h, "os");
+    c.ip = ccproto::jstrs(h, "ip");
+    c.mac = ccproto::jstrs(h, "mac");
 }
 
 // `ip` filter: an address, or a CIDR block (IPv4 or IPv6).
@@ -374,11 +394,7 @@ void CcService::onFrame(int vm_id, const CcConn* conn, ccproto::Frame f) {
     } else if (type == "file") {
         fileChunk(c, f);
     } else if (type == "info") {
-        c.hostname = ccproto::jstr(f.header, "hostname");
-        c.arch = ccproto::jstr(f.header, "arch");
-        c.os = ccproto::jstr(f.header, "os");
-        c.ip = ccproto::jstrs(f.header, "ip");
-        c.mac = ccproto::jstrs(f.header, "mac");
+        setInfo(c, f.header);
         if (Vm* vm = vmOf(c)) applyAgentAddresses(*vm, c.ip, c.mac);
     } else if (type == "procs") {
         c.procs.clear();
@@ -408,11 +424,7 @@ void CcService::hello(CcClient& c, std::shared_ptr<CcConn> conn, const ccproto::
     if (c.conn) disconnect(c);  // the agent reconnected before we saw it go
     c.conn = std::move(conn);
     c.uuid = uuid;
-    c.hostname = ccproto::jstr(f.header, "hostname");
-    c.arch = ccproto::jstr(f.header, "arch");
-    c.os = ccproto::jstr(f.header, "os");
-    c.ip = ccproto::jstrs(f.header, "ip");
-    c.mac = ccproto::jstrs(f.header, "mac");
+    setInfo(c, f.header);
     c.welcomed = true;
     vm->cc_active = true;
     applyAgentAddresses(*vm, c.ip, c.mac);
@@ -434,8 +446,8 @@ void CcService::response(CcClient& c, const ccproto::Frame& f) {
     auto it = cmds.find(static_cast<int>(id));
     if (it == cmds.end()) return;  // deleted meanwhile
     std::string dir = responsesDir(c.ns) + "/" + std::to_string(id) + "/" + c.uuid;
-    if (!makeDirs(dir)) {
-        HERD_LOG(error, "cc: cannot create {}", dir);
+    if (auto r = makeDirs(dir); !r.ok()) {
+        HERD_LOG(error, "cc: {}", r.error().text());
         return;
     }
     std::string_view body(f.body);
@@ -461,24 +473,20 @@ void CcService::fileChunk(CcClient& c, const ccproto::Frame& f) {
     }
     auto it = c.recv_files.find(host);
     if (it == c.recv_files.end()) {
-        if (!makeDirs(host.substr(0, host.rfind('/')))) return;
-        int fd = ::open(host.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0) {
-            HERD_LOG(error, "cc recv: {}", Error::sysNow("create", host).text());
+        auto fd = [&]() -> Result<unique_fd> {
+            HERD_TRY(makeDirs(host.substr(0, host.rfind('/'))));
+            return createFile(host);
+        }();
+        if (!fd.ok()) {
+            HERD_LOG(error, "cc recv: {}", fd.error().text());
             return;
         }
-        it = c.recv_files.emplace(host, unique_fd(fd)).first;
+        it = c.recv_files.emplace(host, std::move(*fd)).first;
     }
-    size_t off = 0;
-    while (off < f.body.size()) {
-        ssize_t n = ::write(it->second.get(), f.body.data() + off, f.body.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            HERD_LOG(error, "cc recv: {}", Error::sysNow("write", host).text());
-            c.recv_files.erase(it);
-            return;
-        }
-        off += static_cast<size_t>(n);
+    if (auto r = writeAll(it->second.get(), f.body, host); !r.ok()) {
+        HERD_LOG(error, "cc recv: {}", r.error().text());
+        c.recv_files.erase(it);
+        return;
     }
     if (eof) c.recv_files.erase(it);
 }

@@ -10,7 +10,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
-#include <fstream>
+#include <variant>
 
 #include "base/log.h"
 #include "base/subprocess.h"
@@ -32,7 +32,6 @@ struct ContainerRuntime::Prepared {
     runtime::LaunchSpec spec;
     runtime::CgroupLimits limits;
     std::unique_ptr<Instance> in;  // moved in from inst_ on relaunch
-    bool relaunch = false;
     // One veth per NIC, made in the child's network namespace by a worker.
     std::vector<runtime::VethSpec> nics;
     std::vector<runtime::PortPlan> ports;
@@ -80,18 +79,25 @@ Result<void> createNic(runtime::Netlink& nl, const runtime::VethSpec& spec) {
     return r;
 }
 
-// Runs fn(i) for every i < n on up to `workers` threads, the caller's included.
-template <typename Fn>
-void parallelFor(size_t n, int workers, Fn fn) {
+// Runs fn(i, state) for every i < n on up to `workers` threads, the caller's
+// included; each thread has its own default-constructed State.
+template <typename State, typename Fn>
+void parallelForWith(size_t n, int workers, Fn fn) {
     const size_t w = std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(workers), n));
     std::atomic<size_t> next{0};
     auto loop = [&] {
-        for (size_t i; (i = next.fetch_add(1)) < n;) fn(i);
+        State state;
+        for (size_t i; (i = next.fetch_add(1)) < n;) fn(i, state);
     };
     std::vector<std::thread> pool;
     for (size_t t = 1; t < w; ++t) pool.emplace_back(loop);
     loop();
     for (auto& t : pool) t.join();
+}
+
+template <typename Fn>
+void parallelFor(size_t n, int workers, Fn fn) {
+    parallelForWith<std::monostate>(n, workers, [&](size_t i, std::monostate&) { fn(i); });
 }
 
 }  // namespace
@@ -122,13 +128,16 @@ Result<std::shared_ptr<ContainerRuntime>> ContainerRuntime::create(ContainerRunt
     auto iso = runtime::makeIsolation();
     if (!iso.ok()) return iso.error();
     rt->iso_ = std::move(*iso);
-    rt->epoll_ = epoll_create1(EPOLL_CLOEXEC);
-    rt->wake_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (rt->epoll_ < 0 || rt->wake_ < 0) return Error::sysNow("epoll_create1", "reaper");
+    rt->epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
+    if (!rt->epoll_) return Error::sysNow("epoll_create1", "reaper");
+    rt->wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!rt->wake_) return Error::sysNow("eventfd", "reaper");
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = ~uint64_t{0};
-    epoll_ctl(rt->epoll_, EPOLL_CTL_ADD, rt->wake_, &ev);
+    if (epoll_ctl(rt->epoll_.get(), EPOLL_CTL_ADD, rt->wake_.get(), &ev) != 0) {
+        return Error::sysNow("epoll_ctl", "reaper");
+    }
     rt->reaper_ = std::thread([r = rt.get()] { r->reaperLoop(); });
     // The guests' addresses for `vm info` (ip, ip6). Without it (no
     // CAP_NET_RAW) containers still run; the columns stay empty.
@@ -157,10 +166,8 @@ ContainerRuntime::~ContainerRuntime() {
     inst_.clear();
     janitor_.drain();
     uint64_t one = 1;
-    if (wake_ >= 0) (void)!::write(wake_, &one, sizeof one);
+    if (wake_) (void)!::write(wake_.get(), &one, sizeof one);
     if (reaper_.joinable()) reaper_.join();
-    if (epoll_ >= 0) ::close(epoll_);
-    if (wake_ >= 0) ::close(wake_);
     if (cgroups_) (void)cgroups_->nuke();  // null when create() failed early
     // The veths die with their namespaces; the bridges herd made go now.
     if (switch_) {
@@ -173,7 +180,7 @@ ContainerRuntime::~ContainerRuntime() {
 void ContainerRuntime::reaperLoop() {
     epoll_event evs[64];
     for (;;) {
-        int n = epoll_wait(epoll_, evs, 64, -1);
+        int n = epoll_wait(epoll_.get(), evs, 64, -1);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return;
         for (int i = 0; i < n; ++i) {
@@ -190,7 +197,7 @@ void ContainerRuntime::watch(int id, Instance& in) {
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLONESHOT;
     ev.data.u64 = (static_cast<uint64_t>(id) << 32) | (in.generation & 0xffffffffu);
-    epoll_ctl(epoll_, EPOLL_CTL_ADD, in.child.pidfd(), &ev);
+    epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, in.child.pidfd(), &ev);
 }
 
 void ContainerRuntime::setState(Vm& vm, VmState s) {
@@ -391,7 +398,6 @@ std::vector<Result<void>> ContainerRuntime::launchMany(const std::vector<Vm*>& v
         auto it = inst_.find(vm.id);
         if (it != inst_.end()) {
             p.in = std::move(it->second);
-            p.relaunch = true;
             inst_.erase(it);
         } else {
             p.in = std::make_unique<Instance>();
@@ -450,16 +456,8 @@ std::vector<Result<void>> ContainerRuntime::launchMany(const std::vector<Vm*>& v
         }
         p.in->child = std::move(*child);
     };
-    const size_t workers = std::max(1, std::min<int>(opts_.workers, static_cast<int>(vms.size())));
-    std::atomic<size_t> next{0};
-    auto loop = [&] {
-        std::optional<runtime::Netlink> nl;  // one socket per worker, opened on first use
-        for (size_t i; (i = next.fetch_add(1)) < vms.size();) work(i, nl);
-    };
-    std::vector<std::thread> pool;
-    for (size_t w = 1; w < workers; ++w) pool.emplace_back(loop);
-    loop();
-    for (auto& t : pool) t.join();
+    // One netlink socket per worker, opened on first use.
+    parallelForWith<std::optional<runtime::Netlink>>(vms.size(), opts_.workers, work);
 
     attachPorts(preps, results);
     for (size_t i = 0; i < vms.size(); ++i) finishLaunch(*vms[i], preps[i], results[i]);

@@ -143,8 +143,8 @@ class ContainerRuntime : public Runtime {
     std::map<int, Vm*> vms_;                         // the VMs we run, by id
     uint64_t generation_ = 0;
     std::shared_ptr<std::atomic<bool>> trim_pending_ = std::make_shared<std::atomic<bool>>(false);
-    int epoll_ = -1;
-    int wake_ = -1;
+    unique_fd epoll_;
+    unique_fd wake_;
     std::thread reaper_;
     Janitor janitor_;  // last: destroyed (drained) first
     Backchannel backchannel_;

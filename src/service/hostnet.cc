@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "base/unique_fd.h"
 #include "cli/tabwriter.h"
 #include "service/container_runtime.h"
 #include "service/herd.h"
@@ -36,13 +37,21 @@ std::string readFile(const std::string& path) {
 
 Result<void> writeFile(const std::string& path, const std::string& text, mode_t mode) {
     const std::string tmp = path + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) return Error::sysNow("create", tmp);
-    ssize_t n = ::write(fd, text.data(), text.size());
-    int e = errno;
-    ::close(fd);
-    if (n != static_cast<ssize_t>(text.size())) return Error::sys(e, "write", tmp);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) return Error::sysNow("rename", path);
+    unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+    if (!fd) return Error::sysNow("create", tmp);
+    ssize_t n = ::write(fd.get(), text.data(), text.size());
+    if (n != static_cast<ssize_t>(text.size())) {
+        // A short write sets no errno: the disk is full.
+        Error e = Error::sys(n < 0 ? errno : ENOSPC, "write", tmp);
+        ::unlink(tmp.c_str());
+        return e;
+    }
+    fd.reset();
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        Error e = Error::sysNow("rename", path);
+        ::unlink(tmp.c_str());
+        return e;
+    }
     return Ok();
 }
 

@@ -9,6 +9,8 @@
 
 #include <chrono>
 
+#include "base/unique_fd.h"
+
 namespace herd {
 
 Result<std::unique_ptr<OwnedChild>> OwnedChild::spawn(const std::vector<std::string>& argv,
@@ -20,22 +22,13 @@ Result<std::unique_ptr<OwnedChild>> OwnedChild::spawn(const std::vector<std::str
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     char* envp[] = {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), nullptr};
-    int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (log < 0) return Error::sysNow("open", log_path);
-    int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (devnull < 0) {
-        int e = errno;
-        ::close(log);
-        return Error::sys(e, "open", "/dev/null");
-    }
+    unique_fd log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    if (!log) return Error::sysNow("open", log_path);
+    unique_fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!devnull) return Error::sysNow("open", "/dev/null");
     const pid_t parent = ::getpid();
     pid_t pid = ::fork();
-    if (pid < 0) {
-        int e = errno;
-        ::close(log);
-        ::close(devnull);
-        return Error::sys(e, "fork", argv[0]);
-    }
+    if (pid < 0) return Error::sysNow("fork", argv[0]);
     if (pid == 0) {
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (::getppid() != parent) _exit(127);  // the daemon died already
@@ -45,15 +38,16 @@ Result<std::unique_ptr<OwnedChild>> OwnedChild::spawn(const std::vector<std::str
         sigprocmask(SIG_SETMASK, &none, nullptr);
         for (int s = 1; s < NSIG; ++s) signal(s, SIG_DFL);
         ::setsid();
-        if (::dup2(devnull, 0) < 0 || ::dup2(log, 1) < 0 || ::dup2(log, 2) < 0) _exit(127);
+        if (::dup2(devnull.get(), 0) < 0 || ::dup2(log.get(), 1) < 0 || ::dup2(log.get(), 2) < 0)
+            _exit(127);
         ::syscall(SYS_close_range, 3u, ~0u, 0u);
         ::execve(args[0], args.data(), envp);
         static const char msg[] = "herd: exec failed\n";
         (void)!::write(2, msg, sizeof msg - 1);
         _exit(127);
     }
-    ::close(log);
-    ::close(devnull);
+    log.reset();
+    devnull.reset();
     // Nobody else reaps this pid, so it cannot be reused before the waiter
     // reaps it: the pidfd refers to our child.
     int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));

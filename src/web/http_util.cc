@@ -3,9 +3,9 @@
 #include <arpa/inet.h>
 #include <sys/random.h>
 
-#include <cctype>
-
 #include <fmt/format.h>
+
+#include "cli/text.h"
 
 namespace herd::web {
 
@@ -22,12 +22,6 @@ std::string_view trimSpaces(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
     return s;
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
 }
 
 }  // namespace
@@ -175,15 +169,14 @@ std::string offeredToken(const std::map<std::string, std::string>& query,
     }
     std::string_view auth = trimSpaces(authorization);
     if (auth.size() > 7) {
-        std::string scheme(auth.substr(0, 7));
-        for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        if (scheme == "bearer ") return std::string(trimSpaces(auth.substr(7)));
+        if (cli::text::toLower(auth.substr(0, 7)) == "bearer ")
+            return std::string(trimSpaces(auth.substr(7)));
     }
     return {};
 }
 
 bool hostAllowed(std::string_view host_header, std::string_view listen_host, unsigned short port) {
-    std::string host = lower(trimSpaces(host_header));
+    std::string host = cli::text::toLower(trimSpaces(host_header));
     if (host.empty()) return false;
     std::string listen(listen_host);
     // The canonical text of an IP literal, as a browser writes it in Host.
@@ -197,7 +190,7 @@ bool hostAllowed(std::string_view host_header, std::string_view listen_host, uns
         if (inet_ntop(AF_INET6, &v6, text, sizeof text)) listen = text;
         listen = "[" + listen + "]";
     }
-    listen = lower(listen);
+    listen = cli::text::toLower(listen);
     auto names = [&](std::string_view name) {
         return host == fmt::format("{}:{}", name, port) || (port == 80 && host == name);
     };
@@ -206,13 +199,13 @@ bool hostAllowed(std::string_view host_header, std::string_view listen_host, uns
 }
 
 bool sameOrigin(std::string_view origin, std::string_view host_header) {
-    std::string host = lower(trimSpaces(host_header));
-    return !host.empty() && lower(trimSpaces(origin)) == "http://" + host;
+    std::string host = cli::text::toLower(trimSpaces(host_header));
+    return !host.empty() && cli::text::toLower(trimSpaces(origin)) == "http://" + host;
 }
 
 bool isJsonContentType(std::string_view content_type) {
     std::string_view type = content_type.substr(0, content_type.find(';'));
-    return lower(trimSpaces(type)) == "application/json";
+    return cli::text::toLower(trimSpaces(type)) == "application/json";
 }
 
 bool tokenEquals(std::string_view a, std::string_view b) {

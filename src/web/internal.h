@@ -54,6 +54,8 @@ class SessionBase {
     // to make room for a new connection.
     virtual bool evictable() const { return false; }
     uint64_t id() const { return id_; }
+    // Its name as a command session ("web <id>").
+    std::string who() const { return "web " + std::to_string(id_); }
 
   protected:
     std::shared_ptr<Core> core_;

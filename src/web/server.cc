@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/unique_fd.h"
 #include "service/names.h"
 #include "web/http_util.h"
 #include "web/internal.h"
@@ -49,22 +50,20 @@ std::optional<std::string> readServed(const std::string& root, const std::string
         (base != "/" && file[base.size()] != '/')) {
         return std::nullopt;
     }
-    int fd = ::open(rfile, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return std::nullopt;
+    unique_fd fd(::open(rfile, O_RDONLY | O_CLOEXEC));
+    if (!fd) return std::nullopt;
     struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
         static_cast<size_t>(st.st_size) > kMaxFile) {
-        ::close(fd);
         return std::nullopt;
     }
     std::string out(static_cast<size_t>(st.st_size), '\0');
     size_t got = 0;
     while (got < out.size()) {
-        ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+        ssize_t n = ::read(fd.get(), out.data() + got, out.size() - got);
         if (n <= 0) break;
         got += static_cast<size_t>(n);
     }
-    ::close(fd);
     out.resize(got);
     return out;
 }
@@ -258,7 +257,7 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
         std::weak_ptr<HttpSession> weak = shared_from_this();
         asio::io_context* io = &core_->io;
         Executor* exec = &core_->backend.exec;
-        std::string who = fmt::format("web {}", id_);
+        std::string who = this->who();
         bool queued = core_->backend.post([weak, io, exec, command, ns, who] {
             Session session;
             session.name = who;
@@ -500,9 +499,8 @@ void Core::doAccept() {
                 return self->doAccept();
             }
             self->full_logged = false;
-            uint64_t id = self->next_id++;
-            auto s = std::make_shared<HttpSession>(self, id, std::move(sock));
-            self->sessions[id] = s;
+            auto s = std::make_shared<HttpSession>(self, self->next_id++, std::move(sock));
+            self->add(s);
             s->start();
             self->doAccept();
         });

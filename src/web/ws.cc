@@ -133,8 +133,6 @@ class WsBase : public SessionBase, public std::enable_shared_from_this<WsBase> {
         if (!writing_ && !handshaking_) startClose();
     }
 
-    std::string who() const { return fmt::format("web {}", id_); }
-
     websocket::stream<beast::tcp_stream> ws_;
 
   private:
@@ -401,19 +399,25 @@ void Core::broadcast(std::shared_ptr<const std::string> msg) {
     for (auto& t : all) t->send(msg);
 }
 
-void startConsoleWs(std::shared_ptr<Core> core, beast::tcp_stream stream, Request req,
-                    std::shared_ptr<runtime::Console> console) {
+namespace {
+
+template <typename Ws, typename... Args>
+void startWs(std::shared_ptr<Core> core, beast::tcp_stream stream, Request req, Args&&... args) {
     uint64_t id = core->next_id++;
-    auto s = std::make_shared<ConsoleWs>(core, id, std::move(stream), std::move(console));
+    auto s = std::make_shared<Ws>(core, id, std::move(stream), std::forward<Args>(args)...);
     core->add(s);
     s->accept(std::move(req));
 }
 
+}  // namespace
+
+void startConsoleWs(std::shared_ptr<Core> core, beast::tcp_stream stream, Request req,
+                    std::shared_ptr<runtime::Console> console) {
+    startWs<ConsoleWs>(std::move(core), std::move(stream), std::move(req), std::move(console));
+}
+
 void startTableWs(std::shared_ptr<Core> core, beast::tcp_stream stream, Request req) {
-    uint64_t id = core->next_id++;
-    auto s = std::make_shared<TableWs>(core, id, std::move(stream));
-    core->add(s);
-    s->accept(std::move(req));
+    startWs<TableWs>(std::move(core), std::move(stream), std::move(req));
 }
 
 }  // namespace herd::web
