@@ -27,6 +27,11 @@ struct BindSpec {
     std::string source;  // host path
     std::string target;  // absolute path inside the container
     bool file = false;   // a file (fifo, uuid) rather than a directory
+    // The bind is nosuid and nodev unless these say otherwise (a guest must
+    // not plant setuid binaries or device nodes that host users can use).
+    bool readonly = false;
+    bool allow_suid = false;
+    bool allow_dev = false;
 };
 
 struct LaunchSpec {

@@ -188,6 +188,31 @@ class Daemon:
         self.stop()
 
 
+def assert_responsive(d, limit=1.0):
+    """Asserts that `herd -e version` on daemon d answers within `limit`
+    seconds (attack tests call it during and after each attack)."""
+    t0 = time.time()
+    r = subprocess.run([HERD, "-base", d.base, "-e", "version"], capture_output=True, text=True,
+                       timeout=limit + 10)
+    took = time.time() - t0
+    if r.returncode != 0 or took > limit:
+        raise AssertionError("daemon not responsive: `herd -e version` took %.2f s, status %d: %s"
+                             % (took, r.returncode, r.stderr.strip()))
+    return took
+
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+
+
+def as_nobody(args, **kw):
+    """Runs argv as the unprivileged user nobody (the local attacker);
+    returns the CompletedProcess (text, output captured)."""
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    kw.setdefault("timeout", 30)
+    return subprocess.run(NOBODY + list(args), **kw)
+
+
 def class_daemon(cls, *flags, **kw):
     """Starts a Daemon for a TestCase class and registers its stop() as a class
     cleanup at once: when setUpClass fails later, tearDownClass does not run,
