@@ -50,9 +50,10 @@ Result<std::string> lookPath(const std::string& file, const std::string& path_en
     while (start <= path_env.size()) {
         size_t end = path_env.find(':', start);
         if (end == std::string::npos) end = path_env.size();
-        std::string dir = path_env.substr(start, end - start);
-        if (dir.empty()) dir = ".";
-        std::string cand = dir + "/" + file;
+        // An empty element means the current directory, as in a shell.
+        std::string cand = end > start ? path_env.substr(start, end - start) : std::string(".");
+        cand += '/';
+        cand += file;
         if (isExecutable(cand)) return cand;
         start = end + 1;
     }

@@ -46,7 +46,14 @@ int main(int argc, char** argv) {
         net.ovsdb = flags->ovsdb;
         return daemon::nukeStandalone(o, net);
     }
-    if (flags->e) return daemon::runExec(flags->base, flags->args, flags->ns);
+    if (flags->e) {
+        if (flags->args.empty()) {
+            std::fprintf(stderr, "herd: -e needs a command, e.g. `herd -e vm info`\n%s",
+                         daemon::usageText().c_str());
+            return 2;
+        }
+        return daemon::runExec(flags->base, flags->args, flags->ns);
+    }
     if (flags->attach) return daemon::runAttach(flags->base, flags->ns);
     return daemon::runDaemon(*flags);
 }

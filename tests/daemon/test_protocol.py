@@ -599,6 +599,14 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("Error (%s): " % HOST, r.stderr.decode())
 
+    def test_e_without_command(self):
+        # Not a silent success: usage on stderr and a non-zero status.
+        r = self.d.run("-e")
+        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.stdout, b"")
+        self.assertIn(b"-e needs a command", r.stderr)
+        self.assertIn(b"usage: herd", r.stderr)
+
     def test_e_multi_batch(self):
         path = os.path.join(self.d.tmp, "e.mm")
         with open(path, "w") as f:
