@@ -20,7 +20,17 @@ namespace {
 LineSuggester g_suggester;
 bool g_have_line = false;
 bool g_eof = false;
+bool g_installed = false;  // a prompt's line handler is installed
 std::string g_line;
+
+// Removes the line handler once per prompt. Called from the line handler
+// itself: otherwise readline, on returning from it, prints the next prompt
+// at once, before the command's answer, which then overwrites the prompt.
+void removeHandler() {
+    if (!g_installed) return;
+    rl_callback_handler_remove();
+    g_installed = false;
+}
 
 char** complete(const char* /*text*/, int start, int end) {
     rl_attempted_completion_over = 1;  // never fall back to filenames
@@ -38,6 +48,7 @@ char** complete(const char* /*text*/, int start, int end) {
 }
 
 void onLine(char* line) {
+    removeHandler();
     if (line) {
         g_line = line;
         std::free(line);
@@ -123,6 +134,7 @@ LineReader::Status LineReader::read(const std::string& prompt, std::string& line
 
     g_have_line = g_eof = false;
     rl_callback_handler_install(prompt.c_str(), onLine);
+    g_installed = true;
     Status st = Status::stopped;
     for (;;) {
         pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {wake_[0], POLLIN, 0}};
@@ -156,7 +168,7 @@ LineReader::Status LineReader::read(const std::string& prompt, std::string& line
             }
         }
     }
-    rl_callback_handler_remove();
+    removeHandler();
     std::fflush(stdout);
     return st;
 }

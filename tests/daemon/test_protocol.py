@@ -692,6 +692,10 @@ class Pty:
         os.write(self.fd, s.encode())
 
     def expect(self, s, timeout=TIMEOUT):
+        self.read_until(s, timeout)
+
+    def read_until(self, s, timeout=TIMEOUT):
+        """Waits for s; returns everything before it (and consumes s)."""
         want = s.encode()
         deadline = time.time() + timeout
         while want not in self.buf:
@@ -710,7 +714,9 @@ class Pty:
                 if not data:
                     raise AssertionError("eof waiting for %r; got %r" % (s, self.buf[-2000:]))
                 self.buf += data
-        self.buf = self.buf[self.buf.index(want) + len(want):]
+        i = self.buf.index(want)
+        got, self.buf = self.buf[:i], self.buf[i + len(want):]
+        return got.decode(errors="replace")
 
 
 def wait_exit(pid, timeout=TIMEOUT):
@@ -823,8 +829,24 @@ class LifecycleTest(unittest.TestCase):
         t.expect("echo ")
         t.send("tab\r")
         t.expect("tab\r\n")
-        t.send("\x03")  # ^C abandons the line, the daemon lives on
+        # The answer comes before the next prompt, never after a prompt that
+        # it would overwrite on a terminal (`vm: aminimega]$`).
+        t.send("echo after\r")
+        t.expect("echo after\r\n")
+        got = t.read_until("herd[minimega]$ ")
+        got = got.replace("\x1b[?2004l", "").replace("\x1b[?2004h", "").lstrip("\r")
+        self.assertEqual(got, "after\r\n")
+        # ^C (the terminal's SIGINT: this pty is not the daemon's controlling
+        # terminal, so the test sends the signal) abandons the line being
+        # typed and shows a fresh prompt; the daemon lives on.
+        t.send("echo abandoned")
+        t.expect("echo abandoned")
+        d.proc.send_signal(signal.SIGINT)
         t.expect("herd[minimega]$ ")
+        t.send("echo next\r")
+        got = t.read_until("herd[minimega]$ ")
+        self.assertIn("next\r\n", got)
+        self.assertNotIn("abandoned", got)
         self.assertIsNone(d.proc.poll())
         # socket clients work meanwhile
         self.assertEqual(ask(d.sock, ".annotate false echo sock"), "sock")
