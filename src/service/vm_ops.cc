@@ -36,6 +36,25 @@ Result<void> conflicts(Herd& herd, const std::string& ns, const std::string& nam
     return Ok();
 }
 
+// A container's hostname (its name unless `vm config hostname` says
+// otherwise) must fit the kernel's limit, checked here rather than failing
+// later in sethostname.
+Result<void> checkHostname(VmType type, std::string_view name, const std::string& hostname) {
+    constexpr size_t kMaxHostname = 64;  // HOST_NAME_MAX
+    if (type != VmType::Container) return Ok();
+    if (!hostname.empty()) {
+        if (hostname.size() <= kMaxHostname) return Ok();
+        return Error::msg(
+            fmt::format("invalid hostname: {} bytes, a container's hostname is at most {} bytes",
+                        hostname.size(), kMaxHostname));
+    }
+    if (name.size() <= kMaxHostname) return Ok();
+    return Error::msg(fmt::format(
+        "invalid vm name: {} bytes, a container's name is its hostname, at most {} bytes (or set "
+        "a shorter one with vm config hostname)",
+        name.size(), kMaxHostname));
+}
+
 }  // namespace
 
 Runtime& runtimeOf(Herd& herd) {
@@ -103,6 +122,7 @@ Result<void> queueVms(Herd& herd, Namespace& ns, std::string_view arg, VmType ty
             return Error::msg(fmt::format("vm already exists with name `{}`", n));
         if (!n.empty() && !validName(n))
             return Error::msg(fmt::format("{}: `{}`", invalidNameError(n), n));
+        if (auto r = checkHostname(type, n, config.hostname); !r) return r.error();
     }
     if (!config.uuid.empty() && taken_uuid.count(config.uuid))
         return Error::msg(fmt::format("vm already exists with UUID `{}`", config.uuid));
