@@ -14,6 +14,7 @@
 
 #include "base/log.h"
 #include "base/subprocess.h"
+#include "runtime/rootfs.h"
 
 namespace herd {
 
@@ -287,6 +288,20 @@ void ContainerRuntime::onExit(int id, uint64_t gen) {
     } else {
         fail(vm, Error::msg("killed container: " + waitStatusText(*status)));
     }
+}
+
+Result<void> ContainerRuntime::checkConfig(const VmConfig& c) const {
+    if (c.filesystem.empty() && !isDir(opts_.default_image)) {
+        return Error::msg("the built-in guest image is missing at " + opts_.default_image +
+                          " (rebuild herd, or set vm config filesystem)");
+    }
+    const std::string& fs = c.filesystem.empty() ? opts_.default_image : c.filesystem;
+    HERD_TRY(runtime::checkRootfs(fs, c.init.empty() ? std::string() : c.init[0]));
+    if (!c.preinit.empty()) {
+        if (auto r = runtime::checkHostProgram(c.preinit); !r.ok())
+            return r.error().wrap("preinit");
+    }
+    return Ok();
 }
 
 Result<void> ContainerRuntime::prepare(Vm& vm, Prepared& p) {

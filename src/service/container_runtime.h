@@ -52,6 +52,7 @@ class ContainerRuntime : public Runtime {
     Result<void> stop(Vm& vm) override;
     Result<void> kill(Vm& vm) override;
     Result<void> flush(Vm& vm) override;
+    Result<void> checkConfig(const VmConfig& config) const override;
 
     // Batches: the same, for many VMs at once (vm launch 500 uses both cores).
     std::vector<Result<void>> launchMany(const std::vector<Vm*>& vms) override;

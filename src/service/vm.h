@@ -76,6 +76,9 @@ class Runtime {
     virtual Result<void> kill(Vm& vm) = 0;
     // QUIT/ERROR: release everything the VM holds on the host.
     virtual Result<void> flush(Vm& vm) = 0;
+    // Refuses a configuration that cannot launch (a missing filesystem or
+    // init), when the launch is queued rather than when it runs.
+    virtual Result<void> checkConfig(const VmConfig& /*config*/) const { return Ok(); }
 
     // The same for many VMs at once: a runtime may overlap the work (the
     // container runtime launches on both cores). One result per VM, in order.

@@ -111,6 +111,7 @@ Result<void> queueVms(Herd& herd, Namespace& ns, std::string_view arg, VmType ty
     const auto& names = *expanded;
     if (names.size() > 1 && !config.uuid.empty())
         return Error::msg("cannot launch multiple VMs with a pre-configured UUID");
+    if (type == VmType::Container) HERD_TRY(runtimeOf(herd).checkConfig(config));
 
     std::set<std::string> taken_name, taken_uuid;
     for (Vm* vm : herd.vms.inNamespace(ns.name)) {

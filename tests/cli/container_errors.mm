@@ -1,5 +1,5 @@
-# Launch failures reach the caller, with the step and errno, and leave the
-# VM in ERROR with an error tag (minimega only logs them).
+# A missing init or filesystem is refused when the launch is queued, with
+# the path and errno, and no VM is created (minimega only logs launch errors).
 vm config init /no/such/init
 vm launch container broken
 .columns name,state,tags vm info
@@ -24,7 +24,7 @@ vm kill a
 vm kill a
 vm flush a
 vm flush a
-# snapshot false: two containers may not share a filesystem.
+# The same with snapshot false.
 vm config filesystem /no/such/shared-rootfs
 vm config snapshot false
 vm launch container s1

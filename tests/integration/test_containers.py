@@ -267,13 +267,22 @@ class Lifecycle(unittest.TestCase):
         self.assertIn("exit status 3", tags["bad"])
         self.assertEqual(zombies_of(self.d.proc.pid), [])
 
-    def test_failed_launch_is_reported_and_leaves_nothing(self):
+    def test_missing_init_is_refused_when_queued(self):
         c = self.c
         c.ok("vm config init /no/such/init")
         text, errors = c.run("vm launch container broken")
+        c.ok("clear vm config init")
+        self.assertEqual(errors, ["init /no/such/init: No such file or directory (ENOENT)"])
+        self.assertEqual(c.table("vm info"), [])
+        self.assertEqual(os.listdir(self.d.base).count("0"), 0)
+
+    def test_failed_launch_is_reported_and_leaves_nothing(self):
+        c = self.c
+        c.ok("vm config preinit /bin/false")
+        text, errors = c.run("vm launch container broken")
+        c.ok("clear vm config preinit")
         self.assertEqual(len(errors), 1)
-        self.assertIn("/no/such/init", errors[0])
-        self.assertIn("No such file or directory", errors[0])
+        self.assertIn("preinit /bin/false", errors[0])
         rows = c.table("vm info")
         self.assertEqual(rows[0]["state"], "ERROR")
         self.assertIn("error", rows[0]["tags"])
