@@ -36,10 +36,12 @@ import base64, json, os, socket, sys
 port, method, path, body, headers = (int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4],
                                      json.loads(sys.argv[5]))
 s = socket.create_connection(("127.0.0.1", port), timeout=10)
-lines = ["%s %s HTTP/1.1" % (method, path), "Host: 127.0.0.1:%d" % port, "Connection: close"]
+lines = ["%s %s HTTP/1.1" % (method, path), "Host: 127.0.0.1:%d" % port]
 if headers.pop("upgrade", None):
     lines += ["Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13",
               "Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)).decode()]
+else:
+    lines.append("Connection: close")
 lines += ["%s: %s" % kv for kv in headers.items()]
 data = body.encode()
 if method == "POST":
@@ -54,7 +56,12 @@ while True:
     if not chunk:
         break
     got += chunk
-    if b"\r\n\r\n" in got and b" 101 " in got.split(b"\r\n", 1)[0]:
+    head, _, rest = got.partition(b"\r\n\r\n")
+    if _ and b" 101 " in head.split(b"\r\n", 1)[0]:
+        break
+    n = [int(v) for k, v in (h.split(b":", 1) for h in head.split(b"\r\n")[1:] if b":" in h)
+         if k.strip().lower() == b"content-length"]
+    if _ and n and len(rest) >= n[0]:
         break
 head, _, rest = got.partition(b"\r\n\r\n")
 status = int(head.split()[1]) if head else 0
