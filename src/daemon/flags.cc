@@ -89,6 +89,11 @@ const std::map<std::string, Spec>& specs() {
          {nullptr, &Flags::attach, "attach the herd command line to a running instance of herd",
           "false"}},
         {"e", {nullptr, &Flags::e, "execute command on running herd", "false"}},
+        {"console",
+         {nullptr, &Flags::console,
+          "connect the terminal to the console of a VM (name or id) of the running herd; "
+          "Ctrl-] detaches",
+          "false"}},
         {"version", {nullptr, &Flags::version, "print the version and exit", "false"}},
     };
     return table;

@@ -33,6 +33,7 @@ struct Flags {
     bool nostdin = false;
     bool attach = false;
     bool e = false;
+    bool console = false;  // -console <vm>
     bool version = false;
     bool help = false;              // -h / -help / --help
     std::vector<std::string> args;  // positional arguments

@@ -17,17 +17,20 @@ access works, which shows the attacks would have been seen to succeed.
 
 import json
 import os
+import pty
 import re
+import select
 import shutil
 import socket
 import stat
+import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herdtest import Console, Daemon, as_nobody, assert_responsive  # noqa: E402
+from herdtest import HERD, Console, Daemon, as_nobody, assert_responsive  # noqa: E402
 
 # Runs as nobody: one HTTP request (or WebSocket handshake) to 127.0.0.1;
 # prints {"status": int, "body": str}.
@@ -347,6 +350,43 @@ class NoTcpByDefault(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("PermissionError", r.stderr)
         assert_responsive(self.d)
+
+    def test_herd_console(self):
+        """`herd -console <vm>` (by name or id) drives the console from a
+        terminal, Ctrl-] detaches; nobody gets nowhere with it."""
+        r = as_nobody([HERD, "-base", self.d.base, "-console", "a"], stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 1)
+        self.assertNotIn("console of vm", r.stderr)
+        for vm in ["a", self.id]:
+            master, slave = pty.openpty()
+            p = subprocess.Popen([HERD, "-base", self.d.base, "-console", vm], stdin=slave,
+                                 stdout=slave, stderr=subprocess.PIPE, close_fds=True)
+            os.close(slave)
+            try:
+                os.write(master, b"echo con-$((6*7))\r")
+                out, deadline = b"", time.time() + 15
+                while b"con-42\r" not in out.replace(b"$((6*7))", b""):
+                    self.assertLess(time.time(), deadline, out)
+                    if select.select([master], [], [], 0.5)[0]:
+                        out += os.read(master, 65536)
+                os.write(master, b"\x1d")
+                self.assertEqual(p.wait(10), 0)
+                err = p.stderr.read().decode()
+                self.assertIn("console of vm %s (Ctrl-] detaches)" % vm, err)
+                self.assertIn("herd: detached", err)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+                p.stderr.close()
+                os.close(master)
+        r = subprocess.run([HERD, "-base", self.d.base, "-console", "nosuch"],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
+        self.assertEqual((r.returncode, r.stderr), (1, "herd: vm nosuch not found\n"))
+        r = subprocess.run([HERD, "-base", self.d.base, "-console"], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("-console takes one VM name or id", r.stderr)
 
 
 if __name__ == "__main__":
