@@ -37,6 +37,8 @@
 #include "service/herd.h"
 #include "service/hostnet.h"
 #include "service/vm_ops.h"
+#include "web/http_util.h"
+#include "web/secret_file.h"
 #include "web/web_server.h"
 
 namespace herd::daemon {
@@ -237,6 +239,20 @@ int runDaemon(const Flags& flags) {
     registerAllCommands(herd);
     Executor exec(herd);
 
+    // The daemon's access token: the web page and TCP consoles ask for it
+    // (the control socket and the console sockets are root's alone). Root
+    // finds it in <base>/token.
+    const std::string token = flags.web_token.empty() ? web::randomToken() : flags.web_token;
+    const std::string token_file = opts.base + "/token";
+    if (auto r = web::writeSecretFile(token_file, token + "\n"); !r.ok()) {
+        reportError(r.error().text());
+        return 1;
+    }
+    struct RemoveFile {
+        const std::string& path;
+        ~RemoveFile() { ::unlink(path.c_str()); }
+    } remove_token{token_file};
+
     asio::io_context io(1);
     warmReactor(io);
     CommandThread cmd;
@@ -245,6 +261,7 @@ int runDaemon(const Flags& flags) {
     rf.kind = flags.runtime;
     rf.image = flags.image;
     rf.console_address = flags.console_addr;
+    rf.console_token = token;
     rf.net.kind = flags.switch_kind;
     rf.net.ovsdb = flags.ovsdb;
     rf.net.ovs_datapath = flags.ovs_datapath;
@@ -271,7 +288,7 @@ int runDaemon(const Flags& flags) {
         io,
         web::Backend{herd, exec,
                      [&cmd](std::function<void()> job) { return cmd.post(std::move(job)); }},
-        web_root, flags.web_token);
+        web_root, token, opts.base + "/web.url");
     herd.web = web.control();
     herd.on_change = [&web] { web.changed(); };
 
@@ -320,10 +337,15 @@ int runDaemon(const Flags& flags) {
             lock->release();
             return 1;
         }
-        std::string tok = web.token();
-        std::printf("web: listening on %s%s\n", web.url().c_str(),
-                    tok.empty() ? "" : ("?token=" + tok).c_str());
-        if (!tok.empty()) std::printf("web: token %s\n", tok.c_str());
+        std::printf("web: listening on %s?token=%s\n", web.url().c_str(), token.c_str());
+        std::printf("web: token %s (also in %s/web.url)\n", token.c_str(), opts.base.c_str());
+        std::fflush(stdout);
+    }
+    if (!flags.console_addr.empty()) {
+        std::printf(
+            "console: TCP consoles on %s (vm info's console_port); a viewer sends the "
+            "token (%s) as its first line\n",
+            flags.console_addr.c_str(), token_file.c_str());
         std::fflush(stdout);
     }
 

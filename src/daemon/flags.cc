@@ -1,11 +1,14 @@
 #include "daemon/flags.h"
 
+#include <arpa/inet.h>
+
 #include <fmt/format.h>
 
 #include <map>
 #include <optional>
 
 #include "base/log.h"
+#include "web/http_util.h"
 
 namespace herd::daemon {
 
@@ -48,7 +51,9 @@ const std::map<std::string, Spec>& specs() {
           "<dir of herd>/guest"}},
         {"console-addr",
          {&Flags::console_addr, nullptr,
-          "address the TCP consoles listen on (empty: no TCP consoles)", "127.0.0.1"}},
+          "also serve each console on a TCP port of this address (a viewer sends the token "
+          "first; empty: unix sockets only)",
+          ""}},
         {"switch",
          {&Flags::switch_kind, nullptr,
           "switch for VM NICs: auto (Open vSwitch when its database answers, else kernel "
@@ -66,7 +71,8 @@ const std::map<std::string, Spec>& specs() {
          {&Flags::web, nullptr, "serve the web page on addr:port (or a port on 127.0.0.1)", ""}},
         {"web-token",
          {&Flags::web_token, nullptr,
-          "token the web page requires (default: random, only off loopback)", ""}},
+          "token the web page and TCP consoles require (default: a random one; see <base>/token)",
+          ""}},
         {"web-root",
          {&Flags::web_root, nullptr, "directory of the web page's files", "<dir of herd>/web"}},
         {"nuke",
@@ -83,6 +89,11 @@ const std::map<std::string, Spec>& specs() {
          {nullptr, &Flags::attach, "attach the herd command line to a running instance of herd",
           "false"}},
         {"e", {nullptr, &Flags::e, "execute command on running herd", "false"}},
+        {"console",
+         {nullptr, &Flags::console,
+          "connect the terminal to the console of a VM (name or id) of the running herd; "
+          "Ctrl-] detaches",
+          "false"}},
         {"version", {nullptr, &Flags::version, "print the version and exit", "false"}},
     };
     return table;
@@ -94,6 +105,12 @@ bool validPrefix(const std::string& p) {
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
     }
     return true;
+}
+
+bool ipLiteral(const std::string& a) {
+    in_addr v4{};
+    in6_addr v6{};
+    return inet_pton(AF_INET, a.c_str(), &v4) == 1 || inet_pton(AF_INET6, a.c_str(), &v6) == 1;
 }
 
 }  // namespace
@@ -188,6 +205,17 @@ Result<Flags> parseFlags(const std::vector<std::string>& argv) {
         return Error::msg(
             fmt::format("invalid value \"{}\" for flag -ovs-datapath: expected system or netdev",
                         f.ovs_datapath));
+    }
+    if (!f.console_addr.empty() && !ipLiteral(f.console_addr)) {
+        return Error::msg(fmt::format(
+            "invalid value \"{}\" for flag -console-addr: expected an IPv4 or IPv6 address",
+            f.console_addr));
+    }
+    if (!f.web_token.empty() && !web::validToken(f.web_token)) {
+        // Not echoed: it is meant to be a secret.
+        return Error::msg(
+            "invalid value for flag -web-token: expected 1 to 128 characters of "
+            "[A-Za-z0-9._~-]");
     }
     return f;
 }

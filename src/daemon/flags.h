@@ -21,11 +21,11 @@ struct Flags {
     std::string cgroup = "/sys/fs/cgroup";
     std::string runtime = "container";  // container | dry
     std::string image;                  // default guest image ("" = <dir of herd>/guest)
-    std::string console_addr = "127.0.0.1";
-    std::string web;                   // -web: serve the web page on addr:port ("" = not at start)
-    std::string web_token;             // -web-token ("" = random when not on loopback)
-    std::string web_root;              // -web-root ("" = <dir of herd>/web)
-    std::string switch_kind = "auto";  // -switch auto|kernel|ovs
+    std::string console_addr;           // -console-addr ("" = no TCP consoles)
+    std::string web;                    // -web: serve the web page on addr:port ("" = not at start)
+    std::string web_token;              // -web-token ("" = a random one, made at start)
+    std::string web_root;               // -web-root ("" = <dir of herd>/web)
+    std::string switch_kind = "auto";   // -switch auto|kernel|ovs
     std::string ovsdb = "/var/run/openvswitch/db.sock";  // -ovsdb
     std::string ovs_datapath;                            // -ovs-datapath ("" = auto)
     bool nuke = false;
@@ -33,6 +33,7 @@ struct Flags {
     bool nostdin = false;
     bool attach = false;
     bool e = false;
+    bool console = false;  // -console <vm>
     bool version = false;
     bool help = false;              // -h / -help / --help
     std::vector<std::string> args;  // positional arguments

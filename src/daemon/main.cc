@@ -1,4 +1,4 @@
-// herd: the daemon, and its `-e` / `-attach` clients (reference §1).
+// herd: the daemon, and its `-e` / `-attach` / `-console` clients (reference §1).
 #include <signal.h>
 
 #include <cstdio>
@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "daemon/client.h"
+#include "daemon/console_client.h"
 #include "daemon/daemon.h"
 #include "daemon/flags.h"
 #include "daemon/runtime_setup.h"
@@ -55,5 +56,6 @@ int main(int argc, char** argv) {
         return daemon::runExec(flags->base, flags->args, flags->ns);
     }
     if (flags->attach) return daemon::runAttach(flags->base, flags->ns);
+    if (flags->console) return daemon::runConsole(flags->base, flags->args, flags->ns);
     return daemon::runDaemon(*flags);
 }

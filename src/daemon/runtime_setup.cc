@@ -65,6 +65,7 @@ std::shared_ptr<Runtime> makeRuntime(const RuntimeFlags& flags, const Herd& herd
     o.cgroup_root = herd.opts.cgroup;
     o.default_image = flags.image.empty() ? defaultImage(herd) : flags.image;
     o.console_address = flags.console_address;
+    o.console_token = flags.console_token;
     o.net = flags.net;
     auto rt = ContainerRuntime::create(o, io, std::move(post));
     if (!rt.ok()) {
@@ -125,7 +126,8 @@ int nukeStandalone(const Options& opts, const runtime::SwitchOptions& net) {
         for (const auto& e : fs::directory_iterator(opts.base, ec)) {
             const std::string name = e.path().filename();
             bool ours = name == "minimega" || name == "minimega.pid" || name == "files" ||
-                        name == "namespaces" || name == "background.log" ||
+                        name == "namespaces" || name == "background.log" || name == "token" ||
+                        name == "web.url" ||
                         name.find_first_not_of("0123456789") == std::string::npos;
             if (ours) fs::remove_all(e.path(), ec);
         }

@@ -14,8 +14,9 @@ namespace herd::daemon {
 struct RuntimeFlags {
     std::string kind = "container";  // "container" or "dry"
     std::string image;               // default guest image ("" = next to the binary)
-    std::string console_address = "127.0.0.1";
-    runtime::SwitchOptions net;  // -switch, -ovsdb, -ovs-datapath
+    std::string console_address;     // -console-addr ("" = no TCP consoles)
+    std::string console_token;       // the daemon's access token, for TCP consoles
+    runtime::SwitchOptions net;      // -switch, -ovsdb, -ovs-datapath
 };
 
 // Builds the container runtime (checking the host first and logging what is

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -11,15 +12,39 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <chrono>
 #include <deque>
 #include <map>
+#include <string_view>
 
 namespace herd::runtime {
 
 namespace asio = boost::asio;
 
 namespace {
+
+// A TCP viewer has this long to send its token line.
+constexpr auto kAuthTimeout = std::chrono::seconds(10);
+// A wrong token closes the connection after this (guessing is slow).
+constexpr auto kAuthRejectDelay = std::chrono::seconds(1);
+// The longest token line taken (tokens are at most 128 characters).
+constexpr size_t kMaxTokenLine = 256;
+// TCP connections of one console still to send their token: beyond, the
+// oldest is cut (they cannot exhaust the daemon's descriptors, nor keep out a
+// viewer who sends the token at once).
+constexpr size_t kMaxPendingAuth = 16;
+
+// Compares in time independent of where the strings differ.
+bool sameToken(std::string_view given, std::string_view token) {
+    if (token.empty() || given.size() != token.size()) return false;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < token.size(); ++i) {
+        diff |= static_cast<unsigned char>(given[i] ^ token[i]);
+    }
+    return diff == 0;
+}
 
 class Viewer {
   public:
@@ -121,6 +146,86 @@ class CallbackViewer : public Viewer {
     bool dead_ = false;
 };
 
+// A TCP connection until it has sent the token line: nothing is written to
+// it and nothing it sends reaches the pty. `pass(socket, bytes after the
+// line)` takes a connection that sent the right token; `done` is called once
+// the gate lets go of its socket either way.
+class TcpGate : public std::enable_shared_from_this<TcpGate> {
+  public:
+    using Pass = std::function<void(asio::ip::tcp::socket, std::string)>;
+    TcpGate(asio::ip::tcp::socket sock, std::string token, Pass pass, std::function<void()> done)
+        : sock_(std::move(sock)),
+          timer_(sock_.get_executor()),
+          token_(std::move(token)),
+          pass_(std::move(pass)),
+          done_(std::move(done)) {}
+
+    void start() {
+        auto self = shared_from_this();
+        timer_.expires_after(kAuthTimeout);
+        timer_.async_wait([self](boost::system::error_code ec) {
+            if (!ec) self->close();
+        });
+        read();
+    }
+
+    // Closes the connection now (the console closes, or time is up).
+    void close() {
+        if (finished_) return;
+        finished_ = true;
+        boost::system::error_code ec;
+        timer_.cancel();
+        sock_.close(ec);
+        done_();
+    }
+
+  private:
+    void read() {
+        auto self = shared_from_this();
+        sock_.async_read_some(asio::buffer(buf_), [self](boost::system::error_code ec, size_t n) {
+            if (self->finished_ || self->rejected_) return;
+            if (ec) return self->close();
+            self->line_.append(self->buf_.data(), n);
+            self->check();
+        });
+    }
+
+    void check() {
+        auto nl = line_.find('\n');
+        if (nl == std::string::npos) {
+            if (line_.size() > kMaxTokenLine) return reject();
+            return read();
+        }
+        std::string_view given(line_.data(), nl);
+        if (!given.empty() && given.back() == '\r') given.remove_suffix(1);
+        if (!sameToken(given, token_)) return reject();
+        finished_ = true;
+        timer_.cancel();
+        std::string rest = line_.substr(nl + 1);
+        done_();
+        pass_(std::move(sock_), std::move(rest));
+    }
+
+    // Closes after a delay, without a byte of output and reading nothing more.
+    void reject() {
+        rejected_ = true;
+        auto self = shared_from_this();
+        timer_.cancel();
+        timer_.expires_after(kAuthRejectDelay);
+        timer_.async_wait([self](boost::system::error_code) { self->close(); });
+    }
+
+    asio::ip::tcp::socket sock_;
+    asio::steady_timer timer_;
+    std::string token_;
+    Pass pass_;
+    std::function<void()> done_;
+    std::array<char, 512> buf_{};
+    std::string line_;
+    bool rejected_ = false;
+    bool finished_ = false;
+};
+
 class ConsoleImpl : public Console {
   public:
     ConsoleImpl(asio::io_context& io, ConsoleOptions opts, int master, std::string slave)
@@ -136,9 +241,18 @@ class ConsoleImpl : public Console {
         ::unlink(opts_.unix_path.c_str());
         unix_acc_.open(asio::local::stream_protocol(), ec);
         if (!ec) unix_acc_.bind(asio::local::stream_protocol::endpoint(opts_.unix_path), ec);
-        if (!ec) unix_acc_.listen(64, ec);
+        if (ec) return Error::sys(ec.value(), "listen on", opts_.unix_path);
+        // Root's alone before anyone can connect (connections wait for listen).
+        if (::chmod(opts_.unix_path.c_str(), 0600) != 0) {
+            return Error::sysNow("chmod", opts_.unix_path);
+        }
+        unix_acc_.listen(64, ec);
         if (ec) return Error::sys(ec.value(), "listen on", opts_.unix_path);
         if (!opts_.tcp_address.empty()) {
+            if (opts_.tcp_token.empty()) {
+                return Error::msg("console address `" + opts_.tcp_address +
+                                  "`: a TCP console needs a token");
+            }
             auto addr = asio::ip::make_address(opts_.tcp_address, ec);
             if (ec)
                 return Error::msg("console address `" + opts_.tcp_address + "`: " + ec.message());
@@ -191,6 +305,10 @@ class ConsoleImpl : public Console {
             boost::system::error_code ec;
             self->unix_acc_.close(ec);
             self->tcp_acc_.close(ec);
+            auto gates = std::move(self->gates_);
+            for (auto& [id, g] : gates) {
+                if (auto live = g.lock()) live->close();
+            }
             for (auto& [id, v] : self->viewers_) v->shutdown();
             self->viewers_.clear();
             self->count_ = 0;
@@ -238,8 +356,9 @@ class ConsoleImpl : public Console {
         count_ = viewers_.size();
     }
 
+    // `typed`: what the viewer sent before it became one (after its token).
     template <typename Socket>
-    void adopt(Socket sock) {
+    void adopt(Socket sock, std::string typed = {}) {
         int id = next_id_.fetch_add(1);
         auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
         auto v = std::make_shared<SocketViewer<Socket>>(
@@ -247,7 +366,28 @@ class ConsoleImpl : public Console {
             [self](std::string b) { self->writePty(std::move(b)); },
             [self, id] { self->dropViewer(id); });
         registerViewer(id, v);
+        if (!typed.empty()) writePty(std::move(typed));
         v->startReading();
+    }
+
+    // A TCP connection becomes a viewer once it sent the token.
+    void gate(asio::ip::tcp::socket sock) {
+        while (gates_.size() >= kMaxPendingAuth) {
+            auto oldest = gates_.begin()->second.lock();
+            gates_.erase(gates_.begin());
+            if (oldest) oldest->close();
+        }
+        int id = next_id_.fetch_add(1);
+        auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
+        auto g = std::make_shared<TcpGate>(
+            std::move(sock), opts_.tcp_token,
+            [self](asio::ip::tcp::socket s, std::string typed) {
+                if (self->closed_) return;
+                self->adopt(std::move(s), std::move(typed));
+            },
+            [self, id] { self->gates_.erase(id); });
+        gates_[id] = g;
+        g->start();
     }
 
     void acceptUnix() {
@@ -264,7 +404,7 @@ class ConsoleImpl : public Console {
         auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
         tcp_acc_.async_accept([self](boost::system::error_code ec, asio::ip::tcp::socket s) {
             if (ec == asio::error::operation_aborted || self->closed_) return;
-            if (!ec) self->adopt(std::move(s));
+            if (!ec) self->gate(std::move(s));
             self->acceptTcp();
         });
     }
@@ -334,6 +474,7 @@ class ConsoleImpl : public Console {
     std::array<char, 8192> buf_{};
     std::string scrollback_;
     std::map<int, std::shared_ptr<Viewer>> viewers_;
+    std::map<int, std::weak_ptr<TcpGate>> gates_;  // TCP connections yet to send the token
     std::atomic<size_t> count_{0};
     std::atomic<int> next_id_{1};
     std::deque<std::string> to_pty_;

@@ -1,8 +1,15 @@
 // A container's console (reference §6, with minimega's defects fixed): a pty
 // whose master the daemon keeps for the container's whole life (relaunches
-// included), a scrollback, and any number of viewers on a unix socket and a
-// TCP port, each typing into the same pty. A viewer that stops reading is
-// dropped once its queue is full: it never stalls the others or the guest.
+// included), a scrollback, and any number of viewers on a unix socket and,
+// when asked for, a TCP port, each typing into the same pty. A viewer that
+// stops reading is dropped once its queue is full: it never stalls the others
+// or the guest.
+//
+// A console is a root shell in the container, so only those who may drive
+// the daemon reach it: the unix socket is root's alone (mode 0600, in a
+// directory only root enters), and a TCP viewer must first send the daemon's
+// access token as one line; until it has, it gets no output and its bytes
+// reach nobody, and a wrong token closes the connection after a short delay.
 //
 // All I/O runs on the daemon's io_context (one thread); the public methods
 // may be called from any thread.
@@ -18,10 +25,11 @@
 namespace herd::runtime {
 
 struct ConsoleOptions {
-    std::string unix_path;                  // <instance>/console
-    std::string tcp_address = "127.0.0.1";  // empty: no TCP listener
-    size_t scrollback = 64 * 1024;          // bytes replayed to each new viewer
-    size_t viewer_queue = 256 * 1024;       // a viewer further behind is dropped
+    std::string unix_path;             // <instance>/console
+    std::string tcp_address;           // empty: no TCP listener (the default)
+    std::string tcp_token;             // the first line a TCP viewer must send; required with TCP
+    size_t scrollback = 64 * 1024;     // bytes replayed to each new viewer
+    size_t viewer_queue = 256 * 1024;  // a viewer further behind is dropped
 };
 
 class Console : public std::enable_shared_from_this<Console> {
@@ -32,6 +40,7 @@ class Console : public std::enable_shared_from_this<Console> {
 
     // The pty slave the container opens as its console (/dev/pts/N on the host).
     virtual const std::string& slavePath() const = 0;
+    // The TCP listener's port, 0 when there is none.
     virtual int tcpPort() const = 0;
 
     // (Re)starts reading the pty: call once the container holds the slave.

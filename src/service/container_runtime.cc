@@ -309,6 +309,8 @@ Result<void> ContainerRuntime::prepare(Vm& vm, Prepared& p) {
     const std::string inst = vm.instance_path;
     p.vm = &vm;
     HERD_TRY(mkdirMode(inst, 0700));
+    // Root's alone even if it existed (it holds the console socket).
+    if (::chmod(inst.c_str(), 0700) != 0) return Error::sysNow("chmod", inst);
     HERD_TRY(writeFileMode(inst + "/name", vm.name, 0644));
     if (::access((inst + "/uuid").c_str(), F_OK) != 0) {
         HERD_TRY(writeFileMode(inst + "/uuid", vm.uuid() + "\n", 0400));
@@ -422,6 +424,7 @@ std::vector<Result<void>> ContainerRuntime::launchMany(const std::vector<Vm*>& v
             runtime::ConsoleOptions co;
             co.unix_path = vm.instance_path + "/console";
             co.tcp_address = opts_.console_address;
+            co.tcp_token = opts_.console_token;
             auto con = runtime::Console::create(io_, co);
             if (con.ok()) {
                 p.in->console = *con;

@@ -30,11 +30,12 @@ struct ContainerRuntimeOptions {
     std::string base;    // instance dirs live in <base>/<id>
     std::string prefix;  // cgroup subtree name
     std::string cgroup_root = "/sys/fs/cgroup";
-    std::string default_image;                  // used when `vm config filesystem` is unset
-    std::string console_address = "127.0.0.1";  // TCP consoles; "" = none
-    uint64_t pids_max = 4096;                   // per container, against fork bombs
-    int workers = 2;                            // threads doing launches in parallel
-    runtime::SwitchOptions net;                 // switch backend (prefix filled in)
+    std::string default_image;    // used when `vm config filesystem` is unset
+    std::string console_address;  // TCP consoles; "" = none
+    std::string console_token;    // what a TCP console viewer sends first
+    uint64_t pids_max = 4096;     // per container, against fork bombs
+    int workers = 2;              // threads doing launches in parallel
+    runtime::SwitchOptions net;   // switch backend (prefix filled in)
 };
 
 class ContainerRuntime : public Runtime {

@@ -76,14 +76,14 @@ struct Shared {
 };
 
 struct Core : std::enable_shared_from_this<Core> {
-    Core(asio::io_context& io, Backend backend, std::string root, std::string token_flag);
+    Core(asio::io_context& io, Backend backend, std::string root, std::string token,
+         std::string url_file);
 
     asio::io_context& io;
     Backend backend;
     std::string root;
-    std::string token_flag;
-    std::string generated;  // a random token, made once when first needed
-    std::string token;      // in force while listening
+    std::string token;     // every request must offer it
+    std::string url_file;  // <base>/web.url, while listening
     std::shared_ptr<Shared> shared = std::make_shared<Shared>();
     tcp::acceptor acceptor;
     bool listening = false;

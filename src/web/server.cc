@@ -20,6 +20,7 @@
 #include "service/names.h"
 #include "web/http_util.h"
 #include "web/internal.h"
+#include "web/secret_file.h"
 #include "web/web_server.h"
 
 namespace herd::web {
@@ -150,17 +151,16 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
             !sameOrigin(std::string(req_[http::field::origin]), host)) {
             return send(http::status::forbidden, "herd: cross-origin request refused\n");
         }
-        if (!core_->token.empty()) {
-            const std::string cookie = tokenCookieName(core_->port);
-            std::string offered =
-                offeredToken(target->query, std::string(req_[http::field::cookie]), cookie,
-                             std::string(req_[http::field::authorization]));
-            if (!tokenEquals(offered, core_->token)) {
-                return send(http::status::unauthorized, "herd: missing or wrong token\n");
-            }
-            if (target->query.count("token")) {
-                set_cookie_ = cookie + "=" + core_->token + "; Path=/; HttpOnly; SameSite=Strict";
-            }
+        // Every route, on every address: any local user reaches loopback,
+        // and the page drives the daemon as root.
+        const std::string cookie = tokenCookieName(core_->port);
+        std::string offered = offeredToken(target->query, std::string(req_[http::field::cookie]),
+                                           cookie, std::string(req_[http::field::authorization]));
+        if (core_->token.empty() || !tokenEquals(offered, core_->token)) {
+            return send(http::status::unauthorized, "herd: missing or wrong token\n");
+        }
+        if (target->query.count("token")) {
+            set_cookie_ = cookie + "=" + core_->token + "; Path=/; HttpOnly; SameSite=Strict";
         }
         const std::string& path = target->path;
         std::string ns;
@@ -367,9 +367,8 @@ class Control : public WebControl {
         if (!c) return "web server not running";
         std::lock_guard lock(c->shared->mu);
         if (c->shared->url.empty()) return "web server not running";
-        std::string out = "listening on " + c->shared->url;
-        if (!c->shared->token.empty()) out += "\ntoken " + c->shared->token;
-        return out;
+        return "listening on " + c->shared->url + "?token=" + c->shared->token + "\ntoken " +
+               c->shared->token + "\n(the address is in " + c->url_file + ")";
     }
 
     Result<std::string> start(const std::string& addr) override {
@@ -419,11 +418,13 @@ class Control : public WebControl {
 
 }  // namespace
 
-Core::Core(asio::io_context& io_ctx, Backend b, std::string root_dir, std::string tok)
+Core::Core(asio::io_context& io_ctx, Backend b, std::string root_dir, std::string tok,
+           std::string url_path)
     : io(io_ctx),
       backend(std::move(b)),
       root(std::move(root_dir)),
-      token_flag(std::move(tok)),
+      token(std::move(tok)),
+      url_file(std::move(url_path)),
       acceptor(io_ctx),
       refresh(io_ctx),
       grace_timer(io_ctx),
@@ -436,16 +437,8 @@ Result<void> Core::listen(const std::string& addr) {
     }
     auto la = parseListenAddr(addr);
     if (!la.ok()) return la.error();
-    std::string tok;
-    if (!token_flag.empty()) {
-        if (!validToken(token_flag)) {
-            return Error::msg(
-                "invalid -web-token: expected 1 to 128 characters of [A-Za-z0-9._~-]");
-        }
-        tok = token_flag;
-    } else if (!isLoopback(la->host)) {
-        if (generated.empty()) generated = randomToken();
-        tok = generated;
+    if (!validToken(token)) {
+        return Error::msg("web: invalid token: expected 1 to 128 characters of [A-Za-z0-9._~-]");
     }
     boost::system::error_code ec;
     auto ip = asio::ip::make_address(la->host == "localhost" ? "127.0.0.1" : la->host, ec);
@@ -462,16 +455,20 @@ Result<void> Core::listen(const std::string& addr) {
     }
     listening = true;
     stopping = false;
-    token = tok;
     auto local = acceptor.local_endpoint(ec);
     listen_host = la->host;
     port = local.port();
+    std::string url = fmt::format("http://{}:{}/", hostForUrl(local, la->host), local.port());
     {
         std::lock_guard lock(shared->mu);
-        shared->url = fmt::format("http://{}:{}/", hostForUrl(local, la->host), local.port());
-        shared->token = tok;
+        shared->url = url;
+        shared->token = token;
     }
     HERD_LOG(info, "web: listening on {}:{}", la->host, local.port());
+    // Served anyway: the token is also printed and shown by `web`.
+    if (auto r = writeSecretFile(url_file, url + "?token=" + token + "\n"); !r.ok()) {
+        HERD_LOG(warn, "web: {}", r.error().text());
+    }
     doAccept();
     return Ok();
 }
@@ -522,8 +519,8 @@ void Core::stop() {
     boost::system::error_code ec;
     acceptor.close(ec);
     accept_retry.cancel();
+    if (listening) ::unlink(url_file.c_str());
     listening = false;
-    token.clear();
     {
         std::lock_guard lock(shared->mu);
         shared->url.clear();
@@ -607,8 +604,13 @@ void Core::tick() {
     });
 }
 
-WebServer::WebServer(asio::io_context& io, Backend backend, std::string root, std::string token)
-    : core_(std::make_shared<Core>(io, std::move(backend), std::move(root), std::move(token))) {}
+WebServer::WebServer(asio::io_context& io, Backend backend, std::string root, std::string token,
+                     std::string url_file)
+    : core_(std::make_shared<Core>(io, std::move(backend), std::move(root), std::move(token),
+                                   std::move(url_file))) {
+    // A killed daemon's file names a server that is gone.
+    ::unlink(core_->url_file.c_str());
+}
 
 WebServer::~WebServer() {
     // After the io thread: break the session <-> core cycles.

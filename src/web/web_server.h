@@ -24,9 +24,13 @@ struct Core;
 
 class WebServer {
   public:
-    // `root`: the static files; `token`: -web-token ("" = a random one when
-    // listening on a non-loopback address, none on loopback).
-    WebServer(boost::asio::io_context& io, Backend backend, std::string root, std::string token);
+    // `root`: the static files; `token`: the daemon's access token, which
+    // every request must offer, on every address (loopback is no trust
+    // boundary: any local user reaches it); `url_file`: where the page's
+    // address with its token is written (mode 0600) while it is served, so
+    // that root can `cat` it.
+    WebServer(boost::asio::io_context& io, Backend backend, std::string root, std::string token,
+              std::string url_file);
     ~WebServer();
     WebServer(const WebServer&) = delete;
     WebServer& operator=(const WebServer&) = delete;
@@ -42,7 +46,7 @@ class WebServer {
     void shutdown(std::chrono::milliseconds grace, std::function<void()> done);
 
     // Any thread: where it listens ("" when it does not), the URL shown by
-    // `web` and printed at start, and the token in force ("" = none).
+    // `web` and printed at start (without the token), and the token.
     std::string url() const;
     std::string token() const;
 

@@ -4,7 +4,8 @@
 Starts a private herd daemon (own base directory and prefix, herdtest.Daemon)
 serving the page on a free loopback port, launches and starts two containers,
 then runs tests/browser/test_web_browser.mjs in node (headless Chromium through
-playwright-core). The daemon and everything it made are removed even when the
+playwright-core). The page's address and token come from <base>/web.url, as
+root finds them. The daemon and everything it made are removed even when the
 test fails or is interrupted. Needs root (real containers) and a built tree:
 
     HERD=build/herd python3 tests/browser/run.py
@@ -15,6 +16,7 @@ screenshots/). HERD_SCREENSHOTS overrides where the screenshots go.
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -63,19 +65,23 @@ def main():
     signal.signal(signal.SIGTERM, interrupted)
 
     port = free_port()
-    url = "http://127.0.0.1:%d" % port
     daemon = Daemon("-web", "127.0.0.1:%d" % port)
     node = None
     try:
         daemon.start()
+        with open(os.path.join(daemon.base, "web.url")) as f:
+            m = re.match(r"^(http://127\.0\.0\.1:%d)/\?token=(\S+)$" % port, f.read().strip())
+        if not m:
+            raise RuntimeError("web.url does not hold the page's address with its token")
+        url, token = m.group(1), m.group(2)
         client = daemon.client()
         client.ok("vm launch container web[0-1]")
         client.ok("vm start all")
         wait_running(client, VMS)
         client.close()
 
-        env = dict(os.environ, HERD_WEB_URL=url, HERD_VM=VMS[0], HERD=os.path.abspath(HERD),
-                   HERD_BASE=daemon.base)
+        env = dict(os.environ, HERD_WEB_URL=url, HERD_WEB_TOKEN=token, HERD_VM=VMS[0],
+                   HERD=os.path.abspath(HERD), HERD_BASE=daemon.base)
         node = subprocess.Popen(["node", os.path.join(HERE, "test_web_browser.mjs")], env=env)
         rc = node.wait(timeout=180)
         node = None

@@ -3,6 +3,8 @@
 // Expects a running herd daemon serving the web page and a RUNNING container;
 // tests/browser/run.py sets that up (and is the way to run this). Environment:
 //   HERD_WEB_URL      the page, e.g. http://127.0.0.1:8123 (required)
+//   HERD_WEB_TOKEN    the daemon's token (required): the first page is opened
+//                     with ?token=, the others rely on the cookie it sets
 //   HERD_VM           name of a running container (required)
 //   HERD, HERD_BASE   herd binary and the daemon's -base, for `herd -e` (required)
 //   HERD_WEB_NPM      where `npm ci` put node_modules (default <dir of $HERD>/web-npm)
@@ -29,6 +31,7 @@ function fail(msg) {
 }
 
 const BASE_URL = env('HERD_WEB_URL').replace(/\/$/, '');
+const TOKEN = env('HERD_WEB_TOKEN');
 const VM = env('HERD_VM');
 const HERD = path.resolve(env('HERD'));
 const HERD_BASE = env('HERD_BASE');
@@ -105,10 +108,11 @@ function watch(page, label) {
     });
 }
 
-async function openTerminal(label) {
+// `query`: e.g. `?token=...` (later pages rely on the cookie it set).
+async function openTerminal(label, query = '') {
     const page = await context.newPage();
     watch(page, label);
-    const url = `${BASE_URL}/vm/${encodeURIComponent(VM)}/connect/`;
+    const url = `${BASE_URL}/vm/${encodeURIComponent(VM)}/connect/${query}`;
     const resp = await page.goto(url);
     if (!resp || resp.status() !== 200) {
         throw new Error(`GET ${url}: HTTP ${resp ? resp.status() : 'no response'}`);
@@ -147,9 +151,24 @@ async function main() {
         }
     });
 
+    await step('without the token the server refuses everything', async () => {
+        // Outside the browser (no cookie): any local user could send these.
+        const get = await fetch(`${BASE_URL}/`);
+        const post = await fetch(`${BASE_URL}/api/command`, {
+            method: 'POST', headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ command: 'version' }),
+        });
+        const vmPage = `${BASE_URL}/vm/${encodeURIComponent(VM)}/connect/`;
+        const wrong = await fetch(`${vmPage}?token=x${TOKEN}`);
+        for (const [what, r] of [['GET /', get], ['POST /api/command', post],
+                                 ['GET /vm/.../connect/ with a wrong token', wrong]]) {
+            if (r.status !== 401) throw new Error(`${what}: HTTP ${r.status}, expected 401`);
+        }
+    });
+
     let term1;
-    await step('terminal page connects', async () => {
-        term1 = await openTerminal('terminal 1');
+    await step('terminal page connects (with ?token=)', async () => {
+        term1 = await openTerminal('terminal 1', `?token=${encodeURIComponent(TOKEN)}`);
         const title = await term1.title();
         if (!title.includes(VM)) throw new Error(`title "${title}" does not name ${VM}`);
     });
@@ -176,7 +195,8 @@ async function main() {
         await term1.setViewportSize({ width: 1100, height: 640 });
     });
 
-    await step('a second viewer sees the output in its scrollback', async () => {
+    await step('a second viewer (the cookie, no ?token=) sees the output in its scrollback',
+               async () => {
         const term2 = await openTerminal('terminal 2');
         await waitForTerm(term2, '"echo $((6*7))" and "42" in the scrollback', (lines) => {
             const i = lines.findIndex((l) => l.includes('echo $((6*7))'));

@@ -19,6 +19,7 @@ import select
 import shutil
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import threading
@@ -26,7 +27,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herdtest import Console, Daemon  # noqa: E402
+from herdtest import HERD, Console, Daemon  # noqa: E402
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -70,7 +71,8 @@ class WS:
     """A WebSocket client: frames as RFC 6455 says, client frames masked."""
 
     def __init__(self, port, path, headers=None, timeout=10, rcvbuf=None, host="127.0.0.1",
-                 host_header=None):
+                 host_header=None, token=None):
+        headers = with_token(headers, token)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -199,15 +201,29 @@ class WS:
 JSON = {"Content-Type": "application/json"}
 
 
-def api(port, command, headers=None, **kw):
+def with_token(headers, token):
+    """headers plus `Authorization: Bearer <token>` when a token is given."""
+    headers = dict(headers or {})
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    return headers
+
+
+def daemon_token(d):
+    """The token a daemon made (root reads it in <base>/token)."""
+    with open(os.path.join(d.base, "token")) as f:
+        return f.read().strip()
+
+
+def api(port, command, headers=None, token=None, **kw):
     """POST /api/command as a same-origin client does; (status, headers, body)."""
     return http_req(port, "POST", "/api/command", body=json.dumps(dict(command=command, **kw)),
-                    headers=dict(JSON, **(headers or {})))
+                    headers=dict(JSON, **(headers or {})), token=token)
 
 
-def http_req(port, method, path, body=None, headers=None, host="127.0.0.1"):
+def http_req(port, method, path, body=None, headers=None, host="127.0.0.1", token=None):
     c = http.client.HTTPConnection(host, port, timeout=10)
-    c.request(method, path, body=body, headers=headers or {})
+    c.request(method, path, body=body, headers=with_token(headers, token))
     r = c.getresponse()
     data = r.read().decode("utf-8", "replace")
     hdrs = {k.lower(): v for k, v in r.getheaders()}
@@ -243,8 +259,50 @@ def echo42(ws, timeout=10):
     return ws.read_until(b"\n42\r", timeout)
 
 
+def check_token_rule(tc, port, token):
+    """Every route refuses a request without the right token; ?token= sets
+    the port's cookie; the cookie and a Bearer header are taken."""
+    st, _, body = http_req(port, "GET", "/")
+    tc.assertEqual((st, body), (401, "herd: missing or wrong token\n"))
+    tc.assertEqual(http_req(port, "GET", "/?token=wrong" + token)[0], 401)
+    tc.assertEqual(http_req(port, "GET", "/static/app.js")[0], 401)
+    tc.assertEqual(api(port, "version")[0], 401)
+    for path in ["/vm/a/connect/", "/vm/a/connect", "/nope", "/api/command"]:
+        tc.assertEqual(http_req(port, "GET", path)[0], 401, path)
+    with tc.assertRaises(HandshakeRefused) as e:
+        WS(port, "/vm/a/connect/ws")
+    tc.assertEqual(e.exception.status, 401)
+    st, h, body = http_req(port, "GET", "/?token=" + token)
+    tc.assertEqual((st, body), (200, "<html>stub table page</html>\n"))
+    cookie = "herd_token_%d" % port  # cookies ignore ports: one per server
+    tc.assertEqual(h["set-cookie"], "%s=%s; Path=/; HttpOnly; SameSite=Strict" % (cookie, token))
+    st, _, _ = http_req(port, "GET", "/static/app.js",
+                        headers={"Cookie": "x=1; %s=%s" % (cookie, token)})
+    tc.assertEqual(st, 200)
+    # Another port's cookie, or the unscoped name, is not this server's.
+    for other in ["herd_token=" + token, "herd_token_%d=%s" % (port + 1, token)]:
+        st, _, _ = http_req(port, "GET", "/static/app.js", headers={"Cookie": other})
+        tc.assertEqual(st, 401, other)
+    st, _, _ = http_req(port, "GET", "/static/app.js",
+                        headers={"Authorization": "Bearer " + token})
+    tc.assertEqual(st, 200)
+    with tc.assertRaises(HandshakeRefused) as e:
+        WS(port, "/ws")
+    tc.assertEqual(e.exception.status, 401)
+    with tc.assertRaises(HandshakeRefused) as e:
+        WS(port, "/ws", headers={"Cookie": cookie + "=nope"})
+    tc.assertEqual(e.exception.status, 401)
+    w = WS(port, "/ws", headers={"Cookie": "%s=%s" % (cookie, token)})
+    tc.assertEqual(w.recv_json()["type"], "vms")
+    w.close()
+    w = WS(port, "/ws?token=" + token)
+    tc.assertEqual(w.recv_json()["type"], "vms")
+    w.close()
+
+
 class WebContainer(unittest.TestCase):
-    """One daemon serving the web page on loopback, one real container."""
+    """One daemon serving the web page on loopback, one real container.
+    Requests carry the daemon's token (loopback needs it too)."""
 
     @classmethod
     def setUpClass(cls):
@@ -253,6 +311,7 @@ class WebContainer(unittest.TestCase):
         cls.addClassCleanup(cls.d.stop)  # also if setUpClass fails (no tearDownClass)
         cls.c = cls.d.client()
         cls.port = web_port(cls.c)
+        cls.token = daemon_token(cls.d)
         cls.c.ok("vm launch container a")
         cls.c.ok("vm start a")
         info = cls.c.table("vm info")[0]
@@ -269,44 +328,54 @@ class WebContainer(unittest.TestCase):
         shutil.rmtree(cls.root, ignore_errors=True)
 
     def ws(self, path, **kw):
-        return WS(self.port, path, **kw)
+        return WS(self.port, path, token=self.token, **kw)
+
+    def http(self, *args, **kw):
+        return http_req(self.port, *args, token=self.token, **kw)
+
+    def api(self, *args, **kw):
+        return api(self.port, *args, token=self.token, **kw)
+
+    def test_token_required(self):
+        """Loopback is no trust boundary: every route wants the token."""
+        check_token_rule(self, self.port, self.token)
 
     # -- HTTP routes -------------------------------------------------------
 
     def test_static_routes(self):
-        st, h, body = http_req(self.port, "GET", "/")
+        st, h, body = self.http("GET", "/")
         self.assertEqual((st, body), (200, "<html>stub table page</html>\n"))
         self.assertTrue(h["content-type"].startswith("text/html"))
-        st, h, body = http_req(self.port, "GET", "/static/app.js")
+        st, h, body = self.http("GET", "/static/app.js")
         self.assertEqual((st, body), (200, "// stub app\n"))
         self.assertTrue(h["content-type"].startswith("text/javascript"))
-        self.assertNotIn("set-cookie", h)  # no token on loopback
+        self.assertNotIn("set-cookie", h)  # a cookie only for ?token=
         for bad in ["/static/../secret.txt", "/static/%2e%2e/secret.txt",
                     "/static/%2E%2E%2Fsecret.txt", "/static/link-out", "/static/",
                     "/static/nope.js", "/secret.txt", "/nope", "/vm/", "/static/a%00b"]:
-            st, _, _ = http_req(self.port, "GET", bad)
+            st, _, _ = self.http("GET", bad)
             self.assertEqual(st, 404, bad)
 
     def test_methods(self):
-        self.assertEqual(http_req(self.port, "POST", "/", body="x")[0], 405)
-        self.assertEqual(http_req(self.port, "DELETE", "/static/app.js")[0], 405)
-        st, h, _ = http_req(self.port, "GET", "/api/command")
+        self.assertEqual(self.http("POST", "/", body="x")[0], 405)
+        self.assertEqual(self.http("DELETE", "/static/app.js")[0], 405)
+        st, h, _ = self.http("GET", "/api/command")
         self.assertEqual(st, 405)
         self.assertEqual(h["allow"], "POST")
 
     def test_vm_pages(self):
-        st, h, _ = http_req(self.port, "GET", "/vm/a/connect")
+        st, h, _ = self.http("GET", "/vm/a/connect")
         self.assertEqual(st, 301)
         self.assertEqual(h["location"], "/vm/a/connect/")
-        st, h, _ = http_req(self.port, "GET", "/vm/a/connect?namespace=minimega")
+        st, h, _ = self.http("GET", "/vm/a/connect?namespace=minimega")
         self.assertEqual(h["location"], "/vm/a/connect/?namespace=minimega")
-        st, _, body = http_req(self.port, "GET", "/vm/a/connect/")
+        st, _, body = self.http("GET", "/vm/a/connect/")
         self.assertEqual((st, body), (200, "<html>stub terminal page</html>\n"))
-        st, _, body = http_req(self.port, "GET", "/vm/%61/connect/")  # percent-decoded
+        st, _, body = self.http("GET", "/vm/%61/connect/")  # percent-decoded
         self.assertEqual(st, 200)
-        st, _, body = http_req(self.port, "GET", "/vm/nope/connect/")
+        st, _, body = self.http("GET", "/vm/nope/connect/")
         self.assertEqual((st, body), (404, "vm nope not found\n"))
-        st, _, body = http_req(self.port, "GET", "/vm/a/connect/?namespace=other")
+        st, _, body = self.http("GET", "/vm/a/connect/?namespace=other")
         self.assertEqual((st, body), (404, "vm a not found\n"))
         with self.assertRaises(HandshakeRefused) as e:
             self.ws("/vm/nope/connect/ws")
@@ -314,7 +383,7 @@ class WebContainer(unittest.TestCase):
         self.assertEqual(e.exception.body, "vm nope not found\n")
 
     def test_api_command(self):
-        st, h, body = api(self.port, "vm info")
+        st, h, body = self.api("vm info")
         self.assertEqual(st, 200)
         self.assertEqual(h["content-type"], "application/json")
         r = json.loads(body)
@@ -328,15 +397,15 @@ class WebContainer(unittest.TestCase):
         # command whose output does not move with time.
         cmd = ".columns name,state,uuid,vcpus,memory vm info"
         want = self.c.ok(cmd) + "\n"
-        r = json.loads(api(self.port, cmd)[2])
+        r = json.loads(self.api(cmd)[2])
         self.assertEqual(r, {"error": False, "text": want})
-        r = json.loads(api(self.port, "vm start nosuch", namespace="minimega")[2])
+        r = json.loads(self.api("vm start nosuch", namespace="minimega")[2])
         self.assertTrue(r["error"])
         self.assertRegex(r["text"], r"^Error \(.*\): .*nosuch")
-        st, _, body = http_req(self.port, "POST", "/api/command", body="{not json",
+        st, _, body = self.http("POST", "/api/command", body="{not json",
                                headers=JSON)
         self.assertEqual(st, 400)
-        st, _, body = http_req(self.port, "POST", "/api/command", body='{"command": 3}',
+        st, _, body = self.http("POST", "/api/command", body='{"command": 3}',
                                headers=JSON)
         self.assertEqual(st, 400)
 
@@ -570,40 +639,6 @@ class WebDry(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def check_token_rule(self, port, token):
-        st, _, body = http_req(port, "GET", "/")
-        self.assertEqual((st, body), (401, "herd: missing or wrong token\n"))
-        self.assertEqual(http_req(port, "GET", "/?token=wrong" + token)[0], 401)
-        self.assertEqual(http_req(port, "GET", "/static/app.js")[0], 401)
-        self.assertEqual(api(port, "version")[0], 401)
-        st, h, body = http_req(port, "GET", "/?token=" + token)
-        self.assertEqual((st, body), (200, "<html>stub table page</html>\n"))
-        cookie = "herd_token_%d" % port  # cookies ignore ports: one per server
-        self.assertEqual(h["set-cookie"],
-                         "%s=%s; Path=/; HttpOnly; SameSite=Strict" % (cookie, token))
-        st, _, _ = http_req(port, "GET", "/static/app.js",
-                            headers={"Cookie": "x=1; %s=%s" % (cookie, token)})
-        self.assertEqual(st, 200)
-        # Another port's cookie, or the unscoped name, is not this server's.
-        for other in ["herd_token=" + token, "herd_token_%d=%s" % (port + 1, token)]:
-            st, _, _ = http_req(port, "GET", "/static/app.js", headers={"Cookie": other})
-            self.assertEqual(st, 401, other)
-        st, _, _ = http_req(port, "GET", "/static/app.js",
-                            headers={"Authorization": "Bearer " + token})
-        self.assertEqual(st, 200)
-        with self.assertRaises(HandshakeRefused) as e:
-            WS(port, "/ws")
-        self.assertEqual(e.exception.status, 401)
-        with self.assertRaises(HandshakeRefused) as e:
-            WS(port, "/ws", headers={"Cookie": cookie + "=nope"})
-        self.assertEqual(e.exception.status, 401)
-        w = WS(port, "/ws", headers={"Cookie": "%s=%s" % (cookie, token)})
-        self.assertEqual(w.recv_json()["type"], "vms")
-        w.close()
-        w = WS(port, "/ws?token=" + token)
-        self.assertEqual(w.recv_json()["type"], "vms")
-        w.close()
-
     def test_token_off_loopback(self):
         with Daemon("-runtime", "dry", "-web", "0.0.0.0:0", "-web-root", self.root) as d:
             c = d.client()
@@ -612,7 +647,7 @@ class WebDry(unittest.TestCase):
             self.assertTrue(m, c.ok("web"))
             token = m.group(1)
             self.assertIn("web: token " + token, d.logtext())
-            self.check_token_rule(port, token)
+            check_token_rule(self, port, token)
             # A VM without a console.
             c.ok("vm launch container drycon")
             st, _, body = http_req(port, "GET", "/vm/drycon/connect/?token=" + token)
@@ -623,69 +658,111 @@ class WebDry(unittest.TestCase):
                              (404, "vm drycon has no console\n"))
             c.close()
 
+    def test_token_on_loopback(self):
+        """No -web-token: a random token, on loopback too, printed at start,
+        shown by `web`, in <base>/web.url (root's alone) while it serves."""
+        with Daemon("-runtime", "dry", "-web", "127.0.0.1:0", "-web-root", self.root) as d:
+            c = d.client()
+            port = web_port(c)
+            token = daemon_token(d)
+            self.assertRegex(token, r"^[0-9a-f]{32}$")
+            url = "http://127.0.0.1:%d/?token=%s" % (port, token)
+            self.assertIn("web: listening on " + url, d.logtext())
+            self.assertIn("listening on " + url + "\ntoken " + token, c.ok(".annotate false web"))
+            url_file = os.path.join(d.base, "web.url")
+            st = os.stat(url_file)
+            self.assertEqual((st.st_mode & 0o777, st.st_uid), (0o600, 0))
+            with open(url_file) as f:
+                self.assertEqual(f.read(), url + "\n")
+            check_token_rule(self, port, token)
+            # Stopped: the file goes; served again: the same token.
+            c.ok("web stop")
+            self.assertFalse(os.path.exists(url_file))
+            c.ok("web 127.0.0.1:0")
+            port = web_port(c)
+            with open(url_file) as f:
+                self.assertEqual(f.read(), "http://127.0.0.1:%d/?token=%s\n" % (port, token))
+            self.assertEqual(http_req(port, "GET", "/")[0], 401)
+            self.assertEqual(http_req(port, "GET", "/", token=token)[0], 200)
+            c.close()
+
+    def test_bad_token_flag(self):
+        """A bad -web-token stops the daemon before it starts (not echoed:
+        it is meant to be a secret)."""
+        for bad in ["a b", "x" * 129, "tok;en"]:
+            r = subprocess.run([HERD, "-base", "/nonexistent", "-web-token", bad, "-nostdin"],
+                               capture_output=True, text=True, timeout=10)
+            self.assertEqual(r.returncode, 2, bad)
+            first = r.stderr.splitlines()[0]
+            self.assertEqual(first, "invalid value for flag -web-token: expected 1 to 128 "
+                             "characters of [A-Za-z0-9._~-]")
+
     def test_token_flag_on_loopback(self):
         with Daemon("-runtime", "dry", "-web", "127.0.0.1:0", "-web-token", "s3cret-tok",
                     "-web-root", self.root) as d:
             c = d.client()
-            self.check_token_rule(web_port(c), "s3cret-tok")
+            check_token_rule(self, web_port(c), "s3cret-tok")
             c.close()
 
     def test_cross_site_refused(self):
-        """No token on loopback: other sites' pages must not reach the server
-        through a visitor's browser (CSRF, cross-site WebSockets, DNS rebinding)."""
+        """Other sites' pages must not reach the server through a visitor's
+        browser, which holds the token's cookie (CSRF, cross-site WebSockets,
+        DNS rebinding): refused even with the token."""
         with Daemon("-runtime", "dry", "-web", "127.0.0.1:0", "-web-root", self.root) as d:
             c = d.client()
             port = web_port(c)
+            tok = daemon_token(d)
             own = "http://127.0.0.1:%d" % port
             refused = (403, "herd: cross-origin request refused\n")
             # A cross-site POST (the command must not run) and WebSocket.
             st, _, body = api(port, "vm launch container evil1",
-                              headers={"Origin": "https://evil.example"})
+                              headers={"Origin": "https://evil.example"}, token=tok)
             self.assertEqual((st, body), refused)
             st, _, body = http_req(port, "POST", "/api/command",
                                    body='{"command": "vm launch container evil2"}',
-                                   headers={"Origin": "null", "Content-Type": "text/plain"})
+                                   headers={"Origin": "null", "Content-Type": "text/plain"},
+                                   token=tok)
             self.assertEqual((st, body), refused)
             for path in ["/ws", "/vm/x/connect/ws"]:
                 with self.assertRaises(HandshakeRefused) as e:
-                    WS(port, path, headers={"Origin": "https://evil.example"})
+                    WS(port, path, headers={"Origin": "https://evil.example"}, token=tok)
                 self.assertEqual((e.exception.status, e.exception.body), refused)
             # A form or no-cors fetch cannot send JSON's Content-Type.
             for ctype in [None, "text/plain", "application/x-www-form-urlencoded"]:
                 st, _, body = http_req(port, "POST", "/api/command",
                                        body='{"command": "vm launch container evil3"}',
-                                       headers={"Content-Type": ctype} if ctype else {})
+                                       headers={"Content-Type": ctype} if ctype else {}, token=tok)
                 self.assertEqual((st, body),
                                  (415, "herd: expected Content-Type: application/json\n"), ctype)
             self.assertEqual(c.table("vm info"), [])  # nothing ran
             # DNS rebinding: a name that is not ours.
             for host in ["evil.example:%d" % port, "127.0.0.1:%d" % (port + 1), "evil.example"]:
-                st, _, body = http_req(port, "GET", "/", headers={"Host": host})
+                st, _, body = http_req(port, "GET", "/", headers={"Host": host}, token=tok)
                 self.assertEqual((st, body), (421, "herd: unknown host\n"), host)
                 with self.assertRaises(HandshakeRefused) as e:
-                    WS(port, "/ws", host_header=host)
+                    WS(port, "/ws", host_header=host, token=tok)
                 self.assertEqual(e.exception.status, 421)
             # Our own names and origin work.
             for host in ["127.0.0.1:%d" % port, "localhost:%d" % port, "[::1]:%d" % port]:
-                st, _, _ = http_req(port, "GET", "/", headers={"Host": host})
+                st, _, _ = http_req(port, "GET", "/", headers={"Host": host}, token=tok)
                 self.assertEqual(st, 200, host)
-            st, _, body = api(port, "vm launch container good", headers={"Origin": own})
+            st, _, body = api(port, "vm launch container good", headers={"Origin": own}, token=tok)
             self.assertEqual((st, json.loads(body)["error"]), (200, False))
-            w = WS(port, "/ws", headers={"Origin": own})
+            w = WS(port, "/ws", headers={"Origin": own}, token=tok)
             self.assertEqual(w.recv_json()["type"], "vms")
             w.close()
             self.assertEqual([r["name"] for r in c.table("vm info")], ["good"])
             # A crafted VM name is not echoed (the terminal page shows the
             # 404 body): no control character reaches it.
-            st, _, body = http_req(port, "GET", "/vm/%1b%5d0%3bpwned%07/connect/")
+            st, _, body = http_req(port, "GET", "/vm/%1b%5d0%3bpwned%07/connect/", token=tok)
             self.assertEqual((st, body), (404, "vm not found\n"))
             with self.assertRaises(HandshakeRefused) as e:
-                WS(port, "/vm/..%1b[2J/connect/ws")
+                WS(port, "/vm/..%1b[2J/connect/ws", token=tok)
             self.assertEqual((e.exception.status, e.exception.body), (404, "vm not found\n"))
-            st, _, body = http_req(port, "GET", "/vm/nosuch/connect/")
+            st, _, body = http_req(port, "GET", "/vm/nosuch/connect/", token=tok)
             self.assertEqual((st, body), (404, "vm nosuch not found\n"))
             # A header over 16 KiB.
-            st, _, _ = http_req(port, "GET", "/", headers={"X-Big": "a" * 17000})
+            st, _, _ = http_req(port, "GET", "/", headers={"X-Big": "a" * 17000}, token=tok)
             self.assertEqual(st, 431)
             c.close()
 
@@ -718,6 +795,7 @@ class WebDry(unittest.TestCase):
         with Daemon("-runtime", "dry", "-web", "127.0.0.1:0", "-web-root", self.root) as d:
             c = d.client()
             port = web_port(c)
+            tok = daemon_token(d)
 
             def flood(ws, frames):
                 try:
@@ -731,7 +809,7 @@ class WebDry(unittest.TestCase):
                     return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
 
             # 2,000 slow commands (10 ms each, 20 s in all if they were queued).
-            w = WS(port, "/ws", timeout=30)
+            w = WS(port, "/ws", timeout=30, token=tok)
             self.assertEqual(w.recv_json()["type"], "vms")
             frames = [frame(0x1, json.dumps({"type": "command", "id": i,
                                               "command": "shell sleep 0.01"}).encode())
@@ -757,7 +835,7 @@ class WebDry(unittest.TestCase):
             # Memory: one long command holds the command thread while the
             # client sends 2,000 messages of 60 KB (120 MB).
             base = rss_kb()
-            w = WS(port, "/ws", timeout=30)
+            w = WS(port, "/ws", timeout=30, token=tok)
             self.assertEqual(w.recv_json()["type"], "vms")
             big = frame(0x1, json.dumps({"type": "command", "id": 1,
                                          "command": "echo " + "y" * 60000}).encode())
@@ -834,12 +912,14 @@ class WebDry(unittest.TestCase):
     def test_web_command_and_quit(self):
         d = Daemon("-runtime", "dry", "-web-root", self.root).start()
         try:
+            tok = daemon_token(d)
             c = d.client()
             self.assertEqual(c.ok(".annotate false web"), "web server not running")
             _, errs = c.run("web nonsense:port")
             self.assertTrue(errs and "bad port" in errs[0], errs)
             text = c.ok(".annotate false web 127.0.0.1:0")
-            self.assertRegex(text, r"^listening on http://127\.0\.0\.1:\d+/$")
+            self.assertRegex(text, r"^listening on http://127\.0\.0\.1:\d+/\?token=%s\ntoken %s\n"
+                                   % (tok, tok))
             port = web_port(c)
             _, errs = c.run("web 127.0.0.1:0")
             self.assertTrue(errs and "already running" in errs[0], errs)
@@ -854,18 +934,18 @@ class WebDry(unittest.TestCase):
             self.assertEqual(c.ok(".annotate false web"), "web server not running")
             c.ok("web 127.0.0.1:%d" % port)
             # `web stop` closes the open sockets cleanly.
-            t = WS(port, "/ws")
+            t = WS(port, "/ws", token=tok)
             self.assertEqual(t.recv_json()["type"], "vms")
             c.ok("web stop")
             self.assertEqual(t.expect_close(), (1001, "server stopped"))
             t.close()
             with self.assertRaises(OSError):
-                http_req(port, "GET", "/")
+                http_req(port, "GET", "/", token=tok)
             _, errs = c.run("web stop")
             self.assertTrue(errs and "not running" in errs[0], errs)
             # Quit with open web sockets: a prompt, clean exit.
             c.ok("web 127.0.0.1:%d" % port)
-            t = WS(port, "/ws")
+            t = WS(port, "/ws", token=tok)
             self.assertEqual(t.recv_json()["type"], "vms")
             c.close()
             t0 = time.time()

@@ -27,11 +27,11 @@ void webCommand(cli::Command& c, Env& env) {
 void registerWebCommands(Herd& herd) {
     addHandler(herd,
                makeHandler("serve the web page",
-                           "Without arguments, show where the web page is served (and its token). "
+                           "Without arguments, show where the web page is served and its token. "
                            "With an\naddress (addr:port, or a port on 127.0.0.1), start serving "
-                           "it there; `web stop` stops\nit and closes its connections. Any "
-                           "address but a loopback one needs a token: set\nit with -web-token, "
-                           "else a random one is made.",
+                           "it there; `web stop` stops\nit and closes its connections. Every "
+                           "request needs the daemon's token (-web-token,\nelse a random one): "
+                           "open the page once with ?token=<token>, as in <base>/web.url.",
                            {"web [address or stop]"}, webCommand));
 }
 
