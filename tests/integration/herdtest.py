@@ -270,8 +270,10 @@ class Console:
         return out.replace("\r\n", "\n").strip("\n")
 
 
-def host_objects(prefix):
-    """What a daemon with this prefix has on the host: cgroups, mounts."""
+def host_objects(prefix, tmp=None):
+    """What a daemon with this prefix (and, given its temp dir `tmp`, that
+    base) has on the host: cgroups, mounts. Other tests' daemons may run at
+    the same time: only this one's objects count."""
     found = []
     for root, dirs, _ in os.walk("/sys/fs/cgroup"):
         for d in dirs:
@@ -280,7 +282,8 @@ def host_objects(prefix):
         dirs[:] = [] if root.count("/") > 4 else dirs
     with open("/proc/mounts") as f:
         for line in f:
-            if prefix in line.split()[1] or ("herd-it-" in line):
+            target = line.split()[1]
+            if prefix in target or (tmp and target.startswith(tmp + "/")):
                 found.append(line.strip())
     return found
 

@@ -213,7 +213,7 @@ class Lifecycle(unittest.TestCase):
     def tearDown(self):
         self.c.close()
         self.d.stop()
-        self.assertEqual(host_objects(self.d.prefix), [])
+        self.assertEqual(host_objects(self.d.prefix, self.d.tmp), [])
 
     def states(self):
         return {r["name"]: r["state"] for r in self.c.table("vm info")}
