@@ -639,7 +639,8 @@ Result<VolumeSource> parseVolumeSource(std::string_view typed) {
         }
     }
     if (ro && rw)
-        return Error::msg(fmt::format("volume {}: ro and rw both given", go::quote(typed)));
+        return Error::msg(
+            fmt::format("volume {}: ro and rw both given (choose one)", go::quote(typed)));
     v.readonly = ro;
     // Lexically cleaned, as the kernel resolves it: `//`, `/./`, `/x/..`.
     v.path = path.empty() || path[0] != '/' ? std::string(path) : go::joinPath("/", path);
