@@ -23,7 +23,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from herdtest import (Console, Daemon, assert_responsive, cc_clients,  # noqa: E402
-                      cc_responses, wait_for)
+                      cc_responses, quit_daemon, wait_for)
 
 MIB = 1 << 20
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -138,17 +138,24 @@ class DiskLimit(unittest.TestCase):
         found = [m for m in mounts_under(self.d.base) if m[0] == os.path.join(inst, "disk")]
         self.assertEqual(len(found), 1)
         self.assertIn("size=1048576k", found[0][3])
-        # Explicitly unlimited, and no overlay at all: no disk mount.
+        # Explicitly unlimited: no disk mount, the upper layer is in the
+        # instance directory as before.
         c.ok("vm config disk-limit unlimited")
         c.ok("vm launch container unl")
-        c.ok("vm config disk-limit 16")
-        c.ok("vm config snapshot false")
-        c.ok("vm launch container nosnap")
+        unl = os.path.join(self.d.base, c.vm("unl")["id"])
+        self.assertTrue(os.path.isdir(os.path.join(unl, "upper")))
         self.assertEqual([m[0] for m in mounts_under(self.d.base)],
                          [os.path.join(inst, "disk")])
-        # A full disk is also what `quit` cleans up.
         c.ok("vm kill all")
         c.ok("vm flush")
+        self.assertEqual(mounts_under(self.d.base), [])
+
+    def test_quit_unmounts(self):
+        self.c.ok("vm config disk-limit 16")
+        self.launch("q")
+        self.assertEqual(len(mounts_under(self.d.base)), 1)
+        quit_daemon(self.c)
+        self.d.proc.wait(30)
         self.assertEqual(mounts_under(self.d.base), [])
 
     def test_sigkill_then_nuke_unmounts(self):
