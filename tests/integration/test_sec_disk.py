@@ -85,16 +85,11 @@ class DiskLimit(unittest.TestCase):
 
     def test_guest_fills_its_disk(self):
         c = self.c
-        c.ok("vm config disk-limit 32")
-        self.assertEqual(c.plain("vm config disk-limit"), "32")
+        # (Set with run(), not ok(): without the field, the attack below
+        # still runs and shows what the guest could do.)
+        c.run("vm config disk-limit 32")
         inst, con = self.launch("filler")
         disk = os.path.join(inst, "disk")
-        found = [m for m in mounts_under(self.d.base) if m[0] == disk]
-        self.assertEqual(len(found), 1, mounts_under(self.d.base))
-        self.assertEqual(found[0][1:3], ("tmpfs", "herd-disk"))
-        self.assertIn("size=32768k", found[0][3])
-        self.assertEqual(os.stat(disk).st_mode & 0o777, 0o700)
-
         con.sh("echo kept > /root/mark")
         free_before = host_free(self.d.base)
         out = self.fill(con, "/root/fill", 200)
@@ -108,6 +103,12 @@ class DiskLimit(unittest.TestCase):
         # The host's disk did not take the guest's writes (other programs
         # on this machine write too: a wide margin).
         self.assertLess(free_before - free_after, 100 * MIB)
+        self.assertEqual(c.plain("vm config disk-limit"), "32")
+        found = [m for m in mounts_under(self.d.base) if m[0] == disk]
+        self.assertEqual(len(found), 1, mounts_under(self.d.base))
+        self.assertEqual(found[0][1:3], ("tmpfs", "herd-disk"))
+        self.assertIn("size=32768k", found[0][3])
+        self.assertEqual(os.stat(disk).st_mode & 0o777, 0o700)
         # The guest's other files are intact and the container still runs.
         self.assertEqual(con.sh("cat /root/mark"), "kept")
         self.assertEqual(c.vm("filler")["state"], "RUNNING")
@@ -201,12 +202,30 @@ class ConfigInput(unittest.TestCase):
 
     def test_uuid_path_refused_and_cc_never_uses_it(self):
         c = self.c
-        # The cc responses of VM id 0 are written to
+        # The cc responses of a VM are written to
         # <base>/files/miniccc_responses/<cmd>/<uuid>: four levels up is the
-        # test's own directory.
+        # test's own directory. The attack first, then the error.
         target = os.path.join(self.d.tmp, "escaped")
         bad = "../../../../escaped"
         text, errors = c.run("vm config uuid " + bad)
+        c.ok("vm launch container ccvm")
+        c.ok("vm start ccvm")
+        try:
+            uuid = c.vm("ccvm")["uuid"]
+            self.assertTrue(wait_for(lambda: cc_clients(c) == 1, 30))
+            c.ok("cc exec echo hello")
+            wait_for(lambda: cc_responses(c, 1) == 1, 30)
+            self.assertFalse(os.path.exists(target))
+            self.assertRegex(uuid, UUID_RE)
+            self.assertEqual(cc_responses(c, 1), 1)
+            resp = os.path.join(self.d.base, "files", "miniccc_responses", "1")
+            self.assertEqual(os.listdir(resp), [uuid])
+            assert_responsive(self.d)
+        finally:
+            c.ok("vm kill all")
+            c.ok("vm flush")
+            c.ok("clear cc")
+            c.ok("clear vm config uuid")
         self.assertEqual(len(errors), 1)
         self.assertIn("invalid uuid", errors[0])
         self.assertIn("8-4-4-4-12 hexadecimal digits", errors[0])
@@ -216,24 +235,6 @@ class ConfigInput(unittest.TestCase):
         c.ok("vm config uuid 0B5C2A8E-3F1D-4C6B-9E7A-1D2C3B4A5F60")
         self.assertEqual(c.plain("vm config uuid"), "0b5c2a8e-3f1d-4c6b-9e7a-1d2c3b4a5f60")
         c.ok("clear vm config uuid")
-        c.run("vm config uuid " + bad)  # refused again: launches get a random one
-
-        c.ok("vm launch container ccvm")
-        c.ok("vm start ccvm")
-        try:
-            uuid = c.vm("ccvm")["uuid"]
-            self.assertRegex(uuid, UUID_RE)
-            self.assertTrue(wait_for(lambda: cc_clients(c) == 1, 30))
-            c.ok("cc exec echo hello")
-            self.assertTrue(wait_for(lambda: cc_responses(c, 1) == 1, 30))
-            resp = os.path.join(self.d.base, "files", "miniccc_responses", "1")
-            self.assertEqual(os.listdir(resp), [uuid])
-            self.assertFalse(os.path.exists(target))
-            assert_responsive(self.d)
-        finally:
-            c.ok("vm kill all")
-            c.ok("vm flush")
-            c.ok("clear cc")
 
     def test_memory(self):
         c = self.c
@@ -261,6 +262,26 @@ class ConfigInput(unittest.TestCase):
 
     def test_root_volume_refused(self):
         c = self.c
+        # A file only the host's root directory leads to, for the guest to
+        # look for through the volume.
+        marker = os.path.join(self.tmp, "host-only")
+        with open(marker, "w") as f:
+            f.write("secret\n")
+        c.run("vm config volume /host /")
+        c.ok("vm launch container rootvol")
+        try:
+            if c.vm("rootvol")["state"] == "BUILDING":
+                c.ok("vm start rootvol")
+                con = Console(os.path.join(self.d.base, c.vm("rootvol")["id"], "console"))
+                try:
+                    con.sh("true", timeout=15)
+                    self.assertNotIn("secret", con.sh("cat /host%s 2>&1" % marker))
+                finally:
+                    con.close()
+        finally:
+            c.ok("vm kill all")
+            c.ok("vm flush")
+            c.ok("clear vm config volume")
         for root in ("/", "//", "/./", "/tmp/..", "/:ro"):
             text, errors = c.run("vm config volume /host " + root)
             self.assertEqual(len(errors), 1, root)
