@@ -61,6 +61,14 @@ Result<void> mkdirAll(const std::string& path) {
     return Ok();
 }
 
+// The host's root directory, under whatever name (symlink, bind mount).
+bool isHostRoot(const std::string& p) {
+    struct stat st {};
+    struct stat root {};
+    return ::stat(p.c_str(), &st) == 0 && ::stat("/", &root) == 0 && st.st_dev == root.st_dev &&
+           st.st_ino == root.st_ino;
+}
+
 bool isDir(const std::string& p) {
     struct stat st {};
     return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
@@ -343,10 +351,7 @@ Result<void> ContainerRuntime::prepare(Vm& vm, Prepared& p) {
         if (!v.ok()) return v.error();
         HERD_TRY(mkdirAll(v->path));
         // The setter refuses `/` as typed; a symlink can still lead there.
-        struct stat st {
-        }, root{};
-        if (::stat(v->path.c_str(), &st) == 0 && ::stat("/", &root) == 0 &&
-            st.st_dev == root.st_dev && st.st_ino == root.st_ino) {
+        if (isHostRoot(v->path)) {
             return Error::msg("volume " + dst + ": " + v->path +
                               " is the host's root directory, which cannot be a volume");
         }
