@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "runtime/bridge.h"
 #include "runtime/cgroup.h"
+#include "runtime/disk.h"
 #include "runtime/hostcheck.h"
 #include "service/container_runtime.h"
 #include "service/dry_runtime.h"
@@ -117,6 +118,11 @@ int nukeStandalone(const Options& opts, const runtime::SwitchOptions& net) {
     runtime::SwitchOptions so = net;
     so.prefix = opts.prefix;
     if (auto r = runtime::nukeSwitches(so); !r.ok()) {
+        std::fprintf(stderr, "herd: nuke: %s\n", r.error().text().c_str());
+        status = 1;
+    }
+    // The containers' disk-limit tmpfs mounts, before their directories go.
+    if (auto r = runtime::unmountStaleDisks(opts.base); !r.ok()) {
         std::fprintf(stderr, "herd: nuke: %s\n", r.error().text().c_str());
         status = 1;
     }

@@ -62,6 +62,14 @@ Result<void> mkdirAll(const std::string& path) {
     return Ok();
 }
 
+// The host's root directory, under whatever name (symlink, bind mount).
+bool isHostRoot(const std::string& p) {
+    struct stat st {};
+    struct stat root {};
+    return ::stat(p.c_str(), &st) == 0 && ::stat("/", &root) == 0 && st.st_dev == root.st_dev &&
+           st.st_ino == root.st_ino;
+}
+
 bool isDir(const std::string& p) {
     struct stat st {};
     return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
@@ -117,6 +125,11 @@ Result<std::shared_ptr<ContainerRuntime>> ContainerRuntime::create(ContainerRunt
     auto claim = runtime::claimPrefix(rt->opts_.prefix);
     if (!claim.ok()) return claim.error();
     rt->prefix_claim_ = std::move(*claim);
+    // Disk mounts a SIGKILLed daemon left under this base (no live one can
+    // share it): their VM ids are about to be reused.
+    if (auto n = runtime::unmountStaleDisks(rt->opts_.base); !n.ok()) {
+        HERD_LOG(warn, "disk mounts left under {}: {}", rt->opts_.base, n.error().text());
+    }
     auto cg = runtime::detectCgroups(rt->opts_.cgroup_root, rt->opts_.prefix);
     if (!cg.ok()) return cg.error();
     rt->cgroups_ = std::move(*cg);
@@ -328,8 +341,16 @@ Result<void> ContainerRuntime::prepare(Vm& vm, Prepared& p) {
     if (c.snapshot) {
         s.root = inst + "/fs";
         s.lowerdir = filesystem;
-        s.upperdir = inst + "/upper";
-        s.workdir = inst + "/work";
+        // Upper and work directories on the VM's size-limited tmpfs, unless
+        // its disk limit is unlimited.
+        std::string layers = inst;
+        if (c.disk_limit != kUnlimited) {
+            auto disk = diskFor(vm);
+            if (!disk.ok()) return disk.error();
+            layers = *disk;
+        }
+        s.upperdir = layers + "/upper";
+        s.workdir = layers + "/work";
         HERD_TRY(mkdirMode(s.root, 0755));
         HERD_TRY(mkdirMode(s.upperdir, 0755));
         HERD_TRY(mkdirMode(s.workdir, 0755));
@@ -342,9 +363,20 @@ Result<void> ContainerRuntime::prepare(Vm& vm, Prepared& p) {
         if (::mkfifo(f.c_str(), 0660) != 0 && errno != EEXIST) return Error::sysNow("mkfifo", f);
         s.binds.push_back({f, "/dev/fifos/fifo" + std::to_string(i), true});
     }
-    for (const auto& [dst, src] : c.volumes) {
-        HERD_TRY(mkdirAll(src));
-        s.binds.push_back({src, dst.empty() || dst[0] != '/' ? "/" + dst : dst, false});
+    for (const auto& [dst, typed] : c.volumes) {
+        auto v = parseVolumeSource(typed);  // checked by vm config too
+        if (!v.ok()) return v.error();
+        HERD_TRY(mkdirAll(v->path));
+        // The setter refuses `/` as typed; a symlink can still lead there.
+        if (isHostRoot(v->path)) {
+            return Error::msg("volume " + dst + ": " + v->path +
+                              " is the host's root directory, which cannot be a volume");
+        }
+        runtime::BindSpec b{v->path, dst.empty() || dst[0] != '/' ? "/" + dst : dst, false};
+        b.readonly = v->readonly;
+        b.allow_suid = v->suid;
+        b.allow_dev = v->dev;
+        s.binds.push_back(std::move(b));
     }
     if (c.backchannel && backchannel_.open) {
         // As minimega, a backchannel that cannot be set up is only a warning.
@@ -365,6 +397,16 @@ Result<void> ContainerRuntime::prepare(Vm& vm, Prepared& p) {
     p.limits.vcpus = c.vcpus;
     p.limits.pids_max = opts_.pids_max;
     return prepareNics(vm, p);
+}
+
+Result<std::string> ContainerRuntime::diskFor(const Vm& vm) {
+    auto it = disks_.find(vm.id);
+    if (it != disks_.end() && it->second.mounted()) return it->second.path();
+    auto d = runtime::DiskMount::mount(vm.instance_path + "/disk", vm.config.disk_limit);
+    if (!d.ok()) return d.error().wrap("disk-limit");
+    auto& slot = disks_[vm.id];
+    slot = std::move(*d);
+    return slot.path();
 }
 
 // Names every NIC's host end (shown as `tap` by vm info) and makes sure its
@@ -660,6 +702,11 @@ std::vector<Result<void>> ContainerRuntime::flushMany(const std::vector<Vm*>& vm
         }
         vms_.erase(vm->id);
         if (backchannel_.close) backchannel_.close(*vm);
+        // The disk tmpfs (the overlay's changes) goes before its directory.
+        if (auto d = disks_.find(vm->id); d != disks_.end()) {
+            if (auto r = d->second.unmount(); !r.ok()) HERD_LOG(warn, "{}", r.error().text());
+            disks_.erase(d);
+        }
     }
     // Instance dirs (overlay upper layers included) go in parallel.
     parallelFor(vms.size(), opts_.workers, [&](size_t i) {
@@ -791,7 +838,9 @@ Result<void> ContainerRuntime::nuke() {
     }
     inst_.clear();
     vms_.clear();
+    disks_.clear();  // unmounts
     auto r = cgroups_->nuke();
+    if (auto n = runtime::unmountStaleDisks(opts_.base); !n.ok() && r.ok()) r = n.error();
     // Whatever carries our prefix: veths left by a dead daemon, our bridges,
     // our OVS ports.
     auto links = runtime::nukeSwitches(opts_.net);

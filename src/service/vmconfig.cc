@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include "service/gostr.h"
 
@@ -98,6 +99,94 @@ std::string mapLines(const std::map<std::string, std::string>& m) {
 
 using Args = std::vector<std::string>;
 
+std::string sizeString(uint64_t mib) {
+    return mib == kUnlimited ? std::string("unlimited") : std::to_string(mib);
+}
+
+// Plain decimal digits, at most 19 of them (no sign, no spaces): cannot wrap.
+std::optional<uint64_t> parseDecimal(std::string_view s) {
+    if (s.empty() || s.size() > 19) return std::nullopt;
+    uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return v;
+}
+
+// A size in MiB: `2048`, `512M`, `2G`, `1T` (units are binary; MB, MiB, GB,
+// GiB, ... and lower case too), or `unlimited` (kUnlimited). Zero is refused:
+// minimega scripts that mean "no limit" must say so.
+Result<uint64_t> parseSizeMiB(std::string_view field, std::string_view typed) {
+    auto bad = [&] {
+        return Error::msg(fmt::format(
+            "invalid {} {}: want a size in MiB from 1 to {} (e.g. 2048, 512M, 2G), or unlimited",
+            field, go::quote(typed), kMaxSizeMiB));
+    };
+    const std::string s = lower(typed);
+    if (s == "unlimited") return kUnlimited;
+    size_t digits = 0;
+    while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9') ++digits;
+    auto n = parseDecimal(std::string_view(s).substr(0, digits));
+    if (!n) return bad();
+    const std::string unit = s.substr(digits);
+    uint64_t mult = 0;
+    if (unit.empty() || unit == "m" || unit == "mb" || unit == "mib") {
+        mult = 1;
+    } else if (unit == "g" || unit == "gb" || unit == "gib") {
+        mult = 1024;
+    } else if (unit == "t" || unit == "tb" || unit == "tib") {
+        mult = 1024 * 1024;
+    } else {
+        return bad();
+    }
+    if (*n == 0 || *n > kMaxSizeMiB / mult) return bad();
+    return *n * mult;
+}
+
+// A whole number in [lo, hi], with an error that says so.
+Result<uint64_t> parseCount(std::string_view field, std::string_view typed, uint64_t lo,
+                            uint64_t hi) {
+    auto n = parseDecimal(typed);
+    if (!n || *n < lo || *n > hi) {
+        return Error::msg(fmt::format("invalid {} {}: want a whole number from {} to {}", field,
+                                      go::quote(typed), lo, hi));
+    }
+    return *n;
+}
+
+ConfigField sizeField(std::string name, std::string help, uint64_t VmConfig::*m) {
+    return {name,
+            FieldArity::One,
+            "configures " + name,
+            std::move(help),
+            [m](const VmConfig& c) { return sizeString(c.*m); },
+            [m, name](VmConfig& c, const Args& a, const ConfigContext&) -> Result<void> {
+                auto v = parseSizeMiB(name, a.at(0));
+                if (!v) return v.error();
+                c.*m = *v;
+                return Ok();
+            }};
+}
+
+// A count that herd uses (unlike the KVM fields, which keep Go's parser
+// errors): range-checked, so that a typo cannot mean "no limit" or stall a
+// launch.
+ConfigField countField(std::string name, std::string help, uint64_t VmConfig::*m, uint64_t lo,
+                       uint64_t hi) {
+    return {name,
+            FieldArity::One,
+            "configures " + name,
+            std::move(help),
+            [m](const VmConfig& c) { return std::to_string(c.*m); },
+            [m, name, lo, hi](VmConfig& c, const Args& a, const ConfigContext&) -> Result<void> {
+                auto v = parseCount(name, a.at(0), lo, hi);
+                if (!v) return v.error();
+                c.*m = *v;
+                return Ok();
+            }};
+}
+
 Result<void> setUint(uint64_t& dst, const Args& a) {
     auto v = go::parseUint(a.at(0));
     if (!v) return v.error();
@@ -187,16 +276,40 @@ std::vector<ConfigField> buildFields() {
                             "Host program run as root inside the new namespaces before the\n"
                             "container is isolated; a non-zero exit aborts the launch.\n",
                             &VmConfig::preinit));
-    f.push_back(uintField("fifos",
-                          "Number of named pipes shared between host and container: fifoN in the\n"
-                          "instance directory, /dev/fifos/fifoN in the container.\n",
-                          &VmConfig::fifos));
-    f.push_back(mapField("volume",
-                         "Bind-mount host directories into a container:\n\n"
-                         "\tvm config volume /data /scratch/data\n\n"
-                         "The same key overwrites the previous volume. With only a key, prints\n"
-                         "that volume's host path.\n",
-                         &VmConfig::volumes, true));
+    f.push_back(countField("fifos",
+                           "Number of named pipes shared between host and container: fifoN in the\n"
+                           "instance directory, /dev/fifos/fifoN in the container. From 0 to " +
+                               std::to_string(kMaxFifos) + ".\n",
+                           &VmConfig::fifos, 0, kMaxFifos));
+    f.push_back({"volume", FieldArity::Map, "configures volume",
+                 "Bind-mount host directories into a container:\n\n"
+                 "\tvm config volume /data /scratch/data\n"
+                 "\tvm config volume /ro /scratch/shared:ro\n\n"
+                 "Options follow the host path after a colon, separated by commas: ro\n"
+                 "(read-only), rw (the default), suid (honour setuid bits), dev (allow device\n"
+                 "nodes); volumes are nosuid and nodev otherwise. The host's root directory\n"
+                 "cannot be a volume. The same key overwrites the previous volume. With only\n"
+                 "a key, prints that volume's host path.\n",
+                 [](const VmConfig& c) { return mapLines(c.volumes); },
+                 [](VmConfig& c, const Args& a, const ConfigContext& ctx) -> Result<void> {
+                     std::string src = checkPath(ctx, a.at(1));
+                     auto v = parseVolumeSource(src);
+                     if (!v) return v.error();
+                     c.volumes[a.at(0)] = std::move(src);
+                     return Ok();
+                 }});
+    f.push_back(
+        sizeField("disk-limit",
+                  "Space for what a container writes to its root filesystem (the overlay's\n"
+                  "upper layer), in MiB: a number, or with a unit (512M, 2G), or unlimited.\n"
+                  "A write past it fails inside the container with \"No space left on\n"
+                  "device\". The upper layer lives in memory (tmpfs) and counts against the\n"
+                  "container's memory limit; it survives vm kill and vm start and is freed\n"
+                  "by vm flush. With snapshot false the container writes to its filesystem\n"
+                  "directly and there is no disk limit. Not to be confused with disks, which\n"
+                  "lists KVM disk images.\n\nDefault: " +
+                      std::to_string(kDefaultDiskLimitMiB) + "\n",
+                  &VmConfig::disk_limit));
     // KVM fields: accepted and shown so scripts written for minimega keep
     // working; herd never uses them.
     const std::string kvm_note =
@@ -234,18 +347,34 @@ std::vector<ConfigField> buildFields() {
                      return Ok();
                  }});
     // Base fields.
-    f.push_back(stringField("uuid",
-                            "UUID of the VM. When unset, each VM gets a random one at launch.\n"
-                            "Containers need it lower-case for cc.\n",
-                            &VmConfig::uuid));
-    f.push_back(uintField("vcpus", "Number of virtual CPUs (container: CPU quota).\n\nDefault: 1\n",
-                          &VmConfig::vcpus));
-    f.push_back(uintField("memory",
-                          "Memory in megabytes (container: memory limit).\n\nDefault: 2048\n",
+    f.push_back({"uuid", FieldArity::One, "configures uuid",
+                 "UUID of the VM: 8-4-4-4-12 hexadecimal digits, in either case, stored in\n"
+                 "lower case (cc matches its agents by it). When unset, each VM gets a random\n"
+                 "one at launch.\n",
+                 [](const VmConfig& c) { return c.uuid; },
+                 [](VmConfig& c, const Args& a, const ConfigContext&) -> Result<void> {
+                     const std::string& u = a.at(0);
+                     if (!u.empty() && !isUuid(u)) {
+                         return Error::msg(
+                             fmt::format("invalid uuid {}: want 8-4-4-4-12 hexadecimal digits, "
+                                         "e.g. 0b5c2a8e-3f1d-4c6b-9e7a-1d2c3b4a5f60",
+                                         go::quote(u)));
+                     }
+                     c.uuid = lower(u);
+                     return Ok();
+                 }});
+    f.push_back(countField("vcpus",
+                           "Number of virtual CPUs (container: CPU quota), from 1 to " +
+                               std::to_string(kMaxVcpus) + ".\n\nDefault: 1\n",
+                           &VmConfig::vcpus, 1, kMaxVcpus));
+    f.push_back(sizeField("memory",
+                          "Memory in MiB (container: memory limit): a number from 1, or with a\n"
+                          "unit (512M, 2G), or unlimited for no limit.\n\nDefault: 2048\n",
                           &VmConfig::memory));
     f.push_back(boolField("snapshot",
                           "Run containers on an overlay over their filesystem (true) or directly\n"
-                          "on it (false).\n\nDefault: true\n",
+                          "on it (false). Only an overlay has a disk limit (see disk-limit).\n\n"
+                          "Default: true\n",
                           &VmConfig::snapshot));
     f.push_back({"schedule", FieldArity::One, "configures schedule",
                  "Host where the VM should be scheduled. Cannot be combined with colocate.\n",
@@ -404,6 +533,7 @@ void VmConfig::clear(std::string_view field) {
     reset("init", &VmConfig::init);
     reset("preinit", &VmConfig::preinit);
     reset("fifos", &VmConfig::fifos);
+    reset("disk-limit", &VmConfig::disk_limit);
     reset("volume", &VmConfig::volumes);
     reset("qemu", &VmConfig::qemu);
     reset("kernel", &VmConfig::kernel);
@@ -427,7 +557,7 @@ void VmConfig::clear(std::string_view field) {
 std::string VmConfig::summary() const {
     std::string out = "VM configuration:\n";
     Block vm;
-    vm.add("Memory:", std::to_string(memory));
+    vm.add("Memory:", sizeString(memory));
     vm.add("VCPUs:", std::to_string(vcpus));
     vm.add("Networks:", netsString(networks));
     vm.add("Bonds:", go::list(bonds));
@@ -467,12 +597,59 @@ std::string VmConfig::summary() const {
     ct.add("Init:", go::list(init));
     ct.add("Pre-init:", preinit);
     ct.add("FIFOs:", std::to_string(fifos));
+    ct.add("Disk limit:", sizeString(disk_limit));
     ct.add("Volumes:", "");
     for (auto& [k, v] : volumes) ct.add("", k + " -> " + v);
     out += ct.str() + "\n";
 
     out += "Android configuration:\n\n";
     return out;
+}
+
+bool isUuid(std::string_view s) {
+    if (s.size() != 36) return false;
+    for (size_t i = 0; i < s.size(); ++i) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !isHex(s[i])) return false;
+    }
+    return true;
+}
+
+Result<VolumeSource> parseVolumeSource(std::string_view typed) {
+    VolumeSource v;
+    auto colon = typed.find(':');
+    std::string_view path = typed.substr(0, colon);
+    bool ro = false, rw = false;
+    if (colon != std::string_view::npos) {
+        for (const auto& opt : split(typed.substr(colon + 1), ',')) {
+            if (opt == "ro") {
+                ro = true;
+            } else if (opt == "rw") {
+                rw = true;
+            } else if (opt == "suid") {
+                v.suid = true;
+            } else if (opt == "dev") {
+                v.dev = true;
+            } else {
+                return Error::msg(fmt::format(
+                    "invalid volume option {} in {}: allowed are ro, rw, suid, dev, separated "
+                    "by commas after a colon",
+                    go::quote(opt), go::quote(typed)));
+            }
+        }
+    }
+    if (ro && rw)
+        return Error::msg(
+            fmt::format("volume {}: ro and rw both given (choose one)", go::quote(typed)));
+    v.readonly = ro;
+    // Lexically cleaned, as the kernel resolves it: `//`, `/./`, `/x/..`.
+    v.path = path.empty() || path[0] != '/' ? std::string(path) : go::joinPath("/", path);
+    if (v.path == "/") {
+        return Error::msg(fmt::format(
+            "volume {}: the host's root directory cannot be a volume (bind a directory under it)",
+            go::quote(typed)));
+    }
+    return v;
 }
 
 std::string configQuote(std::string_view arg) {
@@ -491,7 +668,7 @@ std::string VmConfig::configFile() const {
     };
     line("uuid", configQuote(uuid));
     if (vcpus != d.vcpus) line("vcpus", std::to_string(vcpus));
-    if (memory != d.memory) line("memory", std::to_string(memory));
+    if (memory != d.memory) line("memory", sizeString(memory));
     if (!snapshot) line("snapshot", "false");
     if (!schedule.empty()) line("schedule", configQuote(schedule));
     if (!colocate.empty()) line("colocate", configQuote(colocate));
@@ -517,6 +694,7 @@ std::string VmConfig::configFile() const {
     }
     if (!preinit.empty()) line("preinit", configQuote(preinit));
     if (fifos != 0) line("fifos", std::to_string(fifos));
+    if (disk_limit != d.disk_limit) line("disk-limit", sizeString(disk_limit));
     for (auto& [k, v] : volumes) line("volume", configQuote(k) + " " + configQuote(v));
     return out;
 }
@@ -524,7 +702,7 @@ std::string VmConfig::configFile() const {
 Result<std::string> VmConfig::info(std::string_view column) const {
     if (column == "uuid") return uuid;
     if (column == "vcpus") return std::to_string(vcpus);
-    if (column == "memory") return std::to_string(memory);
+    if (column == "memory") return sizeString(memory);
     if (column == "snapshot") return std::string(snapshot ? "true" : "false");
     if (column == "filesystem") return filesystem;
     if (column == "hostname") return hostname;

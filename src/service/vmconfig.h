@@ -19,6 +19,15 @@ inline constexpr std::string_view kDefaultBridge = "mega_bridge";
 inline constexpr std::string_view kDefaultDriver = "e1000";
 inline constexpr int kDisconnectedVlan = -1;
 
+// Sizes in MiB (`vm config memory`, `vm config disk-limit`). 0 stands for
+// "unlimited", which must be typed as such. The upper bound keeps
+// `MiB << 20` far from wrapping.
+inline constexpr uint64_t kUnlimited = 0;
+inline constexpr uint64_t kMaxSizeMiB = uint64_t{1} << 24;  // 16 TiB
+inline constexpr uint64_t kDefaultDiskLimitMiB = 1024;
+inline constexpr uint64_t kMaxVcpus = 4096;
+inline constexpr uint64_t kMaxFifos = 256;
+
 // One NIC (reference §5.1). `alias` is what the user typed for the VLAN;
 // `vlan` its resolved number.
 struct NetConfig {
@@ -43,6 +52,21 @@ struct NetConfig {
 // no token counts as a driver (reference §5.1).
 Result<NetConfig> parseNetSpec(std::string_view spec);
 
+// The host side of a volume as typed: `path[:opt,opt...]`. minimega allows
+// no `:` in volume paths, so everything after the first one is options:
+// `ro`, `rw`, `suid`, `dev` (default: read-write, nosuid, nodev).
+struct VolumeSource {
+    std::string path;  // lexically cleaned (no `//`, `/./`, `..`)
+    bool readonly = false;
+    bool suid = false;
+    bool dev = false;
+};
+// Refuses unknown options and a path that is the host's root directory.
+Result<VolumeSource> parseVolumeSource(std::string_view typed);
+
+// `vm config uuid`: 8-4-4-4-12 hexadecimal digits, either case.
+bool isUuid(std::string_view s);
+
 // What setters need from outside the config.
 struct ConfigContext {
     std::string filepath;            // relative paths are made absolute under it
@@ -53,9 +77,9 @@ struct ConfigContext {
 
 struct VmConfig {
     // Base (all VM types).
-    std::string uuid;
+    std::string uuid;  // empty or a lower-case UUID
     uint64_t vcpus = 1;
-    uint64_t memory = 2048;
+    uint64_t memory = 2048;  // MiB; kUnlimited: no memory limit
     bool snapshot = true;
     std::string schedule;
     std::string colocate;
@@ -71,7 +95,11 @@ struct VmConfig {
     std::vector<std::string> init{"/init"};
     std::string preinit;
     uint64_t fifos = 0;
-    std::map<std::string, std::string> volumes;  // container path -> host path
+    // MiB of overlay upper layer (the container's writes to its root
+    // filesystem); kUnlimited: none. Unused with `snapshot false`.
+    uint64_t disk_limit = kDefaultDiskLimitMiB;
+    // container path -> host path as typed (with its `:options`).
+    std::map<std::string, std::string> volumes;
 
     // KVM: accepted and shown, never used by herd.
     std::string qemu = "kvm";

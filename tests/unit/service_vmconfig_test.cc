@@ -44,18 +44,141 @@ TEST(ServiceVmConfig, Defaults) {
 
 TEST(ServiceVmConfig, NumericErrorsAreGo) {
     VmConfig c;
-    EXPECT_EQ(set(c, "memory", {"abc"}).error().text(),
-              "strconv.ParseUint: parsing \"abc\": invalid syntax");
-    EXPECT_EQ(set(c, "vcpus", {"-1"}).error().text(),
+    // Fields herd does not use keep Go's parser texts, as minimega.
+    EXPECT_EQ(set(c, "cores", {"-1"}).error().text(),
               "strconv.ParseUint: parsing \"-1\": invalid syntax");
-    EXPECT_EQ(set(c, "fifos", {"99999999999999999999"}).error().text(),
-              "strconv.ParseUint: parsing \"99999999999999999999\": value out of range");
     EXPECT_EQ(set(c, "coschedule", {"x"}).error().text(),
               "strconv.ParseInt: parsing \"x\": invalid syntax");
     EXPECT_TRUE(set(c, "coschedule", {"-5"}).ok());
     EXPECT_EQ(get(c, "coschedule"), "-5");
     EXPECT_TRUE(set(c, "memory", {"512"}).ok());
     EXPECT_EQ(c.memory, 512u);
+}
+
+TEST(ServiceVmConfig, NumbersAreRangeChecked) {
+    VmConfig c;
+    const std::string mem_allowed =
+        ": want a size in MiB from 1 to 16777216 (e.g. 2048, 512M, 2G), or unlimited";
+    EXPECT_EQ(set(c, "memory", {"abc"}).error().text(), "invalid memory \"abc\"" + mem_allowed);
+    EXPECT_EQ(set(c, "memory", {"-5"}).error().text(), "invalid memory \"-5\"" + mem_allowed);
+    EXPECT_EQ(set(c, "memory", {"0"}).error().text(), "invalid memory \"0\"" + mem_allowed);
+    EXPECT_FALSE(set(c, "memory", {"+5"}).ok());
+    EXPECT_FALSE(set(c, "memory", {"5 "}).ok());
+    EXPECT_FALSE(set(c, "memory", {"5K"}).ok());
+    EXPECT_FALSE(set(c, "memory", {""}).ok());
+    // Huge values are refused, not wrapped by `<< 20`.
+    EXPECT_FALSE(set(c, "memory", {"18446744073709551615"}).ok());
+    EXPECT_FALSE(set(c, "memory", {"99999999999999999999999"}).ok());
+    EXPECT_FALSE(set(c, "memory", {"16777217"}).ok());
+    EXPECT_FALSE(set(c, "memory", {"16385G"}).ok());
+    EXPECT_EQ(c.memory, 2048u);  // nothing changed
+    EXPECT_TRUE(set(c, "memory", {"16777216"}).ok());
+    EXPECT_TRUE(set(c, "memory", {"2G"}).ok());
+    EXPECT_EQ(c.memory, 2048u);
+    EXPECT_TRUE(set(c, "memory", {"512m"}).ok());
+    EXPECT_EQ(get(c, "memory"), "512");
+    EXPECT_TRUE(set(c, "memory", {"1GiB"}).ok());
+    EXPECT_EQ(c.memory, 1024u);
+    EXPECT_TRUE(set(c, "memory", {"unlimited"}).ok());
+    EXPECT_EQ(c.memory, kUnlimited);
+    EXPECT_EQ(get(c, "memory"), "unlimited");
+    EXPECT_EQ(c.info("memory").value(), "unlimited");
+
+    EXPECT_EQ(set(c, "vcpus", {"0"}).error().text(),
+              "invalid vcpus \"0\": want a whole number from 1 to 4096");
+    EXPECT_EQ(set(c, "vcpus", {"-1"}).error().text(),
+              "invalid vcpus \"-1\": want a whole number from 1 to 4096");
+    EXPECT_TRUE(set(c, "vcpus", {"4"}).ok());
+    EXPECT_EQ(set(c, "fifos", {"99999999999999999999"}).error().text(),
+              "invalid fifos \"99999999999999999999\": want a whole number from 0 to 256");
+    EXPECT_FALSE(set(c, "fifos", {"257"}).ok());
+    EXPECT_TRUE(set(c, "fifos", {"0"}).ok());
+}
+
+TEST(ServiceVmConfig, DiskLimit) {
+    VmConfig c;
+    EXPECT_EQ(get(c, "disk-limit"), "1024");
+    EXPECT_EQ(c.disk_limit, kDefaultDiskLimitMiB);
+    EXPECT_TRUE(set(c, "disk-limit", {"32"}).ok());
+    EXPECT_EQ(get(c, "disk-limit"), "32");
+    EXPECT_TRUE(set(c, "disk-limit", {"2G"}).ok());
+    EXPECT_EQ(c.disk_limit, 2048u);
+    EXPECT_EQ(set(c, "disk-limit", {"0"}).error().text(),
+              "invalid disk-limit \"0\": want a size in MiB from 1 to 16777216 (e.g. 2048, "
+              "512M, 2G), or unlimited");
+    EXPECT_EQ(c.disk_limit, 2048u);
+    EXPECT_TRUE(set(c, "disk-limit", {"unlimited"}).ok());
+    EXPECT_EQ(get(c, "disk-limit"), "unlimited");
+    EXPECT_NE(c.configFile().find("vm config disk-limit unlimited\n"), std::string::npos);
+    EXPECT_NE(c.summary().find("FIFOs:           0\nDisk limit:      unlimited\nVolumes:"),
+              std::string::npos);
+    c.clear("disk-limit");
+    EXPECT_EQ(c.disk_limit, kDefaultDiskLimitMiB);
+    EXPECT_EQ(c.configFile().find("disk-limit"), std::string::npos);  // default: no line
+    c.disk_limit = 64;
+    c.clear();
+    EXPECT_EQ(c.disk_limit, kDefaultDiskLimitMiB);
+    // The KVM `disks` field is a different one.
+    ASSERT_NE(findConfigField("disks"), nullptr);
+    EXPECT_NE(findConfigField("disks"), findConfigField("disk-limit"));
+}
+
+TEST(ServiceVmConfig, Uuid) {
+    VmConfig c;
+    EXPECT_TRUE(set(c, "uuid", {"0B5C2A8E-3F1D-4C6B-9E7A-1D2C3B4A5F60"}).ok());
+    EXPECT_EQ(c.uuid, "0b5c2a8e-3f1d-4c6b-9e7a-1d2c3b4a5f60");  // cc matches lower case
+    for (std::string bad :
+         {"../../../../tmp/x", "foo", "0b5c2a8e3f1d4c6b9e7a1d2c3b4a5f60",
+          "0b5c2a8e-3f1d-4c6b-9e7a-1d2c3b4a5f6", "0b5c2a8e-3f1d-4c6b-9e7a-1d2c3b4a5f6g",
+          "0b5c2a8e-3f1d-4c6b-9e7a-1d2c3b4a5f60/", "{0b5c2a8e-3f1d-4c6b-9e7a-1d2c3b4a5f60}"}) {
+        auto r = set(c, "uuid", {bad});
+        ASSERT_FALSE(r.ok()) << bad;
+        EXPECT_NE(r.error().text().find("want 8-4-4-4-12 hexadecimal digits"), std::string::npos);
+    }
+    EXPECT_EQ(c.uuid, "0b5c2a8e-3f1d-4c6b-9e7a-1d2c3b4a5f60");  // unchanged
+    EXPECT_TRUE(set(c, "uuid", {""}).ok());                     // random at launch
+    EXPECT_EQ(c.uuid, "");
+}
+
+TEST(ServiceVmConfig, Volumes) {
+    VmConfig c;
+    for (std::string root : {"/", "//", "/./", "/srv/..", "/srv/../../", "///.//"}) {
+        auto r = set(c, "volume", {"/data", root});
+        ASSERT_FALSE(r.ok()) << root;
+        EXPECT_NE(r.error().text().find("the host's root directory cannot be a volume"),
+                  std::string::npos);
+    }
+    EXPECT_FALSE(set(c, "volume", {"/data", "../../../../../.."}).ok());  // under the file root
+    EXPECT_FALSE(set(c, "volume", {"/data", "/:ro"}).ok());
+    EXPECT_TRUE(c.volumes.empty());
+
+    ASSERT_TRUE(set(c, "volume", {"/data", "/srv/data:ro,suid,dev"}).ok());
+    EXPECT_EQ(c.volumes.at("/data"), "/srv/data:ro,suid,dev");  // printed as typed
+    EXPECT_EQ(get(c, "volume"), "/data -> /srv/data:ro,suid,dev\n");
+    auto v = parseVolumeSource(c.volumes.at("/data"));
+    ASSERT_TRUE(v.ok());
+    EXPECT_EQ(v->path, "/srv/data");
+    EXPECT_TRUE(v->readonly);
+    EXPECT_TRUE(v->suid);
+    EXPECT_TRUE(v->dev);
+    v = parseVolumeSource("/srv//x/./y");
+    ASSERT_TRUE(v.ok());
+    EXPECT_EQ(v->path, "/srv/x/y");
+    EXPECT_FALSE(v->readonly || v->suid || v->dev);  // rw, nosuid, nodev
+    v = parseVolumeSource("/srv/x:rw");
+    ASSERT_TRUE(v.ok());
+    EXPECT_FALSE(v->readonly);
+
+    auto r = set(c, "volume", {"/x", "/srv/x:ro,exec"});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().text(),
+              "invalid volume option \"exec\" in \"/srv/x:ro,exec\": allowed are ro, rw, suid, "
+              "dev, separated by commas after a colon");
+    EXPECT_FALSE(set(c, "volume", {"/x", "/srv/x:"}).ok());
+    EXPECT_FALSE(set(c, "volume", {"/x", "/srv/x:ro,rw"}).ok());
+    EXPECT_EQ(c.volumes.size(), 1u);
+    ASSERT_TRUE(set(c, "volume", {"/rel", "scratch:ro"}).ok());
+    EXPECT_EQ(c.volumes.at("/rel"), "/tmp/herd/files/scratch:ro");
 }
 
 TEST(ServiceVmConfig, PathsAreMadeAbsolute) {
@@ -136,7 +259,8 @@ TEST(ServiceVmConfig, SummaryLayout) {
     EXPECT_NE(s.find("Tags:             {}\n\nKVM configuration:\n"), std::string::npos);
     EXPECT_NE(s.find("Container configuration:\nFilesystem Path: \nHostname:        \n"
                      "Init:            [/init]\nPre-init:        \nFIFOs:           0\n"
-                     "Volumes:         \n                 /scratch -> /tmp/minivolume\n"),
+                     "Disk limit:      1024\nVolumes:         \n                 /scratch -> "
+                     "/tmp/minivolume\n"),
               std::string::npos);
 }
 
