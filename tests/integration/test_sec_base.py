@@ -170,18 +170,22 @@ class Refused(unittest.TestCase):
         out = self.start_refused(link)
         self.assertIn("base directory %s is a symbolic link (to %s)" % (link, real), out)
         self.assertEqual(os.listdir(real), [])
+
+    def test_c_nuke_on_a_planted_symlink(self):
+        s = self.s
         # Planted by a local user in a sticky directory, pointing at a
         # directory of root's: herd must not make its files there, and -nuke
         # must not remove root's numbered and `files` directories there.
         planted = os.path.join(s.sticky(), "herd")
         nobody(self, "ln", "-s", s.victim_dir, planted)
         before = s.snapshot()
-        out = self.start_refused(planted)
-        self.assertIn("is a symbolic link", out)
         r = subprocess.run([HERD, "-base", planted, "-prefix", self.prefix, "-nuke"],
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("is a symbolic link", r.stderr)
+        self.assertEqual(s.snapshot(), before)
+        out = self.start_refused(planted)
+        self.assertIn("is a symbolic link", out)
         self.assertEqual(s.snapshot(), before)
 
     def test_f_ancestor_another_user_controls(self):
@@ -306,13 +310,6 @@ class GuestLinks(unittest.TestCase):
         self.c.ok("vm flush")
         assert_responsive(self.d)
         self.assertFalse(os.path.lexists(inst))
-        self.assert_untouched()
-
-    def test_e_flush_while_running(self):
-        inst = self.plant("g")
-        self.c.ok("vm flush")
-        self.assertFalse(os.path.lexists(inst))
-        assert_responsive(self.d)
         self.assert_untouched()
 
     def test_e_quit(self):
