@@ -112,13 +112,12 @@ Result<ProcessOutput> runProcess(const std::string& path, const std::vector<std:
 }
 
 Result<int> spawnBackground(const std::string& path, const std::vector<std::string>& argv,
-                            const std::map<std::string, std::string>& env,
-                            const std::string& log_path) {
+                            const std::map<std::string, std::string>& env, int log) {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    posix_spawn_file_actions_adddup2(&fa, log, 1);
+    posix_spawn_file_actions_adddup2(&fa, log, 2);
     CArgs args(argv);
     CArgs envp = envArgs(env);
     pid_t pid = 0;

@@ -23,10 +23,10 @@ Result<std::string> lookPath(const std::string& file, const std::string& path_en
 Result<ProcessOutput> runProcess(const std::string& path, const std::vector<std::string>& argv,
                                  const std::map<std::string, std::string>& env);
 
-// Starts argv with stdout/stderr to `log_path` (appended); returns its pid.
+// Starts argv with stdout/stderr to `log` (opened by the caller, e.g.
+// O_APPEND beneath the base with Dir::openFile); returns its pid.
 Result<int> spawnBackground(const std::string& path, const std::vector<std::string>& argv,
-                            const std::map<std::string, std::string>& env,
-                            const std::string& log_path);
+                            const std::map<std::string, std::string>& env, int log);
 
 // Go's text for a non-success wait status: `exit status N` / `signal: killed`.
 std::string waitStatusText(int status);

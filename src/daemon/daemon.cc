@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -112,42 +113,24 @@ class ShutdownLatch {
 
 }  // namespace
 
-Result<void> makeDirs(const std::string& path, unsigned mode) {
-    std::string cur;
-    size_t pos = 0;
-    while (pos <= path.size()) {
-        size_t next = path.find('/', pos);
-        if (next == std::string::npos) next = path.size();
-        cur = path.substr(0, next);
-        pos = next + 1;
-        if (cur.empty()) continue;
-        if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
-            return Error::sysNow("mkdir", cur);
-        }
-    }
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return Error::sysNow("stat", path);
-    if (!S_ISDIR(st.st_mode)) return Error::sys(ENOTDIR, "mkdir", path);
-    return Ok();
-}
-
 Result<BaseLock> BaseLock::acquire(const std::string& base, bool force) {
-    HERD_TRY(makeDirs(base, 0770));
-    std::string pid_path = base + "/minimega.pid";
-    std::string sock_path = base + "/minimega";
-    int fd = ::open(pid_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return Error::sysNow("open", pid_path);
-    BaseLock lock(fd, pid_path);
+    auto opened = openPrivateDir(base, 0700, /*create=*/true, "base directory");
+    if (!opened.ok()) return opened.error();
+    auto dir = std::make_shared<const Dir>(std::move(*opened));
+    auto fd = dir->openFile("minimega.pid", O_RDWR | O_CREAT, 0644);
+    if (!fd.ok()) return fd.error();
+    const std::string pid_path = dir->pathOf("minimega.pid");
+    const std::string sock_path = dir->pathOf("minimega");
 
     bool held = false;
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (::flock(fd->get(), LOCK_EX | LOCK_NB) != 0) {
         if (errno != EWOULDBLOCK) return Error::sysNow("flock", pid_path);
         held = true;
     }
-    struct stat st {};
-    bool sock_exists = ::lstat(sock_path.c_str(), &st) == 0;
+    BaseLock lock(dir, std::move(*fd));
+    bool sock_exists = dir->exists("minimega");
     // minimega itself takes no lock: a live socket is a daemon too.
-    bool live = sock_exists && socketAnswers(sock_path);
+    bool live = sock_exists && socketAnswers(dir->viaFd("minimega"));
     if (held || live) {
         if (!force) {
             return Error::msg(fmt::format(
@@ -157,42 +140,60 @@ Result<BaseLock> BaseLock::acquire(const std::string& base, bool force) {
     }
     if (sock_exists) {
         if (!live) HERD_LOG(warn, "removing stale socket {}", sock_path);
-        if (::unlink(sock_path.c_str()) != 0 && errno != ENOENT) {
-            return Error::sysNow("unlink", sock_path);
-        }
+        HERD_TRY(dir->unlink("minimega"));
     }
     return lock;
 }
 
-BaseLock::BaseLock(BaseLock&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) {
-    o.fd_ = -1;
-}
-
-BaseLock::~BaseLock() {
-    if (fd_ >= 0) ::close(fd_);
-}
-
 Result<void> BaseLock::writePid() {
     std::string pid = std::to_string(::getpid());
-    if (::ftruncate(fd_, 0) != 0) return Error::sysNow("truncate", path_);
-    if (::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
-        return Error::sysNow("write", path_);
+    const std::string path = dir_->pathOf("minimega.pid");
+    if (::ftruncate(fd_.get(), 0) != 0) return Error::sysNow("truncate", path);
+    if (::pwrite(fd_.get(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+        return Error::sysNow("write", path);
     }
     return Ok();
 }
 
 void BaseLock::release() {
-    if (fd_ < 0) return;
+    if (!fd_) return;
     char buf[32] = {};
-    ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+    ssize_t n = ::pread(fd_.get(), buf, sizeof buf - 1, 0);
     // Under -force another daemon may have rewritten it: leave theirs alone.
     if (n > 0 && std::string(buf, static_cast<size_t>(n)) == std::to_string(::getpid())) {
-        if (::unlink(path_.c_str()) != 0) {
-            HERD_LOG(error, "{}", Error::sysNow("unlink", path_).text());
-        }
+        if (auto r = dir_->unlink("minimega.pid"); !r.ok()) HERD_LOG(error, "{}", r.error().text());
     }
-    ::close(fd_);
-    fd_ = -1;
+    fd_.reset();
+}
+
+Result<std::shared_ptr<const Dir>> openFileRoot(const Dir& base, const std::string& filepath) {
+    namespace stdfs = std::filesystem;
+    auto absolute = [](const std::string& p) {
+        std::string a = p;
+        if (a.empty() || a.front() != '/') {
+            std::error_code ec;
+            a = (stdfs::current_path(ec) / p).string();
+        }
+        a = stdfs::path(a).lexically_normal().string();
+        while (a.size() > 1 && a.back() == '/') a.pop_back();
+        return a;
+    };
+    const std::string root = absolute(filepath);
+    const std::string b = absolute(base.path());
+    if (root == b) return Error::msg("-filepath " + filepath + " must not be the base directory");
+    if (root.compare(0, b.size() + 1, b + "/") == 0) {
+        // Under the base: guests' files (cc responses) are written there.
+        auto d = base.makeDirs(root.substr(b.size() + 1), 0700);
+        if (!d.ok()) return d.error();
+        HERD_TRY(checkPrivateDir(*d, "file root"));
+        return std::make_shared<const Dir>(std::move(*d));
+    }
+    std::error_code ec;
+    stdfs::create_directories(root, ec);
+    if (ec) return Error::sys(ec.value(), "mkdir", root);
+    auto d = Dir::open(root);
+    if (!d.ok()) return d.error();
+    return std::make_shared<const Dir>(std::move(*d));
 }
 
 namespace {
@@ -234,8 +235,16 @@ int runDaemon(const Flags& flags) {
         reportError(lock.error().text());
         return 1;
     }
+    auto files = openFileRoot(*lock->dir(), opts.filepath);
+    if (!files.ok()) {
+        reportError(files.error().text());
+        lock->release();
+        return 1;
+    }
 
     Herd herd(opts);
+    herd.base_dir = lock->dir();
+    herd.files_dir = *files;
     registerAllCommands(herd);
     Executor exec(herd);
 
@@ -325,7 +334,8 @@ int runDaemon(const Flags& flags) {
         lock->release();
         return 1;
     }
-    if (auto r = server.listen(opts.base + "/minimega"); !r.ok()) {
+    // Bound through the base's descriptor, not by its path looked up again.
+    if (auto r = server.listen(opts.base + "/minimega", lock->dir()->viaFd("minimega")); !r.ok()) {
         reportError(r.error().text());
         lock->release();
         return 1;

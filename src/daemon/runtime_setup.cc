@@ -5,8 +5,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <filesystem>
+#include <optional>
+#include <vector>
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "runtime/bridge.h"
 #include "runtime/cgroup.h"
@@ -62,6 +64,7 @@ std::shared_ptr<Runtime> makeRuntime(const RuntimeFlags& flags, const Herd& herd
     }
     ContainerRuntimeOptions o;
     o.base = herd.opts.base;
+    o.base_dir = herd.base_dir;
     o.prefix = herd.opts.prefix;
     o.cgroup_root = herd.opts.cgroup;
     o.default_image = flags.image.empty() ? defaultImage(herd) : flags.image;
@@ -80,14 +83,20 @@ std::shared_ptr<Runtime> makeRuntime(const RuntimeFlags& flags, const Herd& herd
 }
 
 int nukeStandalone(const Options& opts, const runtime::SwitchOptions& net) {
-    namespace fs = std::filesystem;
+    // The base is checked as the daemon checks it: removing what a base
+    // another user controls holds would follow their links.
+    std::optional<Dir> base;
+    auto opened = openPrivateDir(opts.base, 0700, /*create=*/false, "base directory");
+    if (opened.ok()) {
+        base = std::move(*opened);
+    } else if (opened.error().errnum() != ENOENT) {
+        std::fprintf(stderr, "herd: nuke: %s\n", opened.error().text().c_str());
+        return 1;
+    }
     // A live daemon holds the pid file's lock: it must be asked instead.
-    const std::string pidfile = opts.base + "/minimega.pid";
-    int fd = ::open(pidfile.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd >= 0) {
-        bool busy = ::flock(fd, LOCK_EX | LOCK_NB) != 0;
-        ::close(fd);
-        if (busy) {
+    if (base) {
+        auto fd = base->openFile("minimega.pid", O_RDWR);
+        if (fd.ok() && ::flock(fd->get(), LOCK_EX | LOCK_NB) != 0) {
             std::fprintf(stderr,
                          "herd: a daemon is running on %s: use `herd -base %s -e nuke` instead\n",
                          opts.base.c_str(), opts.base.c_str());
@@ -109,9 +118,11 @@ int nukeStandalone(const Options& opts, const runtime::SwitchOptions& net) {
         }
     }
     // dnsmasq servers and tap DHCP clients by their records; user-named taps.
-    if (auto r = nukeHostNet(opts.base, opts.prefix); !r.ok()) {
-        std::fprintf(stderr, "herd: nuke: %s\n", r.error().text().c_str());
-        status = 1;
+    if (base) {
+        if (auto r = nukeHostNet(*base, opts.prefix); !r.ok()) {
+            std::fprintf(stderr, "herd: nuke: %s\n", r.error().text().c_str());
+            status = 1;
+        }
     }
     // Interfaces named by this prefix (veths a killed daemon left, bridges),
     // and its Open vSwitch ports and bridges when an ovsdb answers.
@@ -126,18 +137,32 @@ int nukeStandalone(const Options& opts, const runtime::SwitchOptions& net) {
         std::fprintf(stderr, "herd: nuke: %s\n", r.error().text().c_str());
         status = 1;
     }
-    // Only what herd puts in a base: never a user's other files.
-    std::error_code ec;
-    if (fs::is_directory(opts.base, ec)) {
-        for (const auto& e : fs::directory_iterator(opts.base, ec)) {
-            const std::string name = e.path().filename();
-            bool ours = name == "minimega" || name == "minimega.pid" || name == "files" ||
-                        name == "namespaces" || name == "background.log" || name == "token" ||
-                        name == "web.url" ||
-                        name.find_first_not_of("0123456789") == std::string::npos;
-            if (ours) fs::remove_all(e.path(), ec);
+    // Only what herd puts in a base: never a user's other files. Through
+    // the base's descriptor, following no link (a guest made the links in
+    // its overlay's upper layer).
+    if (base) {
+        std::vector<std::string> ours;
+        auto names = base->list();
+        if (!names.ok()) {
+            std::fprintf(stderr, "herd: nuke: %s\n", names.error().text().c_str());
+            status = 1;
         }
-        fs::remove(opts.base, ec);  // only if now empty
+        for (const auto& name : names.ok() ? *names : std::vector<std::string>{}) {
+            if (name == "minimega" || name == "minimega.pid" || name == "files" ||
+                name == "namespaces" || name == "background.log" || name == "token" ||
+                name == "web.url" || name.find_first_not_of("0123456789") == std::string::npos)
+                ours.push_back(name);
+        }
+        for (const auto& name : ours) {
+            if (auto r = base->removeTree(name); !r.ok()) {
+                std::fprintf(stderr, "herd: nuke: %s\n", r.error().text().c_str());
+                status = 1;
+            }
+        }
+        // Only if now empty.
+        if (::rmdir(base->path().c_str()) != 0 && errno != ENOTEMPTY && errno != EEXIST) {
+            HERD_LOG(debug, "{}", Error::sysNow("rmdir", base->path()).text());
+        }
     }
     return status;
 }

@@ -264,19 +264,20 @@ Server::Server(asio::io_context& io, CommandThread& cmd, Executor& exec, std::st
 
 Server::~Server() = default;
 
-Result<void> Server::listen(const std::string& path) {
+Result<void> Server::listen(const std::string& path, const std::string& via) {
     if (path.size() >= sizeof(sockaddr_un::sun_path)) {
         return Error::msg("socket path too long: " + path);
     }
+    via_ = via.empty() ? path : via;
     boost::system::error_code ec;
-    stream::endpoint ep(path);
+    stream::endpoint ep(via_);
     acceptor_.open(ep.protocol(), ec);
     if (!ec) acceptor_.bind(ep, ec);
     if (ec) return Error::sys(ec.value(), "bind", path);
     bound_ = true;
     path_ = path;
     struct stat st {};
-    if (::stat(path.c_str(), &st) == 0) {
+    if (::lstat(via_.c_str(), &st) == 0) {
         dev_ = st.st_dev;
         ino_ = st.st_ino;
     }
@@ -324,8 +325,8 @@ void Server::removeSocketFile() {
     if (!bound_) return;
     bound_ = false;
     struct stat st {};
-    if (::stat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_) {
-        if (::unlink(path_.c_str()) != 0) {
+    if (::lstat(via_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_) {
+        if (::unlink(via_.c_str()) != 0) {
             HERD_LOG(error, "{}", Error::sysNow("unlink", path_).text());
         }
     }

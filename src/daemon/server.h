@@ -46,7 +46,10 @@ class Server {
     Server& operator=(const Server&) = delete;
 
     // Binds and listens on `path` (which must not exist). Before the io thread runs.
-    Result<void> listen(const std::string& path);
+    // `via`, when given, is the path actually bound and later removed: one
+    // that reaches the same place through an open directory descriptor
+    // (Dir::viaFd); `path` names it in messages.
+    Result<void> listen(const std::string& path, const std::string& via = {});
 
     // Starts accepting clients (on the io thread once it runs).
     void start();
@@ -83,6 +86,7 @@ class Server {
     boost::asio::local::stream_protocol::acceptor acceptor_;
     boost::asio::steady_timer timer_;
     std::string path_;
+    std::string via_;  // what bind() was given
     dev_t dev_ = 0;
     ino_t ino_ = 0;
     bool bound_ = false;

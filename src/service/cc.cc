@@ -13,6 +13,7 @@
 #include <deque>
 #include <filesystem>
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "service/agent_addresses.h"
 #include "service/container_runtime.h"
@@ -45,22 +46,32 @@ Result<void> writeAll(int fd, std::string_view data, const std::string& path) {
     return Ok();
 }
 
-Result<unique_fd> createFile(const std::string& path) {
-    unique_fd f(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!f) return Error::sysNow("create", path);
-    return f;
+// Where `path` (under the file root, -filepath) is beneath the file root's
+// descriptor: what the guests send is written there through no symbolic link.
+Result<std::string> beneathFiles(const Herd& herd, const std::string& path) {
+    const std::string& root = herd.opts.filepath;
+    if (!herd.files_dir || !herd.files_dir->valid()) return Error::msg("no file root open");
+    if (path.compare(0, root.size() + 1, root + "/") != 0) return Error::sys(EXDEV, "open", path);
+    return path.substr(root.size() + 1);
 }
 
-Result<void> writeFile(const std::string& path, std::string_view data) {
-    auto f = createFile(path);
+Result<unique_fd> createFile(const Herd& herd, const std::string& path) {
+    auto rel = beneathFiles(herd, path);
+    if (!rel.ok()) return rel.error();
+    return herd.files_dir->openFile(*rel, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+}
+
+Result<void> writeFile(const Herd& herd, const std::string& path, std::string_view data) {
+    auto f = createFile(herd, path);
     if (!f.ok()) return f.error();
     return writeAll(f->get(), data, path);
 }
 
-Result<void> makeDirs(const std::string& dir) {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return Error::sys(ec.value(), "mkdir", dir);
+Result<void> makeDirs(const Herd& herd, const std::string& dir) {
+    auto rel = beneathFiles(herd, dir);
+    if (!rel.ok()) return rel.error();
+    auto d = herd.files_dir->makeDirs(*rel, 0755);
+    if (!d.ok()) return d.error();
     return Ok();
 }
 
@@ -446,17 +457,17 @@ void CcService::response(CcClient& c, const ccproto::Frame& f) {
     auto it = cmds.find(static_cast<int>(id));
     if (it == cmds.end()) return;  // deleted meanwhile
     std::string dir = responsesDir(c.ns) + "/" + std::to_string(id) + "/" + c.uuid;
-    if (auto r = makeDirs(dir); !r.ok()) {
+    if (auto r = makeDirs(herd_, dir); !r.ok()) {
         HERD_LOG(error, "cc: {}", r.error().text());
         return;
     }
     std::string_view body(f.body);
     Result<void> r = Ok();
-    if (nout > 0) r = writeFile(dir + "/stdout", body.substr(0, nout));
-    if (r.ok() && nerr > 0) r = writeFile(dir + "/stderr", body.substr(nout));
+    if (nout > 0) r = writeFile(herd_, dir + "/stdout", body.substr(0, nout));
+    if (r.ok() && nerr > 0) r = writeFile(herd_, dir + "/stderr", body.substr(nout));
     auto ec = f.header.find("exitcode");
     if (r.ok() && ec != f.header.end() && ec->is_number_integer())
-        r = writeFile(dir + "/exitcode", std::to_string(ec->get<int64_t>()));
+        r = writeFile(herd_, dir + "/exitcode", std::to_string(ec->get<int64_t>()));
     if (!r.ok()) HERD_LOG(error, "cc: {}", r.error().text());
     it->second.checked_in.insert(c.uuid);
 }
@@ -474,8 +485,8 @@ void CcService::fileChunk(CcClient& c, const ccproto::Frame& f) {
     auto it = c.recv_files.find(host);
     if (it == c.recv_files.end()) {
         auto fd = [&]() -> Result<unique_fd> {
-            HERD_TRY(makeDirs(host.substr(0, host.rfind('/'))));
-            return createFile(host);
+            HERD_TRY(makeDirs(herd_, host.substr(0, host.rfind('/'))));
+            return createFile(herd_, host);
         }();
         if (!fd.ok()) {
             HERD_LOG(error, "cc recv: {}", fd.error().text());

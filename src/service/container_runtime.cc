@@ -40,21 +40,6 @@ struct ContainerRuntime::Prepared {
 
 namespace {
 
-Result<void> writeFileMode(const std::string& path, const std::string& content, mode_t mode) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) return Error::sysNow("create", path);
-    ssize_t n = ::write(fd, content.data(), content.size());
-    int e = errno;
-    ::close(fd);
-    if (n != static_cast<ssize_t>(content.size())) return Error::sys(e, "write", path);
-    return Ok();
-}
-
-Result<void> mkdirMode(const std::string& path, mode_t mode) {
-    if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return Error::sysNow("mkdir", path);
-    return Ok();
-}
-
 Result<void> mkdirAll(const std::string& path) {
     std::error_code ec;
     fs::create_directories(path, ec);
@@ -73,6 +58,11 @@ bool isHostRoot(const std::string& p) {
 bool isDir(const std::string& p) {
     struct stat st {};
     return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// An instance dir's name under the base.
+std::string instanceDir(const Vm& vm) {
+    return std::to_string(vm.id);
 }
 
 // Creates a NIC's veth. EEXIST on relaunch means the previous launch's veth
@@ -118,6 +108,7 @@ ContainerRuntime::ContainerRuntime(ContainerRuntimeOptions opts, boost::asio::io
 Result<std::shared_ptr<ContainerRuntime>> ContainerRuntime::create(ContainerRuntimeOptions opts,
                                                                    boost::asio::io_context& io,
                                                                    Post post) {
+    if (!opts.base_dir) return Error::msg("container runtime: no base directory");
     std::shared_ptr<ContainerRuntime> rt(
         new ContainerRuntime(std::move(opts), io, std::move(post)));
     // Before anything carrying the prefix is touched: a second live daemon
@@ -216,7 +207,7 @@ void ContainerRuntime::watch(int id, Instance& in) {
 
 void ContainerRuntime::setState(Vm& vm, VmState s) {
     vm.state = s;
-    (void)writeFileMode(vm.instance_path + "/state", std::string(stateString(s)), 0644);
+    (void)opts_.base_dir->writeFile(instanceDir(vm) + "/state", stateString(s), 0644);
 }
 
 void ContainerRuntime::fail(Vm& vm, const Error& e) {
@@ -321,13 +312,20 @@ Result<void> ContainerRuntime::prepare(Vm& vm, Prepared& p) {
     const VmConfig& c = vm.config;
     const std::string inst = vm.instance_path;
     p.vm = &vm;
-    HERD_TRY(mkdirMode(inst, 0700));
-    // Root's alone even if it existed (it holds the console socket).
-    if (::chmod(inst.c_str(), 0700) != 0) return Error::sysNow("chmod", inst);
-    HERD_TRY(writeFileMode(inst + "/name", vm.name, 0644));
-    if (::access((inst + "/uuid").c_str(), F_OK) != 0) {
-        HERD_TRY(writeFileMode(inst + "/uuid", vm.uuid() + "\n", 0400));
+    // Beneath the base's descriptor, through no symbolic link: the overlay's
+    // upper layer in here is the guest's to fill.
+    const Dir& base = *opts_.base_dir;
+    const std::string dir = instanceDir(vm);
+    HERD_TRY(base.mkdir(dir, 0700));
+    {
+        // Root's alone even if it existed (it holds the console socket).
+        auto d = base.openDir(dir);
+        if (!d.ok()) return d.error();
+        if (::fchmod(d->fd(), 0700) != 0) return Error::sysNow("chmod", inst);
     }
+    HERD_TRY(base.writeFile(dir + "/name", vm.name, 0644));
+    if (!base.exists(dir + "/uuid"))
+        HERD_TRY(base.writeFile(dir + "/uuid", vm.uuid() + "\n", 0400));
     auto& s = p.spec;
     s.hostname = c.hostname.empty() ? vm.name : c.hostname;
     std::string filesystem = c.filesystem.empty() ? opts_.default_image : c.filesystem;
@@ -341,27 +339,27 @@ Result<void> ContainerRuntime::prepare(Vm& vm, Prepared& p) {
     if (c.snapshot) {
         s.root = inst + "/fs";
         s.lowerdir = filesystem;
-        // Upper and work directories on the VM's size-limited tmpfs, unless
-        // its disk limit is unlimited.
-        std::string layers = inst;
+        // Upper and work directories on the VM's size-limited tmpfs
+        // (<instance>/disk), unless its disk limit is unlimited.
+        std::string layers;
         if (c.disk_limit != kUnlimited) {
             auto disk = diskFor(vm);
             if (!disk.ok()) return disk.error();
-            layers = *disk;
+            layers = "/disk";
         }
-        s.upperdir = layers + "/upper";
-        s.workdir = layers + "/work";
-        HERD_TRY(mkdirMode(s.root, 0755));
-        HERD_TRY(mkdirMode(s.upperdir, 0755));
-        HERD_TRY(mkdirMode(s.workdir, 0755));
+        s.upperdir = inst + layers + "/upper";
+        s.workdir = inst + layers + "/work";
+        HERD_TRY(base.mkdir(dir + "/fs", 0755));
+        HERD_TRY(base.mkdir(dir + layers + "/upper", 0755));
+        HERD_TRY(base.mkdir(dir + layers + "/work", 0755));
     } else {
         s.root = filesystem;
     }
     for (uint64_t i = 0; i < c.fifos; ++i) {
-        std::string f = inst + "/fifo" + std::to_string(i);
+        std::string f = "/fifo" + std::to_string(i);
         // Kept across relaunches (minimega fails relaunching with fifos).
-        if (::mkfifo(f.c_str(), 0660) != 0 && errno != EEXIST) return Error::sysNow("mkfifo", f);
-        s.binds.push_back({f, "/dev/fifos/fifo" + std::to_string(i), true});
+        HERD_TRY(base.mkfifo(dir + f, 0660));
+        s.binds.push_back({inst + f, "/dev/fifos" + f, true});
     }
     for (const auto& [dst, typed] : c.volumes) {
         auto v = parseVolumeSource(typed);  // checked by vm config too
@@ -564,7 +562,7 @@ void ContainerRuntime::finishLaunch(Vm& vm, Prepared& p, Result<void>& r) {
         setState(vm, VmState::Building);
         if (in.console) in.console->resume();
         watch(vm.id, in);
-        (void)writeFileMode(vm.instance_path + "/config", vm.config.configFile(), 0755);
+        (void)opts_.base_dir->writeFile(instanceDir(vm) + "/config", vm.config.configFile(), 0755);
     }
     inst_[vm.id] = std::move(p.in);
 }
@@ -708,12 +706,10 @@ std::vector<Result<void>> ContainerRuntime::flushMany(const std::vector<Vm*>& vm
             disks_.erase(d);
         }
     }
-    // Instance dirs (overlay upper layers included) go in parallel.
-    parallelFor(vms.size(), opts_.workers, [&](size_t i) {
-        std::error_code ec;
-        fs::remove_all(vms[i]->instance_path, ec);
-        if (ec) results[i] = Error::sys(ec.value(), "remove", vms[i]->instance_path);
-    });
+    // Instance dirs (overlay upper layers included) go in parallel. The
+    // guest filled its upper layer: its links are removed, never followed.
+    parallelFor(vms.size(), opts_.workers,
+                [&](size_t i) { results[i] = opts_.base_dir->removeTree(instanceDir(*vms[i])); });
     // Give the memory of a whole experiment back to the system: malloc keeps
     // freed memory in its arenas. Later, once the registry entries and the
     // consoles (closed on the io thread) are gone too.

@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "base/fs.h"
 #include "runtime/bridge.h"
 #include "runtime/cgroup.h"
 #include "runtime/console.h"
@@ -28,8 +29,9 @@
 namespace herd {
 
 struct ContainerRuntimeOptions {
-    std::string base;    // instance dirs live in <base>/<id>
-    std::string prefix;  // cgroup subtree name
+    std::string base;                     // instance dirs live in <base>/<id>
+    std::shared_ptr<const Dir> base_dir;  // <base>, opened: their files are made beneath it
+    std::string prefix;                   // cgroup subtree name
     std::string cgroup_root = "/sys/fs/cgroup";
     std::string default_image;    // used when `vm config filesystem` is unset
     std::string console_address;  // TCP consoles; "" = none

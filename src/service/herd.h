@@ -21,6 +21,7 @@ class io_context;
 namespace herd {
 
 class CcService;
+class Dir;
 class HostNet;
 class WebControl;
 
@@ -39,6 +40,12 @@ class Herd {
 
     Options opts;
     cli::CommandTable table;
+
+    // opts.base and opts.filepath, opened once by the daemon (base/fs.h):
+    // every file under them is opened beneath these descriptors, never by
+    // its path. Null under unit tests.
+    std::shared_ptr<const Dir> base_dir;
+    std::shared_ptr<const Dir> files_dir;
 
     std::vector<std::string> history;            // recorded command lines
     std::map<std::string, std::string> aliases;  // .alias name -> expansion

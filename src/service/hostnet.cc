@@ -7,8 +7,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -21,62 +19,54 @@
 
 namespace herd {
 
-namespace fs = std::filesystem;
-
 namespace {
 
 constexpr const char* kDnsmasq = "/usr/sbin/dnsmasq";
 constexpr const char* kBusybox = "/bin/busybox";
 
-std::string readFile(const std::string& path) {
-    std::ifstream f(path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
-Result<void> writeFile(const std::string& path, const std::string& text, mode_t mode) {
-    const std::string tmp = path + ".tmp";
-    unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-    if (!fd) return Error::sysNow("create", tmp);
-    ssize_t n = ::write(fd.get(), text.data(), text.size());
-    if (n != static_cast<ssize_t>(text.size())) {
-        // A short write sets no errno: the disk is full.
-        Error e = Error::sys(n < 0 ? errno : ENOSPC, "write", tmp);
-        ::unlink(tmp.c_str());
-        return e;
-    }
-    fd.reset();
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        Error e = Error::sysNow("rename", path);
-        ::unlink(tmp.c_str());
-        return e;
-    }
-    return Ok();
-}
+// Records and pid files are a few bytes; anything bigger is not ours.
+constexpr size_t kRecordLimit = 1 << 20;
 
 std::string trim(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
     return s;
 }
 
-// The last non-empty line a helper wrote (its error, usually).
-std::string lastLine(const std::string& path) {
-    std::istringstream in(readFile(path));
+std::string readRecord(const Dir& dir, const std::string& rel) {
+    auto r = dir.readFile(rel, kRecordLimit);
+    return r.ok() ? *r : std::string();
+}
+
+// The last non-empty line a helper wrote to its log (its error, usually):
+// from the log's last 64 KiB, however long it grew.
+std::string lastLine(const Dir& dir, const std::string& rel) {
+    auto fd = dir.openFile(rel, O_RDONLY | O_NONBLOCK);
+    struct stat st {};
+    if (!fd.ok() || ::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode)) return "";
+    const off_t from = std::max<off_t>(0, st.st_size - 65536);
+    std::string text(static_cast<size_t>(st.st_size - from), '\0');
+    ssize_t n = ::pread(fd->get(), text.data(), text.size(), from);
+    text.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    std::istringstream in(text);
     std::string line, last;
     while (std::getline(in, line))
         if (!trim(line).empty()) last = trim(line);
     return last;
 }
 
-// The pid in a pid file, when that process's command line mentions `mark`
-// (so a pid recycled since the record was written is never signalled).
-int recordedPid(const std::string& pidfile, const std::string& mark) {
-    std::string text = trim(readFile(pidfile));
-    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return -1;
+// The pid in a pid file's `text`, when that process's command line
+// mentions `mark` (so a pid recycled since the record was written is never
+// signalled).
+int recordedPid(const std::string& text_in, const std::string& mark) {
+    std::string text = trim(text_in);
+    if (text.empty() || text.size() > 9 ||
+        text.find_first_not_of("0123456789") != std::string::npos)
+        return -1;
     int pid = std::stoi(text);
     if (pid <= 1) return -1;
-    std::string cmdline = readFile("/proc/" + std::to_string(pid) + "/cmdline");
+    auto cmd = readSmallFile("/proc/" + std::to_string(pid) + "/cmdline", 1 << 20);
+    if (!cmd.ok()) return -1;
+    std::string cmdline = *cmd;
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
     return cmdline.find(mark) != std::string::npos ? pid : -1;
 }
@@ -87,7 +77,7 @@ uint32_t v4(const runtime::IpPrefix& p) {
 
 }  // namespace
 
-HostNet::HostNet(std::string base, std::string prefix, Post post)
+HostNet::HostNet(std::shared_ptr<const Dir> base, std::string prefix, Post post)
     : base_(std::move(base)), prefix_(std::move(prefix)), post_(std::move(post)) {}
 
 HostNet::~HostNet() {
@@ -125,9 +115,9 @@ std::vector<const HostTap*> HostNet::taps() const {
 }
 
 void HostNet::writeTapRecord() {
-    const std::string path = base_ + "/taps";
     if (taps_.empty()) {
-        ::unlink(path.c_str());
+        if (auto r = base_->unlink("taps"); !r.ok())
+            HERD_LOG(warn, "host taps record: {}", r.error().text());
         return;
     }
     std::string table = "Bridge\tTap\tVLAN\n";
@@ -137,12 +127,11 @@ void HostNet::writeTapRecord() {
     o.minwidth = 5;
     o.tabwidth = 0;
     o.padding = 1;
-    if (auto r = writeFile(path, cli::tabwrite(table, o), 0644); !r.ok())
+    if (auto r = base_->writeFileAtomic("taps", cli::tabwrite(table, o), 0644); !r.ok())
         HERD_LOG(warn, "host taps record: {}", r.error().text());
 }
 
 Result<std::string> HostNet::dhcpScript() {
-    const std::string path = base_ + "/udhcpc.script";
     // The lease's address only: a host tap never changes the host's routes
     // or resolver.
     static const char script[] =
@@ -155,8 +144,8 @@ Result<std::string> HostNet::dhcpScript() {
         "renew) /bin/busybox ip addr add \"$ip/${mask:-24}\" dev \"$interface\" 2>/dev/null ;;\n"
         "esac\n"
         "exit 0\n";
-    HERD_TRY(writeFile(path, script, 0700));
-    return path;
+    HERD_TRY(base_->writeFileAtomic("udhcpc.script", script, 0700));
+    return base_->pathOf("udhcpc.script");
 }
 
 Result<std::string> HostNet::createTap(runtime::SwitchBackend& sw, const TapRequest& req) {
@@ -203,12 +192,17 @@ Result<std::string> HostNet::createTap(runtime::SwitchBackend& sw, const TapRequ
             undo();
             return Error::msg("dhcp error: " + script.error().text());
         }
-        const std::string log = base_ + "/udhcpc_" + name + ".log";
+        const std::string log = "udhcpc_" + name + ".log";
+        auto log_fd = base_->openFile(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (!log_fd.ok()) {
+            undo();
+            return Error::msg("dhcp error: " + log_fd.error().text());
+        }
         // Foreground, so it stays our child; it renews the lease and, while
         // nobody answers, retries in bursts of 3 discovers every ~16 s.
         auto child = OwnedChild::spawn(
             {kBusybox, "udhcpc", "-f", "-i", name, "-s", *script, "-t", "3", "-T", "2", "-A", "10"},
-            log, [name](int status) {
+            std::move(*log_fd), [name](int status) {
                 HERD_LOG(info, "host tap {}: dhcp client exited ({})", name, status);
             });
         if (!child.ok()) {
@@ -217,13 +211,13 @@ Result<std::string> HostNet::createTap(runtime::SwitchBackend& sw, const TapRequ
         }
         // A client that cannot run at all fails at once.
         if ((*child)->waitExit(200)) {
-            std::string why = lastLine(log);
+            std::string why = lastLine(*base_, log);
             undo();
-            ::unlink(log.c_str());
+            (void)base_->unlink(log);
             return Error::msg("dhcp error: udhcpc exited: " + why);
         }
-        auto r = writeFile(base_ + "/udhcpc_" + name + ".pid",
-                           std::to_string((*child)->pid()) + "\n", 0644);
+        auto r = base_->writeFileAtomic("udhcpc_" + name + ".pid",
+                                        std::to_string((*child)->pid()) + "\n", 0644);
         if (!r.ok()) HERD_LOG(warn, "dhcp client record: {}", r.error().text());
         tap->dhcp = std::move(*child);
     }
@@ -238,8 +232,8 @@ Result<void> HostNet::deleteTap(runtime::SwitchBackend* sw, const std::string& n
     if (it == taps_.end()) return Error::msg("unknown tap");
     if ((*it)->dhcp) {
         (*it)->dhcp->stop();
-        ::unlink((base_ + "/udhcpc_" + name + ".pid").c_str());
-        ::unlink((base_ + "/udhcpc_" + name + ".log").c_str());
+        (void)base_->unlink("udhcpc_" + name + ".pid");
+        (void)base_->unlink("udhcpc_" + name + ".log");
     }
     Result<void> r;
     auto nl = netlink();
@@ -263,7 +257,7 @@ void HostNet::shutdown(runtime::SwitchBackend* sw) {
             HERD_LOG(warn, "delete host tap {}: {}", name, r.error().text());
     }
     while (!dnsmasq_.empty()) (void)killDnsmasq(dnsmasq_.begin()->first);
-    ::unlink((base_ + "/udhcpc.script").c_str());
+    (void)base_->unlink("udhcpc.script");
 }
 
 // ---- dnsmasq ---------------------------------------------------------------
@@ -277,7 +271,8 @@ Result<int> HostNet::startDnsmasq(const std::string& ip, const std::string& min,
         return Error::sysNow("open", config);
     std::vector<std::string> argv = {kDnsmasq};
     const int id = next_dnsmasq_;
-    const std::string dir = base_ + "/dnsmasq_" + std::to_string(id);
+    const std::string rel = "dnsmasq_" + std::to_string(id);
+    const std::string dir = base_->pathOf(rel);
     argv.push_back("--conf-file=" + (config.empty() ? std::string("/dev/null") : config));
     argv.insert(argv.end(), {"--pid-file=" + dir + "/dnsmasq.pid", "-o", "-k", "--no-resolv",
                              "--log-facility=-"});
@@ -317,18 +312,22 @@ Result<int> HostNet::startDnsmasq(const std::string& ip, const std::string& min,
                      "--dhcp-leasefile=" + dir + "/dnsmasq.leases",
                      "--dhcp-lease-max=" + std::to_string(v4(hi) - v4(lo) + 1)});
     }
-    std::error_code ec;
-    fs::remove_all(dir, ec);  // left by a killed daemon with the same base
-    if (::mkdir(dir.c_str(), 0700) != 0) return Error::sysNow("mkdir", dir);
+    HERD_TRY(base_->removeTree(rel));  // left by a killed daemon with the same base
+    HERD_TRY(base_->mkdir(rel, 0700));
+    auto log = base_->openFile(rel + "/dnsmasq.log", O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (!log.ok()) {
+        (void)base_->removeTree(rel);
+        return log.error();
+    }
     std::weak_ptr<HostNet> self = weak_from_this();
-    auto child = OwnedChild::spawn(argv, dir + "/dnsmasq.log", [self, post = post_, id](int) {
+    auto child = OwnedChild::spawn(argv, std::move(*log), [self, post = post_, id](int) {
         if (!post) return;
         post([self, id] {
             if (auto h = self.lock()) h->onDnsmasqExit(id);
         });
     });
     if (!child.ok()) {
-        fs::remove_all(dir, ec);
+        (void)base_->removeTree(rel);
         return child.error();
     }
     // Ready once it wrote its pid file (after binding its sockets); an exit
@@ -336,14 +335,14 @@ Result<int> HostNet::startDnsmasq(const std::string& ip, const std::string& min,
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     for (;;) {
         if (!(*child)->running() || (*child)->waitExit(0)) {
-            std::string why = lastLine(dir + "/dnsmasq.log");
-            fs::remove_all(dir, ec);
+            std::string why = lastLine(*base_, rel + "/dnsmasq.log");
+            (void)base_->removeTree(rel);
             return Error::msg("dnsmasq: " + (why.empty() ? std::string("exited") : why));
         }
-        if (!trim(readFile(dir + "/dnsmasq.pid")).empty()) break;
+        if (!trim(readRecord(*base_, rel + "/dnsmasq.pid")).empty()) break;
         if (std::chrono::steady_clock::now() > deadline) {
             (*child)->stop();
-            fs::remove_all(dir, ec);
+            (void)base_->removeTree(rel);
             return Error::msg("dnsmasq did not start within 5 s");
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -363,7 +362,8 @@ Result<int> HostNet::startDnsmasq(const std::string& ip, const std::string& min,
 void HostNet::onDnsmasqExit(int id) {
     auto it = dnsmasq_.find(id);
     if (it == dnsmasq_.end() || it->second->proc->running()) return;
-    HERD_LOG(info, "dnsmasq server {} quit: {}", id, lastLine(it->second->path + "/dnsmasq.log"));
+    HERD_LOG(info, "dnsmasq server {} quit: {}", id,
+             lastLine(*base_, "dnsmasq_" + std::to_string(id) + "/dnsmasq.log"));
     (void)killDnsmasq(id);
 }
 
@@ -371,8 +371,8 @@ Result<void> HostNet::killDnsmasq(int id) {
     auto it = dnsmasq_.find(id);
     if (it == dnsmasq_.end()) return Error::msg("invalid id");
     it->second->proc->stop();
-    std::error_code ec;
-    fs::remove_all(it->second->path, ec);
+    if (auto r = base_->removeTree("dnsmasq_" + std::to_string(id)); !r.ok())
+        HERD_LOG(warn, "dnsmasq server {}: {}", id, r.error().text());
     dnsmasq_.erase(it);
     return Ok();
 }
@@ -384,8 +384,9 @@ std::vector<const DnsmasqServer*> HostNet::dnsmasqs() const {
 }
 
 int HostNet::dnsmasqPid(const DnsmasqServer& s) const {
-    std::string text = trim(readFile(s.path + "/dnsmasq.pid"));
-    if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos)
+    std::string text = trim(readRecord(*base_, "dnsmasq_" + std::to_string(s.id) + "/dnsmasq.pid"));
+    if (!text.empty() && text.size() <= 9 &&
+        text.find_first_not_of("0123456789") == std::string::npos)
         return std::stoi(text);
     return s.proc ? s.proc->pid() : -1;
 }
@@ -402,8 +403,14 @@ runtime::SwitchBackend* switchOf(Herd& herd) {
 }  // namespace
 
 HostNet& hostNet(Herd& herd) {
-    if (!herd.hostnet)
-        herd.hostnet = std::make_shared<HostNet>(herd.opts.base, herd.opts.prefix, herd.post);
+    if (!herd.hostnet) {
+        auto base = herd.base_dir;
+        if (!base) {  // unit tests: no daemon opened it
+            auto d = Dir::open(herd.opts.base);
+            base = std::make_shared<const Dir>(d.ok() ? std::move(*d) : Dir());
+        }
+        herd.hostnet = std::make_shared<HostNet>(base, herd.opts.prefix, herd.post);
+    }
     return *herd.hostnet;
 }
 
@@ -424,13 +431,11 @@ void hostnetShutdown(Herd& herd) {
     herd.hostnet.reset();
 }
 
-Result<void> nukeHostNet(const std::string& base, const std::string& prefix) {
-    std::error_code ec;
-    if (!fs::is_directory(base, ec)) return Ok();
+Result<void> nukeHostNet(const Dir& base, const std::string& prefix) {
     Result<void> first;
     std::vector<std::string> recorded;
     {
-        std::istringstream in(readFile(base + "/taps"));
+        std::istringstream in(readRecord(base, "taps"));
         std::string line;
         std::getline(in, line);  // header
         while (std::getline(in, line)) {
@@ -439,20 +444,23 @@ Result<void> nukeHostNet(const std::string& base, const std::string& prefix) {
             if (f >> bridge >> tap) recorded.push_back(tap);
         }
     }
-    for (const auto& e : fs::directory_iterator(base, ec)) {
-        const std::string name = e.path().filename();
-        const std::string path = e.path();
-        if (name.rfind("dnsmasq_", 0) == 0 && e.is_directory(ec)) {
-            int pid = recordedPid(path + "/dnsmasq.pid", "--pid-file=" + path + "/dnsmasq.pid");
+    auto names = base.list();
+    if (!names.ok()) return names.error();
+    for (const auto& name : *names) {
+        auto st = base.lstat(name);
+        if (!st.ok()) continue;
+        if (name.rfind("dnsmasq_", 0) == 0 && S_ISDIR(st->st_mode)) {
+            int pid = recordedPid(readRecord(base, name + "/dnsmasq.pid"),
+                                  "--pid-file=" + base.pathOf(name) + "/dnsmasq.pid");
             if (pid > 0) ::kill(pid, SIGKILL);
-            fs::remove_all(path, ec);
+            if (auto r = base.removeTree(name); !r.ok() && first.ok()) first = r;
         } else if (name.rfind("udhcpc_", 0) == 0 && name.size() > 4 &&
                    name.compare(name.size() - 4, 4, ".pid") == 0) {
-            int pid = recordedPid(path, base + "/udhcpc.script");
+            int pid = recordedPid(readRecord(base, name), base.pathOf("udhcpc.script"));
             if (pid > 0) ::kill(pid, SIGKILL);
-            ::unlink(path.c_str());
+            (void)base.unlink(name);
         } else if (name.rfind("udhcpc_", 0) == 0) {
-            ::unlink(path.c_str());
+            (void)base.removeTree(name);
         }
     }
     // Taps named by the user; default names (and every tap's bridge-side
@@ -487,8 +495,8 @@ Result<void> nukeHostNet(const std::string& base, const std::string& prefix) {
             if (!r.ok() && r.error().errnum() != ENODEV && first.ok()) first = r;
         }
     }
-    ::unlink((base + "/taps").c_str());
-    ::unlink((base + "/udhcpc.script").c_str());
+    (void)base.unlink("taps");
+    (void)base.unlink("udhcpc.script");
     return first;
 }
 

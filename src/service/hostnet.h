@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "base/fs.h"
 #include "base/result.h"
 #include "runtime/bridge.h"
 #include "runtime/netlink.h"
@@ -41,14 +42,16 @@ struct HostTap {
 struct DnsmasqServer {
     int id = 0;
     std::string addr, min, max;
-    std::string path;  // <base>/dnsmasq_<id>
+    std::string path;  // <base>/dnsmasq_<id>, for its command line
     std::unique_ptr<OwnedChild> proc;
 };
 
 class HostNet : public std::enable_shared_from_this<HostNet> {
   public:
     using Post = std::function<void(std::function<void()>)>;
-    HostNet(std::string base, std::string prefix, Post post);
+    // `base`: the daemon's base directory; the records and the helpers'
+    // files are made beneath it (base/fs.h).
+    HostNet(std::shared_ptr<const Dir> base, std::string prefix, Post post);
     ~HostNet();  // stops the helpers; taps are the runtime's to drop by then
 
     struct TapRequest {
@@ -89,7 +92,8 @@ class HostNet : public std::enable_shared_from_this<HostNet> {
     void onDnsmasqExit(int id);
     void onDhcpExit(const std::string& tap, const OwnedChild* child);
 
-    std::string base_, prefix_;
+    std::shared_ptr<const Dir> base_;
+    std::string prefix_;
     Post post_;
     std::optional<runtime::Netlink> nl_;
     std::vector<std::unique_ptr<HostTap>> taps_;
@@ -108,6 +112,6 @@ void hostnetShutdown(Herd& herd);
 
 // For `herd -nuke` after a SIGKILLed daemon: kills the recorded helpers,
 // deletes recorded taps that still exist as veths, removes the records.
-Result<void> nukeHostNet(const std::string& base, const std::string& prefix);
+Result<void> nukeHostNet(const Dir& base, const std::string& prefix);
 
 }  // namespace herd

@@ -14,7 +14,7 @@
 namespace herd {
 
 Result<std::unique_ptr<OwnedChild>> OwnedChild::spawn(const std::vector<std::string>& argv,
-                                                      const std::string& log_path, OnExit on_exit) {
+                                                      unique_fd log, OnExit on_exit) {
     if (argv.empty()) return Error::msg("spawn: no program");
     // Everything the child needs is prepared before fork: after it, in a
     // multi-threaded parent, only async-signal-safe calls are allowed.
@@ -22,8 +22,7 @@ Result<std::unique_ptr<OwnedChild>> OwnedChild::spawn(const std::vector<std::str
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     char* envp[] = {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), nullptr};
-    unique_fd log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-    if (!log) return Error::sysNow("open", log_path);
+    if (!log) return Error::sys(EBADF, "spawn (no log)", argv[0]);
     unique_fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (!devnull) return Error::sysNow("open", "/dev/null");
     const pid_t parent = ::getpid();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace herd {
 
@@ -23,11 +24,12 @@ class OwnedChild {
     using OnExit = std::function<void(int status)>;
 
     // Starts argv[0] (an absolute path) with stdin on /dev/null and
-    // stdout/stderr appended to `log_path`, no other descriptor inherited.
+    // stdout/stderr on `log` (opened by the caller, e.g. O_APPEND beneath the
+    // base with Dir::openFile), no other descriptor inherited.
     // The child gets SIGTERM if the daemon dies (unless it changes its
     // credentials, which clears that: nuke covers it then).
     static Result<std::unique_ptr<OwnedChild>> spawn(const std::vector<std::string>& argv,
-                                                     const std::string& log_path, OnExit on_exit);
+                                                     unique_fd log, OnExit on_exit);
     ~OwnedChild();  // stop()
     OwnedChild(const OwnedChild&) = delete;
     OwnedChild& operator=(const OwnedChild&) = delete;

@@ -9,9 +9,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <cerrno>
 
 namespace {
+
+herd::unique_fd devNull() {
+    return herd::unique_fd(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+}
 
 TEST(OwnedChild, SpawnWithoutPidfdFailsAndLeavesNoChild) {
     // In a forked process: the seccomp filter that makes pidfd_open fail
@@ -25,7 +31,7 @@ TEST(OwnedChild, SpawnWithoutPidfdFailsAndLeavesNoChild) {
             seccomp_load(ctx) != 0) {
             _exit(10);
         }
-        auto c = herd::OwnedChild::spawn({"/bin/sleep", "30"}, "/dev/null", nullptr);
+        auto c = herd::OwnedChild::spawn({"/bin/sleep", "30"}, devNull(), nullptr);
         if (c.ok()) {
             (*c)->stop(100);  // blocks forever without a pidfd: the alarm fails it
             _exit(11);
@@ -43,7 +49,7 @@ TEST(OwnedChild, SpawnWithoutPidfdFailsAndLeavesNoChild) {
 
 // The ordinary path still works: spawned, stopped, reaped.
 TEST(OwnedChild, SpawnAndStop) {
-    auto c = herd::OwnedChild::spawn({"/bin/sleep", "30"}, "/dev/null", nullptr);
+    auto c = herd::OwnedChild::spawn({"/bin/sleep", "30"}, devNull(), nullptr);
     ASSERT_TRUE(c.ok()) << c.error().text();
     EXPECT_TRUE((*c)->running());
     (*c)->stop(2000);

@@ -88,7 +88,7 @@ void nukeCommand(Command&, Env& env) {
     // Every namespace's VMs, then whatever else carries our prefix.
     (void)destroyNamespace(env.herd, "all");
     hostnetShutdown(env.herd);
-    (void)nukeHostNet(env.herd.opts.base, env.herd.opts.prefix);
+    if (env.herd.base_dir) (void)nukeHostNet(*env.herd.base_dir, env.herd.opts.prefix);
     if (auto rt = containers(env.herd)) {
         if (auto r = rt->nuke(); !r.ok()) return env.fail(r.error().text());
     }

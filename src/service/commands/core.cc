@@ -1,5 +1,6 @@
 // Core commands (reference §2.7): help, read, shell, background, echo,
 // history, write, version, quit, clear all, check.
+#include <fcntl.h>
 #include <sys/wait.h>
 
 #include <cctype>
@@ -9,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "base/fs.h"
 #include "base/subprocess.h"
 #include "service/commands/commands.h"
 #include "service/env.h"
@@ -144,8 +146,13 @@ void backgroundCommand(Command& c, Env& env) {
     const auto& args = c.list("command");
     auto path = lookPath(args[0], pathEnv(env.herd));
     if (!path.ok()) return env.fail(path.error().text());
-    auto pid =
-        spawnBackground(*path, args, env.herd.environ, env.herd.opts.base + "/background.log");
+    // Beneath the base's descriptor: never through a link planted there.
+    auto log =
+        env.herd.base_dir
+            ? env.herd.base_dir->openFile("background.log", O_WRONLY | O_CREAT | O_APPEND, 0640)
+            : Result<unique_fd>(unique_fd(::open("/dev/null", O_WRONLY | O_CLOEXEC)));
+    if (!log.ok()) return env.fail(log.error().text());
+    auto pid = spawnBackground(*path, args, env.herd.environ, log->get());
     if (!pid.ok()) return env.fail(pid.error().text());
 
     auto& jobs = backgroundJobs();

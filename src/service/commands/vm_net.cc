@@ -5,8 +5,6 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
-#include <fstream>
-
 #include "service/commands/commands.h"
 #include "service/commands/vm_internal.h"
 #include "service/container_runtime.h"
@@ -19,12 +17,14 @@ namespace {
 
 using cli::Command;
 
-// minimega rewrites the instance's config file after either command.
-void rewriteConfig(const Vm& vm) {
-    struct stat st {};
-    if (::stat(vm.instance_path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return;
-    std::ofstream f(vm.instance_path + "/config", std::ios::trunc);
-    f << vm.config.configFile();
+// minimega rewrites the instance's config file after either command
+// (beneath the base, as the runtime writes it; absent under unit tests).
+void rewriteConfig(const Herd& herd, const Vm& vm) {
+    if (!herd.base_dir) return;
+    const std::string dir = std::to_string(vm.id);
+    auto st = herd.base_dir->lstat(dir);
+    if (!st.ok() || !S_ISDIR(st->st_mode)) return;
+    (void)herd.base_dir->writeFile(dir + "/config", vm.config.configFile(), 0755);
 }
 
 void cliVmNet(Command& c, Env& env) {
@@ -66,7 +66,7 @@ void cliVmNet(Command& c, Env& env) {
             } else {
                 n.moveTo(br, vlan, alias);  // the config-only change (dry runtime)
             }
-            rewriteConfig(vm);
+            rewriteConfig(env.herd, vm);
             return true;
         });
     okOrFail(env, r);
