@@ -123,6 +123,9 @@ struct Msg {
 };
 
 constexpr int kSyncFd = 3;  // the child's end of the sync socket, after dup2
+// The overlay's layers are opened on kOverlayFd.. and named /proc/self/fd/N in
+// its options: the guest's mountinfo shows those, not the host's paths.
+constexpr int kOverlayFd = 4;
 constexpr int kMaxBinds = 64;
 constexpr size_t kStackSize = 256 * 1024;
 
@@ -131,6 +134,7 @@ struct ChildArgs {
     const char* hostname = nullptr;
     const char* root = nullptr;
     const char* overlay_opts = nullptr;  // null: bind the root onto itself
+    const char* overlay_dirs[3] = {};    // lower, upper, work: opened as kOverlayFd + i
     const char* console = nullptr;
     const char* preinit = nullptr;
     LandlockPlan preinit_landlock;
@@ -488,8 +492,19 @@ int childMain(void* arg) {
     CHILD_TRY(sys(SYS_mount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), kPropagation,
               "/");
     if (a.overlay_opts) {
+        for (int i = 0; i < 3; ++i) {
+            long fd =
+                sys(SYS_openat, AT_FDCWD, a.overlay_dirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (fd < 0) childFail(kOverlay, fd, a.overlay_dirs[i]);
+            if (fd != kOverlayFd + i) {
+                CHILD_TRY(sys(SYS_dup3, fd, kOverlayFd + i, O_CLOEXEC), kOverlay,
+                          a.overlay_dirs[i]);
+                sys(SYS_close, fd);
+            }
+        }
         CHILD_TRY(sys(SYS_mount, "overlay", a.root, "overlay", 0, a.overlay_opts), kOverlay,
                   a.root);
+        sys(SYS_close_range, kOverlayFd, kOverlayFd + 2, 0);
     } else {
         CHILD_TRY(sys(SYS_mount, a.root, a.root, nullptr, MS_BIND | MS_REC, nullptr), kBindRoot,
                   a.root);
@@ -752,8 +767,13 @@ Result<Child> launch(const LaunchSpec& spec, const Isolation& iso,
     args->hostname = arena.add(spec.hostname);
     args->root = arena.add(spec.root);
     if (!spec.lowerdir.empty()) {
-        args->overlay_opts = arena.add("lowerdir=" + spec.lowerdir + ",upperdir=" + spec.upperdir +
-                                       ",workdir=" + spec.workdir);
+        const std::string fd = "/proc/self/fd/";
+        args->overlay_opts = arena.add("lowerdir=" + fd + std::to_string(kOverlayFd) +
+                                       ",upperdir=" + fd + std::to_string(kOverlayFd + 1) +
+                                       ",workdir=" + fd + std::to_string(kOverlayFd + 2));
+        args->overlay_dirs[0] = arena.add(spec.lowerdir);
+        args->overlay_dirs[1] = arena.add(spec.upperdir);
+        args->overlay_dirs[2] = arena.add(spec.workdir);
     }
     args->console = arena.add(spec.console);
     args->preinit = spec.preinit.empty() ? nullptr : arena.add(spec.preinit);

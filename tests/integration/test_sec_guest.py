@@ -232,6 +232,10 @@ class GuestAttacks(unittest.TestCase):
         self.assertNotIn(self.d.base, line)
         self.assertNotIn(self.d.tmp, line)
         self.assertIn(" ro", line)
+        # Nor does the root's overlay name the instance's directories.
+        root = self.sh("awk '$5 == \"/\"' /proc/self/mountinfo")
+        self.assertIn("overlay", root)
+        self.assertNotIn(self.d.base, root)
 
     # Item 7 -------------------------------------------------------------
 
