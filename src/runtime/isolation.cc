@@ -1,28 +1,53 @@
 #include "runtime/isolation.h"
 
 #include <linux/capability.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sched.h>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <string>
 
 #include "base/unique_fd.h"
 
 namespace herd::runtime {
 
+// Docker's default set, less three capabilities whose only use in a guest is
+// to make files that grant privileges to whoever runs or opens them on the
+// host. A volume (and a filesystem used without a snapshot) is host storage:
+// a host user reaches it through the host's own path, which a nosuid/nodev
+// bind inside the container does not cover.
+//  - CAP_MKNOD: device nodes. The guest's devices cgroup keeps it from using
+//    them, but a node in a volume works for any host user it lets in (a 0666
+//    copy of the host's disk or of another user's pty). herd makes the
+//    guest's /dev nodes itself before dropping capabilities.
+//  - CAP_SETFCAP: file capabilities (security.capability), which a host user
+//    running the file would get.
+//  - CAP_FSETID: keeps set-user-ID bits when root writes to a file, so a
+//    guest could replace the contents of a setuid program placed in a volume.
+// Setting set-user/group-ID bits directly is refused by the seccomp filter;
+// inside the guest they mean nothing anyway (no_new_privs).
 uint64_t defaultCapabilities() {
-    const int caps[] = {CAP_CHOWN,   CAP_DAC_OVERRIDE, CAP_FSETID,           CAP_FOWNER,
-                        CAP_MKNOD,   CAP_NET_RAW,      CAP_SETGID,           CAP_SETUID,
-                        CAP_SETFCAP, CAP_SETPCAP,      CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
-                        CAP_KILL,    CAP_AUDIT_WRITE,  CAP_NET_ADMIN};
+    const int caps[] = {CAP_CHOWN,      CAP_DAC_OVERRIDE, CAP_FOWNER,     CAP_NET_RAW,
+                        CAP_SETGID,     CAP_SETUID,       CAP_SETPCAP,    CAP_NET_BIND_SERVICE,
+                        CAP_SYS_CHROOT, CAP_KILL,         CAP_AUDIT_WRITE};
     uint64_t m = 0;
     for (int c : caps) m |= uint64_t{1} << c;
     return m;
 }
 
+// Guests configure their own NICs (veths herd moved into their network
+// namespace): addresses, routes, qdiscs, link state. Without NICs there is
+// nothing to configure (herd brings lo up itself), so the capability is not
+// kept.
+uint64_t netAdminCapability() {
+    return uint64_t{1} << CAP_NET_ADMIN;
+}
 const char* capabilityName(int cap) {
     static const char* const names[] = {"chown",
                                         "dac_override",
@@ -69,88 +94,169 @@ const char* capabilityName(int cap) {
     return names[cap];
 }
 
-Result<std::vector<sock_filter>> buildSeccompFilter() {
-    std::unique_ptr<void, void (*)(void*)> ctx(seccomp_init(SCMP_ACT_ALLOW),
-                                               [](void* c) { seccomp_release(c); });
-    if (!ctx) return Error::msg("seccomp_init failed");
+namespace {
 
-    const int eperm = SCMP_ACT_ERRNO(EPERM);
-    const char* const denied[] = {"mount",
-                                  "umount",
-                                  "umount2",
-                                  "pivot_root",
-                                  "unshare",
-                                  "setns",
-                                  "bpf",
-                                  "kexec_load",
-                                  "kexec_file_load",
-                                  "init_module",
-                                  "finit_module",
-                                  "delete_module",
-                                  "create_module",
-                                  "keyctl",
-                                  "add_key",
-                                  "request_key",
-                                  "open_by_handle_at",
-                                  "name_to_handle_at",
-                                  "process_vm_readv",
-                                  "process_vm_writev",
-                                  "kcmp",
-                                  "fsopen",
-                                  "fsconfig",
-                                  "fsmount",
-                                  "fspick",
-                                  "move_mount",
-                                  "open_tree",
-                                  "mount_setattr",
-                                  "swapon",
-                                  "swapoff",
-                                  "acct",
-                                  "settimeofday",
-                                  "clock_settime",
-                                  "clock_adjtime",
-                                  "adjtimex",
-                                  "stime",
-                                  "syslog",
-                                  "lookup_dcookie",
-                                  "perf_event_open",
-                                  "quotactl",
-                                  "quotactl_fd",
-                                  "nfsservctl",
-                                  "userfaultfd",
-                                  "iopl",
-                                  "ioperm",
-                                  "vhangup",
-                                  "uselib",
-                                  "_sysctl",
-                                  "get_kernel_syms",
-                                  "query_module",
-                                  "fanotify_init",
-                                  "lsm_set_self_attr"};
-    for (const char* name : denied) {
-        int nr = seccomp_syscall_resolve_name(name);
-        if (nr == __NR_SCMP_ERROR) continue;  // not on this architecture
-        int rc = seccomp_rule_add(ctx.get(), eperm, nr, 0);
-        if (rc < 0) return Error::sys(-rc, "seccomp_rule_add", name);
+// Docker's default allow-list (its unconditional part), without io_uring
+// (its operations open, chmod and connect without passing through this
+// filter), adjtimex/clock_adjtime and name_to_handle_at (herd never allowed
+// them). Names this architecture lacks are skipped.
+const char* const kAllowed[] = {
+    "accept", "accept4", "access", "alarm", "bind", "brk", "capget", "capset", "chdir", "chown",
+    "chown32", "clock_getres", "clock_getres_time64", "clock_gettime", "clock_gettime64",
+    "clock_nanosleep", "clock_nanosleep_time64", "close", "close_range", "connect",
+    "copy_file_range", "dup", "dup2", "dup3", "epoll_create", "epoll_create1", "epoll_ctl",
+    "epoll_ctl_old", "epoll_pwait", "epoll_pwait2", "epoll_wait", "epoll_wait_old", "eventfd",
+    "eventfd2", "execve", "execveat", "exit", "exit_group", "faccessat", "faccessat2", "fadvise64",
+    "fadvise64_64", "fallocate", "fanotify_mark", "fchdir", "fchown", "fchown32", "fchownat",
+    "fcntl", "fcntl64", "fdatasync", "fgetxattr", "flistxattr", "flock", "fork", "fremovexattr",
+    "fsetxattr", "fstat", "fstat64", "fstatat64", "fstatfs", "fstatfs64", "fsync", "ftruncate",
+    "ftruncate64", "futex", "futex_time64", "futex_waitv", "futimesat", "getcpu", "getcwd",
+    "getdents", "getdents64", "getegid", "getegid32", "geteuid", "geteuid32", "getgid", "getgid32",
+    "getgroups", "getgroups32", "getitimer", "getpeername", "getpgid", "getpgrp", "getpid",
+    "getppid", "getpriority", "getrandom", "getresgid", "getresgid32", "getresuid", "getresuid32",
+    "getrlimit", "get_robust_list", "getrusage", "getsid", "getsockname", "getsockopt",
+    "get_thread_area", "gettid", "gettimeofday", "getuid", "getuid32", "getxattr",
+    "inotify_add_watch", "inotify_init", "inotify_init1", "inotify_rm_watch", "io_cancel", "ioctl",
+    "io_destroy", "io_getevents", "io_pgetevents", "io_pgetevents_time64", "ioprio_get",
+    "ioprio_set", "io_setup", "io_submit", "ipc", "kill", "landlock_add_rule",
+    "landlock_create_ruleset", "landlock_restrict_self", "lchown", "lchown32", "lgetxattr", "link",
+    "linkat", "listen", "listxattr", "llistxattr", "_llseek", "lremovexattr", "lseek", "lsetxattr",
+    "lstat", "lstat64", "madvise", "membarrier", "memfd_create", "memfd_secret", "mincore", "mkdir",
+    "mkdirat", "mlock", "mlock2", "mlockall", "mmap", "mmap2", "mprotect", "mq_getsetattr",
+    "mq_notify", "mq_open", "mq_timedreceive", "mq_timedreceive_time64", "mq_timedsend",
+    "mq_timedsend_time64", "mq_unlink", "mremap", "msgctl", "msgget", "msgrcv", "msgsnd", "msync",
+    "munlock", "munlockall", "munmap", "nanosleep", "newfstatat", "_newselect", "pause",
+    "pidfd_open", "pidfd_send_signal", "pipe", "pipe2", "pkey_alloc", "pkey_free", "pkey_mprotect",
+    "poll", "ppoll", "ppoll_time64", "prctl", "pread64", "preadv", "preadv2", "prlimit64",
+    "process_mrelease", "pselect6", "pselect6_time64", "pwrite64", "pwritev", "pwritev2", "read",
+    "readahead", "readlink", "readlinkat", "readv", "recv", "recvfrom", "recvmmsg",
+    "recvmmsg_time64", "recvmsg", "remap_file_pages", "removexattr", "rename", "renameat",
+    "renameat2", "restart_syscall", "rmdir", "rseq", "rt_sigaction", "rt_sigpending",
+    "rt_sigprocmask", "rt_sigqueueinfo", "rt_sigreturn", "rt_sigsuspend", "rt_sigtimedwait",
+    "rt_sigtimedwait_time64", "rt_tgsigqueueinfo", "sched_getaffinity", "sched_getattr",
+    "sched_getparam", "sched_get_priority_max", "sched_get_priority_min", "sched_getscheduler",
+    "sched_rr_get_interval", "sched_rr_get_interval_time64", "sched_setaffinity", "sched_setattr",
+    "sched_setparam", "sched_setscheduler", "sched_yield", "seccomp", "select", "semctl", "semget",
+    "semop", "semtimedop", "semtimedop_time64", "send", "sendfile", "sendfile64", "sendmmsg",
+    "sendmsg", "sendto", "setfsgid", "setfsgid32", "setfsuid", "setfsuid32", "setgid", "setgid32",
+    "setgroups", "setgroups32", "setitimer", "setpgid", "setpriority", "setregid", "setregid32",
+    "setresgid", "setresgid32", "setresuid", "setresuid32", "setreuid", "setreuid32", "setrlimit",
+    "set_robust_list", "setsid", "setsockopt", "set_thread_area", "set_tid_address", "setuid",
+    "setuid32", "setxattr", "shmat", "shmctl", "shmdt", "shmget", "shutdown", "sigaltstack",
+    "signalfd", "signalfd4", "sigprocmask", "sigreturn", "socketcall", "socketpair", "splice",
+    "stat", "stat64", "statfs", "statfs64", "statx", "symlink", "symlinkat", "sync",
+    "sync_file_range", "syncfs", "sysinfo", "tee", "tgkill", "time", "timer_create", "timer_delete",
+    "timer_getoverrun", "timer_gettime", "timer_gettime64", "timer_settime", "timer_settime64",
+    "timerfd_create", "timerfd_gettime", "timerfd_gettime64", "timerfd_settime",
+    "timerfd_settime64", "times", "tkill", "truncate", "truncate64", "ugetrlimit", "umask", "uname",
+    "unlink", "unlinkat", "utime", "utimensat", "utimensat_time64", "utimes", "vfork", "vmsplice",
+    "wait4", "waitid", "waitpid", "write", "writev",
+    // Docker's per-architecture entries.
+    "arch_prctl", "modify_ldt", "sync_file_range2", "set_tls", "cacheflush",
+    // Guests keep CAP_SYS_CHROOT (Docker allows chroot with it).
+    "chroot",
+    // Newer than Docker's list, harmless: futex variants, cachestat (like
+    // mincore), shadow stacks for CET-enabled libcs.
+    "futex_wake", "futex_wait", "futex_requeue", "cachestat", "map_shadow_stack"};
+
+// ptrace requests a guest may make: everything but PTRACE_ATTACH (16) and
+// PTRACE_SEIZE (0x4206), so a process traces its own children (strace, gdb
+// run a program) but never attaches to another task. Requests below 16 are
+// allowed as a range; libseccomp takes one comparison per argument and rule.
+const unsigned long kPtraceAllowed[] = {17,     18,     19,     24,     25,     26,     30,
+                                        31,     32,     33,     0x4200, 0x4201, 0x4202, 0x4203,
+                                        0x4204, 0x4205, 0x4207, 0x4208, 0x4209, 0x420a, 0x420b,
+                                        0x420c, 0x420d, 0x420e, 0x420f, 0x4210, 0x4211, 0x4212};
+
+// Docker's personalities: PER_LINUX, PER_LINUX32, UNAME26 with each, and the
+// query 0xffffffff. Others (e.g. READ_IMPLIES_EXEC, PER_BSD) are refused.
+const unsigned long kPersonalities[] = {0x0, 0x8, 0x20000, 0x20008, 0xffffffff};
+
+// clone() may not create namespaces: NEWNS, NEWCGROUP, NEWUTS, NEWIPC,
+// NEWUSER, NEWPID, NEWNET.
+constexpr unsigned long kCloneNsFlags = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS |
+                                        CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
+
+// Calls that set a file's mode, and which argument holds it: allowed only
+// without S_ISUID and S_ISGID (see defaultCapabilities).
+struct ModeArg {
+    const char* name;
+    unsigned arg;
+};
+const ModeArg kModeCalls[] = {{"chmod", 1},     {"fchmod", 1}, {"fchmodat", 2},
+                              {"fchmodat2", 2}, {"open", 2},   {"openat", 3},
+                              {"creat", 1},     {"mknod", 1},  {"mknodat", 2}};
+
+constexpr int kAfVsock = 40;
+
+struct Ctx {
+    std::unique_ptr<void, void (*)(void*)> p{nullptr, [](void* c) { seccomp_release(c); }};
+    void* get() const { return p.get(); }
+};
+
+Result<void> addRule(const Ctx& ctx, uint32_t action, const char* name, unsigned n = 0,
+                     const scmp_arg_cmp* cmp = nullptr) {
+    int nr = seccomp_syscall_resolve_name(name);
+    if (nr == __NR_SCMP_ERROR) return Ok();  // not on this architecture
+    int rc = seccomp_rule_add_array(ctx.get(), action, nr, n, cmp);
+    if (rc < 0) return Error::sys(-rc, "seccomp_rule_add", name);
+    return Ok();
+}
+
+}  // namespace
+
+Result<std::vector<sock_filter>> buildSeccompFilter() {
+    // Default: EPERM for every call the rules below do not allow (known
+    // calls not listed, and listed calls whose arguments do not match).
+    Ctx ctx;
+    ctx.p.reset(seccomp_init(SCMP_ACT_ERRNO(EPERM)));
+    if (!ctx.get()) return Error::msg("seccomp_init failed");
+    // A binary tree of syscall numbers instead of a linear list: the filter
+    // runs on every guest syscall.
+    seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2);
+
+    for (const char* name : kAllowed) HERD_TRY(addRule(ctx, SCMP_ACT_ALLOW, name));
+    for (const auto& m : kModeCalls) {
+        scmp_arg_cmp cmp{m.arg, SCMP_CMP_MASKED_EQ, S_ISUID | S_ISGID, 0};
+        HERD_TRY(addRule(ctx, SCMP_ACT_ALLOW, m.name, 1, &cmp));
     }
-    // ptrace may trace the caller's own children, never attach to other tasks.
-    for (unsigned long req : {16UL /*PTRACE_ATTACH*/, 0x4206UL /*PTRACE_SEIZE*/}) {
+    {
+        scmp_arg_cmp cmp{0, SCMP_CMP_MASKED_EQ, kCloneNsFlags, 0};
+        HERD_TRY(addRule(ctx, SCMP_ACT_ALLOW, "clone", 1, &cmp));
+        cmp = {0, SCMP_CMP_NE, kAfVsock, 0};
+        HERD_TRY(addRule(ctx, SCMP_ACT_ALLOW, "socket", 1, &cmp));
+        cmp = {0, SCMP_CMP_LT, 16, 0};
+        HERD_TRY(addRule(ctx, SCMP_ACT_ALLOW, "ptrace", 1, &cmp));
+    }
+    for (unsigned long req : kPtraceAllowed) {
         scmp_arg_cmp cmp{0, SCMP_CMP_EQ, req, 0};
-        int rc = seccomp_rule_add_array(ctx.get(), eperm, SCMP_SYS(ptrace), 1, &cmp);
-        if (rc < 0) return Error::sys(-rc, "seccomp_rule_add", "ptrace");
+        HERD_TRY(addRule(ctx, SCMP_ACT_ALLOW, "ptrace", 1, &cmp));
     }
-    // No new namespaces through clone(); clone3's flags are in memory that a
-    // filter cannot read, so it answers ENOSYS and libc falls back to clone().
-    for (unsigned long flag : {CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID,
-                               CLONE_NEWNET, CLONE_NEWCGROUP}) {
-        scmp_arg_cmp cmp{0, SCMP_CMP_MASKED_EQ, flag, flag};
-        int rc = seccomp_rule_add_array(ctx.get(), eperm, SCMP_SYS(clone), 1, &cmp);
-        if (rc < 0) return Error::sys(-rc, "seccomp_rule_add", "clone");
+    for (unsigned long p : kPersonalities) {
+        scmp_arg_cmp cmp{0, SCMP_CMP_EQ, p, 0};
+        HERD_TRY(addRule(ctx, SCMP_ACT_ALLOW, "personality", 1, &cmp));
     }
-    int clone3 = seccomp_syscall_resolve_name("clone3");
-    if (clone3 != __NR_SCMP_ERROR) {
-        int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(ENOSYS), clone3, 0);
-        if (rc < 0) return Error::sys(-rc, "seccomp_rule_add", "clone3");
+    // clone3's flags and openat2's mode are in memory a filter cannot read:
+    // ENOSYS makes libc use clone() and openat(), which the rules above check.
+    HERD_TRY(addRule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3"));
+    HERD_TRY(addRule(ctx, SCMP_ACT_ERRNO(ENOSYS), "openat2"));
+
+    // Numbers that name no syscall of this architecture (holes in the table)
+    // answer ENOSYS as the kernel would; so do numbers above the highest one
+    // libseccomp knows, through a check put in front of its program below.
+    int max_known = 0;
+    for (int nr = 0; nr < 4096; ++nr) {
+        char* name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+        if (name) max_known = nr;
+        free(name);
+    }
+    for (int nr = 0; nr < max_known; ++nr) {
+        char* name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+        if (!name) {
+            int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(ENOSYS), nr, 0);
+            if (rc < 0) return Error::sys(-rc, "seccomp_rule_add", "syscall " + std::to_string(nr));
+        }
+        free(name);
     }
 
     // libseccomp 2.5 exports BPF only to an fd: use a memfd.
@@ -160,8 +266,23 @@ Result<std::vector<sock_filter>> buildSeccompFilter() {
     if (rc < 0) return Error::sys(-rc, "seccomp_export_bpf");
     off_t size = lseek(mem.get(), 0, SEEK_END);
     if (size <= 0 || size % sizeof(sock_filter)) return Error::msg("seccomp_export_bpf: bad size");
-    std::vector<sock_filter> prog(size / sizeof(sock_filter));
-    if (pread(mem.get(), prog.data(), size, 0) != size) return Error::sysNow("pread", "seccomp");
+    std::vector<sock_filter> body(size / sizeof(sock_filter));
+    if (pread(mem.get(), body.data(), size, 0) != size) return Error::sysNow("pread", "seccomp");
+
+    // In front: on this architecture, a number above max_known is a syscall
+    // newer than the filter; answer ENOSYS (libc falls back, as with a kernel
+    // that lacks it) instead of the default EPERM. Anything else goes on to
+    // libseccomp's program, which starts by checking the architecture itself.
+    const uint32_t arch = seccomp_arch_native();
+    std::vector<sock_filter> prog = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 4),  // seccomp_data.arch
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arch, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),  // seccomp_data.nr
+        BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, static_cast<uint32_t>(max_known), 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+    };
+    prog.insert(prog.end(), body.begin(), body.end());
+    if (prog.size() > BPF_MAXINSNS) return Error::msg("seccomp filter too long");
     return prog;
 }
 

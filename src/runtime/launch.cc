@@ -3,9 +3,12 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -19,6 +22,7 @@
 #include <cstring>
 #include <memory>
 
+#include "runtime/landlock.h"
 #include "runtime/rawsys.h"
 
 namespace herd::runtime {
@@ -52,6 +56,8 @@ enum Step : int {
     kNoNewPrivs,
     kSeccomp,
     kExec,
+    kLoopback,
+    kUuid,
 };
 
 const char* stepName(int s) {
@@ -100,6 +106,10 @@ const char* stepName(int s) {
             return "load seccomp filter";
         case kExec:
             return "exec init";
+        case kLoopback:
+            return "bring up";
+        case kUuid:
+            return "make product_uuid";
         default:
             return "launch step";
     }
@@ -113,6 +123,9 @@ struct Msg {
 };
 
 constexpr int kSyncFd = 3;  // the child's end of the sync socket, after dup2
+// The overlay's layers are opened on kOverlayFd.. and named /proc/self/fd/N in
+// its options: the guest's mountinfo shows those, not the host's paths.
+constexpr int kOverlayFd = 4;
 constexpr int kMaxBinds = 64;
 constexpr size_t kStackSize = 256 * 1024;
 
@@ -121,13 +134,17 @@ struct ChildArgs {
     const char* hostname = nullptr;
     const char* root = nullptr;
     const char* overlay_opts = nullptr;  // null: bind the root onto itself
+    const char* overlay_dirs[3] = {};    // lower, upper, work: opened as kOverlayFd + i
     const char* console = nullptr;
     const char* preinit = nullptr;
-    const char* uuid_file = nullptr;
+    LandlockPlan preinit_landlock;
+    char uuid[64] = {};  // product_uuid's contents (the host file is never bound)
+    size_t uuid_len = 0;
     struct Bind {
         const char* source;
         const char* target;
         bool file;
+        uint64_t attr;  // MOUNT_ATTR_* set on the bind before it is attached
     } binds[kMaxBinds];
     int nbinds = 0;
     const char* init_path = nullptr;
@@ -254,6 +271,17 @@ void runPreinit(const ChildArgs& a) {
     if (pid == 0) {
         sys(SYS_dup3, p[1], 1, 0);
         sys(SYS_dup3, p[1], 2, 0);
+        // Confined before exec (see landlock.h): a failure is reported on the
+        // output pipe and as exit status 126.
+        const char* what = "";
+        long rc = applyLandlock(a.preinit_landlock, &what);
+        if (rc < 0) {
+            char msg[512];
+            scopy(msg, sizeof msg, "herd: cannot confine preinit with Landlock: ", what);
+            sys(SYS_write, 2, msg, slen(msg));
+            sys(SYS_exit_group, 126);
+        }
+        sys(SYS_umask, 022);
         const char* argv[] = {a.preinit, a.root, nullptr};
         sys(SYS_execve, a.preinit, argv, a.envp);
         sys(SYS_exit_group, 127);
@@ -291,6 +319,55 @@ void runPreinit(const ChildArgs& a) {
         scopy(detail + slen(detail), sizeof detail - slen(detail), num + k);
         childFail(kPreinit, 0, detail, out);
     }
+}
+
+// The new network namespace's loopback comes up here, while the child still
+// has CAP_NET_ADMIN: a container without NICs does not keep that capability.
+void loopbackUp() {
+    long s = sys(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) childFail(kLoopback, s, "lo");
+    ifreq ifr{};
+    scopy(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+    CHILD_TRY(sys(SYS_ioctl, s, SIOCGIFFLAGS, &ifr), kLoopback, "lo");
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+    CHILD_TRY(sys(SYS_ioctl, s, SIOCSIFFLAGS, &ifr), kLoopback, "lo");
+    sys(SYS_close, s);
+}
+
+// Sets mount attributes on a detached tree (from open_tree) and everything
+// under it.
+long setTreeAttr(int fd, uint64_t attr) {
+    if (!attr) return 0;
+    mount_attr ma{};
+    ma.attr_set = attr;
+    return sys(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof ma);
+}
+
+// product_uuid as a read-only file of a private tmpfs, made after pivot_root
+// (the /dev tmpfs is the container's own): the guest cannot write the host's
+// copy, and its mountinfo shows "tmpfs", not a host path. The small tmpfs is
+// mounted on a temporary directory only long enough to write the file and
+// clone a bind of it. Returns the detached bind.
+int makeUuidTree(const ChildArgs& a) {
+    const char* dir = "/dev/.herd-uuid";
+    const char* file = "/dev/.herd-uuid/product_uuid";
+    CHILD_TRY(sys(SYS_mkdirat, AT_FDCWD, dir, 0700), kUuid, dir);
+    CHILD_TRY(sys(SYS_mount, "tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "size=4k,nr_inodes=4,mode=0755"),
+              kUuid, dir);
+    long fd = sys(SYS_openat, AT_FDCWD, file, O_CREAT | O_WRONLY | O_CLOEXEC, 0444);
+    if (fd < 0) childFail(kUuid, fd, file);
+    long n = sys(SYS_write, fd, a.uuid, a.uuid_len);
+    sys(SYS_close, fd);
+    if (n != static_cast<long>(a.uuid_len)) childFail(kUuid, n < 0 ? n : -EIO, file);
+    long tree = openTree(file);
+    if (tree < 0) childFail(kOpenTree, tree, file);
+    CHILD_TRY(setTreeAttr(static_cast<int>(tree), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                                      MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC),
+              kReadonly, "product_uuid");
+    CHILD_TRY(sys(SYS_umount2, dir, MNT_DETACH), kUuid, dir);
+    CHILD_TRY(sys(SYS_unlinkat, AT_FDCWD, dir, AT_REMOVEDIR), kUuid, dir);
+    return static_cast<int>(tree);
 }
 
 struct Dirent64 {
@@ -409,13 +486,25 @@ int childMain(void* arg) {
     if (con > 2) sys(SYS_close, con);
     CHILD_TRY(sys(SYS_ioctl, 0, TIOCSCTTY, 0), kConsole, a.console);
     CHILD_TRY(sys(SYS_sethostname, a.hostname, slen(a.hostname)), kHostname, a.hostname);
+    loopbackUp();
 
     // Nothing we mount may propagate back to the host.
     CHILD_TRY(sys(SYS_mount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), kPropagation,
               "/");
     if (a.overlay_opts) {
+        for (int i = 0; i < 3; ++i) {
+            long fd =
+                sys(SYS_openat, AT_FDCWD, a.overlay_dirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (fd < 0) childFail(kOverlay, fd, a.overlay_dirs[i]);
+            if (fd != kOverlayFd + i) {
+                CHILD_TRY(sys(SYS_dup3, fd, kOverlayFd + i, O_CLOEXEC), kOverlay,
+                          a.overlay_dirs[i]);
+                sys(SYS_close, fd);
+            }
+        }
         CHILD_TRY(sys(SYS_mount, "overlay", a.root, "overlay", 0, a.overlay_opts), kOverlay,
                   a.root);
+        sys(SYS_close_range, kOverlayFd, kOverlayFd + 2, 0);
     } else {
         CHILD_TRY(sys(SYS_mount, a.root, a.root, nullptr, MS_BIND | MS_REC, nullptr), kBindRoot,
                   a.root);
@@ -425,14 +514,15 @@ int childMain(void* arg) {
     // Host-side sources are taken as detached mounts now and attached after
     // pivot_root, where every target path resolves inside the container: a
     // symlink planted in a persistent root cannot redirect a mount to the host.
+    // Their nosuid/nodev/ro attributes are set before they are attached, so
+    // the guest never sees them without.
     int bind_fds[kMaxBinds];
     for (int i = 0; i < a.nbinds; ++i) {
         long fd = openTree(a.binds[i].source);
         if (fd < 0) childFail(kOpenTree, fd, a.binds[i].source);
         bind_fds[i] = static_cast<int>(fd);
+        CHILD_TRY(setTreeAttr(bind_fds[i], a.binds[i].attr), kReadonly, a.binds[i].source);
     }
-    long uuid_fd = openTree(a.uuid_file);
-    if (uuid_fd < 0) childFail(kOpenTree, uuid_fd, a.uuid_file);
     long console_fd = openTree(a.console);
     if (console_fd < 0) childFail(kOpenTree, console_fd, a.console);
 
@@ -470,7 +560,7 @@ int childMain(void* arg) {
     }
     attachTree(static_cast<int>(console_fd), "/dev/console", true);
     mountAt("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, 0555);
-    mountUuid(a, static_cast<int>(uuid_fd));
+    mountUuid(a, makeUuidTree(a));
     for (int i = 0; i < a.nbinds; ++i) attachTree(bind_fds[i], a.binds[i].target, a.binds[i].file);
     maskPaths();
 
@@ -519,6 +609,9 @@ int childMain(void* arg) {
     }
     uint64_t empty = 0;
     sys(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, 8);
+    // The setup ran with umask 0 (modes exactly as given); init and what it
+    // starts get the usual 022, so guest files are not world-writable.
+    sys(SYS_umask, 022);
     long rc = sys(SYS_execve, a.init_path, a.init_argv, a.envp);
     childFail(kExec, rc, a.init_path);
 }
@@ -552,6 +645,17 @@ Error childError(const Msg& m) {
     }
     if (m.err == 0) return Error::msg(std::string(stepName(m.step)) + " " + m.detail);
     return Error::sys(m.err, stepName(m.step), m.detail);
+}
+
+// The VM's UUID for product_uuid, from the instance's file (herd's own,
+// under the 0700 instance directory).
+Result<void> readUuid(const std::string& path, ChildArgs& args) {
+    unique_fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) return Error::sysNow("open", path);
+    ssize_t n = read(fd.get(), args.uuid, sizeof args.uuid - 1);
+    if (n < 0) return Error::sysNow("read", path);
+    args.uuid_len = static_cast<size_t>(n);
+    return Ok();
 }
 
 // Reads one message; 0 = EOF, <0 = -errno, -ETIMEDOUT on timeout.
@@ -663,20 +767,34 @@ Result<Child> launch(const LaunchSpec& spec, const Isolation& iso,
     args->hostname = arena.add(spec.hostname);
     args->root = arena.add(spec.root);
     if (!spec.lowerdir.empty()) {
-        args->overlay_opts = arena.add("lowerdir=" + spec.lowerdir + ",upperdir=" + spec.upperdir +
-                                       ",workdir=" + spec.workdir);
+        const std::string fd = "/proc/self/fd/";
+        args->overlay_opts = arena.add("lowerdir=" + fd + std::to_string(kOverlayFd) +
+                                       ",upperdir=" + fd + std::to_string(kOverlayFd + 1) +
+                                       ",workdir=" + fd + std::to_string(kOverlayFd + 2));
+        args->overlay_dirs[0] = arena.add(spec.lowerdir);
+        args->overlay_dirs[1] = arena.add(spec.upperdir);
+        args->overlay_dirs[2] = arena.add(spec.workdir);
     }
     args->console = arena.add(spec.console);
     args->preinit = spec.preinit.empty() ? nullptr : arena.add(spec.preinit);
-    args->uuid_file = arena.add(spec.uuid_file);
+    if (args->preinit) {
+        if (auto r = planPreinitLandlock(args->preinit_landlock, args->root); !r.ok()) {
+            return r.error();
+        }
+    }
+    HERD_TRY(readUuid(spec.uuid_file, *args));
     for (const auto& b : spec.binds) {
-        args->binds[args->nbinds++] = {arena.add(b.source), arena.add(b.target), b.file};
+        uint64_t attr = 0;
+        if (b.readonly) attr |= MOUNT_ATTR_RDONLY;
+        if (!b.allow_suid) attr |= MOUNT_ATTR_NOSUID;
+        if (!b.allow_dev) attr |= MOUNT_ATTR_NODEV;
+        args->binds[args->nbinds++] = {arena.add(b.source), arena.add(b.target), b.file, attr};
     }
     args->init_path = arena.add(spec.init[0]);
     args->init_argv = arena.addv(spec.init);
     args->envp = arena.addv(spec.env);
     args->cgroup_ns = spec.cgroup_ns;
-    args->keep_caps = iso.keep_caps;
+    args->keep_caps = iso.keep_caps | (spec.net_admin ? netAdminCapability() : 0);
     args->last_cap = iso.last_cap;
     args->seccomp = iso.program();
 

@@ -40,16 +40,24 @@ struct LaunchSpec {
     std::string lowerdir;  // overlay: lower layer (the filesystem); empty = no overlay
     std::string upperdir;
     std::string workdir;
-    std::vector<BindSpec> binds;    // volumes and fifos
-    std::string uuid_file;          // shown at /sys/devices/virtual/dmi/id/product_uuid
-    std::string console;            // host path of the console pty's slave (/dev/pts/N)
-    std::string preinit;            // host program run in the new namespaces before isolation
+    std::vector<BindSpec> binds;  // volumes and fifos
+    // Its contents are shown read-only at /sys/devices/virtual/dmi/id/product_uuid
+    // (a copy on a private tmpfs: the host file is not bound into the guest).
+    std::string uuid_file;
+    std::string console;  // host path of the console pty's slave (/dev/pts/N)
+    // Host program run in the new namespaces before isolation, with the
+    // container's root as $1 and umask 022, confined by Landlock (landlock.h);
+    // refused where the kernel lacks Landlock.
+    std::string preinit;
     std::vector<std::string> init;  // argv; init[0] is a path inside the container
     std::vector<std::string> env;   // KEY=VALUE
     // cgroup v2 hosts: a cgroup namespace rooted at the container's own group
     // (entered once the parent has moved the child there), with cgroup2
     // mounted read-only at /sys/fs/cgroup.
     bool cgroup_ns = false;
+    // Keep CAP_NET_ADMIN (set for containers with NICs: the guest configures
+    // its own veths).
+    bool net_admin = false;
 };
 
 // A launched container's first process. Owns its pidfd; destroying a Child

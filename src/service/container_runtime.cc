@@ -391,6 +391,7 @@ Result<void> ContainerRuntime::prepare(Vm& vm, Prepared& p) {
     s.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm",
              "HOME=/root", "container=herd"};
     s.cgroup_ns = std::string(cgroups_->version()) == "v2";
+    s.net_admin = !c.networks.empty();  // guests configure their own NICs
     p.limits.memory_bytes = c.memory << 20;
     p.limits.vcpus = c.vcpus;
     p.limits.pids_max = opts_.pids_max;
