@@ -692,7 +692,7 @@ CcExpect* CcService::outstanding(CcClient& c, int64_t id) {
 // dropped (it may be the late end of a deleted command); logged once per
 // connection.
 void CcService::unsolicited(CcClient& c, const std::string& what, int64_t id) {
-    if (c.warned) return;
+    if (c.warned || !warnAllowed(c.vm_id)) return;
     c.warned = true;
     HERD_LOG(warn,
              "cc: vm {}: ignored {} for command {}, which it does not owe (further ones "
@@ -737,7 +737,7 @@ void CcService::response(CcClient& c, const ccproto::Frame& f) {
             nerr = ccproto::jint(f.header, "stderr", -1);
     if (nout < 0 || nerr < 0 || static_cast<uint64_t>(nout) > f.body.size() ||
         static_cast<uint64_t>(nerr) != f.body.size() - static_cast<uint64_t>(nout)) {
-        HERD_LOG(warn, "cc: vm {}: malformed response", c.vm_id);
+        if (warnAllowed(c.vm_id)) HERD_LOG(warn, "cc: vm {}: malformed response", c.vm_id);
         return disconnect(c);
     }
     CcExpect* e = outstanding(c, id);
