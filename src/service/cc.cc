@@ -293,19 +293,26 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
     void readMore() {
         // Small until the hello is in: a connection that never says it
         // costs little.
-        rbuf_.resize(got_first_ ? 65536 : 4096);
+        size_t want = got_first_ ? 65536 : 4096;
+        if (rsize_ != want) {
+            // Not zeroed: with one connection per container, only the pages
+            // data actually lands in should become resident.
+            rbuf_.reset(new char[want]);
+            rsize_ = want;
+        }
         reading_ = true;
-        sock_.async_read_some(asio::buffer(rbuf_), [self = shared_from_this()](
-                                                       boost::system::error_code ec, size_t n) {
-            self->reading_ = false;
-            if (self->closed_) return;
-            if (ec) {
-                self->finish(self->dec_.pending() ? "truncated frame" : "disconnected", true);
-                return;
-            }
-            self->dec_.feed(self->rbuf_.data(), n);
-            self->drain();
-        });
+        sock_.async_read_some(
+            asio::buffer(rbuf_.get(), rsize_),
+            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                self->reading_ = false;
+                if (self->closed_) return;
+                if (ec) {
+                    self->finish(self->dec_.pending() ? "truncated frame" : "disconnected", true);
+                    return;
+                }
+                self->dec_.feed(self->rbuf_.get(), n);
+                self->drain();
+            });
     }
 
     void pump() {
@@ -347,8 +354,8 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
         queue_.clear();
         queued_ = 0;
         file_.reset();
-        std::string().swap(cur_);
-        std::vector<char>().swap(rbuf_);
+        // rbuf_ and cur_ stay: a read or write may still be in flight (its
+        // handler holds this object, which frees them).
         dec_ = ccproto::Decoder();
         if (on_gone) std::exchange(on_gone, nullptr)();
         if (notify && on_close) on_close(shared_from_this(), why);
@@ -356,7 +363,8 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
 
     local::socket sock_;
     asio::steady_timer hello_timer_;
-    std::vector<char> rbuf_;
+    std::unique_ptr<char[]> rbuf_;
+    size_t rsize_ = 0;
     ccproto::Decoder dec_;
     bool got_first_ = false;  // a frame (the hello) came in
     bool awaiting_ = false;   // the hello waits for the command thread's verdict
