@@ -16,6 +16,10 @@
  *   cc_attacker nest <bytes>
  *       says hello, then one frame whose header is <bytes> of `[`; reports
  *       whether the daemon closed the connection.
+ *   cc_attacker owed <hold>
+ *       says hello, waits for a command with files to send back (a `cc
+ *       recv`), starts every one of them (eof false) and never finishes
+ *       any; holds the connection <hold> s.
  *   cc_attacker text <hold>
  *       a first frame whose type holds ESC and newlines (instead of a
  *       hello), then a hello whose hostname, os, arch, addresses and MACs
@@ -110,6 +114,26 @@ static void uuid(char *out, size_t n) {
         if (*c >= 'A' && *c <= 'Z') *c += 32;
 }
 
+/* Reads one whole frame's header into h (NUL-terminated); -1 at EOF. */
+static int read_frame(int fd, char *h, size_t cap) {
+    unsigned char pre[8];
+    size_t got = 0;
+    while (got < 8) {
+        ssize_t n = recv(fd, pre + got, 8 - got, 0);
+        if (n <= 0) return -1;
+        got += (size_t)n;
+    }
+    uint32_t len = (uint32_t)pre[0] << 24 | pre[1] << 16 | pre[2] << 8 | pre[3];
+    uint32_t hlen = (uint32_t)pre[4] << 24 | pre[5] << 16 | pre[6] << 8 | pre[7];
+    for (uint32_t i = 0; i < len - 4; ++i) {
+        char ch;
+        if (recv(fd, &ch, 1, 0) != 1) return -1;
+        if (i < hlen && i + 1 < cap) h[i] = ch;
+    }
+    h[hlen < cap ? hlen : cap - 1] = 0;
+    return 0;
+}
+
 /* Connects and says hello (with `extra` JSON members); waits for the welcome. */
 static int hello(const char *extra) {
     char id[128], h[8192];
@@ -131,9 +155,8 @@ static int hello(const char *extra) {
         printf("error=no welcome\n");
         exit(1);
     }
-    ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
-    buf[n > 0 ? n : 0] = 0;
-    if (n <= 0 || !memmem(buf, (size_t)n, "welcome", 7)) {
+    /* Exactly one frame: what follows (commands) is the caller's. */
+    if (read_frame(fd, buf, sizeof buf) || !strstr(buf, "welcome")) {
         printf("error=not welcomed\n");
         exit(1);
     }
@@ -246,6 +269,37 @@ static int text(int hold) {
     return 0;
 }
 
+static int owed(int hold) {
+    int fd = hello("");
+    static char h[1 << 16];
+    for (;;) {
+        if (read_frame(fd, h, sizeof h)) {
+            printf("error=closed before a command\n");
+            return 1;
+        }
+        if (strstr(h, "\"type\":\"command\"") && strstr(h, "\"recv\":[\""))
+            break;
+    }
+    long id = atol(strstr(h, "\"id\":") + 5);
+    int files = 0;
+    char out[512];
+    for (char *p = strstr(h, "\"recv\":[") + 8; *p == '"';) {
+        char *end = strchr(p + 1, '"');
+        if (!end) break;
+        *end = 0;
+        snprintf(out, sizeof out, "{\"type\":\"file\",\"id\":%ld,\"path\":\"%s\",\"eof\":false}",
+                 id, p + 1);
+        if (send_frame(fd, out, "partial", 7) == 0) ++files;
+        p = end + 1;
+        if (*p == ',') ++p;
+    }
+    printf("id=%ld\nfiles=%d\n", id, files);
+    fflush(stdout);
+    sleep((unsigned)hold);
+    printf("closed=%d\n", is_closed(fd));
+    return 0;
+}
+
 int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -256,6 +310,7 @@ int main(int argc, char **argv) {
         return unsolicited(atoi(argv[2]), atoi(argv[3]));
     if (argc >= 3 && !strcmp(argv[1], "nest")) return nest(atol(argv[2]));
     if (argc >= 3 && !strcmp(argv[1], "text")) return text(atoi(argv[2]));
+    if (argc >= 3 && !strcmp(argv[1], "owed")) return owed(atoi(argv[2]));
     fprintf(stderr, "usage: see the comment at the top of cc_attacker.c\n");
     return 2;
 }

@@ -192,6 +192,26 @@ class SecCc(unittest.TestCase):
         self.assertLess(peak[0] - base, 50, "daemon fds went from %d to %d" % (base, peak[0]))
         self.assertFalse(os.path.exists(os.path.join(self.files, "miniccc_responses", "100000")))
 
+    # 10: files of a real `cc recv`, started and never finished.
+    def test_owed_files_bounded(self):
+        paths = ["/tmp/owed%d" % i for i in range(12)]
+        cid = self.run_on("victim", "cc recv " + " ".join(paths))  # waits for a client
+        base = open_fds(self.pid)
+        peak = [base]
+
+        def sample(a):
+            while a.is_alive():
+                peak[0] = max(peak[0], open_fds(self.pid))
+                time.sleep(0.05)
+
+        facts = self.attack("owed 3", during=sample)
+        self.assertEqual(facts.get("id"), str(cid), facts)
+        self.assertEqual(facts.get("files"), str(len(paths)), facts)
+        self.assertLessEqual(peak[0] - base, 4 + 2, "daemon fds went from %d to %d"
+                             % (base, peak[0]))
+        rdir = os.path.join(self.files, "miniccc_responses", str(cid), self.uuid, "tmp")
+        self.assertLessEqual(len(os.listdir(rdir)), 4)
+
     # 11: unsolicited file data and responses; the budget.
     def test_unsolicited_writes_and_budget(self):
         # The bystander's answers (check_alive) are not the attacker's.
