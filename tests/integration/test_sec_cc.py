@@ -211,10 +211,13 @@ class SecCc(unittest.TestCase):
                              % (base, peak[0]))
         rdir = os.path.join(self.files, "miniccc_responses", str(cid), self.uuid, "tmp")
         self.assertLessEqual(len(os.listdir(rdir)), 4)
+        self.c.ok("cc delete command %d" % cid)
 
     # 11: unsolicited file data and responses; the budget.
     def test_unsolicited_writes_and_budget(self):
-        # The bystander's answers (check_alive) are not the attacker's.
+        # No command is owed by the victim (its id would rightly take an
+        # answer); the bystander's answers (check_alive) are not the attacker's.
+        self.c.ok("cc delete command all")
         other = self.c.vm("bystander")["uuid"].lower()
         before = tree(self.files, other)
         facts = self.attack("unsolicited 100 1")
