@@ -17,6 +17,13 @@
 // then reconnects). Unknown message types are ignored, so that either side
 // can grow new messages without a version bump.
 //
+// A receiver may set tighter limits than kMaxFrame (Decoder::Limits): the
+// daemon reads a connection's first frame (the hello) with kHelloLimits and
+// every later one with kAgentLimits, far above what an agent sends but low
+// enough that a hostile guest cannot make the daemon allocate much: a header
+// may nest at most kMaxDepth arrays/objects and hold at most a bounded number
+// of values, checked on the bytes before they are parsed.
+//
 // Handshake. The agent speaks first:
 //   agent  {"type":"hello","version":1,"uuid":U,"hostname":H,"os":"linux","arch":"amd64",
 //           "ip":[...],"mac":[...]}
@@ -41,6 +48,7 @@
 //   {"type":"procs","procs":[{"pid":N,"argv":[...]}]}   background processes, on change
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -54,10 +62,17 @@ inline constexpr uint32_t kMaxFrame = 8u << 20;  // 8 MiB
 inline constexpr size_t kChunk = 1u << 20;       // file chunks
 inline constexpr size_t kMaxOutput = 4u << 20;   // stdout + stderr kept per command
 inline constexpr const char* kGuestFiles = "/tmp/miniccc/files";
+// Addresses and MACs an agent lists in hello/info (more are dropped), so that
+// a hello always fits in kHelloLimits.
+inline constexpr size_t kMaxAddrs = 256;
+// Deepest nesting of arrays/objects in a header (the deepest message,
+// `procs`, nests 4).
+inline constexpr int kMaxDepth = 8;
 
 struct Frame {
     nlohmann::json header;
     std::string body;
+    size_t size = 0;  // bytes on the wire
     std::string type() const { return header.value("type", std::string()); }
 };
 
@@ -85,28 +100,92 @@ inline std::string encode(const nlohmann::json& header, std::string_view body = 
     return out;
 }
 
+// Whether the JSON text `s` nests arrays/objects at most `max_depth` deep
+// and has at most `max_items` separators (`,` and `:`, about one per value)
+// outside strings. A linear scan, run before parsing: a parser builds a node
+// per level and per value, so a small text of `[[[[...` or `[0,0,0,...`
+// would cost many times its size in memory. Malformed text may pass; the
+// parser rejects it.
+inline bool jsonWithin(std::string_view s, int max_depth, size_t max_items) {
+    int depth = 0;
+    size_t items = 0;
+    bool in_str = false, esc = false;
+    for (char ch : s) {
+        if (in_str) {
+            if (esc)
+                esc = false;
+            else if (ch == '\\')
+                esc = true;
+            else if (ch == '"')
+                in_str = false;
+            continue;
+        }
+        switch (ch) {
+            case '"':
+                in_str = true;
+                break;
+            case '[':
+            case '{':
+                if (++depth > max_depth) return false;
+                break;
+            case ']':
+            case '}':
+                if (--depth < 0) return false;
+                break;
+            case ',':
+            case ':':
+                if (++items > max_items) return false;
+                break;
+            default:
+                break;
+        }
+    }
+    return true;
+}
+
 // Incremental decoder: feed bytes, take whole frames. After an error the
 // stream is unusable (the caller closes it).
 class Decoder {
   public:
+    // What a frame may be; checked as soon as the bytes that say it arrive,
+    // so an oversized frame is refused before it is buffered.
+    struct Limits {
+        uint32_t max_frame = kMaxFrame;   // the length field
+        uint32_t max_header = kMaxFrame;  // the header length field
+        int max_depth = kMaxDepth;        // nesting of the header's JSON
+        size_t max_items = SIZE_MAX;      // separators in the header (jsonWithin)
+    };
+
+    void setLimits(const Limits& l) { lim_ = l; }
+    const Limits& limits() const { return lim_; }
+
     void feed(const char* data, size_t n) { buf_.append(data, n); }
 
     // A frame, nothing yet (nullopt, error empty), or a protocol error.
     std::optional<Frame> next(std::string& error) {
-        if (buf_.size() - pos_ < 4) return compact();
+        const size_t avail = buf_.size() - pos_;
+        if (avail < 4) return compact();
         uint32_t len = getU32(buf_.data() + pos_);
-        if (len < 6 || len > kMaxFrame) {
-            error = "bad frame length " + std::to_string(len);
+        if (len < 6 || len > lim_.max_frame) {
+            error = "bad frame length " + std::to_string(len) + " (allowed: 6 to " +
+                    std::to_string(lim_.max_frame) + ")";
             return std::nullopt;
         }
-        if (buf_.size() - pos_ < 4 + size_t{len}) return compact();
+        if (avail < 8) return compact();
         uint32_t hlen = getU32(buf_.data() + pos_ + 4);
-        if (hlen < 2 || hlen > len - 4) {
-            error = "bad header length " + std::to_string(hlen);
+        if (hlen < 2 || hlen > len - 4 || hlen > lim_.max_header) {
+            error = "bad header length " + std::to_string(hlen) + " (allowed: 2 to " +
+                    std::to_string(std::min(len - 4, lim_.max_header)) + ")";
             return std::nullopt;
         }
+        if (avail < 4 + size_t{len}) return compact();
         Frame f;
         const char* h = buf_.data() + pos_ + 8;
+        if (!jsonWithin(std::string_view(h, hlen), lim_.max_depth, lim_.max_items)) {
+            error = "frame header nests deeper than " + std::to_string(lim_.max_depth) +
+                    " or has too many values";
+            return std::nullopt;
+        }
         f.header = nlohmann::json::parse(h, h + hlen, nullptr, false);
         if (f.header.is_discarded() || !f.header.is_object() || !f.header.contains("type") ||
             !f.header["type"].is_string()) {
@@ -114,21 +193,30 @@ class Decoder {
             return std::nullopt;
         }
         f.body.assign(h + hlen, len - 4 - hlen);
+        f.size = 4 + size_t{len};
         pos_ += 4 + size_t{len};
         return f;
     }
 
     // Bytes of an unfinished frame (a truncated stream if the peer closed).
     size_t pending() const { return buf_.size() - pos_; }
+    // Bytes the buffer holds allocated (for tests of its bound).
+    size_t capacity() const { return buf_.capacity(); }
 
   private:
     std::optional<Frame> compact() {
-        if (pos_ > 0) {
+        if (pos_ == buf_.size() && buf_.capacity() > kKeep) {
+            // Idle after a big frame: give the memory back rather than keep
+            // a frame's worth per connection.
+            std::string().swap(buf_);
+        } else if (pos_ > 0) {
             buf_.erase(0, pos_);
-            pos_ = 0;
         }
+        pos_ = 0;
         return std::nullopt;
     }
+    static constexpr size_t kKeep = 256u << 10;
+    Limits lim_;
     std::string buf_;
     size_t pos_ = 0;
 };

@@ -102,6 +102,9 @@ json identity(const std::string& type, const std::string& uuid) {
         }
         freeifaddrs(ifa);
     }
+    // The daemon reads a hello of bounded size (ccproto.h).
+    if (ips.size() > proto::kMaxAddrs) ips.resize(proto::kMaxAddrs);
+    if (macs.size() > proto::kMaxAddrs) macs.resize(proto::kMaxAddrs);
     return {{"type", type},  {"version", proto::kVersion}, {"uuid", uuid}, {"hostname", host},
             {"os", "linux"}, {"arch", goArch()},           {"ip", ips},    {"mac", macs}};
 }

@@ -7,13 +7,43 @@
 
 namespace herd {
 
-bool usableAgentAddress(const std::string& ip, bool& v6) {
+std::string canonicalAddress(std::string_view ip) {
+    // inet_pton reads a C string: a NUL inside would hide what follows it.
+    if (ip.empty() || ip.size() >= INET6_ADDRSTRLEN || ip.find('\0') != std::string_view::npos)
+        return "";
+    std::string s(ip);
     unsigned char a[16] = {};
-    if (inet_pton(AF_INET, ip.c_str(), a) == 1) {
+    char out[INET6_ADDRSTRLEN] = {};
+    for (int fam : {AF_INET, AF_INET6})
+        if (inet_pton(fam, s.c_str(), a) == 1 && inet_ntop(fam, a, out, sizeof out)) return out;
+    return "";
+}
+
+std::string canonicalMac(std::string_view mac) {
+    if (mac.size() != 17) return "";
+    std::string out;
+    for (size_t i = 0; i < mac.size(); ++i) {
+        unsigned char ch = static_cast<unsigned char>(mac[i]);
+        if (i % 3 == 2) {
+            if (ch != ':' && ch != '-') return "";
+            out += ':';
+        } else {
+            if (!std::isxdigit(ch)) return "";
+            out += static_cast<char>(std::tolower(ch));
+        }
+    }
+    return out;
+}
+
+bool usableAgentAddress(const std::string& ip, bool& v6) {
+    std::string canon = canonicalAddress(ip);
+    if (canon.empty()) return false;
+    unsigned char a[16] = {};
+    if (inet_pton(AF_INET, canon.c_str(), a) == 1) {
         v6 = false;
         return a[0] != 0 && a[0] != 127 && !(a[0] == 169 && a[1] == 254) && a[0] < 224;
     }
-    if (inet_pton(AF_INET6, ip.c_str(), a) == 1) {
+    if (inet_pton(AF_INET6, canon.c_str(), a) == 1) {
         v6 = true;
         static const unsigned char zero[16] = {};
         if (std::equal(a, a + 15, zero) && (a[15] == 0 || a[15] == 1)) return false;
@@ -27,22 +57,19 @@ void applyAgentAddresses(Vm& vm, const std::vector<std::string>& ips,
     auto& nets = vm.config.networks;
     if (nets.size() != 1 || nets[0].vlan == kDisconnectedVlan) return;
     NetConfig& n = nets[0];
-    auto lower = [](std::string s) {
-        for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        return s;
-    };
     if (std::none_of(macs.begin(), macs.end(),
-                     [&](const std::string& m) { return lower(m) == n.mac; }))
+                     [&](const std::string& m) { return canonicalMac(m) == n.mac; }))
         return;
     bool got4 = false, got6 = false;
     for (const auto& ip : ips) {
         bool v6 = false;
         if (!usableAgentAddress(ip, v6)) continue;
+        // Stored canonical: what reaches `vm info` is our text, not the guest's.
         if (!v6 && !got4) {
-            n.ip4 = ip;
+            n.ip4 = canonicalAddress(ip);
             got4 = true;
         } else if (v6 && !got6) {
-            n.ip6 = ip;
+            n.ip6 = canonicalAddress(ip);
             got6 = true;
         }
     }

@@ -3,14 +3,25 @@
 // interface, so only an unambiguous report is used: a VM with one NIC whose
 // MAC is among the agent's gets its first usable IPv4 and IPv6 (the snooper,
 // runtime/snoop.h, learns them per NIC from the wire).
+//
+// The agent is the guest's, so none of its text is trusted: addresses and
+// MACs are kept only if they parse, and then in their canonical text.
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "service/vm.h"
 
 namespace herd {
+
+// The canonical text (inet_ntop) of an IPv4 or IPv6 address, or "" when
+// `ip` is not exactly one.
+std::string canonicalAddress(std::string_view ip);
+// A MAC address as six lower-case hex pairs joined by ':' (also accepted
+// with '-' or upper case), or "" when `mac` is not one.
+std::string canonicalMac(std::string_view mac);
 
 // Whether `ip` (text) can be a NIC's own address: not loopback, link-local,
 // unspecified or multicast. Sets `v6` to its family.

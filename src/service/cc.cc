@@ -6,10 +6,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <climits>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 
@@ -75,13 +79,26 @@ Result<void> makeDirs(const Herd& herd, const std::string& dir) {
     return Ok();
 }
 
+// A list of guest text, each entry checked by `keep` ("" drops it), at most
+// `max` entries.
+template <typename F>
+std::vector<std::string> guestList(const json& h, const char* key, size_t max, F keep) {
+    std::vector<std::string> out;
+    for (const auto& v : ccproto::jstrs(h, key)) {
+        if (out.size() >= max) break;
+        std::string k = keep(v);
+        if (!k.empty()) out.push_back(std::move(k));
+    }
+    return out;
+}
+
 // The agent's description of its guest, sent in `hello` and `info` frames.
 void setInfo(CcClient& c, const json& h) {
-    c.hostname = ccproto::jstr(h, "hostname");
-    c.arch = ccproto::jstr(h, "arch");
-    c.os = ccproto::jstr(h, "os");
-    c.ip = ccproto::jstrs(h, "ip");
-    c.mac = ccproto::jstrs(h, "mac");
+    c.hostname = guestText(ccproto::jstr(h, "hostname"));
+    c.arch = guestText(ccproto::jstr(h, "arch"));
+    c.os = guestText(ccproto::jstr(h, "os"));
+    c.ip = guestList(h, "ip", ccproto::kMaxAddrs, canonicalAddress);
+    c.mac = guestList(h, "mac", ccproto::kMaxAddrs, canonicalMac);
 }
 
 // `ip` filter: an address, or a CIDR block (IPv4 or IPv6).
@@ -105,16 +122,126 @@ bool ipMatches(const std::string& want, const std::string& have) {
 
 }  // namespace
 
+std::string guestText(std::string_view s, size_t max) {
+    std::string out;
+    auto hex = [](unsigned v) {
+        static const char* d = "0123456789abcdef";
+        return std::string{'\\', 'x', d[(v >> 4) & 15], d[v & 15]};
+    };
+    size_t i = 0;
+    while (i < s.size()) {
+        unsigned char b = static_cast<unsigned char>(s[i]);
+        std::string piece;
+        size_t n = 1;
+        if (b < 0x20 || b == 0x7f) {
+            piece = hex(b);
+        } else if (b < 0x80) {
+            piece.assign(1, static_cast<char>(b));
+        } else {
+            // A well-formed UTF-8 sequence (no overlong forms, surrogates or
+            // code points past U+10FFFF) is kept; C1 controls (U+0080..U+009F)
+            // and anything else are escaped byte by byte.
+            n = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc2 ? 2 : 0;
+            bool ok = n > 0 && b <= 0xf4 && i + n <= s.size();
+            for (size_t k = 1; ok && k < n; ++k)
+                ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+            if (ok) {
+                unsigned char b1 = static_cast<unsigned char>(s[i + 1]);
+                if ((b == 0xe0 && b1 < 0xa0) || (b == 0xed && b1 >= 0xa0) ||
+                    (b == 0xf0 && b1 < 0x90) || (b == 0xf4 && b1 >= 0x90))
+                    ok = false;
+                if (b == 0xc2 && b1 < 0xa0) {
+                    piece = hex(b1);  // C1 control: its code point
+                    ok = false;
+                }
+            }
+            if (ok) {
+                piece.assign(s.substr(i, n));
+            } else if (piece.empty()) {
+                piece = hex(b);
+                n = 1;
+            }
+        }
+        if (out.size() + piece.size() > max) break;
+        out += piece;
+        i += n;
+    }
+    return out;
+}
+
+bool plainUuid(std::string_view s) {
+    if (s.size() != 36) return false;
+    for (size_t i = 0; i < s.size(); ++i) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+    }
+    return true;
+}
+
+std::optional<uint64_t> parseByteSize(std::string_view s) {
+    size_t i = 0;
+    uint64_t v = 0;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+        if (v > (UINT64_MAX - 9) / 10) return std::nullopt;
+        v = v * 10 + static_cast<uint64_t>(s[i++] - '0');
+    }
+    if (i == 0) return std::nullopt;
+    std::string unit = lower(std::string(s.substr(i)));
+    if (!unit.empty() && unit.back() == 'b') unit.pop_back();
+    int shift = unit.empty()  ? 0
+                : unit == "k" ? 10
+                : unit == "m" ? 20
+                : unit == "g" ? 30
+                : unit == "t" ? 40
+                              : -1;
+    if (shift < 0 || v == 0 || v > (UINT64_MAX >> shift)) return std::nullopt;
+    return v << shift;
+}
+
 // One agent connection, on the io thread. Frames in go to `on_frame`,
 // frames out come through send()/sendFile() from any thread.
+//
+// Reading is paced by the command thread: the first frame (the hello) is
+// read with small limits and nothing more is read until the command thread
+// accepts it (welcome()) or closes the connection; later, reading stops
+// while more than kMaxInflight bytes of frames wait to be handled
+// (consumed()). A connection that sends no frame within kHelloTimeout is
+// closed.
 class CcConn : public std::enable_shared_from_this<CcConn> {
   public:
-    explicit CcConn(local::socket s) : sock_(std::move(s)) {}
+    explicit CcConn(local::socket s) : sock_(std::move(s)), hello_timer_(sock_.get_executor()) {
+        dec_.setLimits(cclimits::kHello);
+    }
 
     std::function<void(std::shared_ptr<CcConn>, ccproto::Frame)> on_frame;
     std::function<void(std::shared_ptr<CcConn>, std::string)> on_close;
+    std::function<void()> on_gone;  // once, on the io thread, when the socket closes
 
-    void start() { readMore(); }
+    void start() {
+        hello_timer_.expires_after(cclimits::kHelloTimeout);
+        hello_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+            if (!ec && !self->got_first_)
+                self->finish(
+                    "no hello within " + std::to_string(cclimits::kHelloTimeout.count()) + " s",
+                    true);
+        });
+        drain();
+    }
+
+    // From the command thread: the hello was accepted; read on with the
+    // limits of a welcomed agent.
+    void welcome() {
+        asio::post(sock_.get_executor(), [self = shared_from_this()] {
+            self->awaiting_ = false;
+            self->dec_.setLimits(cclimits::kAgent);
+            self->drain();
+        });
+    }
+    // From the command thread: a frame of `n` wire bytes was handled.
+    void consumed(size_t n) {
+        inflight_ -= n;
+        asio::post(sock_.get_executor(), [self = shared_from_this()] { self->drain(); });
+    }
 
     void send(std::string frame) {
         asio::post(sock_.get_executor(), [self = shared_from_this(), f = std::move(frame)] {
@@ -153,22 +280,50 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
         unsigned mode;
     };
 
+    // Hands on the frames already buffered, then reads more, unless the
+    // command thread has to catch up first (it calls back).
+    void drain() {
+        if (closed_ || reading_) return;
+        std::string err;
+        while (!awaiting_ && inflight_ <= cclimits::kMaxInflight) {
+            auto f = dec_.next(err);
+            if (!f) break;
+            if (!got_first_) {
+                got_first_ = true;
+                awaiting_ = true;  // until the command thread has judged the hello
+                hello_timer_.cancel();
+            }
+            inflight_ += f->size;
+            on_frame(shared_from_this(), std::move(*f));
+        }
+        if (!err.empty()) return finish("protocol error: " + err, true);
+        if (awaiting_ || inflight_ > cclimits::kMaxInflight) return;
+        readMore();
+    }
+
     void readMore() {
-        sock_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](
-                                                      boost::system::error_code ec, size_t n) {
-            if (ec) {
-                self->finish(self->dec_.pending() ? "truncated frame" : "disconnected", true);
-                return;
-            }
-            self->dec_.feed(self->buf_.data(), n);
-            std::string err;
-            while (auto f = self->dec_.next(err)) {
+        // Small until the hello is in: a connection that never says it
+        // costs little.
+        size_t want = got_first_ ? 65536 : 4096;
+        if (rsize_ != want) {
+            // Not zeroed: with one connection per container, only the pages
+            // data actually lands in should become resident.
+            rbuf_.reset(new char[want]);
+            rsize_ = want;
+        }
+        reading_ = true;
+        sock_.async_read_some(
+            asio::buffer(rbuf_.get(), rsize_),
+            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                self->reading_ = false;
                 if (self->closed_) return;
-                self->on_frame(self, std::move(*f));
-            }
-            if (!err.empty()) return self->finish("protocol error: " + err, true);
-            self->readMore();
-        });
+                if (ec) {
+                    self->finish(self->dec_.pending() ? "truncated frame" : "disconnected", true);
+                    return;
+                }
+                self->dec_.feed(self->rbuf_.get(), n);
+                self->drain();
+            });
     }
 
     void pump() {
@@ -206,17 +361,26 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
         closed_ = true;
         boost::system::error_code ec;
         sock_.close(ec);
+        hello_timer_.cancel();
         queue_.clear();
         queued_ = 0;
         file_.reset();
+        // rbuf_ and cur_ stay: a read or write may still be in flight (its
+        // handler holds this object, which frees them).
+        dec_ = ccproto::Decoder();
+        if (on_gone) std::exchange(on_gone, nullptr)();
         if (notify && on_close) on_close(shared_from_this(), why);
     }
 
     local::socket sock_;
-    // Not zeroed: with one connection per container, only the pages data
-    // actually lands in should become resident.
-    std::array<char, 65536> buf_;
+    asio::steady_timer hello_timer_;
+    std::unique_ptr<char[]> rbuf_;
+    size_t rsize_ = 0;
     ccproto::Decoder dec_;
+    bool got_first_ = false;  // a frame (the hello) came in
+    bool awaiting_ = false;   // the hello waits for the command thread's verdict
+    bool reading_ = false;
+    std::atomic<size_t> inflight_{0};  // bytes of frames the command thread has not handled
     static constexpr size_t kMaxQueued = 16u << 20;
     std::deque<Out> queue_;
     size_t queued_ = 0;  // bytes of ready frames in queue_ (files are streamed)
@@ -256,14 +420,29 @@ class CcListener : public std::enable_shared_from_this<CcListener> {
         acc_.async_accept(
             [self = shared_from_this()](boost::system::error_code ec, local::socket s) {
                 if (ec == asio::error::operation_aborted || !self->acc_.is_open()) return;
-                if (!ec) {
+                if (!ec && self->conns_ >= cclimits::kMaxConns) {
+                    // Closed at once rather than left in the backlog, so the
+                    // peer learns it; the agent retries.
+                    auto now = std::chrono::steady_clock::now();
+                    if (now - self->last_refusal_ > std::chrono::seconds(10)) {
+                        self->last_refusal_ = now;
+                        HERD_LOG(warn, "cc: vm {}: refused a connection: {} already open",
+                                 self->vm_id_, cclimits::kMaxConns);
+                    }
+                    boost::system::error_code ignored;
+                    s.close(ignored);
+                } else if (!ec) {
                     auto conn = std::make_shared<CcConn>(std::move(s));
                     CcService* svc = &self->svc_;
                     auto post = self->herd_.post;
                     int id = self->vm_id_;
+                    ++self->conns_;
+                    conn->on_gone = [self] { --self->conns_; };
                     conn->on_frame = [svc, post, id](std::shared_ptr<CcConn> c, ccproto::Frame f) {
                         post([svc, id, c, f = std::move(f)]() mutable {
+                            size_t n = f.size;
                             svc->onFrame(id, c.get(), std::move(f));
+                            c->consumed(n);
                         });
                     };
                     conn->on_close = [svc, post, id](std::shared_ptr<CcConn> c, std::string why) {
@@ -281,6 +460,8 @@ class CcListener : public std::enable_shared_from_this<CcListener> {
     Herd& herd_;
     int vm_id_;
     std::string path_;
+    size_t conns_ = 0;  // open connections (io thread)
+    std::chrono::steady_clock::time_point last_refusal_{};
 };
 
 std::string CcFilter::str() const {
@@ -325,7 +506,46 @@ Result<std::string> CcService::open(Vm& vm) {
     CcClient& c = clients_[vm.id];
     c.vm_id = vm.id;
     c.ns = vm.ns;
+    startTicker();
     return l->path();
+}
+
+// Every few seconds on the command thread: sweep(). The timer lives on the
+// io thread and stops once the service is gone.
+void CcService::startTicker() {
+    if (ticking_ || !herd_.io || !herd_.post) return;
+    ticking_ = true;
+    struct Tick {
+        static void arm(std::shared_ptr<asio::steady_timer> t, std::weak_ptr<CcService> w,
+                        std::function<void(std::function<void()>)> post) {
+            t->expires_after(std::chrono::seconds(5));
+            t->async_wait([t, w, post](boost::system::error_code ec) {
+                if (ec || w.expired()) return;
+                post([w] {
+                    if (auto s = w.lock()) s->sweep();
+                });
+                arm(t, w, post);
+            });
+        }
+    };
+    auto t = std::make_shared<asio::steady_timer>(*herd_.io);
+    std::weak_ptr<CcService> w = weak_from_this();
+    asio::post(*herd_.io, [t, w, post = herd_.post] { Tick::arm(t, w, post); });
+}
+
+// Closes guest files that went without data for kFileIdle: the agent sends
+// a file's chunks back to back, so a silent one is abandoned (or hostile).
+void CcService::sweep() {
+    auto now = std::chrono::steady_clock::now();
+    for (auto& [vm_id, c] : clients_) {
+        std::vector<std::string> idle;
+        for (const auto& [host, f] : c.recv_files)
+            if (now - f.last > cclimits::kFileIdle) idle.push_back(host);
+        for (const auto& host : idle)
+            refuseFile(
+                c, host,
+                "nothing received for " + std::to_string(cclimits::kFileIdle.count()) + " s");
+    }
 }
 
 void CcService::drop(Vm& vm) {
@@ -345,6 +565,7 @@ void CcService::close(Vm& vm) {
         }
     }
     clients_.erase(vm.id);
+    warned_.erase(vm.id);
     auto it = listeners_.find(vm.id);
     if (it != listeners_.end()) {
         it->second->close();
@@ -353,6 +574,7 @@ void CcService::close(Vm& vm) {
 }
 
 void CcService::clearNamespace(const std::string& name) {
+    forget(name, std::nullopt);
     ns_.erase(name);
     std::error_code ec;
     fs::remove_all(responsesDir(name), ec);
@@ -372,7 +594,9 @@ void CcService::disconnect(CcClient& c) {
     if (c.conn) c.conn->close();
     c.conn.reset();
     c.welcomed = false;
-    c.recv_files.clear();
+    // A file cut off mid-way: what the agent resends after reconnecting
+    // would not be its start.
+    while (!c.recv_files.empty()) refuseFile(c, c.recv_files.begin()->first, "connection lost");
     c.procs.clear();
     if (Vm* vm = vmOf(c)) vm->cc_active = false;
 }
@@ -385,6 +609,14 @@ void CcService::onClosed(int vm_id, const CcConn* conn, const std::string& why) 
     disconnect(it->second);
 }
 
+bool CcService::warnAllowed(int vm_id) {
+    auto now = std::chrono::steady_clock::now();
+    auto it = warned_.find(vm_id);
+    if (it != warned_.end() && now - it->second < std::chrono::seconds(10)) return false;
+    warned_[vm_id] = now;
+    return true;
+}
+
 void CcService::onFrame(int vm_id, const CcConn* conn, ccproto::Frame f) {
     auto it = clients_.find(vm_id);
     if (auto p = pending_.find(conn); p != pending_.end()) {
@@ -392,7 +624,8 @@ void CcService::onFrame(int vm_id, const CcConn* conn, ccproto::Frame f) {
         pending_.erase(p);
         if (it == clients_.end()) return pc->close();
         if (f.type() != "hello") {
-            HERD_LOG(warn, "cc: vm {}: expected hello, got `{}`", vm_id, f.type());
+            if (warnAllowed(vm_id))
+                HERD_LOG(warn, "cc: vm {}: expected hello, got `{}`", vm_id, guestText(f.type()));
             return pc->close();
         }
         return hello(it->second, std::move(pc), f);
@@ -408,22 +641,30 @@ void CcService::onFrame(int vm_id, const CcConn* conn, ccproto::Frame f) {
         setInfo(c, f.header);
         if (Vm* vm = vmOf(c)) applyAgentAddresses(*vm, c.ip, c.mac);
     } else if (type == "procs") {
-        c.procs.clear();
-        auto it2 = f.header.find("procs");
-        if (it2 != f.header.end() && it2->is_array()) {
-            for (const auto& p : *it2) {
-                if (!p.is_object()) continue;
-                c.procs.push_back(
-                    {static_cast<int>(ccproto::jint(p, "pid")), ccproto::jstrs(p, "argv")});
-            }
+        procs(c, f);
+    }
+}
+
+void CcService::procs(CcClient& c, const ccproto::Frame& f) {
+    c.procs.clear();
+    auto it = f.header.find("procs");
+    if (it == f.header.end() || !it->is_array()) return;
+    for (const auto& p : *it) {
+        if (c.procs.size() >= cclimits::kMaxProcs) break;
+        if (!p.is_object()) continue;
+        CcProc proc{static_cast<int>(std::clamp<int64_t>(ccproto::jint(p, "pid"), 0, INT_MAX)), {}};
+        for (const auto& a : ccproto::jstrs(p, "argv")) {
+            if (proc.argv.size() >= cclimits::kMaxArgs) break;
+            proc.argv.push_back(guestText(a));
         }
+        c.procs.push_back(std::move(proc));
     }
 }
 
 void CcService::hello(CcClient& c, std::shared_ptr<CcConn> conn, const ccproto::Frame& f) {
     Vm* vm = vmOf(c);
     auto reject = [&](const std::string& why) {
-        HERD_LOG(warn, "cc: vm {}: rejected agent: {}", c.vm_id, why);
+        if (warnAllowed(c.vm_id)) HERD_LOG(warn, "cc: vm {}: rejected agent: {}", c.vm_id, why);
         conn->send(ccproto::encode({{"type", "reject"}, {"error", why}}));
         conn->close();
     };
@@ -432,73 +673,175 @@ void CcService::hello(CcClient& c, std::shared_ptr<CcConn> conn, const ccproto::
         return reject("unsupported protocol version " + std::to_string(version));
     std::string uuid = lower(ccproto::jstr(f.header, "uuid"));
     if (!vm || uuid.empty() || uuid != lower(vm->uuid())) return reject("unregistered client");
+    // Responses are stored under a directory named by the uuid.
+    if (!plainUuid(uuid))
+        return reject("the VM's uuid is not a plain uuid (8-4-4-4-12 hex digits): " +
+                      guestText(uuid));
     if (c.conn) disconnect(c);  // the agent reconnected before we saw it go
     c.conn = std::move(conn);
     c.uuid = uuid;
+    c.warned = false;
     setInfo(c, f.header);
     c.welcomed = true;
     vm->cc_active = true;
     applyAgentAddresses(*vm, c.ip, c.mac);
+    c.conn->welcome();
     c.conn->send(ccproto::encode({{"type", "welcome"}, {"version", ccproto::kVersion}}));
     // Commands posted while it was away (never the `once` ones).
     for (auto& [id, cmd] : ns(c.ns).commands)
         if (!cmd.once && !cmd.sent_to.count(c.uuid) && matches(c, cmd.filter)) deliver(c, cmd);
 }
 
+// The command `id` if it was delivered to `c` and still waits for its answer.
+CcExpect* CcService::outstanding(CcClient& c, int64_t id) {
+    if (id <= 0 || id > INT_MAX) return nullptr;
+    auto x = c.expect.find(static_cast<int>(id));
+    if (x == c.expect.end()) return nullptr;
+    auto& cmds = ns(c.ns).commands;
+    auto it = cmds.find(static_cast<int>(id));
+    if (it == cmds.end() || !it->second.sent_to.count(c.uuid)) {
+        closeFiles(c, x->first);
+        c.expect.erase(x);  // deleted meanwhile
+        return nullptr;
+    }
+    return &x->second;
+}
+
+// A frame for a command the client was not asked for, or no longer owes:
+// dropped (it may be the late end of a deleted command); logged once per
+// connection.
+void CcService::unsolicited(CcClient& c, const std::string& what, int64_t id) {
+    if (c.warned || !warnAllowed(c.vm_id)) return;
+    c.warned = true;
+    HERD_LOG(warn,
+             "cc: vm {}: ignored {} for command {}, which it does not owe (further ones "
+             "are not logged)",
+             c.vm_id, what, id);
+}
+
+void CcService::refuseFile(CcClient& c, const std::string& host, const std::string& why) {
+    auto it = c.recv_files.find(host);
+    if (it == c.recv_files.end()) return;
+    if (auto x = c.expect.find(it->second.id); x != c.expect.end()) {
+        x->second.refused.insert(it->second.path);
+        x->second.errors.push_back("recv " + it->second.path + ": " + why);
+    }
+    HERD_LOG(warn, "cc: vm {}: recv {}: {}", c.vm_id, guestText(it->second.path), why);
+    c.recv_files.erase(it);
+    ::unlink(host.c_str());  // a partial file would pass for the whole
+}
+
+void CcService::closeFiles(CcClient& c, int id) {
+    for (auto it = c.recv_files.begin(); it != c.recv_files.end();)
+        it = it->second.id == id ? c.recv_files.erase(it) : std::next(it);
+}
+
+void CcService::forget(const std::string& nsname, std::optional<int> id) {
+    for (auto& [vm_id, c] : clients_) {
+        if (c.ns != nsname) continue;
+        for (auto it = c.expect.begin(); it != c.expect.end();) {
+            if (id && it->first != *id) {
+                ++it;
+                continue;
+            }
+            closeFiles(c, it->first);
+            it = c.expect.erase(it);
+        }
+    }
+}
+
 void CcService::response(CcClient& c, const ccproto::Frame& f) {
     int64_t id = ccproto::jint(f.header, "id", -1);
     int64_t nout = ccproto::jint(f.header, "stdout", -1),
             nerr = ccproto::jint(f.header, "stderr", -1);
-    if (nout < 0 || nerr < 0 || static_cast<uint64_t>(nout + nerr) != f.body.size()) {
-        HERD_LOG(warn, "cc: vm {}: malformed response", c.vm_id);
+    if (nout < 0 || nerr < 0 || static_cast<uint64_t>(nout) > f.body.size() ||
+        static_cast<uint64_t>(nerr) != f.body.size() - static_cast<uint64_t>(nout)) {
+        if (warnAllowed(c.vm_id)) HERD_LOG(warn, "cc: vm {}: malformed response", c.vm_id);
         return disconnect(c);
     }
-    auto& cmds = ns(c.ns).commands;
-    auto it = cmds.find(static_cast<int>(id));
-    if (it == cmds.end()) return;  // deleted meanwhile
+    CcExpect* e = outstanding(c, id);
+    if (!e) return unsolicited(c, "a response", id);
+    CcCommand& cmd = ns(c.ns).commands.at(static_cast<int>(id));
+    closeFiles(c, cmd.id);  // the agent answers after its files
     std::string dir = responsesDir(c.ns) + "/" + std::to_string(id) + "/" + c.uuid;
     if (auto r = makeDirs(herd_, dir); !r.ok()) {
         HERD_LOG(error, "cc: {}", r.error().text());
         return;
     }
-    std::string_view body(f.body);
+    std::string_view out = std::string_view(f.body).substr(0, static_cast<size_t>(nout));
+    std::string err(std::string_view(f.body).substr(static_cast<size_t>(nout)));
+    const uint64_t budget = ns(c.ns).budget;
+    if (e->stored + f.body.size() > budget) {
+        out = {};
+        err.clear();
+        e->errors.push_back(
+            fmt::format("response: {} bytes, over the budget of {} bytes per VM "
+                        "and command (cc budget)",
+                        f.body.size(), budget));
+    }
+    for (const auto& msg : e->errors) err += "herd: " + msg + "\n";
+    e->errors.clear();
+    e->stored += out.size() + err.size();
     Result<void> r = Ok();
-    if (nout > 0) r = writeFile(herd_, dir + "/stdout", body.substr(0, nout));
-    if (r.ok() && nerr > 0) r = writeFile(herd_, dir + "/stderr", body.substr(nout));
+    if (!out.empty()) r = writeFile(herd_, dir + "/stdout", out);
+    if (r.ok() && !err.empty()) r = writeFile(herd_, dir + "/stderr", err);
     auto ec = f.header.find("exitcode");
     if (r.ok() && ec != f.header.end() && ec->is_number_integer())
         r = writeFile(herd_, dir + "/exitcode", std::to_string(ec->get<int64_t>()));
     if (!r.ok()) HERD_LOG(error, "cc: {}", r.error().text());
-    it->second.checked_in.insert(c.uuid);
+    cmd.checked_in.insert(c.uuid);
+    if (--e->responses <= 0) c.expect.erase(cmd.id);
 }
 
 void CcService::fileChunk(CcClient& c, const ccproto::Frame& f) {
     int64_t id = ccproto::jint(f.header, "id", -1);
-    std::string rel = ccproto::safeRelative(ccproto::jstr(f.header, "path"));
-    if (id < 0 || rel.empty()) return;
+    CcExpect* e = outstanding(c, id);
+    if (!e || !e->files) return unsolicited(c, "a file", id);
+    // Only the paths the command asked for, as it named them: the guest
+    // chooses no name on the host.
+    const std::string path = ccproto::jstr(f.header, "path");
+    const CcCommand& cmd = ns(c.ns).commands.at(static_cast<int>(id));
+    if (std::find(cmd.recv.begin(), cmd.recv.end(), path) == cmd.recv.end())
+        return unsolicited(c, "a file", id);
+    std::string rel = ccproto::safeRelative(path);
+    if (rel.empty() || e->refused.count(path)) return;
     std::string host = responsesDir(c.ns) + "/" + std::to_string(id) + "/" + c.uuid + "/" + rel;
     bool eof = ccproto::jbool(f.header, "eof");
     if (!ccproto::jstr(f.header, "error").empty()) {
-        c.recv_files.erase(host);
+        c.recv_files.erase(host);  // the agent reports it in its response
         return;
     }
+    const uint64_t budget = ns(c.ns).budget;
     auto it = c.recv_files.find(host);
     if (it == c.recv_files.end()) {
+        if (c.recv_files.size() >= cclimits::kMaxOpenFiles) {
+            e->refused.insert(path);
+            e->errors.push_back("recv " + path + ": over " +
+                                std::to_string(cclimits::kMaxOpenFiles) + " files open at once");
+            return;
+        }
         auto fd = [&]() -> Result<unique_fd> {
             HERD_TRY(makeDirs(herd_, host.substr(0, host.rfind('/'))));
             return createFile(herd_, host);
         }();
         if (!fd.ok()) {
             HERD_LOG(error, "cc recv: {}", fd.error().text());
+            e->refused.insert(path);
+            e->errors.push_back("recv " + path + ": " + fd.error().text());
             return;
         }
-        it = c.recv_files.emplace(host, std::move(*fd)).first;
+        it = c.recv_files.emplace(host, CcRecvFile{std::move(*fd), cmd.id, path, {}}).first;
     }
-    if (auto r = writeAll(it->second.get(), f.body, host); !r.ok()) {
+    it->second.last = std::chrono::steady_clock::now();
+    if (e->stored + f.body.size() > budget)
+        return refuseFile(
+            c, host,
+            fmt::format("over the budget of {} bytes per VM and command (cc budget)", budget));
+    if (auto r = writeAll(it->second.fd.get(), f.body, host); !r.ok()) {
         HERD_LOG(error, "cc recv: {}", r.error().text());
-        c.recv_files.erase(it);
-        return;
+        return refuseFile(c, host, r.error().text());
     }
+    e->stored += f.body.size();
     if (eof) c.recv_files.erase(it);
 }
 
@@ -542,6 +885,9 @@ void CcService::deliver(CcClient& c, CcCommand& cmd) {
               {"send", cmd.send},  {"recv", cmd.recv}};
     c.conn->send(ccproto::encode(h));
     cmd.sent_to.insert(c.uuid);
+    CcExpect& e = c.expect[cmd.id] = CcExpect{};
+    e.responses = cmd.background ? 2 : 1;
+    e.files = !cmd.recv.empty();
 }
 
 std::vector<CcClient*> CcService::active(const std::string& ns) {
@@ -568,6 +914,14 @@ int CcService::post(const std::string& nsname, CcCommand cmd) {
 
 void CcService::deleteCommand(const std::string& nsname, int id) {
     ns(nsname).commands.erase(id);
+    forget(nsname, id);
+}
+
+void CcService::clearCommands(const std::string& nsname) {
+    Ns& n = ns(nsname);
+    n.commands.clear();
+    n.next_id = 1;
+    forget(nsname, std::nullopt);
 }
 
 void CcService::signal(const std::string& nsname, const json& msg) {

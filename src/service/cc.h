@@ -8,13 +8,29 @@
 // (clients, commands, responses, files on disk) lives on the command thread,
 // like the rest of the service layer. The io side only decodes frames and
 // posts them to the command thread; the command thread posts frames back.
+//
+// The guest is root in its container and may speak the protocol itself, so
+// nothing it sends is trusted (limits in namespace cclimits):
+//   - a VM's socket takes a few connections at once; each must say hello
+//     within a few seconds, and until it has, only a small frame is read;
+//   - later frames are bounded (size, header size and nesting, checked
+//     before parsing), and a connection whose frames wait for the command
+//     thread stops being read until they are handled;
+//   - responses and files are stored only for commands delivered to that
+//     client and still waiting for its answer (a `cc recv` for files, only
+//     the paths it asked for), within a byte budget per VM and command
+//     (`cc budget`), with few files open at once, closed when idle;
+//   - text the agent reports (hostname, os, process argv...) is escaped
+//     (guestText), addresses and MACs are kept only if they parse.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/ccproto.h"
@@ -27,6 +43,46 @@ namespace herd {
 class Herd;
 class CcConn;
 class CcListener;
+
+namespace cclimits {
+// Connections a VM's socket holds at once: the agent uses one, and a
+// reconnecting agent may briefly overlap its old one.
+inline constexpr size_t kMaxConns = 4;
+// A connection must have sent its hello by then.
+inline constexpr std::chrono::seconds kHelloTimeout{5};
+// The first frame (hello: identity and up to kMaxAddrs addresses and MACs).
+inline constexpr ccproto::Decoder::Limits kHello{64u << 10, 64u << 10, ccproto::kMaxDepth, 4096};
+// Every later frame: responses and file chunks carry up to a few MiB of
+// body, headers are small (the largest, `procs`, lists background commands).
+inline constexpr ccproto::Decoder::Limits kAgent{ccproto::kMaxFrame, 1u << 20, ccproto::kMaxDepth,
+                                                 65536};
+// Bytes of decoded frames waiting for the command thread, per connection,
+// beyond which the connection is not read.
+inline constexpr size_t kMaxInflight = 16u << 20;
+// Guest files being received at once per VM (the agent sends one at a time),
+// and how long one may go without data before it is closed.
+inline constexpr size_t kMaxOpenFiles = 4;
+inline constexpr std::chrono::seconds kFileIdle{60};
+// Default `cc budget`: bytes one VM may store for one command.
+inline constexpr uint64_t kDefaultBudget = 1ull << 30;
+// Agent text kept per field; entries kept per list.
+inline constexpr size_t kMaxText = 256;
+inline constexpr size_t kMaxProcs = 1024;
+inline constexpr size_t kMaxArgs = 256;
+}  // namespace cclimits
+
+// Text from a guest made safe for a table, a log line or the web page: C0
+// and C1 control characters, DEL and bytes that are not UTF-8 become `\xNN`
+// escapes; the result is at most `max` bytes (cut at a character).
+std::string guestText(std::string_view s, size_t max = cclimits::kMaxText);
+
+// Whether `s` is a plain UUID (8-4-4-4-12 hex digits), the only form cc
+// builds a host path from.
+bool plainUuid(std::string_view s);
+
+// `cc budget` sizes: bytes, or a number with a K, M, G or T suffix (powers
+// of 1024, case-insensitive, an optional trailing B), at least 1.
+std::optional<uint64_t> parseByteSize(std::string_view s);
 
 // `cc filter`: every set field must match (empty = any).
 struct CcFilter {
@@ -57,6 +113,24 @@ struct CcProc {
     std::vector<std::string> argv;
 };
 
+// A command delivered to a client that still owes its answer. Only these
+// may store anything (kept across reconnects: the agent resends what it
+// could not deliver).
+struct CcExpect {
+    int responses = 1;                // still to come (a background command answers twice)
+    bool files = false;               // a `cc recv`: file frames before the response
+    uint64_t stored = 0;              // bytes written for it (the budget)
+    std::set<std::string> refused;    // guest paths no longer written
+    std::vector<std::string> errors;  // the daemon's own, added to its stderr
+};
+
+struct CcRecvFile {
+    unique_fd fd;
+    int id = 0;
+    std::string path;  // the guest path (as the command named it)
+    std::chrono::steady_clock::time_point last;
+};
+
 // A connected (or once connected) agent, one per VM.
 struct CcClient {
     int vm_id = 0;
@@ -64,12 +138,14 @@ struct CcClient {
     std::string uuid, hostname, arch, os;
     std::vector<std::string> ip, mac;
     std::vector<CcProc> procs;
-    std::shared_ptr<CcConn> conn;                 // null while disconnected
-    bool welcomed = false;                        // conn said a valid hello
-    std::map<std::string, unique_fd> recv_files;  // cc recv in progress, by host path
+    std::shared_ptr<CcConn> conn;                  // null while disconnected
+    bool welcomed = false;                         // conn said a valid hello
+    bool warned = false;                           // logged an unsolicited frame
+    std::map<int, CcExpect> expect;                // by command id
+    std::map<std::string, CcRecvFile> recv_files;  // cc recv in progress, by host path
 };
 
-class CcService {
+class CcService : public std::enable_shared_from_this<CcService> {
   public:
     explicit CcService(Herd& herd);
     ~CcService();
@@ -85,6 +161,7 @@ class CcService {
         std::map<int, CcCommand> commands;
         std::optional<CcFilter> filter;
         std::string prefix;
+        uint64_t budget = cclimits::kDefaultBudget;  // `cc budget`
     };
     Ns& ns(const std::string& name) { return ns_[name]; }
     void clearNamespace(const std::string& name);
@@ -93,6 +170,8 @@ class CcService {
     // connected client; clients that connect later get it unless `once`.
     int post(const std::string& ns, CcCommand cmd);
     void deleteCommand(const std::string& ns, int id);
+    // Forgets every command of a namespace (ids start again at 1).
+    void clearCommands(const std::string& ns);
 
     // Connected, welcomed clients of a namespace whose VM is up, by uuid.
     std::vector<CcClient*> active(const std::string& ns);
@@ -112,6 +191,15 @@ class CcService {
     void hello(CcClient& c, std::shared_ptr<CcConn> conn, const ccproto::Frame& f);
     void response(CcClient& c, const ccproto::Frame& f);
     void fileChunk(CcClient& c, const ccproto::Frame& f);
+    void procs(CcClient& c, const ccproto::Frame& f);
+    CcExpect* outstanding(CcClient& c, int64_t id);
+    void unsolicited(CcClient& c, const std::string& what, int64_t id);
+    void refuseFile(CcClient& c, const std::string& host, const std::string& why);
+    void closeFiles(CcClient& c, int id);
+    void forget(const std::string& ns, std::optional<int> id);
+    void sweep();
+    void startTicker();
+    bool warnAllowed(int vm_id);
     void disconnect(CcClient& c);
     bool matches(const CcClient& c, const std::optional<CcFilter>& f);
     void deliver(CcClient& c, CcCommand& cmd);
@@ -125,6 +213,10 @@ class CcService {
     // only once they prove who they are, so that garbage on the socket
     // cannot knock the real agent off.
     std::map<const CcConn*, std::pair<int, std::shared_ptr<CcConn>>> pending_;
+    bool ticking_ = false;  // sweep() runs every few seconds
+    // When a VM's guest last got a warning logged (a guest reconnecting in
+    // a loop must not fill the log).
+    std::map<int, std::chrono::steady_clock::time_point> warned_;
 };
 
 // Creates herd.cc and hooks it into the container runtime (if that is the

@@ -76,6 +76,19 @@ void ccPrefix(Command& c, Env& env) {
     env.ok();
 }
 
+// `cc budget [size]`: what one VM may store for one command.
+void ccBudget(Command& c, Env& env) {
+    auto& n = ccOf(env.herd).ns(env.ns);
+    if (!c.strings.count("size")) return env.reply(std::to_string(n.budget));
+    auto v = parseByteSize(c.str("size"));
+    if (!v)
+        return env.fail("invalid size `" + c.str("size") +
+                        "`: want a number of bytes, optionally with a K, M, G or T suffix "
+                        "(e.g. 512M)");
+    n.budget = *v;
+    env.ok();
+}
+
 void ccExec(Command& c, Env& env) {
     CcCommand cmd;
     cmd.argv = c.list("command");
@@ -252,6 +265,9 @@ void ccExitcode(Command& c, Env& env) {
     if (!vm) return env.fail(fmt::format("vm not found: {}", c.str("vm")));
     std::string uuid = vm->uuid();
     std::transform(uuid.begin(), uuid.end(), uuid.begin(), ::tolower);
+    // A path is built from it.
+    if (!plainUuid(uuid))
+        return env.fail(fmt::format("no exit code for command {} on {}", id, vm->name));
     bool ok = false;
     std::string code =
         readAll(ccOf(env.herd).responsesDir(env.ns) + "/" + id + "/" + uuid + "/exitcode", ok);
@@ -289,9 +305,7 @@ void ccProcess(Command& c, Env& env) {
 }
 
 void clearCommands(CcService& cc, const std::string& ns) {
-    auto& n = cc.ns(ns);
-    n.commands.clear();
-    n.next_id = 1;
+    cc.clearCommands(ns);
 }
 
 void clearResponses(CcService& cc, const std::string& ns) {
@@ -328,6 +342,7 @@ void ccDelete(Command& c, Env& env) {
 void ccCommand(Command& c, Env& env) {
     if (c.flag("clients")) return ccClients(c, env);
     if (c.flag("prefix")) return ccPrefix(c, env);
+    if (c.flag("budget")) return ccBudget(c, env);
     if (c.flag("send")) return ccSend(c, env);
     if (c.flag("recv")) return ccRecv(c, env);
     if (c.flag("exec") || c.flag("exec-once") || c.flag("background") || c.flag("background-once"))
@@ -343,13 +358,14 @@ void ccCommand(Command& c, Env& env) {
 
 void clearCc(Command& c, Env& env) {
     CcService& cc = ccOf(env.herd);
-    bool all =
-        !c.flag("commands") && !c.flag("filter") && !c.flag("prefix") && !c.flag("responses");
+    bool all = !c.flag("commands") && !c.flag("filter") && !c.flag("prefix") &&
+               !c.flag("responses") && !c.flag("budget");
     auto& n = cc.ns(env.ns);
     if (all || c.flag("commands")) clearCommands(cc, env.ns);
     if (all || c.flag("filter")) n.filter.reset();
     if (all || c.flag("prefix")) n.prefix.clear();
     if (all || c.flag("responses")) clearResponses(cc, env.ns);
+    if (all || c.flag("budget")) n.budget = cclimits::kDefaultBudget;
     env.ok();
 }
 
@@ -368,22 +384,27 @@ void registerCcCommands(Herd& herd) {
             "Files to send are taken from the file root (-filepath). Responses are "
             "stored\nunder <filepath>/miniccc_responses/<id>/<uuid>/ and shown by "
             "`cc responses`.\nFilters (`cc filter`) limit which clients get new "
-            "commands.",
-            {"cc", "cc <clients,>", "cc <prefix,> [prefix]", "cc <send,> <file>...",
-             "cc <recv,> <file>...", "cc <exec,> <command>...", "cc <exec-once,> <command>...",
-             "cc <background,> <command>...", "cc <background-once,> <command>...",
-             "cc <commands,>", "cc <filter,> [filter]...",
+            "commands.\n\n"
+            "A guest may store at most `cc budget` bytes per command (received files "
+            "and output;\ndefault 1G): a `cc recv` beyond it stops storing the file and "
+            "says so in the\nresponse's stderr. Sizes are bytes or take a K, M, G or T "
+            "suffix, e.g. `cc budget 4G`.",
+            {"cc", "cc <clients,>", "cc <prefix,> [prefix]", "cc <budget,> [size]",
+             "cc <send,> <file>...", "cc <recv,> <file>...", "cc <exec,> <command>...",
+             "cc <exec-once,> <command>...", "cc <background,> <command>...",
+             "cc <background-once,> <command>...", "cc <commands,>", "cc <filter,> [filter]...",
              "cc <responses,> <id or prefix or all> [raw,]", "cc <exitcode,> <id> <vm>",
              "cc <process,> <list,> <vm or all>", "cc <process,> <kill,> <pid or all>",
              "cc <process,> <killall,> <name>", "cc <delete,> <command,> <id or prefix or all>",
              "cc <delete,> <response,> <id or prefix or all>"},
             ccCommand));
-    addHandler(herd, makeHandler("reset command and control state",
-                                 "Resets the cc state of the namespace: commands, filter, prefix "
-                                 "and responses,\nor only the part named.",
-                                 {"clear cc", "clear cc <commands,>", "clear cc <filter,>",
-                                  "clear cc <prefix,>", "clear cc <responses,>"},
-                                 clearCc));
+    addHandler(herd,
+               makeHandler("reset command and control state",
+                           "Resets the cc state of the namespace: commands, filter, prefix, "
+                           "responses and budget,\nor only the part named.",
+                           {"clear cc", "clear cc <commands,>", "clear cc <filter,>",
+                            "clear cc <prefix,>", "clear cc <responses,>", "clear cc <budget,>"},
+                           clearCc));
 }
 
 }  // namespace herd
