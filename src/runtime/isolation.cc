@@ -17,11 +17,24 @@
 
 namespace herd::runtime {
 
-// Docker's default set, less three capabilities whose only use in a guest is
-// to make files that grant privileges to whoever runs or opens them on the
-// host. A volume (and a filesystem used without a snapshot) is host storage:
-// a host user reaches it through the host's own path, which a nosuid/nodev
-// bind inside the container does not cover.
+// Docker's default set.
+uint64_t defaultCapabilities() {
+    const int caps[] = {CAP_CHOWN,   CAP_DAC_OVERRIDE, CAP_FSETID,           CAP_FOWNER,
+                        CAP_MKNOD,   CAP_NET_RAW,      CAP_SETGID,           CAP_SETUID,
+                        CAP_SETFCAP, CAP_SETPCAP,      CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
+                        CAP_KILL,    CAP_AUDIT_WRITE};
+    uint64_t m = 0;
+    for (int c : caps) m |= uint64_t{1} << c;
+    return m;
+}
+
+// For a container that writes to host storage (a read-write volume, or its
+// filesystem used without a snapshot): Docker's set less three capabilities
+// whose only use there is to make files that grant privileges to whoever runs
+// or opens them on the host. A host user reaches such storage through the
+// host's own path, which a nosuid/nodev bind inside the container does not
+// cover. (A container's overlay layers are not host storage in this sense:
+// they live under the base directory, which only root can enter.)
 //  - CAP_MKNOD: device nodes. The guest's devices cgroup keeps it from using
 //    them, but a node in a volume works for any host user it lets in (a 0666
 //    copy of the host's disk or of another user's pty). herd makes the
@@ -30,15 +43,11 @@ namespace herd::runtime {
 //    running the file would get.
 //  - CAP_FSETID: keeps set-user-ID bits when root writes to a file, so a
 //    guest could replace the contents of a setuid program placed in a volume.
-// Setting set-user/group-ID bits directly is refused by the seccomp filter;
-// inside the guest they mean nothing anyway (no_new_privs).
-uint64_t defaultCapabilities() {
-    const int caps[] = {CAP_CHOWN,      CAP_DAC_OVERRIDE, CAP_FOWNER,     CAP_NET_RAW,
-                        CAP_SETGID,     CAP_SETUID,       CAP_SETPCAP,    CAP_NET_BIND_SERVICE,
-                        CAP_SYS_CHROOT, CAP_KILL,         CAP_AUDIT_WRITE};
-    uint64_t m = 0;
-    for (int c : caps) m |= uint64_t{1} << c;
-    return m;
+// Setting set-user/group-ID bits directly is refused by that container's
+// seccomp filter; inside the guest they mean nothing anyway (no_new_privs).
+uint64_t hostStorageCapabilities() {
+    return defaultCapabilities() & ~((uint64_t{1} << CAP_MKNOD) | (uint64_t{1} << CAP_SETFCAP) |
+                                     (uint64_t{1} << CAP_FSETID));
 }
 
 // Guests configure their own NICs (veths herd moved into their network
@@ -177,8 +186,9 @@ const unsigned long kPersonalities[] = {0x0, 0x8, 0x20000, 0x20008, 0xffffffff};
 constexpr unsigned long kCloneNsFlags = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS |
                                         CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
 
-// Calls that set a file's mode, and which argument holds it: allowed only
-// without S_ISUID and S_ISGID (see defaultCapabilities).
+// Calls that set a file's mode, and which argument holds it: for containers
+// that write to host storage, allowed only without S_ISUID and S_ISGID (see
+// hostStorageCapabilities).
 struct ModeArg {
     const char* name;
     unsigned arg;
@@ -205,7 +215,7 @@ Result<void> addRule(const Ctx& ctx, uint32_t action, const char* name, unsigned
 
 }  // namespace
 
-Result<std::vector<sock_filter>> buildSeccompFilter() {
+Result<std::vector<sock_filter>> buildSeccompFilter(bool host_storage) {
     // Default: EPERM for every call the rules below do not allow (known
     // calls not listed, and listed calls whose arguments do not match).
     Ctx ctx;
@@ -217,6 +227,10 @@ Result<std::vector<sock_filter>> buildSeccompFilter() {
 
     for (const char* name : kAllowed) HERD_TRY(addRule(ctx, SCMP_ACT_ALLOW, name));
     for (const auto& m : kModeCalls) {
+        if (!host_storage) {
+            HERD_TRY(addRule(ctx, SCMP_ACT_ALLOW, m.name));
+            continue;
+        }
         scmp_arg_cmp cmp{m.arg, SCMP_CMP_MASKED_EQ, S_ISUID | S_ISGID, 0};
         HERD_TRY(addRule(ctx, SCMP_ACT_ALLOW, m.name, 1, &cmp));
     }
@@ -291,9 +305,13 @@ Result<Isolation> makeIsolation() {
     std::ifstream f("/proc/sys/kernel/cap_last_cap");
     if (!(f >> iso.last_cap)) iso.last_cap = CAP_LAST_CAP;
     iso.keep_caps = defaultCapabilities();
-    auto prog = buildSeccompFilter();
+    iso.keep_caps_host_storage = hostStorageCapabilities();
+    auto prog = buildSeccompFilter(false);
     if (!prog.ok()) return prog.error();
     iso.seccomp = std::move(*prog);
+    prog = buildSeccompFilter(true);
+    if (!prog.ok()) return prog.error();
+    iso.seccomp_host_storage = std::move(*prog);
     return iso;
 }
 

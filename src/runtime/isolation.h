@@ -11,22 +11,34 @@
 
 namespace herd::runtime {
 
+// Two profiles: the default one, and a stricter one for containers that write
+// to host storage other users may reach (see hostStorageCapabilities).
 struct Isolation {
-    uint64_t keep_caps = 0;            // bit i = capability i kept
-    int last_cap = 0;                  // /proc/sys/kernel/cap_last_cap
-    std::vector<sock_filter> seccomp;  // compiled BPF program
+    uint64_t keep_caps = 0;                         // bit i = capability i kept
+    uint64_t keep_caps_host_storage = 0;            // the same, stricter profile
+    int last_cap = 0;                               // /proc/sys/kernel/cap_last_cap
+    std::vector<sock_filter> seccomp;               // compiled BPF program
+    std::vector<sock_filter> seccomp_host_storage;  // the same, stricter profile
 
-    sock_fprog program() const {
-        return {static_cast<unsigned short>(seccomp.size()),
-                const_cast<sock_filter*>(seccomp.data())};
+    uint64_t caps(bool host_storage) const {
+        return host_storage ? keep_caps_host_storage : keep_caps;
+    }
+    sock_fprog program(bool host_storage) const {
+        const auto& p = host_storage ? seccomp_host_storage : seccomp;
+        return {static_cast<unsigned short>(p.size()), const_cast<sock_filter*>(p.data())};
     }
 };
 
-// Docker's default capability set without CAP_FSETID, CAP_MKNOD and
-// CAP_SETFCAP (see isolation.cc: a guest must not make files that give a host
-// user privileges). CAP_NET_ADMIN is added per launch, for containers with
-// NICs (LaunchSpec::net_admin). herd drops everything else up to cap_last_cap.
+// Docker's default capability set. CAP_NET_ADMIN is added per launch, for
+// containers with NICs (LaunchSpec::net_admin). herd drops everything else up
+// to cap_last_cap.
 uint64_t defaultCapabilities();
+
+// For containers that write to host storage (a read-write volume, or the
+// filesystem itself without a snapshot): the default set without CAP_FSETID,
+// CAP_MKNOD and CAP_SETFCAP, so that a guest cannot leave a file there that
+// gives a host user privileges (see isolation.cc).
+uint64_t hostStorageCapabilities();
 
 // The capability a container with NICs keeps on top of the default set.
 uint64_t netAdminCapability();
@@ -38,10 +50,11 @@ uint64_t netAdminCapability();
 // Besides Docker's rules (no namespace flags for clone, no AF_VSOCK sockets,
 // only the harmless personalities), herd refuses io_uring (it bypasses this
 // filter's argument checks), ptrace attach, process_vm_*, kcmp,
-// name_to_handle_at, adjtimex, and setting the set-user-ID or set-group-ID
-// bit on any file (chmod family, open/creat/mknod modes; openat2 answers
-// ENOSYS because its mode is in memory the filter cannot read).
-Result<std::vector<sock_filter>> buildSeccompFilter();
+// name_to_handle_at and adjtimex; openat2 answers ENOSYS because its mode is
+// in memory the filter cannot read. With `host_storage`, setting the
+// set-user-ID or set-group-ID bit on any file (chmod family, open/creat/mknod
+// modes) is refused too.
+Result<std::vector<sock_filter>> buildSeccompFilter(bool host_storage);
 
 // Capability names, index = capability number (for tests and messages).
 const char* capabilityName(int cap);

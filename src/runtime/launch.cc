@@ -794,9 +794,9 @@ Result<Child> launch(const LaunchSpec& spec, const Isolation& iso,
     args->init_argv = arena.addv(spec.init);
     args->envp = arena.addv(spec.env);
     args->cgroup_ns = spec.cgroup_ns;
-    args->keep_caps = iso.keep_caps | (spec.net_admin ? netAdminCapability() : 0);
+    args->keep_caps = iso.caps(spec.host_storage) | (spec.net_admin ? netAdminCapability() : 0);
     args->last_cap = iso.last_cap;
-    args->seccomp = iso.program();
+    args->seccomp = iso.program(spec.host_storage);
 
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {

@@ -58,6 +58,11 @@ struct LaunchSpec {
     // Keep CAP_NET_ADMIN (set for containers with NICs: the guest configures
     // its own veths).
     bool net_admin = false;
+    // The guest writes to host storage other users may reach (a read-write
+    // volume, or the filesystem without a snapshot): the stricter isolation
+    // profile, with which it cannot make set-ID files, file capabilities or
+    // device nodes there (Isolation, hostStorageCapabilities).
+    bool host_storage = false;
 };
 
 // A launched container's first process. Owns its pidfd; destroying a Child

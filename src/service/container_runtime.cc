@@ -392,6 +392,13 @@ Result<void> ContainerRuntime::prepare(Vm& vm, Prepared& p) {
              "HOME=/root", "container=herd"};
     s.cgroup_ns = std::string(cgroups_->version()) == "v2";
     s.net_admin = !c.networks.empty();  // guests configure their own NICs
+    // Host storage a guest writes to: the filesystem itself without a
+    // snapshot, or a read-write volume, unless the user allowed set-ID files
+    // and devices on it (`:suid,dev`). Volumes are the directory binds.
+    s.host_storage = !c.snapshot;
+    for (const auto& b : s.binds) {
+        if (!b.file && !b.readonly && !(b.allow_suid && b.allow_dev)) s.host_storage = true;
+    }
     p.limits.memory_bytes = c.memory << 20;
     p.limits.vcpus = c.vcpus;
     p.limits.pids_max = opts_.pids_max;

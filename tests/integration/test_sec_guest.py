@@ -134,9 +134,13 @@ class GuestAttacks(unittest.TestCase):
         c.ok("vm launch container g")
         c.ok("vm config preinit " + cls.preinit)
         c.ok("vm launch container p")
+        # No volume: its writes stay in its overlay, under the root-only base.
+        c.ok("clear vm config volume")
+        c.ok("clear vm config preinit")
+        c.ok("vm launch container free")
         c.ok("vm start all")
         cls.cons = {}
-        for name in ("g", "p"):
+        for name in ("g", "p", "free"):
             cls.cons[name] = guest_console(cls.d, c, name)
             cls.addClassCleanup(cls.cons[name].close)
 
@@ -279,6 +283,22 @@ class GuestAttacks(unittest.TestCase):
         self.assertEqual(self.sh("echo hello | tr a-z A-Z"), "HELLO")
         out = self.sh("ping -c 1 -W 2 127.0.0.1 >/dev/null 2>&1; echo rc=$?")
         self.assertIn("rc=0", out)
+
+    def test_default_profile_without_host_storage(self):
+        # A guest writing only to its overlay (under the root-only base) keeps
+        # Docker's default profile: package installs may make setuid files.
+        out = self.sh("cp /bin/busybox /tmp/su; chmod 4755 /tmp/su; echo rc=$?; "
+                      "mknod /tmp/null c 1 3; echo rc2=$?", vm="free")
+        self.assertIn("rc=0", out)
+        self.assertIn("rc2=0", out)
+        eff = int(self.sh("awk '/^CapEff/ {print $2}' /proc/1/status", vm="free"), 16)
+        for cap in (4, 27, 31):  # FSETID, MKNOD, SETFCAP
+            self.assertTrue(eff & (1 << cap), "capability %d dropped" % cap)
+        # The guest with a volume has the stricter profile.
+        eff = int(self.sh("awk '/^CapEff/ {print $2}' /proc/1/status"), 16)
+        for cap in (4, 27, 31):
+            self.assertFalse(eff & (1 << cap), "capability %d kept" % cap)
+        assert_responsive(self.d)
 
     def test_net_admin_only_with_nics(self):
         eff = int(self.sh("awk '/^CapEff/ {print $2}' /proc/1/status"), 16)

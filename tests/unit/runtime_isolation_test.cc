@@ -26,10 +26,13 @@
 namespace herd::runtime {
 namespace {
 
-// Runs fn in a child with the filter loaded; fn's return value is the child's
-// exit status: 0 for "as expected", else a code telling which check failed.
-int underFilter(const std::function<int()>& fn) {
-    static auto prog = buildSeccompFilter();
+// Runs fn in a child with the filter loaded (the default profile, or with
+// `host_storage` the stricter one); fn's return value is the child's exit
+// status: 0 for "as expected", else a code telling which check failed.
+int underFilter(const std::function<int()>& fn, bool host_storage = true) {
+    static auto strict = buildSeccompFilter(true);
+    static auto plain = buildSeccompFilter(false);
+    auto& prog = host_storage ? strict : plain;
     EXPECT_TRUE(prog.ok()) << (prog.ok() ? "" : prog.error().text());
     if (!prog.ok()) return -1;
     pid_t pid = fork();
@@ -145,13 +148,39 @@ TEST(Seccomp, SetIdBitsRefused) {
     rmdir(dir);
 }
 
-TEST(Capabilities, NoFilePrivilegeCapabilities) {
-    uint64_t caps = defaultCapabilities();
+TEST(Seccomp, SetIdBitsAllowedWithoutHostStorage) {
+    // A container whose writes stay in its overlay (under the root-only base)
+    // may install setuid programs, as a package manager does.
+    char dir[] = "/tmp/herd-seccomp-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    std::string f = std::string(dir) + "/f";
+    EXPECT_EQ(underFilter(
+                  [&] {
+                      int fd = open(f.c_str(), O_CREAT | O_WRONLY, 04755);
+                      if (fd < 0) return 1;
+                      if (err(fchmod(fd, 06755)) != 0) return 2;
+                      if (err(syscall(SYS_io_uring_setup, 1, nullptr)) != EPERM) return 3;
+                      return 0;
+                  },
+                  /*host_storage=*/false),
+              0);
+    unlink(f.c_str());
+    rmdir(dir);
+}
+
+TEST(Capabilities, NoFilePrivilegeCapabilitiesWithHostStorage) {
+    uint64_t caps = hostStorageCapabilities();
     for (int c : {CAP_MKNOD, CAP_SETFCAP, CAP_FSETID, CAP_NET_ADMIN, CAP_SYS_ADMIN}) {
         EXPECT_EQ(caps & (uint64_t{1} << c), 0u) << capabilityName(c);
     }
     EXPECT_NE(caps & (uint64_t{1} << CAP_NET_RAW), 0u);
     EXPECT_EQ(netAdminCapability(), uint64_t{1} << CAP_NET_ADMIN);
+    // Docker's default set otherwise.
+    uint64_t dflt = defaultCapabilities();
+    for (int c : {CAP_MKNOD, CAP_SETFCAP, CAP_FSETID, CAP_NET_RAW}) {
+        EXPECT_NE(dflt & (uint64_t{1} << c), 0u) << capabilityName(c);
+    }
+    EXPECT_EQ(dflt & (uint64_t{1} << CAP_SYS_ADMIN), 0u);
 }
 
 }  // namespace
