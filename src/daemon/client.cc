@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "base/peer.h"
 #include "cli/tokenizer.h"
 #include "daemon/lineedit.h"
 #include "service/gostr.h"
@@ -78,7 +79,9 @@ Result<ClientConn> ClientConn::dial(const std::string& path) {
         int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) return Error::sysNow("socket");
         if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-            return ClientConn(fd);
+            ClientConn conn(fd);
+            HERD_TRY(requireTrustedPeer(fd, path));
+            return conn;
         }
         int err = errno;
         ::close(fd);

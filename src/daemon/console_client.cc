@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "base/peer.h"
 #include "base/unique_fd.h"
 #include "daemon/client.h"
 #include "service/gostr.h"
@@ -70,6 +71,7 @@ Result<unique_fd> dialConsole(const std::string& path) {
     if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
         return Error::sysNow("connect to", path);
     }
+    HERD_TRY(requireTrustedPeer(fd.get(), path));
     return fd;
 }
 

@@ -276,6 +276,13 @@ Result<void> Server::listen(const std::string& path, const std::string& via) {
     if (ec) return Error::sys(ec.value(), "bind", path);
     bound_ = true;
     path_ = path;
+    // Root's alone whatever the umask: connecting needs write permission.
+    // Before listen(), so nobody can connect in between.
+    if (::chmod(via_.c_str(), 0600) != 0) {
+        auto e = Error::sysNow("chmod", path);
+        removeSocketFile();
+        return e;
+    }
     struct stat st {};
     if (::lstat(via_.c_str(), &st) == 0) {
         dev_ = st.st_dev;

@@ -291,6 +291,63 @@ class TcpConsole(unittest.TestCase):
         self.assertEqual(self.con.sh("test -e /tmp/by-token && echo yes || echo no"), "yes")
 
 
+class PlantedSocket(unittest.TestCase):
+    """A local user plants a fake daemon's socket where root's client looks
+    for one (a base directory they made first): root's `herd -e` and
+    `herd -console` refuse to talk to it, so it neither reads root's commands
+    nor shows root output of its choosing."""
+
+    FAKE = r"""
+import os, socket, sys
+path, log = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX)
+s.bind(path)
+s.listen(4)
+print("ready", flush=True)
+s.settimeout(20)
+try:
+    while True:
+        c, _ = s.accept()
+        c.settimeout(2)
+        try:
+            got = c.recv(65536)
+        except socket.timeout:
+            got = b""
+        with open(log, "ab") as f:
+            f.write(got)
+        c.sendall(b'{"Resp":[{"Host":"x","Response":"\u001b]0;pwned\u0007FAKE"}],"Rendered":"FAKE","More":false}\n')
+        c.close()
+except socket.timeout:
+    pass
+"""
+
+    def test_planted_control_socket_refused(self):
+        tmp = tempfile.mkdtemp(prefix="herd-it-plant-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        os.chmod(tmp, 0o755)
+        pub = os.path.join(tmp, "pub")
+        os.mkdir(pub)
+        os.chmod(pub, 0o1777)
+        base = os.path.join(pub, "base")
+        log = os.path.join(pub, "fake.log")
+        as_nobody(["mkdir", "-m", "0755", base])
+        as_nobody(["mkdir", "-m", "0755", os.path.join(base, "0")])
+        fake = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                 "--", "python3", "-c", self.FAKE,
+                                 os.path.join(base, "minimega"), log],
+                                stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: (fake.kill(), fake.wait()))
+        self.assertEqual(fake.stdout.readline().strip(), "ready")
+        r = subprocess.run([HERD, "-base", base, "-e", "vm info"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("served by uid 65534", r.stderr)
+        self.assertNotIn("FAKE", r.stdout + r.stderr)
+        time.sleep(0.5)
+        sent = open(log, "rb").read() if os.path.exists(log) else b""
+        self.assertNotIn(b"vm info", sent)
+
+
 class NoTcpByDefault(unittest.TestCase):
     """Without -console-addr a console is a unix socket only, root's alone;
     with the daemon's umask at 0 and the base open to all."""
@@ -338,6 +395,25 @@ class NoTcpByDefault(unittest.TestCase):
             self.assertEqual(con.sh("echo root-$((1+1))", timeout=15), "root-2")
         finally:
             con.close()
+
+    def test_control_socket_root_only(self):
+        """The daemon's control socket is 0600 whatever the umask: nobody
+        cannot connect and run a command."""
+        ctl = os.path.join(self.d.base, "minimega")
+        self.assertEqual(stat.S_IMODE(os.stat(ctl).st_mode), 0o600)
+        marker = os.path.join(self.d.tmp, "ctl-marker")
+        script = ("import json, socket, sys\ns = socket.socket(socket.AF_UNIX)\n"
+                  "s.settimeout(2)\ns.connect(sys.argv[1])\n"
+                  "s.sendall(json.dumps({'Command': 'shell touch ' + sys.argv[2]}).encode())\n"
+                  "print(s.recv(100))\n")
+        r = as_nobody(["python3", "-c", script, ctl, marker])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("PermissionError", r.stderr)
+        r = as_nobody([HERD, "-base", self.d.base, "-e", "shell touch " + marker])
+        self.assertNotEqual(r.returncode, 0)
+        time.sleep(0.3)
+        self.assertFalse(os.path.exists(marker))
+        assert_responsive(self.d)
 
     def test_relaunch_restores_modes(self):
         """An instance directory opened up meanwhile is root's again once the
