@@ -81,18 +81,6 @@ Result<unique_fd> openBeneath(int dirfd, std::string_view rel, int flags, mode_t
     return fd;
 }
 
-Result<void> writeAll(int fd, std::string_view data, const std::string& path) {
-    size_t off = 0;
-    while (off < data.size()) {
-        ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        // A write that makes no progress sets no errno: the disk is full.
-        if (n <= 0) return Error::sys(n < 0 ? errno : ENOSPC, "write", path);
-        off += static_cast<size_t>(n);
-    }
-    return Ok();
-}
-
 Result<std::string> readAll(int fd, size_t limit, const std::string& path) {
     std::string out;
     char buf[8192];
@@ -155,6 +143,18 @@ Result<void> checkOwnedStat(const struct stat& st, const std::string& path,
 }
 
 }  // namespace
+
+Result<void> writeAll(int fd, std::string_view data, const std::string& path) {
+    size_t off = 0;
+    while (off < data.size()) {
+        ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+        if (n < 0 && errno == EINTR) continue;
+        // A write that makes no progress sets no errno: the disk is full.
+        if (n <= 0) return Error::sys(n < 0 ? errno : ENOSPC, "write", path);
+        off += static_cast<size_t>(n);
+    }
+    return Ok();
+}
 
 void setOpenat2ForTesting(bool enabled) {
     g_openat2.store(enabled ? -1 : 0);

@@ -117,6 +117,10 @@ Result<void> checkPrivateDir(const Dir& dir, const std::string& what);
 // component-by-component fallback); true restores the default.
 void setOpenat2ForTesting(bool enabled);
 
+// Writes all of `data` to `fd` (retrying short writes and EINTR); `path`
+// names it in the error. A write that makes no progress is ENOSPC.
+Result<void> writeAll(int fd, std::string_view data, const std::string& path);
+
 // At most `limit` bytes of the file at `path` (for /proc files); EFBIG past it.
 Result<std::string> readSmallFile(const std::string& path, size_t limit);
 

@@ -38,18 +38,6 @@ std::string lower(std::string s) {
     return s;
 }
 
-// Writes all of `data` to fd; `path` names it in the error.
-Result<void> writeAll(int fd, std::string_view data, const std::string& path) {
-    size_t off = 0;
-    while (off < data.size()) {
-        ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return Error::sysNow("write", path);
-        off += static_cast<size_t>(n);
-    }
-    return Ok();
-}
-
 // Where `path` (under the file root, -filepath) is beneath the file root's
 // descriptor: what the guests send is written there through no symbolic link.
 Result<std::string> beneathFiles(const Herd& herd, const std::string& path) {
