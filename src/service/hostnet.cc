@@ -91,6 +91,7 @@ HostNet::HostNet(std::string base, std::string prefix, Post post)
     : base_(std::move(base)), prefix_(std::move(prefix)), post_(std::move(post)) {}
 
 HostNet::~HostNet() {
+    servers_changed_ = nullptr;  // the daemon is going: nobody to tell
     shutdown(nullptr);
 }
 
@@ -229,6 +230,7 @@ Result<std::string> HostNet::createTap(runtime::SwitchBackend& sw, const TapRequ
     }
     taps_.push_back(std::move(tap));
     writeTapRecord();
+    if (servers_changed_) servers_changed_();
     return name;
 }
 
@@ -253,6 +255,7 @@ Result<void> HostNet::deleteTap(runtime::SwitchBackend* sw, const std::string& n
     }
     taps_.erase(it);
     writeTapRecord();
+    if (servers_changed_) servers_changed_();
     return r;
 }
 
@@ -276,6 +279,7 @@ Result<int> HostNet::startDnsmasq(const std::string& ip, const std::string& min,
     if (!config.empty() && ::access(config.c_str(), R_OK) != 0)
         return Error::sysNow("open", config);
     std::vector<std::string> argv = {kDnsmasq};
+    std::string ifname;
     const int id = next_dnsmasq_;
     const std::string dir = base_ + "/dnsmasq_" + std::to_string(id);
     argv.push_back("--conf-file=" + (config.empty() ? std::string("/dev/null") : config));
@@ -299,7 +303,6 @@ Result<int> HostNet::startDnsmasq(const std::string& ip, const std::string& min,
         for (const auto& ai : *addrs)
             if (ai.prefix.family == AF_INET && v4(ai.prefix) == v4(a)) found = &ai;
         if (!found) return Error::msg("no interface has address " + ip);
-        std::string ifname;
         auto links = (*nlr)->links();
         if (!links.ok()) return links.error();
         for (const auto& l : *links)
@@ -354,9 +357,11 @@ Result<int> HostNet::startDnsmasq(const std::string& ip, const std::string& min,
     s->min = min;
     s->max = max;
     s->path = dir;
+    s->ifname = ifname;
     s->proc = std::move(*child);
     dnsmasq_[id] = std::move(s);
     ++next_dnsmasq_;
+    if (servers_changed_) servers_changed_();
     return id;
 }
 
@@ -374,6 +379,7 @@ Result<void> HostNet::killDnsmasq(int id) {
     std::error_code ec;
     fs::remove_all(it->second->path, ec);
     dnsmasq_.erase(it);
+    if (servers_changed_) servers_changed_();
     return Ok();
 }
 
@@ -399,11 +405,31 @@ runtime::SwitchBackend* switchOf(Herd& herd) {
     return rt ? &rt->switchBackend() : nullptr;
 }
 
+// The DHCP servers whose leases `vm info` shows: a dnsmasq herd started on
+// one of its host taps. herd made that interface and knows its switch; a
+// server on any other interface (or a dnsmasq from a config file alone)
+// could be anywhere, so its leases show only once the guest ARPs.
+void syncDhcpServers(Herd& herd, const HostNet& hn) {
+    auto rt = std::dynamic_pointer_cast<ContainerRuntime>(herd.runtime);
+    if (!rt) return;
+    std::vector<DhcpServerPort> servers;
+    for (const DnsmasqServer* s : hn.dnsmasqs()) {
+        for (const HostTap* t : hn.taps()) {
+            if (!s->ifname.empty() && t->name == s->ifname)
+                servers.push_back(DhcpServerPort{t->name, t->bridge, t->vlan});
+        }
+    }
+    rt->setDhcpServers(std::move(servers));
+}
+
 }  // namespace
 
 HostNet& hostNet(Herd& herd) {
-    if (!herd.hostnet)
+    if (!herd.hostnet) {
         herd.hostnet = std::make_shared<HostNet>(herd.opts.base, herd.opts.prefix, herd.post);
+        herd.hostnet->onServersChanged(
+            [&herd, hn = herd.hostnet.get()] { syncDhcpServers(herd, *hn); });
+    }
     return *herd.hostnet;
 }
 
