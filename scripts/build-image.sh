@@ -76,7 +76,9 @@ for path in /sys/class/net/veth*; do
     # One discover every 5 s until a server answers (udhcpc's default waits
     # 20 s after each burst: a server started after the guest took up to half
     # a minute to be heard), then udhcpc exits (-q) and the address stays.
-    udhcpc -i "$nic" -b -q -t 1 -T 2 -A 3 -s /usr/share/udhcpc/default.script >/dev/null 2>&1 &
+    # Each waits 4 s for an offer: dnsmasq pings a new address for 3 s
+    # before offering it.
+    udhcpc -i "$nic" -b -q -t 1 -T 4 -A 1 -s /usr/share/udhcpc/default.script >/dev/null 2>&1 &
 done
 # The agent only where herd made a backchannel (vm config backchannel true).
 if [ -x /bin/herd-cc ] && [ -S /cc ]; then
