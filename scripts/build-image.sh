@@ -76,8 +76,8 @@ for path in /sys/class/net/veth*; do
     # One discover every 5 s until a server answers (udhcpc's default waits
     # 20 s after each burst: a server started after the guest took up to half
     # a minute to be heard), then udhcpc exits (-q) and the address stays.
-    # Each waits 4 s for an offer: dnsmasq pings a new address for 3 s
-    # before offering it.
+    # Each waits 4 s for an offer: a server may ping a new address for 3 s
+    # before offering it (herd's dnsmasq does not).
     udhcpc -i "$nic" -b -q -t 1 -T 4 -A 1 -s /usr/share/udhcpc/default.script >/dev/null 2>&1 &
 done
 # The agent only where herd made a backchannel (vm config backchannel true).
