@@ -5,7 +5,8 @@
 #
 # The image comes from Debian's busybox-static (no download): /bin/busybox, a
 # symlink per applet, a few /etc files and an /init that brings up lo, brings
-# up every veth* interface and asks DHCP for an address (in the background),
+# up every veth* interface and asks DHCP for an address (in the background,
+# once every 5 s until a server answers),
 # starts the herd-cc agent when the image has one, and keeps an interactive
 # shell on the console.
 set -euo pipefail
@@ -72,7 +73,12 @@ for path in /sys/class/net/veth*; do
     [ -e "$path" ] || continue
     nic=${path##*/}
     ip link set "$nic" up
-    udhcpc -i "$nic" -b -q -t 5 -T 2 -s /usr/share/udhcpc/default.script >/dev/null 2>&1 &
+    # One discover every 5 s until a server answers (udhcpc's default waits
+    # 20 s after each burst: a server started after the guest took up to half
+    # a minute to be heard), then udhcpc exits (-q) and the address stays.
+    # Each waits 4 s for an offer: a server may ping a new address for 3 s
+    # before offering it (herd's dnsmasq does not).
+    udhcpc -i "$nic" -b -q -t 1 -T 4 -A 1 -s /usr/share/udhcpc/default.script >/dev/null 2>&1 &
 done
 # The agent only where herd made a backchannel (vm config backchannel true).
 if [ -x /bin/herd-cc ] && [ -S /cc ]; then

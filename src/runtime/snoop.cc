@@ -11,11 +11,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "base/log.h"
-#include "runtime/bridge.h"
 
 namespace herd::runtime {
 
@@ -91,20 +91,24 @@ std::optional<Sighting> parseNd(const uint8_t* eth_src, const uint8_t* p, size_t
     return Sighting{Sighting::Nd, macText(eth_src), ipText(AF_INET6, src), true};
 }
 
-std::optional<Sighting> parseDhcpAck(const uint8_t* p, size_t n) {
+// DHCP over UDP/IPv4 (RFC 2131): client messages go from port 68 to 67,
+// server replies from 67 to 68.
+std::optional<Sighting> parseDhcp(const uint8_t* eth_src, const uint8_t* p, size_t n) {
     if (n < 20 || (p[0] >> 4) != 4) return std::nullopt;
     size_t ihl = static_cast<size_t>(p[0] & 15) * 4;
     if (ihl < 20 || n < ihl + 8 || p[9] != 17) return std::nullopt;
     if (be16(p + 6) & 0x3fff) return std::nullopt;  // a fragment
     const uint8_t* udp = p + ihl;
-    if (be16(udp) != 67 || be16(udp + 2) != 68) return std::nullopt;
+    const uint16_t sport = be16(udp), dport = be16(udp + 2);
+    const bool reply = sport == 67 && dport == 68;
+    if (!reply && !(sport == 68 && dport == 67)) return std::nullopt;
     const uint8_t* b = udp + 8;
     size_t bn = n - ihl - 8;
     if (bn < 240) return std::nullopt;
-    if (b[0] != 2 || b[1] != 1 || b[2] != 6) return std::nullopt;  // BOOTREPLY, Ethernet
+    if (b[0] != (reply ? 2 : 1) || b[1] != 1 || b[2] != 6) return std::nullopt;  // Ethernet
     static const uint8_t cookie[4] = {99, 130, 83, 99};
     if (std::memcmp(b + 236, cookie, 4) != 0) return std::nullopt;
-    bool ack = false;
+    int type = 0;
     for (size_t i = 240; i < bn;) {
         uint8_t code = b[i];
         if (code == 255) break;
@@ -113,13 +117,32 @@ std::optional<Sighting> parseDhcpAck(const uint8_t* p, size_t n) {
             continue;
         }
         if (i + 1 >= bn || i + 2 + b[i + 1] > bn) break;
-        if (code == 53 && b[i + 1] == 1) ack = b[i + 2] == 5;
+        if (code == 53 && b[i + 1] == 1) type = b[i + 2];
         i += 2 + b[i + 1];
     }
+    const uint32_t xid = static_cast<uint32_t>(be16(b + 4)) << 16 | be16(b + 6);
     const uint8_t* yiaddr = b + 16;
     const uint8_t* chaddr = b + 28;
-    if (!ack || !usable4(yiaddr) || !stationMac(chaddr)) return std::nullopt;
-    return Sighting{Sighting::Dhcp, macText(chaddr), ipText(AF_INET, yiaddr), false};
+    if (!stationMac(chaddr)) return std::nullopt;
+    Sighting s;
+    s.mac = macText(chaddr);
+    s.xid = xid;
+    if (!reply) {
+        // A client speaks for itself: a request naming another MAC than the
+        // frame's sender (a relay, or a guest asking on another's behalf) is
+        // no evidence about any NIC.
+        if (type != 3 || std::memcmp(chaddr, eth_src, 6) != 0) return std::nullopt;
+        s.kind = Sighting::DhcpRequest;
+        return s;
+    }
+    if (type == 6) {
+        s.kind = Sighting::DhcpNak;
+        return s;
+    }
+    if (type != 5 || !usable4(yiaddr)) return std::nullopt;
+    s.kind = Sighting::DhcpAck;
+    s.ip = ipText(AF_INET, yiaddr);
+    return s;
 }
 
 // Base-36 digits as vethHostName writes them (upper case).
@@ -160,7 +183,7 @@ std::optional<Sighting> parseFrame(const uint8_t* f, size_t n) {
         case kIp6:
             return parseNd(src, p, rest);
         case kIp4:
-            return parseDhcpAck(p, rest);
+            return parseDhcp(src, p, rest);
         default:
             return std::nullopt;
     }
@@ -197,12 +220,32 @@ std::vector<BpfInsn> snoopFilter() {
         {BPF_LD | BPF_B | BPF_ABS, 0, 0, 23},                 // 11 IPv4 protocol
         {BPF_JMP | BPF_JEQ | BPF_K, 0, 6, 17},                // 12 UDP, else DROP
         {BPF_LD | BPF_H | BPF_ABS, 0, 0, 20},                 // 13 flags + fragment offset
-        {BPF_JMP | BPF_JSET | BPF_K, 4, 0, 0x1fff},           // 14 fragment -> DROP
+        {BPF_JMP | BPF_JSET | BPF_K, 4, 0, 0x3fff},           // 14 fragment -> DROP
         {BPF_LDX | BPF_B | BPF_MSH, 0, 0, 14},                // 15 X = IPv4 header length
-        {BPF_LD | BPF_H | BPF_IND, 0, 0, 14},                 // 16 UDP source port
+        {BPF_LD | BPF_H | BPF_IND, 0, 0, 16},                 // 16 UDP destination port
         {BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 67},                // 17 bootps -> ACCEPT, else DROP
         {BPF_RET | BPF_K, 0, 0, 1536},                        // 18 ACCEPT
         {BPF_RET | BPF_K, 0, 0, 0},                           // 19 DROP
+    };
+}
+
+std::vector<BpfInsn> serverFilter() {
+    const uint32_t pkttype = static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_PKTTYPE);
+    // What the interface transmits from UDP port 67; ACCEPT is 11, DROP 12.
+    return {
+        {BPF_LD | BPF_W | BPF_ABS, 0, 0, pkttype},            // 0
+        {BPF_JMP | BPF_JEQ | BPF_K, 0, 10, PACKET_OUTGOING},  // 1 else DROP
+        {BPF_LD | BPF_H | BPF_ABS, 0, 0, 12},                 // 2 ethertype
+        {BPF_JMP | BPF_JEQ | BPF_K, 0, 8, kIp4},              // 3 else DROP
+        {BPF_LD | BPF_B | BPF_ABS, 0, 0, 23},                 // 4 IPv4 protocol
+        {BPF_JMP | BPF_JEQ | BPF_K, 0, 6, 17},                // 5 UDP, else DROP
+        {BPF_LD | BPF_H | BPF_ABS, 0, 0, 20},                 // 6 flags + fragment offset
+        {BPF_JMP | BPF_JSET | BPF_K, 4, 0, 0x3fff},           // 7 fragment -> DROP
+        {BPF_LDX | BPF_B | BPF_MSH, 0, 0, 14},                // 8 X = IPv4 header length
+        {BPF_LD | BPF_H | BPF_IND, 0, 0, 14},                 // 9 UDP source port
+        {BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 67},                // 10 bootps -> ACCEPT, else DROP
+        {BPF_RET | BPF_K, 0, 0, 1536},                        // 11 ACCEPT
+        {BPF_RET | BPF_K, 0, 0, 0},                           // 12 DROP
     };
 }
 
@@ -257,34 +300,51 @@ uint32_t runFilter(const std::vector<BpfInsn>& prog, const uint8_t* f, size_t n,
     return 0;
 }
 
+namespace {
+
+// An AF_PACKET socket that sees what `prog` accepts, on every interface
+// (ifindex 0) or on one.
+Result<unique_fd> packetSocket(const std::vector<BpfInsn>& prog, int ifindex, bool ignore_outgoing,
+                               const std::string& what) {
+    // Protocol 0 first: no frame is queued before the filter is attached.
+    unique_fd fd(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) return Error::sysNow("socket AF_PACKET", what);
+    std::vector<sock_filter> code;
+    for (const auto& i : prog) code.push_back({i.code, i.jt, i.jf, i.k});
+    sock_fprog fprog{static_cast<unsigned short>(code.size()), code.data()};
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog) != 0)
+        return Error::sysNow("attach filter", what);
+    int one = 1;
+    if (ignore_outgoing &&
+        ::setsockopt(fd.get(), SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0)
+        return Error::sysNow("PACKET_IGNORE_OUTGOING", what);
+    // A small queue: what overflows while we are busy is dropped by the
+    // kernel (guests ARP again), never buffered by us.
+    int rcvbuf = 256 << 10;
+    (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    sockaddr_ll ll{};
+    ll.sll_family = AF_PACKET;
+    ll.sll_protocol = htons(ETH_P_ALL);
+    ll.sll_ifindex = ifindex;
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ll), sizeof ll) != 0)
+        return Error::sysNow("bind AF_PACKET", what);
+    return fd;
+}
+
+}  // namespace
+
 Snooper::Snooper(std::string prefix, std::function<void()> wake)
     : prefix_(std::move(prefix)), wake_(std::move(wake)) {}
 
 Result<std::unique_ptr<Snooper>> Snooper::start(std::string prefix, std::function<void()> wake) {
     std::unique_ptr<Snooper> s(new Snooper(std::move(prefix), std::move(wake)));
-    // Protocol 0 first: no frame is queued before the filter is attached.
-    s->sock_.reset(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!s->sock_) return Error::sysNow("socket", "AF_PACKET");
-    auto prog = snoopFilter();
-    std::vector<sock_filter> code;
-    for (const auto& i : prog) code.push_back({i.code, i.jt, i.jf, i.k});
-    sock_fprog fprog{static_cast<unsigned short>(code.size()), code.data()};
-    if (::setsockopt(s->sock_.get(), SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog) != 0)
-        return Error::sysNow("attach filter", "AF_PACKET");
-    int one = 1;
-    if (::setsockopt(s->sock_.get(), SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0)
-        return Error::sysNow("PACKET_IGNORE_OUTGOING", "AF_PACKET");
-    // A small queue: what overflows while we are busy is dropped by the
-    // kernel (guests ARP again), never buffered by us.
-    int rcvbuf = 256 << 10;
-    (void)::setsockopt(s->sock_.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    sockaddr_ll ll{};
-    ll.sll_family = AF_PACKET;
-    ll.sll_protocol = htons(ETH_P_ALL);
-    if (::bind(s->sock_.get(), reinterpret_cast<sockaddr*>(&ll), sizeof ll) != 0)
-        return Error::sysNow("bind", "AF_PACKET");
+    auto sock = packetSocket(snoopFilter(), 0, true, "address snooper");
+    if (!sock.ok()) return sock.error();
+    s->sock_ = std::move(*sock);
     s->stop_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!s->stop_) return Error::sysNow("eventfd", "snooper");
+    s->resync_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!s->resync_) return Error::sysNow("eventfd", "snooper");
     s->thread_ = std::thread([p = s.get()] { p->loop(); });
     return s;
 }
@@ -297,8 +357,17 @@ Snooper::~Snooper() {
     }
 }
 
+void Snooper::setServers(std::vector<std::string> ifnames) {
+    {
+        std::lock_guard lock(mu_);
+        wanted_servers_ = std::move(ifnames);
+    }
+    uint64_t one = 1;
+    if (resync_) (void)!::write(resync_.get(), &one, sizeof one);
+}
+
 std::vector<Learned> Snooper::drain() {
-    std::map<std::pair<std::string, std::string>, Learned> got;
+    std::map<std::string, Learned> got;
     {
         std::lock_guard lock(mu_);
         got.swap(pending_);
@@ -309,59 +378,179 @@ std::vector<Learned> Snooper::drain() {
     return out;
 }
 
-void Snooper::feed(const uint8_t* frame, size_t len, const std::string& ifname) {
-    auto s = parseFrame(frame, len);
-    if (!s) return;
-    std::string where;
-    if (s->kind == Sighting::Dhcp) {
-        // The ACK comes from the server's port (a host tap's peer P p<n>, a
-        // guest server's host end); its client is named inside. Only on our
-        // own links: one seen on a physical NIC or another daemon's bridge
-        // is about someone else's network, whatever MAC it names.
-        if (!isOwnedLink(prefix_, ifname)) return;
-    } else if (parseVethHostName(prefix_, ifname)) {
-        where = ifname;
-    } else {
-        return;  // not from behind one of our host ends
+// Called with mu_ held. One entry per host end: a guest that sends frames
+// with other MACs only overwrites what was learnt on its own port.
+void Snooper::learn(const std::string& ifname, const std::string& mac, const std::string& ip,
+                    bool v6, const std::string& server) {
+    auto it = pending_.find(ifname);
+    if (it == pending_.end()) {
+        if (pending_.size() >= kMaxPending) return;
+        it = pending_.emplace(ifname, Learned{ifname, mac, {}, {}, {}}).first;
+    } else if (it->second.mac != mac) {
+        it->second = Learned{ifname, mac, {}, {}, {}};
     }
+    if (v6) {
+        it->second.ip6 = ip;
+    } else {
+        it->second.ip4 = ip;
+        it->second.ip4_server = server;
+    }
+}
+
+void Snooper::feed(const uint8_t* frame, size_t len, const std::string& ifname,
+                   Clock::time_point now) {
+    auto s = parseFrame(frame, len);
+    // Only what comes in from behind one of our host ends: its sender is the
+    // guest on that port (and says nothing about anyone else's).
+    if (!s || !parseVethHostName(prefix_, ifname)) return;
+    if (s->kind == Sighting::DhcpAck || s->kind == Sighting::DhcpNak) return;  // a guest's
     bool first = false;  // the batch was empty: the command thread must be told
     {
         std::lock_guard lock(mu_);
-        auto key = std::make_pair(where, s->mac);
-        auto it = pending_.find(key);
-        if (it == pending_.end()) {
-            if (pending_.size() >= kMaxPending) return;
-            it = pending_.emplace(key, Learned{where, s->mac, {}, {}}).first;
-            first = pending_.size() == 1;
+        if (s->kind == Sighting::DhcpRequest) {
+            auto it = requests_.find(ifname);
+            if (it == requests_.end()) {
+                if (requests_.size() >= kMaxPending) return;
+                it = requests_.emplace(ifname, std::vector<Request>{}).first;
+            }
+            auto& reqs = it->second;
+            std::erase_if(reqs, [&](const Request& r) { return now - r.when > kRequestTtl; });
+            for (auto& r : reqs) {
+                if (r.xid == s->xid && r.mac == s->mac) {
+                    r.when = now;  // a retransmission
+                    return;
+                }
+            }
+            if (reqs.size() < kMaxRequestsPerPort) reqs.push_back({s->mac, s->xid, now});
+            return;
         }
-        (s->v6 ? it->second.ip6 : it->second.ip4) = s->ip;
+        first = pending_.empty();
+        learn(ifname, s->mac, s->ip, s->v6, {});
+        first = first && !pending_.empty();
     }
     if (first && wake_) wake_();
 }
 
+void Snooper::feedServer(const uint8_t* frame, size_t len, const std::string& server,
+                         Clock::time_point now) {
+    auto s = parseFrame(frame, len);
+    if (!s || (s->kind != Sighting::DhcpAck && s->kind != Sighting::DhcpNak)) return;
+    bool first = false;
+    {
+        std::lock_guard lock(mu_);
+        // The request(s) this answers: same xid and client, not expired. Each
+        // is consumed: one answer per request. Expired entries go on the way.
+        std::vector<std::string> ports;
+        for (auto it = requests_.begin(); it != requests_.end();) {
+            std::erase_if(it->second, [&](const Request& r) {
+                if (now - r.when > kRequestTtl) return true;
+                if (r.xid != s->xid || r.mac != s->mac) return false;
+                ports.push_back(it->first);
+                return true;
+            });
+            it = it->second.empty() ? requests_.erase(it) : std::next(it);
+        }
+        if (s->kind == Sighting::DhcpNak) return;
+        first = pending_.empty();
+        for (const auto& port : ports) learn(port, s->mac, s->ip, false, server);
+        first = first && !pending_.empty();
+    }
+    if (first && wake_) wake_();
+}
+
+// The thread's own: opens a socket for each wanted server interface that has
+// none (or whose interface was replaced by another of the same name), closes
+// those no longer wanted.
+void Snooper::syncServers() {
+    std::vector<std::string> wanted;
+    {
+        std::lock_guard lock(mu_);
+        wanted = wanted_servers_;
+    }
+    std::vector<ServerSocket> keep;
+    for (const auto& name : wanted) {
+        const int index = static_cast<int>(::if_nametoindex(name.c_str()));
+        if (index == 0) {
+            HERD_LOG(warn, "address snooper: DHCP server interface {}: {}", name,
+                     std::strerror(errno));
+            continue;
+        }
+        auto old = std::find_if(servers_.begin(), servers_.end(), [&](const ServerSocket& s) {
+            return s.name == name && s.ifindex == index;
+        });
+        if (old != servers_.end()) {
+            keep.push_back(std::move(*old));
+            continue;
+        }
+        auto fd = packetSocket(serverFilter(), index, false, "DHCP server " + name);
+        if (!fd.ok()) {
+            HERD_LOG(warn, "address snooper: {}", fd.error().text());
+            continue;
+        }
+        keep.push_back(ServerSocket{name, index, std::move(*fd)});
+    }
+    servers_ = std::move(keep);  // the others close here
+}
+
+void Snooper::drainMain(int max) {
+    uint8_t buf[1536];
+    for (int i = 0; i < max; ++i) {
+        sockaddr_ll from{};
+        socklen_t fl = sizeof from;
+        ssize_t n = ::recvfrom(sock_.get(), buf, sizeof buf, MSG_DONTWAIT,
+                               reinterpret_cast<sockaddr*>(&from), &fl);
+        if (n < 0) break;
+        if (from.sll_pkttype == PACKET_OUTGOING) continue;
+        ifreq ifr{};
+        ifr.ifr_ifindex = from.sll_ifindex;
+        // The interface may be gone already (a container that just died).
+        if (::ioctl(sock_.get(), SIOCGIFNAME, &ifr) != 0) continue;
+        feed(buf, static_cast<size_t>(n), ifr.ifr_name);
+    }
+}
+
 void Snooper::loop() {
     uint8_t buf[1536];
-    pollfd fds[2] = {{sock_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};
+    std::vector<pollfd> fds;
     for (;;) {
-        int r = ::poll(fds, 2, -1);
+        fds.assign(
+            {{sock_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}, {resync_.get(), POLLIN, 0}});
+        for (const auto& sv : servers_) fds.push_back({sv.fd.get(), POLLIN, 0});
+        int r = ::poll(fds.data(), fds.size(), -1);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) {
             HERD_LOG(error, "address snooper: poll: {}", std::strerror(errno));
             return;
         }
         if (fds[1].revents) return;
-        for (int burst = 0; burst < 256; ++burst) {
-            sockaddr_ll from{};
-            socklen_t fl = sizeof from;
-            ssize_t n = ::recvfrom(sock_.get(), buf, sizeof buf, MSG_DONTWAIT,
-                                   reinterpret_cast<sockaddr*>(&from), &fl);
-            if (n < 0) break;
-            if (from.sll_pkttype == PACKET_OUTGOING) continue;
-            ifreq ifr{};
-            ifr.ifr_ifindex = from.sll_ifindex;
-            // The interface may be gone already (a container that just died).
-            if (::ioctl(sock_.get(), SIOCGIFNAME, &ifr) != 0) continue;
-            feed(buf, static_cast<size_t>(n), ifr.ifr_name);
+        drainMain(256);
+        std::vector<size_t> dead;
+        for (size_t i = 0; i < servers_.size(); ++i) {
+            if (!fds[3 + i].revents) continue;
+            for (int burst = 0; burst < 64; ++burst) {
+                sockaddr_ll from{};
+                socklen_t fl = sizeof from;
+                ssize_t n = ::recvfrom(servers_[i].fd.get(), buf, sizeof buf, MSG_DONTWAIT,
+                                       reinterpret_cast<sockaddr*>(&from), &fl);
+                if (n < 0) {
+                    // ENETDOWN: the interface went away; a later setServers
+                    // opens its successor.
+                    if (errno != EAGAIN && errno != EINTR) dead.push_back(i);
+                    break;
+                }
+                if (from.sll_pkttype != PACKET_OUTGOING) continue;
+                // The request this may answer came in before the server saw
+                // it, so it is queued on the host-wide socket already: read
+                // that first (bounded by its small receive queue).
+                drainMain(1024);
+                feedServer(buf, static_cast<size_t>(n), servers_[i].name);
+            }
+        }
+        for (auto i = dead.rbegin(); i != dead.rend(); ++i) servers_.erase(servers_.begin() + *i);
+        if (fds[2].revents) {
+            uint64_t v;
+            (void)!::read(resync_.get(), &v, sizeof v);
+            syncServers();
         }
     }
 }

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 #include <variant>
@@ -783,37 +784,37 @@ Result<void> ContainerRuntime::moveNic(Vm& vm, size_t index, const std::string& 
     return Ok();
 }
 
-// Only frames that came in on a host end this daemon named (or DHCP ACKs
-// naming a MAC) reach here; the NIC must still be the one that had that host
-// end and MAC, on a live container.
+void ContainerRuntime::setDhcpServers(std::vector<DhcpServerPort> servers) {
+    dhcp_servers_ = std::move(servers);
+    if (!snoop_) return;
+    std::vector<std::string> names;
+    for (const auto& s : dhcp_servers_) names.push_back(s.ifname);
+    snoop_->setServers(std::move(names));
+}
+
+// The snooper reports what came in on a host end this daemon named, about
+// the MAC it carried; the NIC must still be the one that has that host end
+// and MAC, on a live container. A lease must come from a server of ours on
+// the NIC's own switch (bridge and VLAN): the ACK of a server on another
+// VLAN, or of one that is gone, says nothing about this NIC.
 void ContainerRuntime::applyAddresses() {
     if (!snoop_) return;
     for (const auto& l : snoop_->drain()) {
-        NetConfig* nic = nullptr;
-        if (!l.ifname.empty()) {
-            auto id = runtime::parseVethHostName(opts_.prefix, l.ifname);
-            auto vit = id ? vms_.find(id->first) : vms_.end();
-            if (vit == vms_.end() || !inStates(vit->second->state, kKillable)) continue;
-            auto& nets = vit->second->config.networks;
-            if (static_cast<size_t>(id->second) >= nets.size()) continue;
-            NetConfig& n = nets[static_cast<size_t>(id->second)];
-            if (n.tap != l.ifname || n.mac != l.mac || n.vlan == kDisconnectedVlan) continue;
-            nic = &n;
-        } else {
-            // A DHCP ACK: the NIC with that MAC, if exactly one live NIC has it.
-            int found = 0;
-            for (auto& [id, vm] : vms_) {
-                if (!inStates(vm->state, kKillable)) continue;
-                for (auto& n : vm->config.networks) {
-                    if (n.mac != l.mac || n.vlan == kDisconnectedVlan) continue;
-                    nic = &n;
-                    ++found;
-                }
-            }
-            if (found != 1) continue;
+        auto id = runtime::parseVethHostName(opts_.prefix, l.ifname);
+        auto vit = id ? vms_.find(id->first) : vms_.end();
+        if (vit == vms_.end() || !inStates(vit->second->state, kKillable)) continue;
+        auto& nets = vit->second->config.networks;
+        if (static_cast<size_t>(id->second) >= nets.size()) continue;
+        NetConfig& n = nets[static_cast<size_t>(id->second)];
+        if (n.tap != l.ifname || n.mac != l.mac || n.vlan == kDisconnectedVlan) continue;
+        bool ip4_ok = !l.ip4.empty();
+        if (ip4_ok && !l.ip4_server.empty()) {
+            ip4_ok = std::any_of(dhcp_servers_.begin(), dhcp_servers_.end(), [&](const auto& s) {
+                return s.ifname == l.ip4_server && s.bridge == n.bridge && s.vlan == n.vlan;
+            });
         }
-        if (!l.ip4.empty()) nic->ip4 = l.ip4;
-        if (!l.ip6.empty()) nic->ip6 = l.ip6;
+        if (ip4_ok) n.ip4 = l.ip4;
+        if (!l.ip6.empty()) n.ip6 = l.ip6;
     }
 }
 

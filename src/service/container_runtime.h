@@ -41,6 +41,13 @@ struct ContainerRuntimeOptions {
     runtime::SwitchOptions net;   // switch backend (prefix filled in)
 };
 
+// A DHCP server's host interface and the switch it sits on.
+struct DhcpServerPort {
+    std::string ifname;
+    std::string bridge;  // as the user names it
+    int vlan = 0;
+};
+
 class ContainerRuntime : public Runtime {
   public:
     // Runs `fn` on the command thread (exit notifications come from a
@@ -71,6 +78,10 @@ class ContainerRuntime : public Runtime {
     const char* cgroupVersion() const { return cgroups_->version(); }
     // The switch every NIC and host tap is attached to (command thread only).
     runtime::SwitchBackend& switchBackend() { return *switch_; }
+    // The DHCP servers herd runs (`dnsmasq start` on a host tap): a lease
+    // shows in `vm info` only when one of them acknowledged the NIC's own
+    // request and sits on the NIC's switch (command thread only).
+    void setDhcpServers(std::vector<DhcpServerPort> servers);
 
     // `vm net connect/disconnect` (reference §5.4) of NIC `index` (checked by
     // the caller): to `vlan` on `bridge`, or off every switch when `vlan` is
@@ -158,6 +169,7 @@ class ContainerRuntime : public Runtime {
     Janitor janitor_;  // last: destroyed (drained) first
     Backchannel backchannel_;
     std::unique_ptr<runtime::Snooper> snoop_;  // null when AF_PACKET is unavailable
+    std::vector<DhcpServerPort> dhcp_servers_;
 };
 
 }  // namespace herd

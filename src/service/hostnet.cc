@@ -81,6 +81,7 @@ HostNet::HostNet(std::shared_ptr<const Dir> base, std::string prefix, Post post)
     : base_(std::move(base)), prefix_(std::move(prefix)), post_(std::move(post)) {}
 
 HostNet::~HostNet() {
+    servers_changed_ = nullptr;  // the daemon is going: nobody to tell
     shutdown(nullptr);
 }
 
@@ -223,6 +224,7 @@ Result<std::string> HostNet::createTap(runtime::SwitchBackend& sw, const TapRequ
     }
     taps_.push_back(std::move(tap));
     writeTapRecord();
+    if (servers_changed_) servers_changed_();
     return name;
 }
 
@@ -247,6 +249,7 @@ Result<void> HostNet::deleteTap(runtime::SwitchBackend* sw, const std::string& n
     }
     taps_.erase(it);
     writeTapRecord();
+    if (servers_changed_) servers_changed_();
     return r;
 }
 
@@ -270,6 +273,7 @@ Result<int> HostNet::startDnsmasq(const std::string& ip, const std::string& min,
     if (!config.empty() && ::access(config.c_str(), R_OK) != 0)
         return Error::sysNow("open", config);
     std::vector<std::string> argv = {kDnsmasq};
+    std::string ifname;
     const int id = next_dnsmasq_;
     const std::string rel = "dnsmasq_" + std::to_string(id);
     const std::string dir = base_->pathOf(rel);
@@ -294,7 +298,6 @@ Result<int> HostNet::startDnsmasq(const std::string& ip, const std::string& min,
         for (const auto& ai : *addrs)
             if (ai.prefix.family == AF_INET && v4(ai.prefix) == v4(a)) found = &ai;
         if (!found) return Error::msg("no interface has address " + ip);
-        std::string ifname;
         auto links = (*nlr)->links();
         if (!links.ok()) return links.error();
         for (const auto& l : *links)
@@ -310,7 +313,11 @@ Result<int> HostNet::startDnsmasq(const std::string& ip, const std::string& min,
                     {"--except-interface=lo", "--interface=" + ifname, "--listen-address=" + ip,
                      "--bind-interfaces", "--dhcp-range=" + min + "," + max,
                      "--dhcp-leasefile=" + dir + "/dnsmasq.leases",
-                     "--dhcp-lease-max=" + std::to_string(v4(hi) - v4(lo) + 1)});
+                     "--dhcp-lease-max=" + std::to_string(v4(hi) - v4(lo) + 1),
+                     // No ping of an address before offering it: dnsmasq
+                     // waits 3 s for the echo and answers no one meanwhile,
+                     // so guests booting together got leases 3 s apart each.
+                     "--no-ping"});
     }
     HERD_TRY(base_->removeTree(rel));  // left by a killed daemon with the same base
     HERD_TRY(base_->mkdir(rel, 0700));
@@ -353,9 +360,11 @@ Result<int> HostNet::startDnsmasq(const std::string& ip, const std::string& min,
     s->min = min;
     s->max = max;
     s->path = dir;
+    s->ifname = ifname;
     s->proc = std::move(*child);
     dnsmasq_[id] = std::move(s);
     ++next_dnsmasq_;
+    if (servers_changed_) servers_changed_();
     return id;
 }
 
@@ -374,6 +383,7 @@ Result<void> HostNet::killDnsmasq(int id) {
     if (auto r = base_->removeTree("dnsmasq_" + std::to_string(id)); !r.ok())
         HERD_LOG(warn, "dnsmasq server {}: {}", id, r.error().text());
     dnsmasq_.erase(it);
+    if (servers_changed_) servers_changed_();
     return Ok();
 }
 
@@ -400,6 +410,23 @@ runtime::SwitchBackend* switchOf(Herd& herd) {
     return rt ? &rt->switchBackend() : nullptr;
 }
 
+// The DHCP servers whose leases `vm info` shows: a dnsmasq herd started on
+// one of its host taps. herd made that interface and knows its switch; a
+// server on any other interface (or a dnsmasq from a config file alone)
+// could be anywhere, so its leases show only once the guest ARPs.
+void syncDhcpServers(Herd& herd, const HostNet& hn) {
+    auto rt = std::dynamic_pointer_cast<ContainerRuntime>(herd.runtime);
+    if (!rt) return;
+    std::vector<DhcpServerPort> servers;
+    for (const DnsmasqServer* s : hn.dnsmasqs()) {
+        for (const HostTap* t : hn.taps()) {
+            if (!s->ifname.empty() && t->name == s->ifname)
+                servers.push_back(DhcpServerPort{t->name, t->bridge, t->vlan});
+        }
+    }
+    rt->setDhcpServers(std::move(servers));
+}
+
 }  // namespace
 
 HostNet& hostNet(Herd& herd) {
@@ -410,6 +437,8 @@ HostNet& hostNet(Herd& herd) {
             base = std::make_shared<const Dir>(d.ok() ? std::move(*d) : Dir());
         }
         herd.hostnet = std::make_shared<HostNet>(base, herd.opts.prefix, herd.post);
+        herd.hostnet->onServersChanged(
+            [&herd, hn = herd.hostnet.get()] { syncDhcpServers(herd, *hn); });
     }
     return *herd.hostnet;
 }

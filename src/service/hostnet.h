@@ -42,7 +42,8 @@ struct HostTap {
 struct DnsmasqServer {
     int id = 0;
     std::string addr, min, max;
-    std::string path;  // <base>/dnsmasq_<id>, for its command line
+    std::string path;    // <base>/dnsmasq_<id>, for its command line
+    std::string ifname;  // the interface holding addr, which it serves ("" = none)
     std::unique_ptr<OwnedChild> proc;
 };
 
@@ -85,6 +86,10 @@ class HostNet : public std::enable_shared_from_this<HostNet> {
     // Every tap and helper gone (quit, nuke).
     void shutdown(runtime::SwitchBackend* sw);
 
+    // Called on the command thread whenever a tap or a dnsmasq came or went,
+    // so the address snooper's list of trusted DHCP servers follows.
+    void onServersChanged(std::function<void()> f) { servers_changed_ = std::move(f); }
+
   private:
     Result<runtime::Netlink*> netlink();
     void writeTapRecord();
@@ -100,6 +105,7 @@ class HostNet : public std::enable_shared_from_this<HostNet> {
     std::map<int, std::unique_ptr<DnsmasqServer>> dnsmasq_;
     int next_tap_ = 0;
     int next_dnsmasq_ = 0;
+    std::function<void()> servers_changed_;
 };
 
 // The daemon's HostNet, made on first use.

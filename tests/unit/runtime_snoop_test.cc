@@ -79,38 +79,87 @@ Bytes icmp6(uint8_t type, const char* src, const char* dst, uint8_t hops = 255) 
     return b;
 }
 
-Bytes dhcp(uint8_t msgtype, const char* yiaddr, uint16_t sport = 67, uint16_t frag = 0) {
-    const uint8_t server[6] = {0x02, 0, 0, 0, 0, 1};
-    Bytes b = eth(kBcast, server, 0x0800);
+const uint8_t kServerMac[6] = {0x02, 0, 0, 0, 0, 1};
+const uint8_t kOtherMac[6] = {0x00, 0x16, 0x3e, 0x11, 0x22, 0x33};
+
+struct DhcpMsg {
+    uint8_t op = 2;    // BOOTREPLY
+    uint8_t type = 5;  // option 53: ACK
+    const char* yiaddr = "10.9.0.50";
+    uint32_t xid = 0x12345678;
+    const uint8_t* chaddr = kGuestMac;
+    const uint8_t* src = kServerMac;  // the frame's source MAC
+    uint16_t sport = 67, dport = 68;
+    uint16_t frag = 0;
+};
+
+Bytes dhcp(const DhcpMsg& m) {
+    Bytes b = eth(kBcast, m.src, 0x0800);
     Bytes bootp(240, 0);
-    bootp[0] = 2;
+    bootp[0] = m.op;
     bootp[1] = 1;
     bootp[2] = 6;
+    for (int i = 0; i < 4; ++i) bootp[4 + i] = static_cast<uint8_t>(m.xid >> (24 - 8 * i));
     uint8_t y[4];
-    inet_pton(AF_INET, yiaddr, y);
+    inet_pton(AF_INET, m.yiaddr, y);
     std::memcpy(&bootp[16], y, 4);
-    std::memcpy(&bootp[28], kGuestMac, 6);
+    std::memcpy(&bootp[28], m.chaddr, 6);
     const uint8_t cookie[4] = {99, 130, 83, 99};
     std::memcpy(&bootp[236], cookie, 4);
-    const uint8_t opts[] = {53, 1, msgtype, 1, 4, 255, 255, 255, 0, 255};
+    const uint8_t opts[] = {53, 1, m.type, 1, 4, 255, 255, 255, 0, 255};
     bootp.insert(bootp.end(), opts, opts + sizeof opts);
     // IPv4 header
     b.push_back(0x45);
     b.push_back(0);
     put16(b, static_cast<uint16_t>(20 + 8 + bootp.size()));
     put16(b, 0);
-    put16(b, frag);
+    put16(b, m.frag);
     b.push_back(64);
     b.push_back(17);
     put16(b, 0);
-    put4(b, "10.9.0.1");
+    put4(b, m.op == 2 ? "10.9.0.1" : "0.0.0.0");
     put4(b, "255.255.255.255");
-    put16(b, sport);
-    put16(b, 68);
+    put16(b, m.sport);
+    put16(b, m.dport);
     put16(b, static_cast<uint16_t>(8 + bootp.size()));
     put16(b, 0);
     b.insert(b.end(), bootp.begin(), bootp.end());
     return b;
+}
+
+// A server's reply (ACK by default).
+Bytes dhcp(uint8_t msgtype, const char* yiaddr, uint16_t sport = 67, uint16_t frag = 0) {
+    DhcpMsg m;
+    m.type = msgtype;
+    m.yiaddr = yiaddr;
+    m.sport = sport;
+    m.frag = frag;
+    return dhcp(m);
+}
+
+// A client's DHCPREQUEST (from its own MAC unless `src` says otherwise).
+Bytes dhcpRequest(uint32_t xid, const uint8_t* chaddr = kGuestMac, const uint8_t* src = nullptr,
+                  uint8_t type = 3) {
+    DhcpMsg m;
+    m.op = 1;
+    m.type = type;
+    m.yiaddr = "0.0.0.0";
+    m.xid = xid;
+    m.chaddr = chaddr;
+    m.src = src ? src : chaddr;
+    m.sport = 68;
+    m.dport = 67;
+    return dhcp(m);
+}
+
+Bytes dhcpAck(uint32_t xid, const char* yiaddr, const uint8_t* chaddr = kGuestMac,
+              uint8_t type = 5) {
+    DhcpMsg m;
+    m.type = type;
+    m.yiaddr = yiaddr;
+    m.xid = xid;
+    m.chaddr = chaddr;
+    return dhcp(m);
 }
 
 std::optional<Sighting> parse(const Bytes& b) {
@@ -169,18 +218,42 @@ TEST(SnoopParse, NeighbourDiscoveryGivesGlobalSource) {
     for (size_t n = 0; n < 14 + 40 + 4; ++n) EXPECT_FALSE(parseFrame(b.data(), n)) << n;
 }
 
-TEST(SnoopParse, DhcpAckGivesClientAndAddress) {
-    auto s = parse(dhcp(5, "10.9.0.50"));
+TEST(SnoopParse, DhcpAckGivesClientTransactionAndAddress) {
+    auto s = parse(dhcpAck(0xdeadbeef, "10.9.0.50"));
     ASSERT_TRUE(s);
-    EXPECT_EQ(s->kind, Sighting::Dhcp);
+    EXPECT_EQ(s->kind, Sighting::DhcpAck);
     EXPECT_EQ(s->mac, "00:16:3e:aa:bb:cc");  // chaddr, not the server's source MAC
     EXPECT_EQ(s->ip, "10.9.0.50");
+    EXPECT_EQ(s->xid, 0xdeadbeefu);
+    auto nak = parse(dhcpAck(7, "0.0.0.0", kGuestMac, 6));
+    ASSERT_TRUE(nak);
+    EXPECT_EQ(nak->kind, Sighting::DhcpNak);
+    EXPECT_EQ(nak->xid, 7u);
     EXPECT_FALSE(parse(dhcp(2, "10.9.0.50")));              // OFFER
     EXPECT_FALSE(parse(dhcp(5, "0.0.0.0")));                // no address
     EXPECT_FALSE(parse(dhcp(5, "10.9.0.50", 53)));          // not from bootps
     EXPECT_FALSE(parse(dhcp(5, "10.9.0.50", 67, 0x2000)));  // a fragment
+    DhcpMsg to_server;                                      // a BOOTREPLY sent to the server port
+    to_server.sport = 68;
+    to_server.dport = 67;
+    EXPECT_FALSE(parse(dhcp(to_server)));
     Bytes b = dhcp(5, "10.9.0.50");
     for (size_t n = 0; n + 1 < b.size() - 9; n += 7) EXPECT_FALSE(parseFrame(b.data(), n)) << n;
+}
+
+TEST(SnoopParse, DhcpRequestOnlyFromTheClientItself) {
+    auto s = parse(dhcpRequest(42));
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->kind, Sighting::DhcpRequest);
+    EXPECT_EQ(s->mac, "00:16:3e:aa:bb:cc");
+    EXPECT_EQ(s->xid, 42u);
+    EXPECT_EQ(s->ip, "");
+    // Asking on another MAC's behalf (or a relay) is no evidence.
+    EXPECT_FALSE(parse(dhcpRequest(42, kGuestMac, kOtherMac)));
+    EXPECT_FALSE(parse(dhcpRequest(42, kGuestMac, nullptr, 1)));  // DISCOVER
+    EXPECT_FALSE(parse(dhcpRequest(42, kGuestMac, nullptr, 8)));  // INFORM
+    const uint8_t zero[6] = {};
+    EXPECT_FALSE(parse(dhcpRequest(42, zero, kGuestMac)));
 }
 
 uint32_t filter(const Bytes& b, int pkttype = PACKET_HOST) {
@@ -192,23 +265,44 @@ TEST(SnoopFilter, AcceptsWhatTheParserWantsAndDropsTheRest) {
     EXPECT_GT(filter(arp(1, "10.55.0.7", "10.55.0.1"), PACKET_BROADCAST), 0u);
     EXPECT_GT(filter(icmp6(135, "2001:db8::7", "ff02::1:ff00:1"), PACKET_MULTICAST), 0u);
     EXPECT_GT(filter(icmp6(136, "2001:db8::7", "2001:db8::1")), 0u);
-    EXPECT_GT(filter(dhcp(5, "10.9.0.50")), 0u);
-    // Snapshot long enough for a whole DHCP reply.
-    EXPECT_GE(filter(dhcp(5, "10.9.0.50")), dhcp(5, "10.9.0.50").size());
+    EXPECT_GT(filter(dhcpRequest(1), PACKET_BROADCAST), 0u);
+    // Snapshot long enough for a whole DHCP message.
+    EXPECT_GE(filter(dhcpRequest(1)), dhcpRequest(1).size());
 
     EXPECT_EQ(filter(arp(1, "10.55.0.7", "10.55.0.1"), PACKET_OUTGOING), 0u);
     EXPECT_EQ(filter(icmp6(128, "2001:db8::7", "2001:db8::1")), 0u);
     EXPECT_EQ(filter(icmp6(137, "2001:db8::7", "2001:db8::1")), 0u);  // redirect
-    EXPECT_EQ(filter(dhcp(5, "10.9.0.50", 53)), 0u);
-    EXPECT_EQ(filter(dhcp(5, "10.9.0.50", 67, 0x0010)), 0u);
+    // Server replies never count on this socket, whoever sent them.
+    EXPECT_EQ(filter(dhcp(5, "10.9.0.50")), 0u);
+    Bytes frag = dhcpRequest(1);
+    frag[14 + 6] = 0x20;  // more fragments
+    EXPECT_EQ(filter(frag), 0u);
     // A TCP segment.
-    Bytes tcp = dhcp(5, "10.9.0.50");
+    Bytes tcp = dhcpRequest(1);
     tcp[14 + 9] = 6;
     EXPECT_EQ(filter(tcp), 0u);
     // Truncated frames are dropped, not read past.
     Bytes short_ip6 = icmp6(135, "2001:db8::7", "ff02::1:ff00:1");
     short_ip6.resize(40);
     EXPECT_EQ(filter(short_ip6), 0u);
+}
+
+TEST(SnoopFilter, ServerSocketSeesOnlyWhatTheServerTransmits) {
+    static const auto prog = serverFilter();
+    auto run = [](const Bytes& b, int pkttype) {
+        return runFilter(prog, b.data(), b.size(), pkttype);
+    };
+    Bytes ack = dhcpAck(1, "10.9.0.50");
+    EXPECT_GE(run(ack, PACKET_OUTGOING), ack.size());
+    // The same ACK coming in (a guest sent it towards the host) is dropped.
+    for (int t : {PACKET_HOST, PACKET_BROADCAST, PACKET_OTHERHOST, PACKET_MULTICAST})
+        EXPECT_EQ(run(ack, t), 0u) << t;
+    EXPECT_EQ(run(dhcpRequest(1), PACKET_OUTGOING), 0u);
+    EXPECT_EQ(run(arp(1, "10.55.0.7", "10.55.0.1"), PACKET_OUTGOING), 0u);
+    EXPECT_EQ(run(dhcp(5, "10.9.0.50", 67, 0x2000), PACKET_OUTGOING), 0u);
+    Bytes cut = ack;
+    cut.resize(30);
+    EXPECT_EQ(run(cut, PACKET_OUTGOING), 0u);
 }
 
 TEST(SnoopNames, ParsesHostEndNamesOfItsPrefixOnly) {
@@ -237,6 +331,7 @@ TEST(SnoopBatch, KeepsTheLatestPerInterfaceAndWakesOncePerBatch) {
     sn.feed(a2.data(), a2.size(), "hxv3n0");
     sn.feed(nd.data(), nd.size(), "hxv3n0");
     sn.feed(a1.data(), a1.size(), "hxb5");  // the bridge: not from behind a host end
+    sn.feed(a1.data(), a1.size(), "hxp0");  // a host tap's peer
     sn.feed(a1.data(), a1.size(), "otherv3n0");
     EXPECT_EQ(wakes.load(), 1);
     auto got = sn.drain();
@@ -244,28 +339,130 @@ TEST(SnoopBatch, KeepsTheLatestPerInterfaceAndWakesOncePerBatch) {
     EXPECT_EQ(got[0].ifname, "hxv3n0");
     EXPECT_EQ(got[0].mac, "00:16:3e:aa:bb:cc");
     EXPECT_EQ(got[0].ip4, "10.55.0.8");
+    EXPECT_EQ(got[0].ip4_server, "");
     EXPECT_EQ(got[0].ip6, "2001:db8::7");
     EXPECT_TRUE(sn.drain().empty());
-    // DHCP ACKs only on our own links (a host tap's peer, a host end): not
-    // on a physical NIC, another daemon's links or an unrelated name.
-    auto d = dhcp(5, "10.9.0.50");
-    for (const char* foreign : {"eth0", "hxyv3n0", "hyb5", "hxq0", "whatever"}) {
-        sn.feed(d.data(), d.size(), foreign);
-    }
-    EXPECT_EQ(wakes.load(), 1);
-    EXPECT_TRUE(sn.drain().empty());
-    sn.feed(d.data(), d.size(), "hxp0");
-    EXPECT_EQ(wakes.load(), 2);
+    // One entry per host end: a guest sending with other MACs only replaces
+    // what its own port said.
+    auto spoof = arp(1, "10.55.0.9", "10.55.0.1", kOtherMac);
+    sn.feed(a1.data(), a1.size(), "hxv3n0");
+    sn.feed(spoof.data(), spoof.size(), "hxv3n0");
     got = sn.drain();
     ASSERT_EQ(got.size(), 1u);
-    EXPECT_EQ(got[0].ifname, "");
-    EXPECT_EQ(got[0].ip4, "10.9.0.50");
-    // Bounded: one entry per (interface, MAC), at most kMaxPending.
+    EXPECT_EQ(got[0].mac, "00:16:3e:11:22:33");
+    EXPECT_EQ(got[0].ip4, "10.55.0.9");
+    // Bounded: at most kMaxPending host ends.
     for (size_t i = 0; i < Snooper::kMaxPending + 100; ++i) {
         std::string name = "hxv" + std::to_string(i) + "n0";
         sn.feed(a1.data(), a1.size(), name);
     }
     EXPECT_EQ(sn.drain().size(), Snooper::kMaxPending);
+}
+
+TEST(SnoopDhcp, AServersAckAnswersTheRequestOfItsOwnPort) {
+    std::atomic<int> wakes{0};
+    auto s = Snooper::start("hx", [&] { ++wakes; });
+    if (!s.ok()) GTEST_SKIP() << "no AF_PACKET socket: " << s.error().text();
+    Snooper& sn = **s;
+    auto t0 = Snooper::Clock::now();
+    auto ack = dhcpAck(0x1111, "10.9.0.50");
+    // An ACK with nothing asked: nothing, wherever it is seen.
+    sn.feedServer(ack.data(), ack.size(), "hxt0", t0);
+    // An ACK a guest sends (received on its host end, or anywhere): never.
+    auto req = dhcpRequest(0x1111);
+    sn.feed(req.data(), req.size(), "hxv3n0", t0);
+    for (const char* where : {"hxv3n0", "hxv4n0", "hxp0", "hxt0", "eth0"})
+        sn.feed(ack.data(), ack.size(), where, t0);
+    EXPECT_TRUE(sn.drain().empty());
+    EXPECT_EQ(wakes.load(), 0);
+    // The server's answer to it: learnt for that port, naming the server.
+    sn.feedServer(ack.data(), ack.size(), "hxt0", t0);
+    auto got = sn.drain();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].ifname, "hxv3n0");
+    EXPECT_EQ(got[0].mac, "00:16:3e:aa:bb:cc");
+    EXPECT_EQ(got[0].ip4, "10.9.0.50");
+    EXPECT_EQ(got[0].ip4_server, "hxt0");
+    EXPECT_EQ(wakes.load(), 1);
+    // Consumed: a second ACK of the same transaction (a guest that saw the
+    // first one and got the server to answer it again) finds nothing.
+    auto ack2 = dhcpAck(0x1111, "10.9.0.66");
+    sn.feedServer(ack2.data(), ack2.size(), "hxt0", t0);
+    EXPECT_TRUE(sn.drain().empty());
+    // Another transaction or another client: nothing.
+    sn.feed(req.data(), req.size(), "hxv3n0", t0);
+    auto other_xid = dhcpAck(0x2222, "10.9.0.51");
+    auto other_mac = dhcpAck(0x1111, "10.9.0.52", kOtherMac);
+    sn.feedServer(other_xid.data(), other_xid.size(), "hxt0", t0);
+    sn.feedServer(other_mac.data(), other_mac.size(), "hxt0", t0);
+    EXPECT_TRUE(sn.drain().empty());
+    // A NAK consumes the request too.
+    auto nak = dhcpAck(0x1111, "0.0.0.0", kGuestMac, 6);
+    sn.feedServer(nak.data(), nak.size(), "hxt0", t0);
+    sn.feedServer(ack.data(), ack.size(), "hxt0", t0);
+    EXPECT_TRUE(sn.drain().empty());
+    // Too late: the request expired.
+    sn.feed(req.data(), req.size(), "hxv3n0", t0);
+    sn.feedServer(ack.data(), ack.size(), "hxt0",
+                  t0 + Snooper::kRequestTtl + std::chrono::seconds(1));
+    EXPECT_TRUE(sn.drain().empty());
+    // A retransmission refreshes it.
+    sn.feed(req.data(), req.size(), "hxv3n0", t0);
+    sn.feed(req.data(), req.size(), "hxv3n0", t0 + std::chrono::seconds(8));
+    sn.feedServer(ack.data(), ack.size(), "hxt0", t0 + std::chrono::seconds(12));
+    EXPECT_EQ(sn.drain().size(), 1u);
+}
+
+TEST(SnoopDhcp, AGuestCannotMakeAnAckCountForAnotherPort) {
+    auto s = Snooper::start("hx", nullptr);
+    if (!s.ok()) GTEST_SKIP() << "no AF_PACKET socket: " << s.error().text();
+    Snooper& sn = **s;
+    auto t0 = Snooper::Clock::now();
+    // The attacker on hxv4n0 asks in the victim's name, from the victim's
+    // MAC: whatever the server answers is reported for the attacker's port
+    // (where the service finds another MAC and drops it), never the victim's.
+    auto req = dhcpRequest(0x3333, kGuestMac, kGuestMac);
+    sn.feed(req.data(), req.size(), "hxv4n0", t0);
+    auto ack = dhcpAck(0x3333, "10.9.0.77");
+    sn.feedServer(ack.data(), ack.size(), "hxt0", t0);
+    auto got = sn.drain();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].ifname, "hxv4n0");
+    // From its own MAC naming the victim: not even recorded.
+    auto req2 = dhcpRequest(0x4444, kGuestMac, kOtherMac);
+    sn.feed(req2.data(), req2.size(), "hxv4n0", t0);
+    auto ack2 = dhcpAck(0x4444, "10.9.0.78");
+    sn.feedServer(ack2.data(), ack2.size(), "hxt0", t0);
+    EXPECT_TRUE(sn.drain().empty());
+    // A flood of requests crowds out only the flooder's own: at most
+    // kMaxRequestsPerPort per port, the first ones kept.
+    for (uint32_t x = 1; x <= Snooper::kMaxRequestsPerPort + 10; ++x) {
+        auto r = dhcpRequest(0x5000 + x, kOtherMac);
+        sn.feed(r.data(), r.size(), "hxv4n0", t0);
+    }
+    auto victim = dhcpRequest(0x6000);
+    sn.feed(victim.data(), victim.size(), "hxv3n0", t0);
+    auto late = dhcpAck(0x5000 + Snooper::kMaxRequestsPerPort + 1, "10.9.0.79", kOtherMac);
+    sn.feedServer(late.data(), late.size(), "hxt0", t0);
+    EXPECT_TRUE(sn.drain().empty());
+    auto first = dhcpAck(0x5001, "10.9.0.80", kOtherMac);
+    auto mine = dhcpAck(0x6000, "10.9.0.81");
+    sn.feedServer(first.data(), first.size(), "hxt0", t0);
+    sn.feedServer(mine.data(), mine.size(), "hxt0", t0);
+    got = sn.drain();
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].ifname, "hxv3n0");
+    EXPECT_EQ(got[0].ip4, "10.9.0.81");
+    EXPECT_EQ(got[1].ifname, "hxv4n0");
+    EXPECT_EQ(got[1].ip4, "10.9.0.80");
+    // Requests count only from behind our host ends.
+    for (const char* where : {"hxp0", "hxt0", "hxb5", "eth0", "hyv3n0"}) {
+        auto r = dhcpRequest(0x7000);
+        sn.feed(r.data(), r.size(), where, t0);
+    }
+    auto a7 = dhcpAck(0x7000, "10.9.0.82");
+    sn.feedServer(a7.data(), a7.size(), "hxt0", t0);
+    EXPECT_TRUE(sn.drain().empty());
 }
 
 TEST(AgentAddresses, OnlyAnUnambiguousSingleNic) {
