@@ -68,7 +68,8 @@ cat > init <<'I'
 #!/bin/sh
 # herd default guest init: network up, agent, a shell on the console.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
-ip link set lo up
+# herd brings lo up itself; a container without NICs may not (no NET_ADMIN).
+ip link set lo up 2>/dev/null
 for path in /sys/class/net/veth*; do
     [ -e "$path" ] || continue
     nic=${path##*/}
