@@ -242,6 +242,15 @@ int runDaemon(const Flags& flags) {
         return 1;
     }
 
+    // The prefix is this daemon's and the base's, or it stops here.
+    auto claim =
+        claimPrefixAtStart(*lock->dir(), opts.base, opts.prefix, flags.runtime == "container");
+    if (!claim.ok()) {
+        reportError(claim.error().text());
+        lock->release();
+        return 1;
+    }
+
     Herd herd(opts);
     herd.base_dir = lock->dir();
     herd.files_dir = *files;
@@ -274,6 +283,7 @@ int runDaemon(const Flags& flags) {
     rf.net.kind = flags.switch_kind;
     rf.net.ovsdb = flags.ovsdb;
     rf.net.ovs_datapath = flags.ovs_datapath;
+    rf.prefix_claim = *claim;
     herd.runtime = makeRuntime(rf, herd, io, [&cmd, &herd](std::function<void()> job) {
         // A runtime event (a container exited) changes VMs as a command does.
         cmd.post([&herd, job = std::move(job)] {
@@ -403,6 +413,7 @@ int runDaemon(const Flags& flags) {
                 (void)destroyNamespace(herd, "all");
                 hostnetShutdown(herd);  // dnsmasq, DHCP clients; before the switches go
                 herd.runtime.reset();
+                forgetPrefix(*herd.base_dir);  // nothing with the prefix is left
                 done->set_value();
             })) {
             fut.wait_for(std::chrono::seconds(60));

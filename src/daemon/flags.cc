@@ -179,6 +179,7 @@ Result<Flags> parseFlags(const std::vector<std::string>& argv) {
             value = argv[++i];
         }
         f.*s.str = *value;
+        if (name == "prefix") f.prefix_given = true;
     }
     f.args.assign(argv.begin() + static_cast<std::ptrdiff_t>(i), argv.end());
 

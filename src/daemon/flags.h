@@ -29,6 +29,7 @@ struct Flags {
     std::string ovsdb = "/var/run/openvswitch/db.sock";  // -ovsdb
     std::string ovs_datapath;                            // -ovs-datapath ("" = auto)
     bool nuke = false;
+    bool prefix_given = false;  // -prefix was on the command line
     bool force = false;
     bool nostdin = false;
     bool attach = false;

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
         runtime::SwitchOptions net;
         net.kind = flags->switch_kind;
         net.ovsdb = flags->ovsdb;
-        return daemon::nukeStandalone(o, net);
+        return daemon::nukeStandalone(o, net, flags->prefix_given);
     }
     if (flags->e) {
         if (flags->args.empty()) {

@@ -8,6 +8,8 @@
 #include <optional>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "base/fs.h"
 #include "base/log.h"
 #include "runtime/bridge.h"
@@ -50,7 +52,48 @@ std::string defaultImage(const Herd& herd) {
     return (slash == std::string::npos ? std::string(".") : exe.substr(0, slash)) + "/guest";
 }
 
+constexpr const char* kPrefixRecord = "prefix";
+
+// The prefix a base records, "" when it records none.
+Result<std::string> recordedPrefix(const Dir& base) {
+    auto text = base.readFile(kPrefixRecord, 64);
+    if (!text.ok()) {
+        if (text.error().errnum() == ENOENT) return std::string();
+        return text.error();
+    }
+    std::string p = *text;
+    while (!p.empty() && (p.back() == '\n' || p.back() == ' ')) p.pop_back();
+    bool valid = !p.empty() && p.size() <= 8 &&
+                 p.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") == std::string::npos;
+    if (!valid) return Error::msg(base.pathOf(kPrefixRecord) + ": not a prefix: `" + p + "`");
+    return p;
+}
+
 }  // namespace
+
+Result<std::shared_ptr<unique_fd>> claimPrefixAtStart(const Dir& base, const std::string& path,
+                                                      const std::string& prefix, bool containers) {
+    // A state-only daemon makes nothing on the host that a prefix names.
+    if (!containers) return std::shared_ptr<unique_fd>();
+    auto recorded = recordedPrefix(base);
+    if (!recorded.ok()) return recorded.error();
+    if (!recorded->empty() && *recorded != prefix) {
+        return Error::msg(fmt::format(
+            "base {} holds what a daemon with -prefix {} left (recorded in {}/{}): run `herd "
+            "-base {} -nuke` first, or start with -prefix {}",
+            path, *recorded, path, kPrefixRecord, path, *recorded));
+    }
+    auto claim = runtime::claimPrefix(prefix);
+    if (!claim.ok()) return claim.error();
+    HERD_TRY(base.writeFileAtomic(kPrefixRecord, prefix + "\n", 0600));
+    return std::make_shared<unique_fd>(std::move(*claim));
+}
+
+void forgetPrefix(const Dir& base) {
+    if (auto r = base.unlink(kPrefixRecord); !r.ok() && r.error().errnum() != ENOENT) {
+        HERD_LOG(warn, "{}", r.error().text());
+    }
+}
 
 std::shared_ptr<Runtime> makeRuntime(const RuntimeFlags& flags, const Herd& herd,
                                      boost::asio::io_context& io,
@@ -71,6 +114,7 @@ std::shared_ptr<Runtime> makeRuntime(const RuntimeFlags& flags, const Herd& herd
     o.console_address = flags.console_address;
     o.console_token = flags.console_token;
     o.net = flags.net;
+    o.prefix_claim = flags.prefix_claim;
     auto rt = ContainerRuntime::create(o, io, std::move(post));
     if (!rt.ok()) {
         HERD_LOG(warn, "container runtime: {}", rt.error().text());
@@ -82,7 +126,8 @@ std::shared_ptr<Runtime> makeRuntime(const RuntimeFlags& flags, const Herd& herd
     return *rt;
 }
 
-int nukeStandalone(const Options& opts, const runtime::SwitchOptions& net) {
+int nukeStandalone(const Options& options, const runtime::SwitchOptions& net, bool prefix_given) {
+    Options opts = options;
     // The base is checked as the daemon checks it: removing what a base
     // another user controls holds would follow their links.
     std::optional<Dir> base;
@@ -101,6 +146,31 @@ int nukeStandalone(const Options& opts, const runtime::SwitchOptions& net) {
                          "herd: a daemon is running on %s: use `herd -base %s -e nuke` instead\n",
                          opts.base.c_str(), opts.base.c_str());
             return 1;
+        }
+    }
+    // Which prefix: the one the base records, else the one given.
+    {
+        auto recorded = base ? recordedPrefix(*base) : Result<std::string>(std::string());
+        if (!recorded.ok()) {
+            std::fprintf(stderr, "herd: nuke: %s\n", recorded.error().text().c_str());
+            return 1;
+        }
+        if (!recorded->empty()) {
+            if (prefix_given && opts.prefix != *recorded) {
+                std::fprintf(stderr,
+                             "herd: nuke: %s was used with -prefix %s (recorded in %s/%s), not "
+                             "%s: run `herd -base %s -nuke`\n",
+                             opts.base.c_str(), recorded->c_str(), opts.base.c_str(), kPrefixRecord,
+                             opts.prefix.c_str(), opts.base.c_str());
+                return 2;
+            }
+            opts.prefix = *recorded;
+        } else if (!prefix_given) {
+            std::fprintf(stderr,
+                         "herd: nuke: %s records no prefix (%s/%s is missing), so herd cannot "
+                         "tell which links and cgroups to remove: give the daemon's -prefix\n",
+                         opts.base.c_str(), opts.base.c_str(), kPrefixRecord);
+            return 2;
         }
     }
     // A live daemon on another base may hold the prefix: what carries it is its.
@@ -150,7 +220,8 @@ int nukeStandalone(const Options& opts, const runtime::SwitchOptions& net) {
         for (const auto& name : names.ok() ? *names : std::vector<std::string>{}) {
             if (name == "minimega" || name == "minimega.pid" || name == "files" ||
                 name == "namespaces" || name == "background.log" || name == "token" ||
-                name == "web.url" || name.find_first_not_of("0123456789") == std::string::npos)
+                name == "web.url" || (name == kPrefixRecord && status == 0) ||
+                name.find_first_not_of("0123456789") == std::string::npos)
                 ours.push_back(name);
         }
         for (const auto& name : ours) {

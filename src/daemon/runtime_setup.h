@@ -6,18 +6,33 @@
 #include <memory>
 #include <string>
 
+#include "base/fs.h"
+#include "base/unique_fd.h"
 #include "runtime/switch_select.h"
 #include "service/herd.h"
 
 namespace herd::daemon {
 
 struct RuntimeFlags {
-    std::string kind = "container";  // "container" or "dry"
-    std::string image;               // default guest image ("" = next to the binary)
-    std::string console_address;     // -console-addr ("" = no TCP consoles)
-    std::string console_token;       // the daemon's access token, for TCP consoles
-    runtime::SwitchOptions net;      // -switch, -ovsdb, -ovs-datapath
+    std::string kind = "container";           // "container" or "dry"
+    std::string image;                        // default guest image ("" = next to the binary)
+    std::string console_address;              // -console-addr ("" = no TCP consoles)
+    std::string console_token;                // the daemon's access token, for TCP consoles
+    runtime::SwitchOptions net;               // -switch, -ovsdb, -ovs-datapath
+    std::shared_ptr<unique_fd> prefix_claim;  // claimed at start (claimPrefixAtStart)
 };
+
+// For a daemon that runs containers, makes sure the base and the prefix
+// belong together and to this daemon alone, before anything is made: the prefix is not held by
+// another live daemon (claimed here, for the container runtime), and the base does not record
+// another prefix (what a daemon killed with that prefix left would be orphaned). Then records the
+// prefix in <base>/prefix, for `herd -nuke`.
+Result<std::shared_ptr<unique_fd>> claimPrefixAtStart(const Dir& base, const std::string& path,
+                                                      const std::string& prefix, bool containers);
+
+// Removes the <base>/prefix record (at a clean shutdown, when nothing with
+// the prefix is left).
+void forgetPrefix(const Dir& base);
 
 // Builds the container runtime (checking the host first and logging what is
 // missing). If containers cannot run here, VMs fail to launch with the
@@ -27,7 +42,11 @@ std::shared_ptr<Runtime> makeRuntime(const RuntimeFlags& flags, const Herd& herd
                                      std::function<void(std::function<void()>)> post);
 
 // `herd -nuke`: with no daemon running on `base`, kills every container under
-// `prefix`'s cgroups, removes them and herd's files in `base`. Idempotent.
-int nukeStandalone(const Options& opts, const runtime::SwitchOptions& net = {});
+// the prefix's cgroups, removes them and herd's files in `base`. Idempotent.
+// The prefix is the one the base records (<base>/prefix); `opts.prefix`, when
+// `prefix_given`, must agree with it, and is used when there is no record.
+// Without either, it refuses: it cannot know what to remove.
+int nukeStandalone(const Options& opts, const runtime::SwitchOptions& net = {},
+                   bool prefix_given = true);
 
 }  // namespace herd::daemon

@@ -114,9 +114,12 @@ Result<std::shared_ptr<ContainerRuntime>> ContainerRuntime::create(ContainerRunt
         new ContainerRuntime(std::move(opts), io, std::move(post)));
     // Before anything carrying the prefix is touched: a second live daemon
     // with it would kill the first one's containers and remove its links.
-    auto claim = runtime::claimPrefix(rt->opts_.prefix);
-    if (!claim.ok()) return claim.error();
-    rt->prefix_claim_ = std::move(*claim);
+    rt->prefix_claim_ = rt->opts_.prefix_claim;
+    if (!rt->prefix_claim_) {
+        auto claim = runtime::claimPrefix(rt->opts_.prefix);
+        if (!claim.ok()) return claim.error();
+        rt->prefix_claim_ = std::make_shared<unique_fd>(std::move(*claim));
+    }
     // Disk mounts a SIGKILLed daemon left under this base (no live one can
     // share it): their VM ids are about to be reused.
     if (auto n = runtime::unmountStaleDisks(rt->opts_.base); !n.ok()) {

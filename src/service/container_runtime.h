@@ -32,6 +32,9 @@ struct ContainerRuntimeOptions {
     std::string base;                     // instance dirs live in <base>/<id>
     std::shared_ptr<const Dir> base_dir;  // <base>, opened: their files are made beneath it
     std::string prefix;                   // cgroup subtree name
+    // The prefix's claim (runtime::claimPrefix), when the daemon made it at
+    // start; otherwise create() claims the prefix itself.
+    std::shared_ptr<unique_fd> prefix_claim;
     std::string cgroup_root = "/sys/fs/cgroup";
     std::string default_image;    // used when `vm config filesystem` is unset
     std::string console_address;  // TCP consoles; "" = none
@@ -154,7 +157,7 @@ class ContainerRuntime : public Runtime {
     ContainerRuntimeOptions opts_;
     boost::asio::io_context& io_;
     Post post_;
-    unique_fd prefix_claim_;  // runtime::claimPrefix, held first and released last
+    std::shared_ptr<unique_fd> prefix_claim_;  // runtime::claimPrefix, held first, released last
     std::unique_ptr<runtime::CgroupDriver> cgroups_;
     std::unique_ptr<runtime::SwitchBackend> switch_;
     runtime::Isolation iso_;

@@ -828,7 +828,8 @@ class LifecycleTest(unittest.TestCase):
         t.send("ech\t")
         t.expect("echo ")
         t.send("tab\r")
-        t.expect("tab\r\n")
+        t.expect("tab\r\n")  # the echo of the typed line
+        self.assertIn("tab\r\n", t.read_until("herd[minimega]$ "))  # the answer
         # The answer comes before the next prompt, never after a prompt that
         # it would overwrite on a terminal (`vm: aminimega]$`).
         t.send("echo after\r")

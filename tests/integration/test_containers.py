@@ -322,6 +322,58 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(cgroup_dirs(self.d.prefix), [])
         self.assertFalse(os.path.exists(self.d.base))
 
+    def test_nuke_uses_the_recorded_prefix(self):
+        """The base records its daemon's prefix: `herd -nuke` without -prefix
+        removes what that daemon left; a wrong -prefix, or no record and no
+        -prefix, is refused with a clear error and removes nothing."""
+        herd = os.environ.get("HERD", "build/herd")
+        c = self.c
+        c.ok("vm launch container 2")
+        c.ok("vm start all")
+        with open(os.path.join(self.d.base, "prefix")) as f:
+            self.assertEqual(f.read(), self.d.prefix + "\n")
+        pids = [int(r["pid"]) for r in c.table("vm info")]
+        self.d.kill9()
+        # A new daemon with another prefix would orphan the leftovers.
+        r = subprocess.run([herd, "-nostdin", "-base", self.d.base, "-prefix", "zz9"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("-prefix %s left" % self.d.prefix, r.stderr)
+        r = subprocess.run([herd, "-base", self.d.base, "-prefix", "zz9", "-nuke"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("was used with -prefix %s" % self.d.prefix, r.stderr)
+        self.assertNotEqual(cgroup_dirs(self.d.prefix), [])
+        r = subprocess.run([herd, "-base", self.d.base, "-nuke"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        deadline = time.time() + 5
+        while time.time() < deadline and any(os.path.exists("/proc/%d" % p) for p in pids):
+            time.sleep(0.05)
+        self.assertFalse(any(os.path.exists("/proc/%d" % p) for p in pids))
+        self.assertEqual(cgroup_dirs(self.d.prefix), [])
+        self.assertFalse(os.path.exists(self.d.base))
+        # Nothing recorded any more, and no -prefix: nothing to go on.
+        os.makedirs(self.d.base, mode=0o700)
+        r = subprocess.run([herd, "-base", self.d.base, "-nuke"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("records no prefix", r.stderr)
+        self.assertTrue(os.path.isdir(self.d.base))
+
+    def test_prefix_in_use_refused_at_start(self):
+        """A second daemon given a live daemon's prefix stops at start with
+        the reason, not at its first launch."""
+        other = tempfile.mkdtemp(prefix="herd-it-")
+        try:
+            r = subprocess.run([os.environ.get("HERD", "build/herd"), "-nostdin", "-base",
+                                os.path.join(other, "base"), "-prefix", self.d.prefix],
+                               capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("prefix %s is in use by another live herd daemon" % self.d.prefix,
+                          r.stderr)
+            self.assertEqual(self.c.plain("echo alive"), "alive")
+        finally:
+            subprocess.run(["rm", "-rf", other])
+
 
 class Consoles(unittest.TestCase):
     def test_two_viewers_one_stalled(self):
