@@ -69,6 +69,19 @@ Result<std::string> recordedPrefix(const Dir& base) {
     return p;
 }
 
+// Whether a base holds what a daemon made (its containers' directories, host
+// taps, DHCP servers and clients): what a killed daemon may have left.
+bool holdsLeftovers(const Dir& base) {
+    auto names = base.list();
+    if (!names.ok()) return true;  // cannot tell: assume so
+    for (const auto& n : *names) {
+        if (n.find_first_not_of("0123456789") == std::string::npos || n == "taps" ||
+            n.rfind("dnsmasq_", 0) == 0 || n.rfind("udhcpc_", 0) == 0)
+            return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 Result<std::shared_ptr<unique_fd>> claimPrefixAtStart(const Dir& base, const std::string& path,
@@ -77,7 +90,7 @@ Result<std::shared_ptr<unique_fd>> claimPrefixAtStart(const Dir& base, const std
     if (!containers) return std::shared_ptr<unique_fd>();
     auto recorded = recordedPrefix(base);
     if (!recorded.ok()) return recorded.error();
-    if (!recorded->empty() && *recorded != prefix) {
+    if (!recorded->empty() && *recorded != prefix && holdsLeftovers(base)) {
         return Error::msg(fmt::format(
             "base {} holds what a daemon with -prefix {} left (recorded in {}/{}): run `herd "
             "-base {} -nuke` first, or start with -prefix {}",

@@ -23,10 +23,11 @@ struct RuntimeFlags {
 };
 
 // For a daemon that runs containers, makes sure the base and the prefix
-// belong together and to this daemon alone, before anything is made: the prefix is not held by
-// another live daemon (claimed here, for the container runtime), and the base does not record
-// another prefix (what a daemon killed with that prefix left would be orphaned). Then records the
-// prefix in <base>/prefix, for `herd -nuke`.
+// belong together and to this daemon alone, before anything is made: the
+// prefix is not held by another live daemon (claimed here), and the base does
+// not record another prefix while it holds what a daemon made (a killed
+// daemon's leftovers would be orphaned). Then records the prefix in
+// <base>/prefix, for `herd -nuke`.
 Result<std::shared_ptr<unique_fd>> claimPrefixAtStart(const Dir& base, const std::string& path,
                                                       const std::string& prefix, bool containers);
 
