@@ -271,10 +271,13 @@ class GuestLinks(unittest.TestCase):
         self.addCleanup(self.c.close)
         self.before = self.s.snapshot()
 
-    def plant(self, name):
+    def plant(self, name, disk_limit=None):
         """Launches VM `name`, plants the links from inside, and returns its
-        instance dir."""
+        instance dir. The overlay's upper layer is on the VM's disk tmpfs
+        (<inst>/disk/upper) unless disk_limit is `unlimited` (<inst>/upper)."""
         c = self.c
+        if disk_limit:
+            c.ok("vm config disk-limit " + disk_limit)
         c.ok("vm launch container " + name)
         c.ok("vm start " + name)
         vm = c.vm(name)
@@ -294,7 +297,7 @@ class GuestLinks(unittest.TestCase):
             con.sh("mkfifo /root/fifo")
         finally:
             con.close()
-        upper = os.path.join(inst, "upper")
+        upper = os.path.join(inst, "upper" if disk_limit == "unlimited" else "disk/upper")
         for link, _ in GUEST_LINKS:
             self.assertTrue(os.path.islink(upper + link), link)
         assert_responsive(self.d)
@@ -309,6 +312,23 @@ class GuestLinks(unittest.TestCase):
         assert_responsive(self.d)
         self.c.ok("vm flush")
         assert_responsive(self.d)
+        self.assertFalse(os.path.lexists(inst))
+        self.assert_untouched()
+
+    def test_e_flush_upper_on_base(self):
+        # The upper layer directly in the base's filesystem, not on a tmpfs.
+        inst = self.plant("g", disk_limit="unlimited")
+        self.c.ok("vm kill g")
+        self.c.ok("vm flush")
+        assert_responsive(self.d)
+        self.assertFalse(os.path.lexists(inst))
+        self.assert_untouched()
+
+    def test_e_nuke_after_sigkill_upper_on_base(self):
+        inst = self.plant("g", disk_limit="unlimited")
+        self.d.kill9()
+        r = self.d.nuke()
+        self.assertEqual(r.returncode, 0, r.stderr)
         self.assertFalse(os.path.lexists(inst))
         self.assert_untouched()
 
