@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <deque>
 #include <memory>
 
 #include "runtime/landlock.h"
@@ -85,9 +86,12 @@ using namespace launch_detail;
 
 constexpr size_t kStackSize = 256 * 1024;
 
-// Keeps the strings and pointer arrays the child reads alive until it is ready.
+// Keeps the strings and pointer arrays the child reads alive until it execs.
+// A deque never moves its elements: a short string's characters live inside
+// the std::string itself, so a vector that grew would leave the child's
+// pointers dangling.
 struct Arena {
-    std::vector<std::string> strings;
+    std::deque<std::string> strings;
     std::vector<std::vector<char*>> vecs;
     const char* add(const std::string& s) {
         strings.push_back(s);
@@ -100,7 +104,6 @@ struct Arena {
         vecs.push_back(std::move(p));
         return vecs.back().data();
     }
-    Arena() { strings.reserve(256); }
 };
 
 Error childError(const Msg& m) {
