@@ -9,6 +9,9 @@
 // The child shares the daemon's memory (CLONE_VM): it runs only raw syscalls
 // on data prepared here (see rawsys.h), so a BUILDING container costs a task,
 // a small stack and its namespaces, not a copy of the daemon.
+//
+// launch.cc is the parent's side; launch_internal.h lists the child's steps
+// and the files they are in.
 #pragma once
 
 #include <functional>
@@ -89,8 +92,6 @@ class Child {
     int killAndReap();
     // Non-blocking reap; returns the wait status if the process has exited.
     std::optional<int> tryReap();
-    // Drops ownership after the process was reaped elsewhere.
-    void forget();
 
   private:
     friend Result<Child> launch(const LaunchSpec&, const Isolation&,

@@ -187,9 +187,7 @@ Result<void> Netlink::createVeth(const VethSpec& spec) {
     pifm->ifi_family = AF_UNSPEC;
     mnl_attr_put_strz(nlh, IFLA_IFNAME, spec.peer_name.c_str());
     if (!spec.peer_mac.empty()) mnl_attr_put(nlh, IFLA_ADDRESS, sizeof mac, mac);
-    if (spec.netns_fd >= 0) {
-        mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, static_cast<uint32_t>(spec.netns_fd));
-    } else if (spec.netns_pid > 0) {
+    if (spec.netns_pid > 0) {
         mnl_attr_put_u32(nlh, IFLA_NET_NS_PID, static_cast<uint32_t>(spec.netns_pid));
     }
     mnl_attr_nest_end(nlh, peer);

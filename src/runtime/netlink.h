@@ -28,8 +28,7 @@ struct VethSpec {
     std::string host_name;  // the end left in the caller's namespace
     std::string peer_name;  // the end created inside the target namespace (veth<i>)
     std::string peer_mac;   // "aa:bb:cc:dd:ee:ff"; empty = kernel's random MAC
-    int netns_pid = 0;      // target namespace: of this process...
-    int netns_fd = -1;      // ...or this namespace fd (takes precedence when >= 0)
+    int netns_pid = 0;      // peer's namespace: that of this process (0 = the caller's)
     int master = 0;         // host end's bridge ifindex; 0 = none
     bool host_up = true;    // host end administratively up on creation
 };

@@ -1,0 +1,148 @@
+// Launch child: the order of the steps that turn the cloned process into a
+// BUILDING container, its handshakes with the parent over the sync socket
+// (cgroup attached, ready, go), and the exec of init.
+//
+// Runs in the launch child, which shares the daemon's memory (CLONE_VM): raw
+// syscalls only (rawsys.h), no allocation, no libc that may lock or set errno.
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "runtime/launch_internal.h"
+
+namespace herd::runtime::launch_detail {
+
+using raw::sys;
+
+void childFail(int step, long neg_errno, const char* detail, const char* output) {
+    Msg m;
+    m.step = step;
+    m.err = static_cast<int32_t>(-neg_errno);
+    scopy(m.detail, sizeof m.detail, detail);
+    scopy(m.output, sizeof m.output, output);
+    sys(SYS_sendto, kSyncFd, &m, sizeof m, MSG_NOSIGNAL, 0, 0);
+    sys(SYS_exit_group, 1);
+    __builtin_unreachable();
+}
+
+namespace {
+
+// The sync socket on kSyncFd and nothing else of the daemon's; a new session
+// whose controlling terminal and stdio are the console; the hostname.
+void setupSession(const ChildArgs& a) {
+    // Every other inherited fd is closed now, so nothing of the daemon's
+    // leaks into the container.
+    if (sys(SYS_dup3, a.sync_fd, kSyncFd, O_CLOEXEC) < 0) sys(SYS_exit_group, 2);
+    sys(SYS_close_range, kSyncFd + 1, ~0U, 0);
+    sys(SYS_close_range, 0, kSyncFd - 1, 0);
+
+    CHILD_TRY(sys(SYS_setsid), kSetsid, "");
+    long con = sys(SYS_openat, AT_FDCWD, a.console, O_RDWR | O_NOCTTY);
+    if (con < 0) childFail(kConsole, con, a.console);
+    for (int fd = 0; fd < 3; ++fd) sys(SYS_dup3, con, fd, 0);
+    if (con > 2) sys(SYS_close, con);
+    CHILD_TRY(sys(SYS_ioctl, 0, TIOCSCTTY, 0), kConsole, a.console);
+    CHILD_TRY(sys(SYS_sethostname, a.hostname, slen(a.hostname)), kHostname, a.hostname);
+}
+
+// The new network namespace's loopback comes up here, while the child still
+// has CAP_NET_ADMIN: a container without NICs does not keep that capability.
+void loopbackUp() {
+    long s = sys(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) childFail(kLoopback, s, "lo");
+    ifreq ifr{};
+    scopy(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+    CHILD_TRY(sys(SYS_ioctl, s, SIOCGIFFLAGS, &ifr), kLoopback, "lo");
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+    CHILD_TRY(sys(SYS_ioctl, s, SIOCSIFFLAGS, &ifr), kLoopback, "lo");
+    sys(SYS_close, s);
+}
+
+// Reads one byte from the parent; false on EOF, error or another byte.
+bool awaitByte(char want) {
+    char got = 0;
+    long n;
+    do {
+        n = sys(SYS_read, kSyncFd, &got, 1);
+    } while (n == -EINTR);
+    return n == 1 && got == want;
+}
+
+// cgroup v2: the parent says 'A' once the child is in its cgroup, and the
+// namespace is rooted where the child is when it unshares.
+void enterCgroupNamespace() {
+    if (!awaitByte('A')) sys(SYS_exit_group, 1);
+    CHILD_TRY(sys(SYS_unshare, CLONE_NEWCGROUP), kMount, "cgroup namespace");
+    // Best effort: a guest that does not look at cgroups runs without it.
+    sys(SYS_mount, "cgroup2", "/sys/fs/cgroup", "cgroup2",
+        MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+}
+
+// Signals were blocked by the parent around clone(): restore defaults
+// (ignored signals would stay ignored across exec) and unblock.
+void resetSignals() {
+    struct KSigaction {
+        void* handler;
+        unsigned long flags;
+        void* restorer;
+        uint64_t mask;
+    } dfl{};
+    for (int s = 1; s < 65; ++s) {
+        if (s != SIGKILL && s != SIGSTOP) sys(SYS_rt_sigaction, s, &dfl, nullptr, 8);
+    }
+    uint64_t empty = 0;
+    sys(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, 8);
+}
+
+}  // namespace
+
+int childMain(void* arg) {
+    const ChildArgs& a = *static_cast<const ChildArgs*>(arg);
+    setupSession(a);
+    loopbackUp();
+    mountRoot(a);
+    if (a.preinit) runPreinit(a);
+
+    // Taken before pivot_root, attached after it (see detachBinds).
+    int bind_fds[kMaxBinds];
+    detachBinds(a, bind_fds);
+    long console_fd = openTree(a.console);
+    if (console_fd < 0) childFail(kOpenTree, console_fd, a.console);
+
+    pivotIntoRoot(a);
+    sys(SYS_umask, 0);  // device and directory modes exactly as given
+    mountProc();
+    mountDev(static_cast<int>(console_fd));
+    mountSys(a);
+    attachBinds(a, bind_fds);
+    maskPaths();
+    if (a.cgroup_ns) enterCgroupNamespace();
+
+    long acc = sys(SYS_faccessat, AT_FDCWD, a.init_path, X_OK, 0);
+    if (acc < 0) childFail(kInit, acc, a.init_path);
+
+    dropPrivileges(a);
+
+    Msg ready{};
+    ready.step = kReady;
+    if (sys(SYS_sendto, kSyncFd, &ready, sizeof ready, MSG_NOSIGNAL, 0, 0) < 0) {
+        sys(SYS_exit_group, 1);
+    }
+    if (!awaitByte('G')) sys(SYS_exit_group, 0);  // the daemon went away
+
+    resetSignals();
+    // The setup ran with umask 0 (modes exactly as given); init and what it
+    // starts get the usual 022, so guest files are not world-writable.
+    sys(SYS_umask, 022);
+    long rc = sys(SYS_execve, a.init_path, a.init_argv, a.envp);
+    childFail(kExec, rc, a.init_path);
+}
+
+}  // namespace herd::runtime::launch_detail
