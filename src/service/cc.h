@@ -33,9 +33,9 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/ccproto.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "proto/ccproto.h"
 #include "service/vm.h"
 
 namespace herd {
