@@ -1,4 +1,5 @@
-// herd-cc: the command-and-control agent inside a guest (reference §7).
+// herd-cc: the command-and-control agent inside a guest (herd's counterpart
+// of minimega's miniccc; the daemon side is service/cc.h).
 //
 // Connects to the daemon's unix socket (/cc by default), says who it is (the
 // VM UUID from the DMI product_uuid file) and carries out what the daemon

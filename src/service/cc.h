@@ -1,4 +1,4 @@
-// Command and control (reference §7): the daemon side of herd-cc.
+// Command and control (minimega's `cc`): the daemon side of herd-cc.
 //
 // Every container VM with `backchannel` true gets a unix socket on the host,
 // <instance>/cc, bound to /cc in the container; its agent connects there.
