@@ -1,11 +1,12 @@
-// herd-cc: the command-and-control agent inside a guest (reference §7).
+// herd-cc: the command-and-control agent inside a guest (herd's counterpart
+// of minimega's miniccc; the daemon side is service/cc.h).
 //
 // Connects to the daemon's unix socket (/cc by default), says who it is (the
 // VM UUID from the DMI product_uuid file) and carries out what the daemon
 // sends: commands (argv exec'd directly, no shell), background commands,
 // files in both directions, background process list/kill. The protocol is
-// described in ccproto.h. It reconnects by itself (backoff up to 1 s) and
-// keeps responses it could not deliver for the next connection.
+// described in src/proto/ccproto.h. It reconnects by itself (backoff up to
+// 1 s) and keeps responses it could not deliver for the next connection.
 //
 //   herd-cc [-parent /cc] [-v]
 //
@@ -38,7 +39,7 @@
 #include <set>
 #include <thread>
 
-#include "agent/ccproto.h"
+#include "proto/ccproto.h"
 
 namespace proto = herd::ccproto;
 using nlohmann::json;

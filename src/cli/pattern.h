@@ -1,4 +1,5 @@
-// Command patterns (reference §2.2): how handlers declare what they accept.
+// Command patterns in minimega's syntax (`vm launch <container,> <name or
+// count> [config]`): how handlers declare what they accept.
 #pragma once
 
 #include <string>
@@ -30,7 +31,7 @@ using Pattern = std::vector<PatternItem>;
 // Parses a pattern string; errors name the pattern and what is wrong.
 Result<Pattern> parsePattern(std::string_view pattern);
 
-// Renders a parsed pattern back for `help` (reference §2.7).
+// Renders a parsed pattern back for `help`, as minimega prints it.
 std::string patternString(const Pattern& p);
 
 }  // namespace herd::cli

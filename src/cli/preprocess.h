@@ -1,4 +1,4 @@
-// The argument preprocessor (reference §2.6): $VAR and ${VAR} expansion.
+// The argument preprocessor, as minimega's: $VAR and ${VAR} expansion.
 #pragma once
 
 #include <functional>

@@ -1,4 +1,5 @@
-// Responses and their rendering (reference §1.4, §2.4). Pure: no I/O.
+// Responses (as the control socket carries them) and their rendering as
+// minimega's output (tables, CSV, JSON). Pure: no I/O.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -1,5 +1,5 @@
-// The command table: handlers, matching, suggestions and help (reference
-// §2.2, §2.3, §2.7). Pure: handlers are called by the service layer.
+// The command table: handlers, matching, suggestions and help, as minimega's
+// minicli does them. Pure: handlers are called by the service layer.
 #pragma once
 
 #include <deque>
@@ -59,7 +59,8 @@ class CommandTable {
     std::optional<Command> compileTokens(const std::vector<Token>& tokens) const;
 
     // Completions for the last word of `line`: each is the whole line with
-    // the last word completed, plus a trailing space (reference §1.4).
+    // the last word completed, plus a trailing space (what minimega answers
+    // a Suggest request with).
     // `env` is handed to the handlers' suggest functions (not called when null).
     std::vector<std::string> suggest(std::string_view line, Env* env) const;
 
@@ -67,7 +68,7 @@ class CommandTable {
     // unique); suggest() is completeLine(line, suggestWords(line, env)).
     std::vector<std::string> suggestWords(std::string_view line, Env* env) const;
 
-    // `help [input]` text (reference §2.7).
+    // `help [input]` text, laid out as minimega's.
     std::string help(std::string_view input) const;
 
     const std::deque<Handler>& handlers() const { return handlers_; }

@@ -1,4 +1,5 @@
-// Tokenizer for one command line (reference §2.1). Pure: no I/O.
+// Tokenizer for one command line, with minimega's quoting and comment rules.
+// Pure: no I/O.
 #pragma once
 
 #include <string>

@@ -1,4 +1,5 @@
-// .filter and .columns (reference §2.5): transformations of a batch.
+// .filter and .columns, minimega's dot-commands that select rows and columns:
+// transformations of a batch.
 #pragma once
 
 #include <string_view>

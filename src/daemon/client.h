@@ -1,4 +1,4 @@
-// Client modes (reference §1.3): `-e <command...>` and `-attach`. Both speak
+// Client modes, as minimega's: `-e <command...>` and `-attach`. Both speak
 // the control-socket protocol to a running daemon, so they work against
 // minimega's daemon too.
 #pragma once

@@ -1,5 +1,6 @@
-// The daemon: startup (reference §1.2 adapted), its threads, and a clean
-// shutdown on `quit`, SIGINT/SIGTERM/SIGHUP or EOF on stdin.
+// The daemon: startup (minimega's, adapted: the base directory, its pid file,
+// then the control socket, with herd's lock and checks added), its threads,
+// and a clean shutdown on `quit`, SIGINT/SIGTERM/SIGHUP or EOF on stdin.
 //
 // Threads: main (startup, then the stdin prompt or a wait), one io thread
 // (Boost.Asio: control socket, signals, the `quit <n>` timer) and the command

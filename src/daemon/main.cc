@@ -1,4 +1,5 @@
-// herd: the daemon, and its `-e` / `-attach` / `-console` clients (reference §1).
+// herd: the daemon, and its `-e` / `-attach` / `-console` clients; the same
+// command line as minimega's.
 #include <signal.h>
 
 #include <cstdio>

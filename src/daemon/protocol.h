@@ -1,6 +1,7 @@
-// The control-socket wire format (reference §1.4), as minimega's Go code
-// speaks it: each direction is a stream of JSON values. Pure code, no I/O, so
-// that the request decoder can be unit-tested and fuzzed.
+// The control-socket wire format, as minimega's Go code speaks it (so that
+// minimega's clients work with herd and herd's with minimega): each direction
+// is a stream of JSON values. Pure code, no I/O, so that the request decoder
+// can be unit-tested and fuzzed.
 //
 // Requests arrive as {"Command","Suggest","PlumbPipe"} objects, not
 // necessarily newline-terminated (minimega's Python bindings send a bare

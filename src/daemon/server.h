@@ -1,4 +1,5 @@
-// The control socket `<base>/minimega` (reference §1.4).
+// The control socket `<base>/minimega`, where minimega's clients find it
+// (wire format: daemon/protocol.h).
 //
 // Runs on one Boost.Asio io thread; commands run on the CommandThread. Each
 // connection reads asynchronously, decodes requests into an ordered queue and

@@ -1,9 +1,8 @@
-// A container's console (reference §6, with minimega's defects fixed): a pty
-// whose master the daemon keeps for the container's whole life (relaunches
-// included), a scrollback, and any number of viewers on a unix socket and,
-// when asked for, a TCP port, each typing into the same pty. A viewer that
-// stops reading is dropped once its queue is full: it never stalls the others
-// or the guest.
+// A container's console (minimega's, with its defects fixed): a pty whose
+// master the daemon keeps for the container's whole life (relaunches included),
+// a scrollback, and any number of viewers on a unix socket and, when asked for,
+// a TCP port, each typing into the same pty. A viewer that stops reading is
+// dropped once its queue is full: it never stalls the others or the guest.
 //
 // A console is a root shell in the container, so only those who may drive
 // the daemon reach it: the unix socket is root's alone (mode 0600, in a

@@ -26,7 +26,8 @@ using Json = nlohmann::json;
 
 inline constexpr std::string_view kDatabase = "Open_vSwitch";
 
-// RFC 7047 §5.1 value encodings.
+// How OVSDB's JSON-RPC protocol (RFC 7047) writes values that are not plain
+// JSON: uuids, sets and maps.
 Json uuid(const std::string& u);                                          // ["uuid", u]
 Json namedUuid(const std::string& name);                                  // ["named-uuid", name]
 Json set(Json::array_t items);                                            // ["set", [...]]

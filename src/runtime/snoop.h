@@ -1,5 +1,5 @@
 // Learns the guests' addresses from what they say on the wire, for the
-// `vm info` ip and ip6 columns (reference §4.7; minimega snoops ARP and
+// `vm info` ip and ip6 columns (minimega fills them by snooping ARP and
 // ICMPv6 on each bridge with pcap).
 //
 // Every guest is an attacker, so what counts is evidence a guest cannot forge

@@ -1,4 +1,4 @@
-// Command and control (reference §7): the daemon side of herd-cc.
+// Command and control (minimega's `cc`): the daemon side of herd-cc.
 //
 // Every container VM with `backchannel` true gets a unix socket on the host,
 // <instance>/cc, bound to /cc in the container; its agent connects there.
@@ -33,9 +33,9 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/ccproto.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "proto/ccproto.h"
 #include "service/vm.h"
 
 namespace herd {

@@ -1,7 +1,7 @@
 // The container runtime: what `vm launch/start/stop/kill/flush` do to real
-// containers (reference §4.2-4.7), built from the runtime modules (launch,
-// cgroups, console, isolation). Runs on the command thread, except the
-// kernel-heavy part of a launch, which it spreads over worker threads.
+// containers, built from the runtime modules (launch, cgroups, console,
+// isolation). Runs on the command thread, except the kernel-heavy part of a
+// launch, which it spreads over worker threads.
 #pragma once
 
 #include <atomic>
@@ -86,12 +86,12 @@ class ContainerRuntime : public Runtime {
     // request and sits on the NIC's switch (command thread only).
     void setDhcpServers(std::vector<DhcpServerPort> servers);
 
-    // `vm net connect/disconnect` (reference §5.4) of NIC `index` (checked by
-    // the caller): to `vlan` on `bridge`, or off every switch when `vlan` is
-    // kDisconnectedVlan. A container with veths (BUILDING, RUNNING, PAUSED)
-    // has its host end moved first; any other only has its config changed,
-    // which its next launch uses. On failure nothing changes: the port is
-    // put back where it was and the config is left alone.
+    // `vm net connect/disconnect` of NIC `index` (checked by the caller): to
+    // `vlan` on `bridge`, or off every switch when `vlan` is kDisconnectedVlan.
+    // A container with veths (BUILDING, RUNNING, PAUSED) has its host end moved
+    // first; any other only has its config changed, which its next launch uses.
+    // On failure nothing changes: the port is put back where it was and the
+    // config is left alone.
     Result<void> moveNic(Vm& vm, size_t index, const std::string& bridge, int vlan,
                          const std::string& alias);
 

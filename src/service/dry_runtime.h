@@ -1,6 +1,7 @@
-// A Runtime that does no kernel work: it only performs the state transitions
-// of reference §4.5/§4.6, so the VM lifecycle and its commands can be tested
-// (and used) before the container runtime exists.
+// A Runtime that does no kernel work: it only moves VMs between states as
+// the lifecycle commands do (launch: BUILDING, start: RUNNING, stop: PAUSED,
+// kill: QUIT), so the VM lifecycle and its commands can be tested (and used)
+// before the container runtime exists.
 #pragma once
 
 #include "service/vm.h"

@@ -14,7 +14,8 @@ std::string_view trim(std::string_view s) {
     return s.substr(b, e - b + 1);
 }
 
-// Replaces the first word of a top-level line by its alias (reference §2.5).
+// Replaces the first word of a top-level line by its alias (`.alias`, as in
+// minimega).
 std::string expandAlias(std::string_view line, const std::map<std::string, std::string>& aliases) {
     std::string l(trim(line));
     if (aliases.empty() || l.empty()) return l;

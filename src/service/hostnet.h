@@ -1,8 +1,8 @@
-// The host's own presence on the experiment's networks (reference §5.5):
-// host taps (`tap create`), their DHCP clients, and dnsmasq servers
-// (`dnsmasq start`). The kernel work for a tap goes through the runtime's
-// SwitchBackend (createHostPort/deleteHostPort); helper processes are
-// OwnedChild children of the daemon.
+// The host's own presence on the experiment's networks: host taps (`tap
+// create`), their DHCP clients, and dnsmasq servers (`dnsmasq start`). The
+// kernel work for a tap goes through the runtime's SwitchBackend
+// (createHostPort/deleteHostPort); helper processes are OwnedChild children of
+// the daemon.
 //
 // What a SIGKILLed daemon leaves is found again by nuke from records under
 // the base directory:

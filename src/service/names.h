@@ -1,4 +1,5 @@
-// VM name lists: launch name expansion (reference §4.1) and targets (§4.4).
+// VM name lists: launch name expansion (`vm launch container web[1-3]`, or a
+// count) and targets (`all`, names, ids and ranges), as minimega reads them.
 // Pure functions, no state.
 #pragma once
 

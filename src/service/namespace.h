@@ -1,7 +1,6 @@
-// minimega namespaces on one host (reference §8.2): each owns its `vm config`
-// and saved configs, its launch queue and its vm-N counter. VMs themselves
-// live in the daemon-wide VmRegistry (ids are global), tagged with their
-// namespace.
+// minimega namespaces on one host: each owns its `vm config` and saved configs,
+// its launch queue and its vm-N counter. VMs themselves live in the daemon-wide
+// VmRegistry (ids are global), tagged with their namespace.
 #pragma once
 
 #include <map>

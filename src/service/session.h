@@ -1,6 +1,7 @@
 // A client session: one control-socket connection, the local prompt, or an
 // internal caller (read files, background jobs). Output flags belong here, not
-// to the daemon (reference §10.12).
+// to the daemon: in minimega they are the daemon's, so one client's `.csv
+// true` changes what every other client gets.
 #pragma once
 
 #include <string>

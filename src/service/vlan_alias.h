@@ -1,8 +1,8 @@
-// VLAN numbers and namespace-scoped aliases (reference §5.2), as minimega's
-// vlans package keeps them: every VLAN in use maps to the alias that owns it
-// or to "blacklisted" (a number typed literally, or `vlans blacklist`);
-// aliases are allocated from their namespace's range (`vlans range`) or the
-// default one, which skips the ranges other namespaces reserved.
+// VLAN numbers and namespace-scoped aliases, as minimega's vlans package keeps
+// them: every VLAN in use maps to the alias that owns it or to "blacklisted" (a
+// number typed literally, or `vlans blacklist`); aliases are allocated from
+// their namespace's range (`vlans range`) or the default one, which skips the
+// ranges other namespaces reserved.
 #pragma once
 
 #include <map>

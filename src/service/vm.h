@@ -1,5 +1,6 @@
-// The VM registry (reference §1.5, §4.5, §4.7): ids, names, uuids, tags,
-// states, and the Runtime interface the container runtime implements.
+// The VM registry: ids, names, uuids, tags, states (minimega's lifecycle),
+// the `vm info` columns, and the Runtime interface the container runtime
+// implements.
 #pragma once
 
 #include <chrono>

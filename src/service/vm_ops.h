@@ -1,6 +1,7 @@
 // VM operations of one namespace, on top of the registry and the runtime:
-// target application (reference §4.4), the launch queue and scheduler
-// (§4.1), the lifecycle commands (§4.6) and namespace teardown (§8.2).
+// target application (`all`, names, ids), the launch queue and scheduler
+// (`vm launch`), the lifecycle commands (start, stop, kill, flush) and
+// namespace teardown (`clear namespace`).
 #pragma once
 
 #include <functional>

@@ -708,7 +708,8 @@ Result<std::string> VmConfig::info(std::string_view column) const {
     if (column == "hostname") return hostname;
     if (column == "init") return go::list(init);
     if (column == "preinit") return preinit;
-    // minimega looks up the wrong key and always shows N/A (reference §10.3).
+    // minimega looks up the wrong key and always shows N/A; herd shows the
+    // number of fifos.
     if (column == "fifo") return std::to_string(fifos);
     if (column == "volume") return go::jsonMap(volumes);
     return Error::msg(fmt::format("invalid info field: {}", column));

@@ -1,6 +1,6 @@
-// The VM configuration template (`vm config`, reference §3): every field that
-// applies to containers plus the KVM fields minimega accepts (stored and
-// printed, ignored at launch). Pure data and text; no I/O.
+// The VM configuration template (`vm config`): every field that applies to
+// containers plus the KVM fields minimega accepts (stored and printed, ignored
+// at launch). Pure data and text; no I/O.
 #pragma once
 
 #include <cstdint>
@@ -28,8 +28,8 @@ inline constexpr uint64_t kDefaultDiskLimitMiB = 1024;
 inline constexpr uint64_t kMaxVcpus = 4096;
 inline constexpr uint64_t kMaxFifos = 256;
 
-// One NIC (reference §5.1). `alias` is what the user typed for the VLAN;
-// `vlan` its resolved number.
+// One NIC, from a `vm config net` netspec. `alias` is what the user typed for
+// the VLAN; `vlan` its resolved number.
 struct NetConfig {
     std::string alias;
     int vlan = 0;
@@ -48,8 +48,9 @@ struct NetConfig {
     void moveTo(const std::string& new_bridge, int new_vlan, const std::string& new_alias);
 };
 
-// Parses one netspec (without resolving the VLAN). No QEMU is consulted, so
-// no token counts as a driver (reference §5.1).
+// Parses one netspec (without resolving the VLAN). minimega tells a driver
+// token by asking QEMU for its NIC models; herd runs no QEMU, so no token
+// counts as a driver.
 Result<NetConfig> parseNetSpec(std::string_view spec);
 
 // The host side of a volume as typed: `path[:opt,opt...]`. minimega allows
@@ -118,11 +119,13 @@ struct VmConfig {
     // Resets one field (by its `vm config` name) or, with "", every field.
     void clear(std::string_view field = {});
 
-    // The `vm config` summary (reference §3.3), untrimmed.
+    // The `vm config` summary (what `vm config` with no field prints),
+    // untrimmed.
     std::string summary() const;
 
-    // The instance `config` file (reference §3.5): `vm config ...` lines for
-    // non-default values, base fields first, then container fields.
+    // The instance `config` file (minimega writes it in each VM's directory):
+    // `vm config ...` lines for non-default values, base fields first, then
+    // container fields.
     std::string configFile() const;
 
     // A `vm info` column backed by configuration, or an error when the

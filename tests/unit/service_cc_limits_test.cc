@@ -3,7 +3,7 @@
 // guest text, uuid and size checks, addresses and MACs.
 #include <gtest/gtest.h>
 
-#include "agent/ccproto.h"
+#include "proto/ccproto.h"
 #include "service/agent_addresses.h"
 #include "service/cc.h"
 

@@ -1,4 +1,4 @@
-// cc and clear cc (reference §7.2): command and control of the agents.
+// cc and clear cc: command and control of the agents.
 #include <fmt/format.h>
 #include <glob.h>
 

@@ -1,5 +1,5 @@
 // Commands that only make sense with the container runtime: `vm top` and
-// `nuke` (reference §4.9, §8.1).
+// `nuke`.
 #include <fmt/format.h>
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
-// Core commands (reference §2.7): help, read, shell, background, echo,
-// history, write, version, quit, clear all, check.
+// Core commands: help, read, shell, background, echo, history, write, version,
+// quit, clear all, check.
 #include <fcntl.h>
 #include <sys/wait.h>
 

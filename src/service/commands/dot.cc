@@ -1,4 +1,4 @@
-// Dot-commands (reference §2.5): output flags, .filter, .columns, .alias, .env.
+// minimega's dot-commands: output flags, .filter, .columns, .alias, .env.
 #include <algorithm>
 
 #include "cli/transform.h"

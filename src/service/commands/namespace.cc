@@ -1,4 +1,4 @@
-// namespace, clear namespace and ns (reference §8.2).
+// namespace, clear namespace and ns.
 #include <fmt/format.h>
 
 #include "service/commands/commands.h"

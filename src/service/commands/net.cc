@@ -1,4 +1,4 @@
-// Host networking commands (reference §5.5): tap, clear tap, bridge, dnsmasq.
+// Host networking commands: tap, clear tap, bridge, dnsmasq.
 #include <algorithm>
 #include <map>
 #include <set>

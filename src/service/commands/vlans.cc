@@ -1,4 +1,4 @@
-// vlans, vlans add/range/blacklist, clear vlans (reference §5.2).
+// vlans, vlans add/range/blacklist, clear vlans.
 #include <fmt/format.h>
 
 #include "service/commands/commands.h"

@@ -1,4 +1,4 @@
-// vm launch/info/start/stop/kill/flush/tag and clear vm tag (reference §4).
+// vm launch/info/start/stop/kill/flush/tag and clear vm tag.
 #include <fmt/format.h>
 
 #include <cstdio>

@@ -1,4 +1,4 @@
-// `vm config` and `clear vm config` (reference §3).
+// `vm config` and `clear vm config`.
 #include <fmt/format.h>
 
 #include "service/commands/vm_internal.h"
@@ -115,8 +115,8 @@ cli::Handler fieldHandler(const ConfigField& f) {
             case FieldArity::Map: {
                 if (!c.has("key")) return env.reply(f.get(cfg));
                 if (!c.has("value")) {
-                    // minimega looks up the wrong key here and prints nothing
-                    // (reference §10.3); herd prints the entry.
+                    // minimega looks up the wrong key here and prints
+                    // nothing; herd prints the entry.
                     const auto& m = name == "volume" ? cfg.volumes : cfg.tags;
                     auto it = m.find(c.str("key"));
                     return env.reply(it == m.end() ? std::string() : it->second);

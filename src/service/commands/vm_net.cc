@@ -1,7 +1,7 @@
-// vm net connect/disconnect (reference §5.4). The switch port and the stored
-// config always agree: a container with veths (BUILDING, RUNNING, PAUSED) has
-// its host end moved before the config changes, and a failure changes
-// neither (minimega only edits the config of a BUILDING container, §10.4).
+// vm net connect/disconnect. The switch port and the stored config always
+// agree: a container with veths (BUILDING, RUNNING, PAUSED) has its host end
+// moved before the config changes, and a failure changes neither (minimega
+// only edits the config of a BUILDING container, so its port stays behind).
 #include <fmt/format.h>
 #include <sys/stat.h>
 

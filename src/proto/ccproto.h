@@ -1,6 +1,7 @@
 // The herd-cc protocol, spoken between the daemon and the agent in a guest
-// over the unix socket `/cc` (host side: <instance>/cc). Header-only: the
-// agent is a static binary that links nothing else of herd.
+// over the unix socket `/cc` (host side: <instance>/cc). Its own module
+// (herd_proto) below the service: the agent is a static binary that links
+// this and nothing else of herd.
 //
 // Version 1.
 //
@@ -18,8 +19,8 @@
 // can grow new messages without a version bump.
 //
 // A receiver may set tighter limits than kMaxFrame (Decoder::Limits): the
-// daemon reads a connection's first frame (the hello) with kHelloLimits and
-// every later one with kAgentLimits, far above what an agent sends but low
+// daemon reads a connection's first frame (the hello) with cclimits::kHello
+// and every later one with cclimits::kAgent (service/cc.h), far above what an agent sends but low
 // enough that a hostile guest cannot make the daemon allocate much: a header
 // may nest at most kMaxDepth arrays/objects and hold at most a bounded number
 // of values, checked on the bytes before they are parsed.
@@ -48,12 +49,12 @@
 //   {"type":"procs","procs":[{"pid":N,"argv":[...]}]}   background processes, on change
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace herd::ccproto {
 
@@ -63,7 +64,7 @@ inline constexpr size_t kChunk = 1u << 20;       // file chunks
 inline constexpr size_t kMaxOutput = 4u << 20;   // stdout + stderr kept per command
 inline constexpr const char* kGuestFiles = "/tmp/miniccc/files";
 // Addresses and MACs an agent lists in hello/info (more are dropped), so that
-// a hello always fits in kHelloLimits.
+// a hello always fits in the daemon's hello limits.
 inline constexpr size_t kMaxAddrs = 256;
 // Deepest nesting of arrays/objects in a header (the deepest message,
 // `procs`, nests 4).
@@ -89,16 +90,7 @@ inline uint32_t getU32(const char* p) {
 }
 
 // Encodes a frame. Invalid UTF-8 in header strings is replaced, never thrown.
-inline std::string encode(const nlohmann::json& header, std::string_view body = {}) {
-    std::string h = header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    std::string out;
-    out.reserve(8 + h.size() + body.size());
-    putU32(out, static_cast<uint32_t>(4 + h.size() + body.size()));
-    putU32(out, static_cast<uint32_t>(h.size()));
-    out += h;
-    out.append(body.data(), body.size());
-    return out;
-}
+std::string encode(const nlohmann::json& header, std::string_view body = {});
 
 // Whether the JSON text `s` nests arrays/objects at most `max_depth` deep
 // and has at most `max_items` separators (`,` and `:`, about one per value)
@@ -106,42 +98,7 @@ inline std::string encode(const nlohmann::json& header, std::string_view body = 
 // per level and per value, so a small text of `[[[[...` or `[0,0,0,...`
 // would cost many times its size in memory. Malformed text may pass; the
 // parser rejects it.
-inline bool jsonWithin(std::string_view s, int max_depth, size_t max_items) {
-    int depth = 0;
-    size_t items = 0;
-    bool in_str = false, esc = false;
-    for (char ch : s) {
-        if (in_str) {
-            if (esc)
-                esc = false;
-            else if (ch == '\\')
-                esc = true;
-            else if (ch == '"')
-                in_str = false;
-            continue;
-        }
-        switch (ch) {
-            case '"':
-                in_str = true;
-                break;
-            case '[':
-            case '{':
-                if (++depth > max_depth) return false;
-                break;
-            case ']':
-            case '}':
-                if (--depth < 0) return false;
-                break;
-            case ',':
-            case ':':
-                if (++items > max_items) return false;
-                break;
-            default:
-                break;
-        }
-    }
-    return true;
-}
+bool jsonWithin(std::string_view s, int max_depth, size_t max_items);
 
 // Incremental decoder: feed bytes, take whole frames. After an error the
 // stream is unusable (the caller closes it).
@@ -162,41 +119,7 @@ class Decoder {
     void feed(const char* data, size_t n) { buf_.append(data, n); }
 
     // A frame, nothing yet (nullopt, error empty), or a protocol error.
-    std::optional<Frame> next(std::string& error) {
-        const size_t avail = buf_.size() - pos_;
-        if (avail < 4) return compact();
-        uint32_t len = getU32(buf_.data() + pos_);
-        if (len < 6 || len > lim_.max_frame) {
-            error = "bad frame length " + std::to_string(len) + " (allowed: 6 to " +
-                    std::to_string(lim_.max_frame) + ")";
-            return std::nullopt;
-        }
-        if (avail < 8) return compact();
-        uint32_t hlen = getU32(buf_.data() + pos_ + 4);
-        if (hlen < 2 || hlen > len - 4 || hlen > lim_.max_header) {
-            error = "bad header length " + std::to_string(hlen) + " (allowed: 2 to " +
-                    std::to_string(std::min(len - 4, lim_.max_header)) + ")";
-            return std::nullopt;
-        }
-        if (avail < 4 + size_t{len}) return compact();
-        Frame f;
-        const char* h = buf_.data() + pos_ + 8;
-        if (!jsonWithin(std::string_view(h, hlen), lim_.max_depth, lim_.max_items)) {
-            error = "frame header nests deeper than " + std::to_string(lim_.max_depth) +
-                    " or has too many values";
-            return std::nullopt;
-        }
-        f.header = nlohmann::json::parse(h, h + hlen, nullptr, false);
-        if (f.header.is_discarded() || !f.header.is_object() || !f.header.contains("type") ||
-            !f.header["type"].is_string()) {
-            error = "bad frame header";
-            return std::nullopt;
-        }
-        f.body.assign(h + hlen, len - 4 - hlen);
-        f.size = 4 + size_t{len};
-        pos_ += 4 + size_t{len};
-        return f;
-    }
+    std::optional<Frame> next(std::string& error);
 
     // Bytes of an unfinished frame (a truncated stream if the peer closed).
     size_t pending() const { return buf_.size() - pos_; }
@@ -204,17 +127,7 @@ class Decoder {
     size_t capacity() const { return buf_.capacity(); }
 
   private:
-    std::optional<Frame> compact() {
-        if (pos_ == buf_.size() && buf_.capacity() > kKeep) {
-            // Idle after a big frame: give the memory back rather than keep
-            // a frame's worth per connection.
-            std::string().swap(buf_);
-        } else if (pos_ > 0) {
-            buf_.erase(0, pos_);
-        }
-        pos_ = 0;
-        return std::nullopt;
-    }
+    std::optional<Frame> compact();
     static constexpr size_t kKeep = 256u << 10;
     Limits lim_;
     std::string buf_;
@@ -222,23 +135,7 @@ class Decoder {
 };
 
 // A relative path without "..", "." or empty components; "" if unsafe.
-inline std::string safeRelative(std::string_view p) {
-    while (!p.empty() && p.front() == '/') p.remove_prefix(1);
-    std::string out;
-    size_t i = 0;
-    while (i <= p.size()) {
-        size_t j = p.find('/', i);
-        if (j == std::string_view::npos) j = p.size();
-        std::string_view part = p.substr(i, j - i);
-        if (part == ".." || part.find('\0') != std::string_view::npos) return "";
-        if (!part.empty() && part != ".") {
-            if (!out.empty()) out += '/';
-            out.append(part);
-        }
-        i = j + 1;
-    }
-    return out;
-}
+std::string safeRelative(std::string_view p);
 
 // Typed accessors that never throw on a peer's malformed fields.
 inline std::string jstr(const nlohmann::json& j, const char* k) {
@@ -253,13 +150,6 @@ inline bool jbool(const nlohmann::json& j, const char* k) {
     auto it = j.find(k);
     return it != j.end() && it->is_boolean() && it->get<bool>();
 }
-inline std::vector<std::string> jstrs(const nlohmann::json& j, const char* k) {
-    std::vector<std::string> out;
-    auto it = j.find(k);
-    if (it == j.end() || !it->is_array()) return out;
-    for (const auto& v : *it)
-        if (v.is_string()) out.push_back(v.get<std::string>());
-    return out;
-}
+std::vector<std::string> jstrs(const nlohmann::json& j, const char* k);
 
 }  // namespace herd::ccproto
