@@ -54,7 +54,7 @@ std::vector<int> readPids(const std::string& path) {
     if (!text.ok()) return pids;
     for (const std::string& line : split(*text, "\n")) {
         if (line.empty()) continue;
-        auto pid = parseUint(line, 1, std::numeric_limits<int>::max(), path);
+        auto pid = parseUint(line, 0, std::numeric_limits<int>::max(), path);
         if (pid.ok())
             pids.push_back(static_cast<int>(*pid));
         else

@@ -14,8 +14,8 @@ Result<std::string> read(const std::string& path);
 // mkdir that accepts an existing directory.
 Result<void> mkdirOk(const std::string& path, int mode = 0755);
 bool exists(const std::string& path);
-// The pids in a cgroup.procs file, one a line; a line that is not a pid is
-// logged, naming the file, and left out.
+// The pids in a cgroup.procs file, one a line (a 0 is kept as read); a line
+// that is not a number is logged, naming the file, and left out.
 std::vector<int> readPids(const std::string& path);
 // The number in a one-number file (memory.current, cpuacct.usage). 0 when
 // the file cannot be read, as while the group is being removed; an error
