@@ -13,6 +13,8 @@
 
 #include <fmt/format.h>
 
+#include "base/strings.h"
+
 namespace herd {
 
 namespace {
@@ -26,15 +28,10 @@ Result<std::vector<std::string>> components(std::string_view rel, const std::str
                                             const char* op) {
     std::vector<std::string> out;
     if (rel.empty() || rel.front() == '/') return Error::sys(EXDEV, op, full);
-    size_t pos = 0;
-    while (pos <= rel.size()) {
-        size_t next = rel.find('/', pos);
-        if (next == std::string_view::npos) next = rel.size();
-        std::string_view c = rel.substr(pos, next - pos);
-        pos = next + 1;
+    for (std::string& c : split(rel, "/")) {
         if (c.empty() || c == ".") continue;
         if (c == "..") return Error::sys(EXDEV, op, full);
-        out.emplace_back(c);
+        out.push_back(std::move(c));
     }
     if (out.empty()) return Error::sys(EXDEV, op, full);
     return out;
@@ -536,6 +533,13 @@ Result<std::string> readSmallFile(const std::string& path, size_t limit) {
     unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
     if (!fd) return Error::sysNow("open", path);
     return readAll(fd.get(), limit, path);
+}
+
+Result<uint64_t> readNumberFile(const std::string& path, uint64_t max) {
+    // 20 digits and a newline; a little more for white space.
+    auto text = readSmallFile(path, 64);
+    if (!text.ok()) return text.error();
+    return parseUint(trim(*text), 0, max, path);
 }
 
 }  // namespace herd

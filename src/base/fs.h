@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -123,5 +124,12 @@ Result<void> writeAll(int fd, std::string_view data, const std::string& path);
 
 // At most `limit` bytes of the file at `path` (for /proc files); EFBIG past it.
 Result<std::string> readSmallFile(const std::string& path, size_t limit);
+
+// The number in a one-number kernel file (/proc/sys/kernel/cap_last_cap, a
+// cgroup's memory.current): decimal digits with white space around them, at
+// most `max`. A file that cannot be read gives the open or read error
+// (errnum() set); one that holds anything else gives an error naming the
+// file and the numbers allowed (errnum() 0), never an exception or a 0.
+Result<uint64_t> readNumberFile(const std::string& path, uint64_t max);
 
 }  // namespace herd

@@ -10,6 +10,7 @@
 
 #include <cstring>
 
+#include "base/strings.h"
 #include "base/unique_fd.h"
 
 namespace herd {
@@ -46,16 +47,12 @@ Result<std::string> lookPath(const std::string& file, const std::string& path_en
             "exec: \"" + file + "\": " +
             (access(file.c_str(), F_OK) == 0 ? "permission denied" : "file does not exist"));
     }
-    size_t start = 0;
-    while (start <= path_env.size()) {
-        size_t end = path_env.find(':', start);
-        if (end == std::string::npos) end = path_env.size();
+    for (std::string cand : split(path_env, ":")) {
         // An empty element means the current directory, as in a shell.
-        std::string cand = end > start ? path_env.substr(start, end - start) : std::string(".");
+        if (cand.empty()) cand = ".";
         cand += '/';
         cand += file;
         if (isExecutable(cand)) return cand;
-        start = end + 1;
     }
     return Error::msg("exec: \"" + file + "\": executable file not found in $PATH");
 }

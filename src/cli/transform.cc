@@ -1,24 +1,12 @@
 // .filter and .columns, as minicli's builtins apply them to each batch.
 #include "cli/transform.h"
 
+#include "base/strings.h"
 #include "cli/text.h"
 
 namespace herd::cli {
 
 namespace {
-
-std::vector<std::string> split(std::string_view s, std::string_view sep) {
-    std::vector<std::string> parts;
-    size_t start = 0;
-    while (true) {
-        size_t at = s.find(sep, start);
-        if (at == std::string_view::npos) break;
-        parts.emplace_back(s.substr(start, at - start));
-        start = at + sep.size();
-    }
-    parts.emplace_back(s.substr(start));
-    return parts;
-}
 
 bool wrapped(std::string_view s, char open, char close) {
     return !s.empty() && s.front() == open && s.back() == close;

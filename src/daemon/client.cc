@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "base/peer.h"
+#include "base/strings.h"
 #include "cli/tokenizer.h"
 #include "daemon/lineedit.h"
 #include "service/gostr.h"
@@ -21,13 +22,6 @@
 namespace herd::daemon {
 
 namespace {
-
-std::string trim(const std::string& s) {
-    auto b = s.find_first_not_of(" \t\r\n\v\f");
-    if (b == std::string::npos) return {};
-    auto e = s.find_last_not_of(" \t\r\n\v\f");
-    return s.substr(b, e - b + 1);
-}
 
 void printOut(const std::string& s) {
     std::fwrite(s.data(), 1, s.size(), stdout);
@@ -227,7 +221,7 @@ int runAttach(const std::string& base, const std::string& ns) {
     bool quit_armed = false;
     std::string raw;
     while (reader.read(prompt, raw) == LineReader::Status::line) {
-        std::string line = trim(raw);
+        std::string line(trim(raw));
         if (line.empty()) continue;
         reader.addHistory(line);
         if (line == "disconnect") break;

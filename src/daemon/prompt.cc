@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "base/log.h"
+#include "base/strings.h"
 #include "daemon/command_thread.h"
 #include "daemon/protocol.h"
 #include "service/env.h"
@@ -15,13 +16,6 @@
 namespace herd::daemon {
 
 namespace {
-
-std::string trim(const std::string& s) {
-    auto b = s.find_first_not_of(" \t\r\n\v\f");
-    if (b == std::string::npos) return {};
-    auto e = s.find_last_not_of(" \t\r\n\v\f");
-    return s.substr(b, e - b + 1);
-}
 
 void writeLine(FILE* f, const std::string& s) {
     std::fwrite(s.data(), 1, s.size(), f);
@@ -107,7 +101,7 @@ bool Prompt::run() {
         auto st = reader_.read("herd[" + ns_ + "]$ ", raw);
         if (st == LineReader::Status::stopped) return false;
         if (st == LineReader::Status::eof) return true;
-        std::string line = trim(raw);
+        std::string line(trim(raw));
         if (line.empty()) continue;
         reader_.addHistory(line);
         runLine(line);

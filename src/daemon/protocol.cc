@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "base/strings.h"
+
 namespace herd::daemon {
 
 namespace {
@@ -465,10 +467,7 @@ std::string joinErrors(const Range& resp, HostFn host, ErrFn err) {
         out += fmt::format("Error ({}): {}", host(x), err(x));
     }
     // minicli trims the whole text.
-    auto b = out.find_first_not_of(" \t\r\n");
-    if (b == std::string::npos) return {};
-    auto e = out.find_last_not_of(" \t\r\n");
-    return out.substr(b, e - b + 1);
+    return std::string(trim(out, " \t\r\n"));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/strings.h"
 #include "runtime/cgroup_fs.h"
 
 namespace herd::runtime {
@@ -38,9 +39,7 @@ Result<std::unique_ptr<CgroupDriver>> detectCgroups(const std::string& root,
         if (type == "cgroup2" && v2.empty()) {
             v2 = dir;
         } else if (type == "cgroup") {
-            std::istringstream o(opts);
-            std::string opt;
-            while (std::getline(o, opt, ',')) {
+            for (const std::string& opt : split(opts, ",")) {
                 for (const char* c : {"memory", "cpu", "cpuacct", "pids", "devices", "freezer"}) {
                     if (opt == c) v1.emplace_back(c, dir);
                 }

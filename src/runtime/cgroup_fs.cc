@@ -6,8 +6,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <limits>
 #include <thread>
 
+#include "base/fs.h"
+#include "base/log.h"
+#include "base/strings.h"
 #include "base/unique_fd.h"
 
 namespace herd::runtime::cgfs {
@@ -48,15 +52,21 @@ std::vector<int> readPids(const std::string& path) {
     std::vector<int> pids;
     auto text = read(path);
     if (!text.ok()) return pids;
-    size_t i = 0;
-    const std::string& s = *text;
-    while (i < s.size()) {
-        size_t j = s.find('\n', i);
-        if (j == std::string::npos) j = s.size();
-        if (j > i) pids.push_back(std::atoi(s.substr(i, j - i).c_str()));
-        i = j + 1;
+    for (const std::string& line : split(*text, "\n")) {
+        if (line.empty()) continue;
+        auto pid = parseUint(line, 0, std::numeric_limits<int>::max(), path);
+        if (pid.ok())
+            pids.push_back(static_cast<int>(*pid));
+        else
+            HERD_LOG(warn, "{}", pid.error().text());
     }
     return pids;
+}
+
+Result<uint64_t> readCounter(const std::string& path) {
+    auto n = readNumberFile(path, std::numeric_limits<uint64_t>::max());
+    if (!n.ok() && n.error().errnum() != 0) return uint64_t{0};
+    return n;
 }
 
 std::vector<std::string> subdirs(const std::string& path) {

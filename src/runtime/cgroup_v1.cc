@@ -73,12 +73,14 @@ class CgroupV1 : public Cgroup {
 
     Result<CgroupStats> stats() override {
         CgroupStats st;
-        if (auto m = cgfs::read(dir("memory") + "/memory.usage_in_bytes"); m.ok()) {
-            st.memory_bytes = std::stoull(*m);
-        }
+        auto mem = cgfs::readCounter(dir("memory") + "/memory.usage_in_bytes");
+        if (!mem.ok()) return mem.error();
+        st.memory_bytes = *mem;
         std::string acct = dirs_.count("cpuacct") ? dirs_["cpuacct"] : "";
         if (!acct.empty()) {
-            if (auto c = cgfs::read(acct + "/cpuacct.usage"); c.ok()) st.cpu_ns = std::stoull(*c);
+            auto cpu = cgfs::readCounter(acct + "/cpuacct.usage");
+            if (!cpu.ok()) return cpu.error();
+            st.cpu_ns = *cpu;
         }
         st.procs = procs().size();
         return st;

@@ -128,8 +128,9 @@ class CgroupV2 : public Cgroup {
 
     Result<CgroupStats> stats() override {
         CgroupStats st;
-        if (auto m = cgfs::read(dir_ + "/memory.current"); m.ok())
-            st.memory_bytes = std::stoull(*m);
+        auto mem = cgfs::readCounter(dir_ + "/memory.current");
+        if (!mem.ok()) return mem.error();
+        st.memory_bytes = *mem;
         if (auto c = cgfs::read(dir_ + "/cpu.stat"); c.ok()) {
             std::istringstream in(*c);
             std::string key;

@@ -9,10 +9,10 @@
 
 #include <sched.h>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <string>
 
+#include "base/fs.h"
 #include "base/unique_fd.h"
 
 namespace herd::runtime {
@@ -302,8 +302,11 @@ Result<std::vector<sock_filter>> buildSeccompFilter(bool host_storage) {
 
 Result<Isolation> makeIsolation() {
     Isolation iso;
-    std::ifstream f("/proc/sys/kernel/cap_last_cap");
-    if (!(f >> iso.last_cap)) iso.last_cap = CAP_LAST_CAP;
+    // Capability sets are 64-bit masks. A kernel without the file (before
+    // 3.2) knows no more capabilities than the headers herd was built with.
+    auto last = readNumberFile("/proc/sys/kernel/cap_last_cap", 63);
+    if (!last.ok() && last.error().errnum() == 0) return last.error();
+    iso.last_cap = last.ok() ? static_cast<int>(*last) : CAP_LAST_CAP;
     iso.keep_caps = defaultCapabilities();
     iso.keep_caps_host_storage = hostStorageCapabilities();
     auto prog = buildSeccompFilter(false);

@@ -1,18 +1,11 @@
 #include "service/executor.h"
 
+#include "base/strings.h"
 #include "cli/preprocess.h"
 
 namespace herd {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-    const char* ws = " \t\r\n\v\f";
-    auto b = s.find_first_not_of(ws);
-    if (b == std::string_view::npos) return {};
-    auto e = s.find_last_not_of(ws);
-    return s.substr(b, e - b + 1);
-}
 
 // Replaces the first word of a top-level line by its alias (`.alias`, as in
 // minimega).

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "base/strings.h"
 #include "base/unique_fd.h"
 #include "cli/tabwriter.h"
 #include "service/container_runtime.h"
@@ -27,9 +28,15 @@ constexpr const char* kBusybox = "/bin/busybox";
 // Records and pid files are a few bytes; anything bigger is not ours.
 constexpr size_t kRecordLimit = 1 << 20;
 
-std::string trim(std::string s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
-    return s;
+// What a log line or a pid file holds, without its line ending.
+std::string_view untilEol(std::string_view s) {
+    return trimRight(s, " \r\n");
+}
+
+// The pid in a pid file's `text`; -1 when it holds anything else.
+int pidIn(std::string_view text) {
+    auto pid = parseUint(untilEol(text), 0, 999'999'999, "pid");
+    return pid.ok() ? static_cast<int>(*pid) : -1;
 }
 
 std::string readRecord(const Dir& dir, const std::string& rel) {
@@ -50,19 +57,15 @@ std::string lastLine(const Dir& dir, const std::string& rel) {
     std::istringstream in(text);
     std::string line, last;
     while (std::getline(in, line))
-        if (!trim(line).empty()) last = trim(line);
+        if (auto l = untilEol(line); !l.empty()) last = l;
     return last;
 }
 
 // The pid in a pid file's `text`, when that process's command line
 // mentions `mark` (so a pid recycled since the record was written is never
 // signalled).
-int recordedPid(const std::string& text_in, const std::string& mark) {
-    std::string text = trim(text_in);
-    if (text.empty() || text.size() > 9 ||
-        text.find_first_not_of("0123456789") != std::string::npos)
-        return -1;
-    int pid = std::stoi(text);
+int recordedPid(const std::string& text, const std::string& mark) {
+    int pid = pidIn(text);
     if (pid <= 1) return -1;
     auto cmd = readSmallFile("/proc/" + std::to_string(pid) + "/cmdline", 1 << 20);
     if (!cmd.ok()) return -1;
@@ -346,7 +349,7 @@ Result<int> HostNet::startDnsmasq(const std::string& ip, const std::string& min,
             (void)base_->removeTree(rel);
             return Error::msg("dnsmasq: " + (why.empty() ? std::string("exited") : why));
         }
-        if (!trim(readRecord(*base_, rel + "/dnsmasq.pid")).empty()) break;
+        if (!untilEol(readRecord(*base_, rel + "/dnsmasq.pid")).empty()) break;
         if (std::chrono::steady_clock::now() > deadline) {
             (*child)->stop();
             (void)base_->removeTree(rel);
@@ -394,10 +397,8 @@ std::vector<const DnsmasqServer*> HostNet::dnsmasqs() const {
 }
 
 int HostNet::dnsmasqPid(const DnsmasqServer& s) const {
-    std::string text = trim(readRecord(*base_, "dnsmasq_" + std::to_string(s.id) + "/dnsmasq.pid"));
-    if (!text.empty() && text.size() <= 9 &&
-        text.find_first_not_of("0123456789") == std::string::npos)
-        return std::stoi(text);
+    int pid = pidIn(readRecord(*base_, "dnsmasq_" + std::to_string(s.id) + "/dnsmasq.pid"));
+    if (pid >= 0) return pid;
     return s.proc ? s.proc->pid() : -1;
 }
 

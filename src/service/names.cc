@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 
+#include "base/strings.h"
 #include "service/gostr.h"
 
 namespace herd {
@@ -56,12 +57,8 @@ Result<std::vector<std::string>> splitRange(std::string_view v, size_t open) {
         else if (static_cast<long>(n.size()) != width)
             width = 0;
     };
-    size_t start = 0;
-    while (true) {
-        size_t comma = body.find(',', start);
-        std::string_view part = body.substr(
-            start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
-        if (part.find('-') != std::string_view::npos) {
+    for (const std::string& part : split(body, ",")) {
+        if (part.find('-') != std::string::npos) {
             auto r = subrange(part);
             if (!r) return r.error();
             for (auto& n : *r) {
@@ -79,8 +76,6 @@ Result<std::vector<std::string>> splitRange(std::string_view v, size_t open) {
         if (nums.size() > kMaxRangeNames)
             return Error::msg(
                 fmt::format("range too large: {} (at most {} names)", v, kMaxRangeNames));
-        if (comma == std::string_view::npos) break;
-        start = comma + 1;
     }
     std::vector<std::string> out;
     for (auto& [n, _] : nums)

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <optional>
 
+#include "base/strings.h"
 #include "service/gostr.h"
 
 namespace herd {
@@ -16,17 +17,6 @@ std::string lower(std::string_view s) {
     std::string out(s);
     for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return out;
-}
-
-std::vector<std::string> split(std::string_view s, char sep) {
-    std::vector<std::string> out;
-    size_t start = 0;
-    while (true) {
-        auto pos = s.find(sep, start);
-        out.emplace_back(s.substr(start, pos == std::string_view::npos ? pos : pos - start));
-        if (pos == std::string_view::npos) return out;
-        start = pos + 1;
-    }
 }
 
 bool isHex(char c) {
@@ -478,7 +468,7 @@ std::string NetConfig::str() const {
 }
 
 Result<NetConfig> parseNetSpec(std::string_view spec) {
-    auto f = split(spec, ',');
+    auto f = split(spec, ",");
     NetConfig n;
     n.raw = std::string(spec);
     if (f.size() > 1 && lower(f.back()) == "qinq") {
@@ -621,7 +611,7 @@ Result<VolumeSource> parseVolumeSource(std::string_view typed) {
     std::string_view path = typed.substr(0, colon);
     bool ro = false, rw = false;
     if (colon != std::string_view::npos) {
-        for (const auto& opt : split(typed.substr(colon + 1), ',')) {
+        for (const auto& opt : split(typed.substr(colon + 1), ",")) {
             if (opt == "ro") {
                 ro = true;
             } else if (opt == "rw") {

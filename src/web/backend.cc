@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/strings.h"
 #include "service/container_runtime.h"
 #include "service/gostr.h"
 
@@ -18,10 +19,7 @@ std::string errorLines(const cli::Batch& batch) {
         if (!out.empty()) out += '\n';
         out += fmt::format("Error ({}): {}", r.host, r.error);
     }
-    auto b = out.find_first_not_of(" \t\r\n");
-    if (b == std::string::npos) return {};
-    auto e = out.find_last_not_of(" \t\r\n");
-    return out.substr(b, e - b + 1);
+    return std::string(trim(out, " \t\r\n"));
 }
 
 // Runs `line` (one command, no alias expansion or history) in namespace `ns`

@@ -182,6 +182,33 @@ TEST_P(FsTest, RemoveTreeHandlesDeepTrees) {
     EXPECT_EQ(slurp(tmp_ + "/outside/victim"), "precious");
 }
 
+TEST_P(FsTest, ReadsTheNumberOfAKernelFile) {
+    put(in("n"), "40\n");
+    auto n = readNumberFile(in("n"), 63);
+    ASSERT_TRUE(n.ok()) << n.error().text();
+    EXPECT_EQ(*n, 40u);
+}
+
+TEST_P(FsTest, ANumberFileWithJunkIsAnErrorNamingIt) {
+    put(in("n"), "max\n");
+    auto n = readNumberFile(in("n"), 63);
+    ASSERT_FALSE(n.ok());
+    EXPECT_EQ(n.error().text(), in("n") + " \"max\": not a number (allowed: 0 to 63)");
+    EXPECT_EQ(n.error().errnum(), 0);
+    put(in("n"), "64\n");
+    n = readNumberFile(in("n"), 63);
+    ASSERT_FALSE(n.ok());
+    EXPECT_EQ(n.error().text(), in("n") + " 64: out of range (allowed: 0 to 63)");
+    put(in("n"), std::string(100, '1'));
+    n = readNumberFile(in("n"), UINT64_MAX);
+    ASSERT_FALSE(n.ok());
+    EXPECT_NE(n.error().text().find(in("n")), std::string::npos) << n.error().text();
+    // A missing file is the open error.
+    n = readNumberFile(in("none"), 63);
+    ASSERT_FALSE(n.ok());
+    EXPECT_EQ(n.error().errnum(), ENOENT);
+}
+
 INSTANTIATE_TEST_SUITE_P(Openat2, FsTest, ::testing::Values(true, false),
                          [](const auto& info) { return info.param ? "openat2" : "fallback"; });
 
