@@ -8,8 +8,9 @@ PACKAGES=(
     # build
     build-essential cmake ninja-build
     libboost-dev nlohmann-json3-dev libfmt-dev libreadline-dev
-    # tests: unit tests, golden scripts, libFuzzer + sanitizers, format check
-    libgtest-dev googletest python3 clang libclang-rt-14-dev clang-format
+    # tests: unit tests, golden scripts, libFuzzer + sanitizers, format and
+    # tidy checks
+    libgtest-dev googletest python3 clang libclang-rt-14-dev clang-format clang-tidy
     # container runtime: seccomp, netlink, capabilities, guest image; `ip` for
     # the network tests' host-side checks
     libseccomp-dev libmnl-dev libcap-dev busybox-static iproute2

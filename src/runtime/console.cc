@@ -25,10 +25,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-// A TCP viewer has this long to send its token line.
-constexpr auto kAuthTimeout = std::chrono::seconds(10);
-// A wrong token closes the connection after this (guessing is slow).
-constexpr auto kAuthRejectDelay = std::chrono::seconds(1);
 // The longest token line taken (tokens are at most 128 characters).
 constexpr size_t kMaxTokenLine = 256;
 // TCP connections of one console still to send their token: beyond, the
@@ -153,16 +149,19 @@ class CallbackViewer : public Viewer {
 class TcpGate : public std::enable_shared_from_this<TcpGate> {
   public:
     using Pass = std::function<void(asio::ip::tcp::socket, std::string)>;
-    TcpGate(asio::ip::tcp::socket sock, std::string token, Pass pass, std::function<void()> done)
+    TcpGate(asio::ip::tcp::socket sock, const ConsoleOptions& opts, Pass pass,
+            std::function<void()> done)
         : sock_(std::move(sock)),
           timer_(sock_.get_executor()),
-          token_(std::move(token)),
+          token_(opts.tcp_token),
+          timeout_(opts.auth_timeout),
+          reject_delay_(opts.auth_reject_delay),
           pass_(std::move(pass)),
           done_(std::move(done)) {}
 
     void start() {
         auto self = shared_from_this();
-        timer_.expires_after(kAuthTimeout);
+        timer_.expires_after(timeout_);
         timer_.async_wait([self](boost::system::error_code ec) {
             if (!ec) self->close();
         });
@@ -211,13 +210,15 @@ class TcpGate : public std::enable_shared_from_this<TcpGate> {
         rejected_ = true;
         auto self = shared_from_this();
         timer_.cancel();
-        timer_.expires_after(kAuthRejectDelay);
+        timer_.expires_after(reject_delay_);
         timer_.async_wait([self](boost::system::error_code) { self->close(); });
     }
 
     asio::ip::tcp::socket sock_;
     asio::steady_timer timer_;
     std::string token_;
+    std::chrono::milliseconds timeout_;
+    std::chrono::milliseconds reject_delay_;
     Pass pass_;
     std::function<void()> done_;
     std::array<char, 512> buf_{};
@@ -380,7 +381,7 @@ class ConsoleImpl : public Console {
         int id = next_id_.fetch_add(1);
         auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
         auto g = std::make_shared<TcpGate>(
-            std::move(sock), opts_.tcp_token,
+            std::move(sock), opts_,
             [self](asio::ip::tcp::socket s, std::string typed) {
                 if (self->closed_) return;
                 self->adopt(std::move(s), std::move(typed));

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -29,6 +30,10 @@ struct ConsoleOptions {
     std::string tcp_token;             // the first line a TCP viewer must send; required with TCP
     size_t scrollback = 64 * 1024;     // bytes replayed to each new viewer
     size_t viewer_queue = 256 * 1024;  // a viewer further behind is dropped
+    // A TCP viewer has this long to send its token line.
+    std::chrono::milliseconds auth_timeout = std::chrono::seconds(10);
+    // A wrong token closes the connection after this (guessing is slow).
+    std::chrono::milliseconds auth_reject_delay = std::chrono::seconds(1);
 };
 
 class Console : public std::enable_shared_from_this<Console> {

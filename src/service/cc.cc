@@ -232,7 +232,9 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
     }
 
     void send(std::string frame) {
-        asio::post(sock_.get_executor(), [self = shared_from_this(), f = std::move(frame)] {
+        // mutable: the frame is moved into the queue, not copied.
+        asio::post(sock_.get_executor(), [self = shared_from_this(),
+                                          f = std::move(frame)]() mutable {
             if (self->closed_) return;
             // An agent that stops reading must not make the daemon hold an
             // ever-growing queue: past the bound it is disconnected and

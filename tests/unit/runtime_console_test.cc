@@ -1,0 +1,390 @@
+// A real Console on an io_context and a real pty: the test plays the guest
+// (writing into the pty's slave side and reading what viewers type) and the
+// viewers (unix and TCP sockets). Everything runs on the test's thread: waits
+// run the io_context until what is awaited has happened, never a fixed sleep.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/console.h"
+
+namespace herd::runtime {
+namespace {
+
+using namespace std::chrono_literals;
+
+void setNonBlocking(int fd) {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+// One end the test holds (a viewer's socket or the pty slave): what it has
+// read so far, without blocking, and whether the other side has gone.
+struct Peer {
+    int fd = -1;
+    std::string got;
+    bool eof = false;
+
+    Peer() = default;
+    explicit Peer(int f) : fd(f) { setNonBlocking(fd); }
+    Peer(const Peer&) = delete;
+    Peer& operator=(const Peer&) = delete;
+    ~Peer() {
+        if (fd >= 0) ::close(fd);
+    }
+
+    // Reads all that is there now.
+    void pump() {
+        char buf[65536];
+        while (!eof) {
+            ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n > 0) {
+                got.append(buf, static_cast<size_t>(n));
+            } else if (n < 0 && errno == EINTR) {
+                continue;
+            } else {
+                // 0 is end of file; ECONNRESET is a peer that closed with
+                // bytes unread, which for a viewer is the same.
+                if (n == 0 || errno != EAGAIN) eof = true;
+                return;
+            }
+        }
+    }
+
+    void send(const std::string& bytes) const {
+        ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    }
+};
+
+std::unique_ptr<Peer> connectUnix(const std::string& path) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::strncpy(sa.sun_path, path.c_str(), sizeof sa.sun_path - 1);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << strerror(errno);
+    return std::make_unique<Peer>(fd);
+}
+
+std::unique_ptr<Peer> connectTcp(int port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << strerror(errno);
+    return std::make_unique<Peer>(fd);
+}
+
+class ConsoleTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/herd-console-test-XXXXXX";
+        ASSERT_NE(::mkdtemp(tmpl), nullptr);
+        dir_ = tmpl;
+    }
+
+    void TearDown() override {
+        if (console_) {
+            console_->close();
+            io_.poll();
+        }
+        slave_.reset();
+        ::unlink((dir_ + "/console").c_str());
+        ::rmdir(dir_.c_str());
+    }
+
+    // Creates the console and opens its slave the way a guest would, in raw
+    // mode so that bytes pass unchanged and nothing is echoed.
+    void start(ConsoleOptions opts = {}) {
+        opts.unix_path = socketPath();
+        auto c = Console::create(io_, opts);
+        ASSERT_TRUE(c.ok()) << c.error().text();
+        console_ = *c;
+        int fd = ::open(console_->slavePath().c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+        ASSERT_GE(fd, 0) << strerror(errno);
+        termios t{};
+        ASSERT_EQ(::tcgetattr(fd, &t), 0);
+        ::cfmakeraw(&t);
+        ASSERT_EQ(::tcsetattr(fd, TCSANOW, &t), 0);
+        slave_ = std::make_unique<Peer>(fd);
+        console_->resume();
+    }
+
+    std::string socketPath() const { return dir_ + "/console"; }
+
+    // Runs the io_context until `done` holds; false after two seconds (a
+    // failure, not a wait the test relies on).
+    bool waitFor(const std::function<bool()>& done) {
+        auto deadline = std::chrono::steady_clock::now() + 2s;
+        while (!done()) {
+            if (std::chrono::steady_clock::now() > deadline) return false;
+            io_.run_one_for(5ms);
+        }
+        return true;
+    }
+
+    bool waitForText(Peer& p, const std::string& text) {
+        return waitFor([&] {
+            p.pump();
+            return p.got.find(text) != std::string::npos;
+        });
+    }
+
+    bool waitForEof(Peer& p) {
+        return waitFor([&] {
+            p.pump();
+            return p.eof;
+        });
+    }
+
+    bool waitForViewers(size_t n) {
+        return waitFor([&] { return console_->viewerCount() == n; });
+    }
+
+    boost::asio::io_context io_;
+    std::string dir_;
+    std::shared_ptr<Console> console_;
+    std::unique_ptr<Peer> slave_;
+};
+
+TEST_F(ConsoleTest, SocketIsRootsAlone) {
+    start();
+    struct stat st {};
+    ASSERT_EQ(::stat(socketPath().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_EQ(console_->tcpPort(), 0);
+}
+
+TEST_F(ConsoleTest, TwoViewersBothGetOutput) {
+    start();
+    auto a = connectUnix(socketPath());
+    auto b = connectUnix(socketPath());
+    ASSERT_TRUE(waitForViewers(2));
+    slave_->send("hello from the guest\n");
+    ASSERT_TRUE(waitForText(*a, "\n"));
+    ASSERT_TRUE(waitForText(*b, "\n"));
+    EXPECT_EQ(a->got, "hello from the guest\n");
+    EXPECT_EQ(b->got, "hello from the guest\n");
+}
+
+TEST_F(ConsoleTest, ScrollbackIsBoundedAndReplayedToALateViewer) {
+    ConsoleOptions opts;
+    opts.scrollback = 64;
+    start(opts);
+    // A first viewer shows when the console has read everything written.
+    auto first = connectUnix(socketPath());
+    ASSERT_TRUE(waitForViewers(1));
+    std::string written;
+    for (int i = 0; i < 100; ++i) written += "line " + std::to_string(i) + "\n";
+    slave_->send(written);
+    ASSERT_TRUE(waitForText(*first, "line 99\n"));
+    EXPECT_EQ(first->got, written);
+
+    auto late = connectUnix(socketPath());
+    ASSERT_TRUE(waitForViewers(2));
+    slave_->send("END");
+    ASSERT_TRUE(waitForText(*late, "END"));
+    // What came before END is the scrollback: the tail of the output, at
+    // least `scrollback` bytes and at most twice that.
+    std::string replayed = late->got.substr(0, late->got.size() - 3);
+    EXPECT_GE(replayed.size(), opts.scrollback);
+    EXPECT_LE(replayed.size(), 2 * opts.scrollback);
+    EXPECT_EQ(written.substr(written.size() - replayed.size()), replayed);
+    EXPECT_EQ(late->got.substr(replayed.size()), "END");
+}
+
+TEST_F(ConsoleTest, StalledViewerIsDroppedAndTheOtherKeepsReceiving) {
+    // Above what one read of the pty may bring (8 KiB), so that a viewer
+    // that keeps up is never dropped.
+    ConsoleOptions opts;
+    opts.viewer_queue = 64 * 1024;
+    start(opts);
+    auto stalled = connectUnix(socketPath());  // never reads until it is dropped
+    auto reader = connectUnix(socketPath());
+    ASSERT_TRUE(waitForViewers(2));
+
+    // The guest writes until the stalled viewer is dropped: its socket's
+    // kernel buffer fills, then its queue passes `viewer_queue`. The reader
+    // reads between any two steps of the console.
+    std::string written;
+    std::string chunk(1000, 'x');
+    size_t sent = 0;
+    bool dropped = waitFor([&] {
+        if (written.size() - sent == 0) {
+            chunk[0] = static_cast<char>('a' + (written.size() / chunk.size()) % 26);
+            written += chunk;
+        }
+        ssize_t n = ::write(slave_->fd, written.data() + sent, written.size() - sent);
+        if (n > 0) sent += static_cast<size_t>(n);
+        reader->pump();
+        return console_->viewerCount() < 2;
+    });
+    ASSERT_TRUE(dropped) << "no drop after " << written.size() << " bytes";
+    ASSERT_EQ(console_->viewerCount(), 1u);
+
+    // The guest was never held up and the reader gets every byte, in order.
+    slave_->send(written.substr(sent) + "END");
+    written += "END";
+    ASSERT_TRUE(waitForText(*reader, "END"));
+    EXPECT_EQ(reader->got.size(), written.size());
+    EXPECT_TRUE(reader->got == written);
+
+    // The stalled viewer's connection is closed after what was in flight.
+    ASSERT_TRUE(waitForEof(*stalled));
+    EXPECT_LT(stalled->got.size(), written.size());
+    EXPECT_TRUE(written.compare(0, stalled->got.size(), stalled->got) == 0);
+}
+
+TEST_F(ConsoleTest, ViewerInputReachesTheGuest) {
+    start();
+    auto a = connectUnix(socketPath());
+    auto b = connectUnix(socketPath());
+    ASSERT_TRUE(waitForViewers(2));
+    a->send("ls\n");
+    ASSERT_TRUE(waitForText(*slave_, "ls\n"));
+    b->send("pwd\n");
+    ASSERT_TRUE(waitForText(*slave_, "pwd\n"));
+    EXPECT_EQ(slave_->got, "ls\npwd\n");
+}
+
+TEST_F(ConsoleTest, ResizeSetsTheWindowTheGuestSees) {
+    start();
+    winsize ws{};
+    ASSERT_EQ(::ioctl(slave_->fd, TIOCGWINSZ, &ws), 0);
+    EXPECT_EQ(ws.ws_row, 24);
+    EXPECT_EQ(ws.ws_col, 80);
+    console_->resize(50, 132);
+    ASSERT_EQ(::ioctl(slave_->fd, TIOCGWINSZ, &ws), 0);
+    EXPECT_EQ(ws.ws_row, 50);
+    EXPECT_EQ(ws.ws_col, 132);
+}
+
+TEST_F(ConsoleTest, CallbackViewerGetsScrollbackThenOutputThenNull) {
+    start();
+    auto witness = connectUnix(socketPath());
+    ASSERT_TRUE(waitForViewers(1));
+    slave_->send("before\n");
+    ASSERT_TRUE(waitForText(*witness, "before\n"));
+
+    std::string got;
+    int nulls = 0;
+    int id = console_->addViewer([&](std::shared_ptr<const std::string> bytes) {
+        if (!bytes) {
+            ++nulls;
+        } else {
+            got += *bytes;
+        }
+        return true;
+    });
+    ASSERT_TRUE(waitForViewers(2));
+    EXPECT_EQ(got, "before\n");
+    slave_->send("after\n");
+    ASSERT_TRUE(waitFor([&] { return got == "before\nafter\n"; }));
+
+    console_->input("typed\n");
+    ASSERT_TRUE(waitForText(*slave_, "typed\n"));
+
+    console_->removeViewer(id);
+    ASSERT_TRUE(waitForViewers(1));
+    EXPECT_EQ(nulls, 1);
+}
+
+TEST_F(ConsoleTest, CloseEndsViewersAndRemovesTheSocket) {
+    start();
+    auto a = connectUnix(socketPath());
+    ASSERT_TRUE(waitForViewers(1));
+    console_->close();
+    // The file goes at once: the caller may remove its directory next.
+    EXPECT_NE(::access(socketPath().c_str(), F_OK), 0);
+    ASSERT_TRUE(waitForEof(*a));
+    EXPECT_EQ(console_->viewerCount(), 0u);
+}
+
+class ConsoleTcpTest : public ConsoleTest {
+  protected:
+    static ConsoleOptions tcpOptions() {
+        ConsoleOptions opts;
+        opts.tcp_address = "127.0.0.1";
+        opts.tcp_token = "s3cret";
+        return opts;
+    }
+
+    // A TCP connection that sends `sent` gets no output while a unix viewer
+    // does, is closed, and nothing it sent reaches the guest.
+    void expectShutOut(const ConsoleOptions& opts, const std::string& sent) {
+        start(opts);
+        auto witness = connectUnix(socketPath());
+        ASSERT_TRUE(waitForViewers(1));
+        auto conn = connectTcp(console_->tcpPort());
+        conn->send(sent);
+        slave_->send("secret output\n");
+        ASSERT_TRUE(waitForText(*witness, "secret output\n"));
+        ASSERT_TRUE(waitForEof(*conn));
+        EXPECT_EQ(conn->got, "");
+        EXPECT_EQ(console_->viewerCount(), 1u);
+        // Once it is closed, the witness's input is all the guest has had.
+        witness->send("ok\n");
+        ASSERT_TRUE(waitForText(*slave_, "ok\n"));
+        EXPECT_EQ(slave_->got, "ok\n");
+    }
+};
+
+TEST_F(ConsoleTcpTest, TcpNeedsAToken) {
+    ConsoleOptions opts;
+    opts.tcp_address = "127.0.0.1";
+    opts.unix_path = socketPath();
+    auto c = Console::create(io_, opts);
+    ASSERT_FALSE(c.ok());
+    EXPECT_NE(c.error().text().find("needs a token"), std::string::npos) << c.error().text();
+}
+
+TEST_F(ConsoleTcpTest, ViewerWithTheTokenGetsScrollbackAndTypes) {
+    start(tcpOptions());
+    ASSERT_GT(console_->tcpPort(), 0);
+    slave_->send("login: ");
+    auto witness = connectUnix(socketPath());
+    ASSERT_TRUE(waitForText(*witness, "login: "));
+
+    // The token line ends in \r\n (a telnet client); what follows it in the
+    // same packet is typed.
+    auto v = connectTcp(console_->tcpPort());
+    v->send("s3cret\r\nroot\n");
+    ASSERT_TRUE(waitForText(*slave_, "root\n"));
+    ASSERT_TRUE(waitForText(*v, "login: "));
+    slave_->send("# ");
+    ASSERT_TRUE(waitForText(*v, "# "));
+    EXPECT_EQ(v->got, "login: # ");
+    v->send("id\n");
+    ASSERT_TRUE(waitForText(*slave_, "id\n"));
+    EXPECT_EQ(slave_->got, "root\nid\n");
+}
+
+TEST_F(ConsoleTcpTest, WrongTokenGetsNothingTypesNothingAndIsClosed) {
+    ConsoleOptions opts = tcpOptions();
+    opts.auth_reject_delay = 20ms;
+    expectShutOut(opts, "guess\nrm -rf /\n");
+}
+
+TEST_F(ConsoleTcpTest, ViewerThatNeverEndsTheTokenLineIsClosed) {
+    ConsoleOptions opts = tcpOptions();
+    opts.auth_timeout = 20ms;
+    expectShutOut(opts, "s3cret");
+}
+
+}  // namespace
+}  // namespace herd::runtime
