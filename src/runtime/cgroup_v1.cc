@@ -49,7 +49,10 @@ class CgroupV1 : public Cgroup {
         // Frozen tasks cannot fork while we signal them; SIGKILL is delivered
         // once they are thawed.
         auto fr = freeze();
-        for (int pid : procs()) ::kill(pid, SIGKILL);
+        // cgroup.procs shows 0 for a process outside the reader's PID
+        // namespace; kill(0) would signal the daemon's own process group.
+        for (int pid : procs())
+            if (pid > 0) ::kill(pid, SIGKILL);
         auto th = thaw();
         if (!fr.ok()) return fr;
         return th;

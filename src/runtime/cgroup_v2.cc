@@ -112,7 +112,10 @@ class CgroupV2 : public Cgroup {
         // against forks. Fall back to signalling each task.
         if (cgfs::exists(dir_ + "/cgroup.kill")) return cgfs::write(dir_ + "/cgroup.kill", "1");
         auto fr = freeze();
-        for (int pid : procs()) ::kill(pid, SIGKILL);
+        // cgroup.procs shows 0 for a process outside the reader's PID
+        // namespace; kill(0) would signal the daemon's own process group.
+        for (int pid : procs())
+            if (pid > 0) ::kill(pid, SIGKILL);
         auto th = thaw();
         return fr.ok() ? th : fr;
     }
