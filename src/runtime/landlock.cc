@@ -52,7 +52,9 @@ Result<void> planPreinitLandlock(LandlockPlan& plan, const char* root) {
     plan.handled = write;
     plan.nrules = 0;
     plan.rules[plan.nrules++] = {root, write, true};
-    plan.rules[plan.nrules++] = {"/proc/sys", file_write, false};
+    // Only the network sysctls: they are the container's network
+    // namespace's. kernel.*, vm.*, fs.* (and binfmt_misc) are the host's.
+    plan.rules[plan.nrules++] = {"/proc/sys/net", file_write, false};
     for (const char* dev : {"/dev/null", "/dev/zero", "/dev/full"}) {
         plan.rules[plan.nrules++] = {dev, file_write, false};
     }

@@ -9,12 +9,15 @@
 // preinit may read, list and execute everything, but may write, create,
 // remove, rename or truncate only
 //   - beneath the container's root,
-//   - in /proc/sys (the network sysctls there are the container's network
-//     namespace's; the others are the host's, as for any root program),
+//   - in /proc/sys/net (the network sysctls, which are the container's
+//     network namespace's; the rest of /proc/sys is the host's),
 //   - on /dev/null, /dev/zero and /dev/full,
 // plus whatever it reaches through descriptors it already has (its stdout
 // and stderr pipes). A write that a symlink sends outside those places fails
-// with EACCES.
+// with EACCES. Landlock does not cover chmod, chown, extended attributes or
+// timestamps: for those, preinit also runs in a mount namespace of its own in
+// which everything but the container's root and /proc/sys/net is read-only
+// (launch_preinit.cc), so such changes fail with EROFS outside them.
 //
 // The plan is made in the daemon (planPreinitLandlock) and applied by the
 // forked preinit process right before exec (applyLandlock), which may only

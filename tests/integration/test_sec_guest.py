@@ -88,6 +88,8 @@ PREINIT = """#!/bin/sh
 # container's network namespace, and /etc/motd.
 echo preinit-ran > "$1/root/preinit.txt" || exit 1
 echo 42 > /proc/sys/net/ipv4/ip_default_ttl || exit 1
+chmod 600 "$1/etc/perm" 2>/dev/null
+echo 17 > "$1/etc/sysctl" 2>/dev/null
 echo "welcome from preinit" > "$1/etc/motd" || exit 1
 echo ok > /dev/null
 """
@@ -255,16 +257,27 @@ class GuestAttacks(unittest.TestCase):
         # Runs last among the preinit tests (it leaves p dead).
         c = self.c
         self.assertEqual(self.sh("cat /root/preinit.txt", vm="p"), "preinit-ran")
-        self.sh("rm -f /etc/motd; ln -s %s /etc/motd; "
-                "ln -s %s /root/preinit.txt.x" % (self.victim, self.victim), vm="p")
+        # Host-wide: a sysctl outside /proc/sys/net, and a host file's mode.
+        sysctl = "/proc/sys/kernel/printk_ratelimit_burst"
+        with open(sysctl) as f:
+            sysctl_before = f.read()
+        mode_before = os.stat(self.victim).st_mode
+        self.addCleanup(lambda: open(sysctl, "w").write(sysctl_before))
+        self.sh("rm -f /etc/motd /etc/sysctl; ln -s %s /etc/motd; ln -s %s /etc/perm; "
+                "ln -s %s /etc/sysctl; ln -s %s /root/preinit.txt.x"
+                % (self.victim, self.victim, sysctl, self.victim), vm="p")
         c.ok("vm kill p")
         wait_for(lambda: c.vm("p")["state"] == "QUIT", timeout=10)
         _, errors = c.run("vm start p")
         assert_responsive(self.d)
         with open(self.victim) as f:
             self.assertEqual(f.read(), "original\n")
+        self.assertEqual(os.stat(self.victim).st_mode, mode_before, "chmod went through a link")
+        with open(sysctl) as f:
+            self.assertEqual(f.read(), sysctl_before, "a host-wide sysctl was written")
         self.assertTrue(errors, "relaunch with a redirected preinit write succeeded")
-        self.assertIn("Permission denied", "; ".join(errors))
+        # Landlock's EACCES, or EROFS from preinit's read-only view of the host.
+        self.assertRegex("; ".join(errors), "Permission denied|Read-only file system")
         assert_responsive(self.d)
 
     # Item 16 ------------------------------------------------------------
