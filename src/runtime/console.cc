@@ -235,7 +235,9 @@ class ConsoleImpl : public Console {
           master_(io, master),
           slave_(std::move(slave)),
           unix_acc_(io),
-          tcp_acc_(io) {}
+          tcp_acc_(io),
+          unix_retry_(io),
+          tcp_retry_(io) {}
 
     Result<void> listen() {
         boost::system::error_code ec;
@@ -396,16 +398,29 @@ class ConsoleImpl : public Console {
         unix_acc_.async_accept(
             [self](boost::system::error_code ec, asio::local::stream_protocol::socket s) {
                 if (ec == asio::error::operation_aborted || self->closed_) return;
-                if (!ec) self->adopt(std::move(s));
+                if (ec) return self->retryLater(self->unix_retry_, [self] { self->acceptUnix(); });
+                self->adopt(std::move(s));
                 self->acceptUnix();
             });
+    }
+
+    // After an accept error (typically EMFILE) the listening socket stays
+    // readable: an immediate retry would spin the io thread. Try again shortly.
+    template <typename F>
+    void retryLater(asio::steady_timer& timer, F again) {
+        timer.expires_after(std::chrono::milliseconds(100));
+        auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
+        timer.async_wait([self, again](boost::system::error_code e) {
+            if (!e && !self->closed_) again();
+        });
     }
 
     void acceptTcp() {
         auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
         tcp_acc_.async_accept([self](boost::system::error_code ec, asio::ip::tcp::socket s) {
             if (ec == asio::error::operation_aborted || self->closed_) return;
-            if (!ec) self->gate(std::move(s));
+            if (ec) return self->retryLater(self->tcp_retry_, [self] { self->acceptTcp(); });
+            self->gate(std::move(s));
             self->acceptTcp();
         });
     }
@@ -471,6 +486,7 @@ class ConsoleImpl : public Console {
     std::string slave_;
     asio::local::stream_protocol::acceptor unix_acc_;
     asio::ip::tcp::acceptor tcp_acc_;
+    asio::steady_timer unix_retry_, tcp_retry_;  // the next accept after an error
     int port_ = 0;
     std::array<char, 8192> buf_{};
     std::string scrollback_;

@@ -384,7 +384,7 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
 class CcListener : public std::enable_shared_from_this<CcListener> {
   public:
     CcListener(asio::io_context& io, CcService& svc, Herd& herd, int vm_id, std::string path)
-        : acc_(io), svc_(svc), herd_(herd), vm_id_(vm_id), path_(std::move(path)) {}
+        : acc_(io), retry_(io), svc_(svc), herd_(herd), vm_id_(vm_id), path_(std::move(path)) {}
 
     Result<void> listen() {
         ::unlink(path_.c_str());  // ours, from an earlier run of this instance dir
@@ -440,12 +440,21 @@ class CcListener : public std::enable_shared_from_this<CcListener> {
                     };
                     post([svc, id, conn] { svc->accepted(id, conn); });
                     conn->start();
+                } else {
+                    // Typically EMFILE: the socket stays readable, so an
+                    // immediate retry would spin; try again shortly.
+                    self->retry_.expires_after(std::chrono::milliseconds(100));
+                    self->retry_.async_wait([self](boost::system::error_code e) {
+                        if (!e && self->acc_.is_open()) self->acceptMore();
+                    });
+                    return;
                 }
                 self->acceptMore();
             });
     }
 
     local::acceptor acc_;
+    asio::steady_timer retry_;  // the next accept after an error
     CcService& svc_;
     Herd& herd_;
     int vm_id_;
