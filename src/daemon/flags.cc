@@ -99,14 +99,6 @@ const std::map<std::string, Spec>& specs() {
     return table;
 }
 
-bool validPrefix(const std::string& p) {
-    if (p.empty() || p.size() > 8) return false;
-    for (char c : p) {
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
-    }
-    return true;
-}
-
 bool ipLiteral(const std::string& a) {
     in_addr v4{};
     in6_addr v6{};
@@ -114,6 +106,14 @@ bool ipLiteral(const std::string& a) {
 }
 
 }  // namespace
+
+bool validPrefix(const std::string& p) {
+    if (p.empty() || p.size() > 8) return false;
+    for (char c : p) {
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+    }
+    return true;
+}
 
 std::string usageText() {
     std::string out = "usage: herd [option]... [command]...\n";

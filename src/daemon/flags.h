@@ -48,4 +48,8 @@ Result<Flags> parseFlags(const std::vector<std::string>& argv);
 // The usage text printed for -h and after a flag error.
 std::string usageText();
 
+// A -prefix: 1 to 8 characters of [a-z0-9] (it goes into interface names,
+// which hold 15 bytes).
+bool validPrefix(const std::string& p);
+
 }  // namespace herd::daemon

@@ -12,6 +12,7 @@
 
 #include "base/fs.h"
 #include "base/log.h"
+#include "daemon/flags.h"
 #include "runtime/bridge.h"
 #include "runtime/cgroup.h"
 #include "runtime/disk.h"
@@ -63,9 +64,8 @@ Result<std::string> recordedPrefix(const Dir& base) {
     }
     std::string p = *text;
     while (!p.empty() && (p.back() == '\n' || p.back() == ' ')) p.pop_back();
-    bool valid = !p.empty() && p.size() <= 8 &&
-                 p.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") == std::string::npos;
-    if (!valid) return Error::msg(base.pathOf(kPrefixRecord) + ": not a prefix: `" + p + "`");
+    if (!validPrefix(p))
+        return Error::msg(base.pathOf(kPrefixRecord) + ": not a prefix: `" + p + "`");
     return p;
 }
 

@@ -19,10 +19,12 @@
 
 #include "base/fs.h"
 #include "base/log.h"
+#include "cli/text.h"
 #include "service/agent_addresses.h"
 #include "service/container_runtime.h"
 #include "service/herd.h"
 #include "service/namespace.h"
+#include "service/vmconfig.h"
 
 namespace herd {
 
@@ -32,11 +34,6 @@ using local = asio::local::stream_protocol;
 using nlohmann::json;
 
 namespace {
-
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-    return s;
-}
 
 // Where `path` (under the file root, -filepath) is beneath the file root's
 // descriptor: what the guests send is written there through no symbolic link.
@@ -157,15 +154,6 @@ std::string guestText(std::string_view s, size_t max) {
     return out;
 }
 
-bool plainUuid(std::string_view s) {
-    if (s.size() != 36) return false;
-    for (size_t i = 0; i < s.size(); ++i) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
-    }
-    return true;
-}
-
 std::optional<uint64_t> parseByteSize(std::string_view s) {
     size_t i = 0;
     uint64_t v = 0;
@@ -174,7 +162,7 @@ std::optional<uint64_t> parseByteSize(std::string_view s) {
         v = v * 10 + static_cast<uint64_t>(s[i++] - '0');
     }
     if (i == 0) return std::nullopt;
-    std::string unit = lower(std::string(s.substr(i)));
+    std::string unit = cli::text::toLower(std::string(s.substr(i)));
     if (!unit.empty() && unit.back() == 'b') unit.pop_back();
     int shift = unit.empty()  ? 0
                 : unit == "k" ? 10
@@ -670,10 +658,11 @@ void CcService::hello(CcClient& c, std::shared_ptr<CcConn> conn, const ccproto::
     int64_t version = ccproto::jint(f.header, "version", -1);
     if (version != ccproto::kVersion)
         return reject("unsupported protocol version " + std::to_string(version));
-    std::string uuid = lower(ccproto::jstr(f.header, "uuid"));
-    if (!vm || uuid.empty() || uuid != lower(vm->uuid())) return reject("unregistered client");
+    std::string uuid = cli::text::toLower(ccproto::jstr(f.header, "uuid"));
+    if (!vm || uuid.empty() || uuid != cli::text::toLower(vm->uuid()))
+        return reject("unregistered client");
     // Responses are stored under a directory named by the uuid.
-    if (!plainUuid(uuid))
+    if (!isUuid(uuid))
         return reject("the VM's uuid is not a plain uuid (8-4-4-4-12 hex digits): " +
                       guestText(uuid));
     if (c.conn) disconnect(c);  // the agent reconnected before we saw it go
@@ -855,8 +844,9 @@ bool CcService::matches(const CcClient& c, const std::optional<CcFilter>& f) {
                          [&](const std::string& h) { return ipMatches(want, h); }))
             return false;
     for (const auto& want : f->mac)
-        if (std::none_of(c.mac.begin(), c.mac.end(),
-                         [&](const std::string& h) { return lower(h) == lower(want); }))
+        if (std::none_of(c.mac.begin(), c.mac.end(), [&](const std::string& h) {
+                return cli::text::toLower(h) == cli::text::toLower(want);
+            }))
             return false;
     Vm* vm = const_cast<CcService*>(this)->vmOf(c);
     if (!vm) return f->tags.empty();

@@ -76,10 +76,6 @@ inline constexpr size_t kMaxArgs = 256;
 // escapes; the result is at most `max` bytes (cut at a character).
 std::string guestText(std::string_view s, size_t max = cclimits::kMaxText);
 
-// Whether `s` is a plain UUID (8-4-4-4-12 hex digits), the only form cc
-// builds a host path from.
-bool plainUuid(std::string_view s);
-
 // `cc budget` sizes: bytes, or a number with a K, M, G or T suffix (powers
 // of 1024, case-insensitive, an optional trailing B), at least 1.
 std::optional<uint64_t> parseByteSize(std::string_view s);

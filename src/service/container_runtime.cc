@@ -298,13 +298,19 @@ void ContainerRuntime::onExit(int id, uint64_t gen) {
     }
 }
 
-Result<void> ContainerRuntime::checkConfig(const VmConfig& c) const {
-    if (c.filesystem.empty() && !isDir(opts_.default_image)) {
+Result<std::string> ContainerRuntime::filesystemOf(const VmConfig& c) const {
+    if (!c.filesystem.empty()) return c.filesystem;
+    if (!isDir(opts_.default_image)) {
         return Error::msg("the built-in guest image is missing at " + opts_.default_image +
                           " (rebuild herd, or set vm config filesystem)");
     }
-    const std::string& fs = c.filesystem.empty() ? opts_.default_image : c.filesystem;
-    HERD_TRY(runtime::checkRootfs(fs, c.init.empty() ? std::string() : c.init[0]));
+    return opts_.default_image;
+}
+
+Result<void> ContainerRuntime::checkConfig(const VmConfig& c) const {
+    auto fs = filesystemOf(c);
+    if (!fs.ok()) return fs.error();
+    HERD_TRY(runtime::checkRootfs(*fs, c.init.empty() ? std::string() : c.init[0]));
     if (!c.preinit.empty()) {
         if (auto r = runtime::checkHostProgram(c.preinit); !r.ok())
             return r.error().wrap("preinit");
@@ -332,14 +338,10 @@ Result<void> ContainerRuntime::prepare(Vm& vm, Prepared& p) {
         HERD_TRY(base.writeFile(dir + "/uuid", vm.uuid() + "\n", 0400));
     auto& s = p.spec;
     s.hostname = c.hostname.empty() ? vm.name : c.hostname;
-    std::string filesystem = c.filesystem.empty() ? opts_.default_image : c.filesystem;
-    if (!isDir(filesystem)) {
-        if (c.filesystem.empty()) {
-            return Error::msg("the built-in guest image is missing at " + filesystem +
-                              " (rebuild herd, or set vm config filesystem)");
-        }
-        return Error::sys(ENOENT, "filesystem", filesystem);
-    }
+    auto fs = filesystemOf(c);
+    if (!fs.ok()) return fs.error();
+    const std::string& filesystem = *fs;
+    if (!isDir(filesystem)) return Error::sys(ENOENT, "filesystem", filesystem);
     if (c.snapshot) {
         s.root = inst + "/fs";
         s.lowerdir = filesystem;

@@ -67,6 +67,9 @@ class ContainerRuntime : public Runtime {
     Result<void> kill(Vm& vm) override;
     Result<void> flush(Vm& vm) override;
     Result<void> checkConfig(const VmConfig& config) const override;
+    // The filesystem a VM runs on (the built-in image unless configured); an
+    // error when that is the built-in image and it is missing.
+    Result<std::string> filesystemOf(const VmConfig& config) const;
 
     // Batches: the same, for many VMs at once (vm launch 500 uses both cores).
     std::vector<Result<void>> launchMany(const std::vector<Vm*>& vms) override;

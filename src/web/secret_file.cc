@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fs.h"
 #include "base/unique_fd.h"
 
 namespace herd::web {
@@ -14,14 +15,7 @@ Result<void> writeSecretFile(const std::string& path, const std::string& content
     unique_fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd) return Error::sysNow("create", path);
     if (::fchmod(fd.get(), 0600) != 0) return Error::sysNow("chmod", path);
-    size_t done = 0;
-    while (done < content.size()) {
-        ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return Error::sysNow("write", path);
-        done += static_cast<size_t>(n);
-    }
-    return Ok();
+    return writeAll(fd.get(), content, path);
 }
 
 }  // namespace herd::web

@@ -6,6 +6,7 @@
 #include "proto/ccproto.h"
 #include "service/agent_addresses.h"
 #include "service/cc.h"
+#include "service/vmconfig.h"
 
 namespace herd {
 namespace {
@@ -171,13 +172,13 @@ TEST(CcLimits, GuestTextEscapesControls) {
 }
 
 TEST(CcLimits, PlainUuid) {
-    EXPECT_TRUE(plainUuid("3d1f2a9c-0000-4000-8000-00000000abcd"));
-    EXPECT_TRUE(plainUuid("3D1F2A9C-0000-4000-8000-00000000ABCD"));
-    EXPECT_FALSE(plainUuid(""));
-    EXPECT_FALSE(plainUuid("../../../../etc/passwd"));
-    EXPECT_FALSE(plainUuid("3d1f2a9c-0000-4000-8000-00000000abc/"));
-    EXPECT_FALSE(plainUuid("3d1f2a9c00000-4000-8000-00000000abcd"));
-    EXPECT_FALSE(plainUuid("3d1f2a9c-0000-4000-8000-00000000abcde"));
+    EXPECT_TRUE(isUuid("3d1f2a9c-0000-4000-8000-00000000abcd"));
+    EXPECT_TRUE(isUuid("3D1F2A9C-0000-4000-8000-00000000ABCD"));
+    EXPECT_FALSE(isUuid(""));
+    EXPECT_FALSE(isUuid("../../../../etc/passwd"));
+    EXPECT_FALSE(isUuid("3d1f2a9c-0000-4000-8000-00000000abc/"));
+    EXPECT_FALSE(isUuid("3d1f2a9c00000-4000-8000-00000000abcd"));
+    EXPECT_FALSE(isUuid("3d1f2a9c-0000-4000-8000-00000000abcde"));
 }
 
 TEST(CcLimits, ByteSizes) {

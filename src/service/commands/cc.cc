@@ -12,6 +12,7 @@
 #include "service/commands/vm_internal.h"
 #include "service/gostr.h"
 #include "service/names.h"
+#include "service/vmconfig.h"
 
 namespace herd {
 
@@ -266,7 +267,7 @@ void ccExitcode(Command& c, Env& env) {
     std::string uuid = vm->uuid();
     std::transform(uuid.begin(), uuid.end(), uuid.begin(), ::tolower);
     // A path is built from it.
-    if (!plainUuid(uuid))
+    if (!isUuid(uuid))
         return env.fail(fmt::format("no exit code for command {} on {}", id, vm->name));
     bool ok = false;
     std::string code =
