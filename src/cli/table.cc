@@ -268,6 +268,10 @@ struct Suggester {
             // while that word is still being typed.
             size_t i = 0;
             bool skip = false, broke = false;
+            // A nested command is suggested for once: the switch below would
+            // repeat the walk's call with the same words, and a line of
+            // nested dot-commands would then cost 2^depth walks.
+            size_t recursed_at = SIZE_MAX;
             for (; i < pattern.size(); ++i) {
                 const PatternItem& item = pattern[i];
                 if (items.size() == i) {
@@ -285,6 +289,7 @@ struct Suggester {
                 } else if (item.kind == ItemKind::Command) {
                     all(std::vector<std::string>(items.begin() + static_cast<long>(i),
                                                  items.end()));
+                    recursed_at = i;
                 }
                 if (skip) break;
                 if (items.size() == i + 1 && !complete) {
@@ -317,6 +322,7 @@ struct Suggester {
                     }
                     break;
                 case ItemKind::Command:
+                    if (std::min(i, items.size()) == recursed_at) break;  // done in the walk
                     all(std::vector<std::string>(
                         items.begin() + static_cast<long>(std::min(i, items.size())), items.end()));
                     break;
