@@ -7,13 +7,16 @@ memory per container while BUILDING and while RUNNING (MemAvailable deltas);
 daemon RSS idle, loaded and after flush. minimega's figures on this machine
 kind (MEASUREMENTS.md) are printed beside them, with the ratio.
 
-usage: bench/bench_launch.py [--cc] [--net] [N ...]   (default: 10 100 500 1000; root)
+usage: bench/bench_launch.py [--cc] [--net] [--disk-limit X] [N ...]
+       (default: 10 100 500 1000; root)
 
 Without --cc the containers run with `vm config backchannel false` (the
 runtime alone, as issue 3's targets are stated); with --cc each container also
 runs the herd-cc agent connected to the daemon. With --net each container has
 one NIC (`vm config net 5`): a veth pair, its host end on VLAN 5's switch
 (issue 4's with-network mode; target: 500 launched in at most 5 s).
+--disk-limit sets `vm config disk-limit` (default: herd's, 1024 MiB); with
+`unlimited` the containers have no disk tmpfs, to compare its cost.
 """
 
 import os
@@ -59,12 +62,14 @@ def quiesce():
     time.sleep(10)
 
 
-def run(n, cc, net):
+def run(n, cc, net, disk_limit):
     quiesce()
     with Daemon() as d:
         c = d.client()
         if not cc:
             c.ok("vm config backchannel false")
+        if disk_limit:
+            c.ok("vm config disk-limit " + disk_limit)
         if net:
             c.ok("vm config net 5")
         c.ok("echo warm")
@@ -114,16 +119,23 @@ def ratio(ours, theirs):
 
 
 def main():
-    cc = "--cc" in sys.argv[1:]
-    net = "--net" in sys.argv[1:]
-    sizes = [int(a) for a in sys.argv[1:] if a not in ("--cc", "--net")] or [10, 100, 500, 1000]
+    args = sys.argv[1:]
+    disk_limit = None
+    if "--disk-limit" in args:
+        i = args.index("--disk-limit")
+        disk_limit = args[i + 1]
+        del args[i:i + 2]
+    cc = "--cc" in args
+    net = "--net" in args
+    sizes = [int(a) for a in args if a not in ("--cc", "--net")] or [10, 100, 500, 1000]
     print("backchannel (herd-cc agents): %s" % ("on" if cc else "off"))
+    print("disk-limit: %s" % (disk_limit or "default"))
     print("network: %s" % ("one NIC per container, VLAN 5" if net else "none"))
     print("%6s %22s %22s %22s %16s %16s %38s" % (
         "N", "launch s (minimega)", "start all s (mm)", "kill+flush s (mm)", "MiB/ct BUILDING",
         "MiB/ct RUNNING", "daemon RSS MiB cold/idle/load/flush"))
     for n in sizes:
-        la, st, kf, b, r, cold, i, lo, fl = run(n, cc, net)
+        la, st, kf, b, r, cold, i, lo, fl = run(n, cc, net, disk_limit)
         mm = MINIMEGA.get(n)
         def col(v, k):
             return "%.3f" % v + (" (%.2f, %s)" % (mm[k], ratio(v, mm[k])) if mm else "")

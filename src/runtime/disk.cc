@@ -1,5 +1,6 @@
 #include "runtime/disk.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <cerrno>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <vector>
 
 namespace herd::runtime {
@@ -42,7 +44,99 @@ bool isDiskSubpath(std::string_view rest) {
     return rest.substr(slash) == "/disk";
 }
 
+// One inode per 4 KiB of size (at least 4096), so that empty files cannot
+// take more kernel memory than data would.
+uint64_t diskInodes(uint64_t size_mib) {
+    return std::max<uint64_t>(size_mib * 256, 4096);
+}
+
+// A tmpfs of `size_mib` MiB, mode 0700, nosuid and nodev, as a detached
+// mount: its descriptor (O_PATH, close-on-exec) is the only way to it.
+Result<unique_fd> detachedTmpfs(uint64_t size_mib) {
+    unique_fd fs(::fsopen("tmpfs", FSOPEN_CLOEXEC));
+    if (!fs) return Error::sysNow("fsopen", "tmpfs");
+    const std::string size = std::to_string(size_mib) + "m";
+    const std::string inodes = std::to_string(diskInodes(size_mib));
+    const std::pair<const char*, const char*> opts[] = {{"source", kDiskSource},
+                                                        {"size", size.c_str()},
+                                                        {"nr_inodes", inodes.c_str()},
+                                                        {"mode", "0700"}};
+    for (const auto& [key, value] : opts) {
+        if (::fsconfig(fs.get(), FSCONFIG_SET_STRING, key, value, 0) != 0)
+            return Error::sysNow("configure tmpfs", std::string(key) + "=" + value);
+    }
+    if (::fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
+        return Error::sysNow("create tmpfs", "size=" + size);
+    unique_fd mnt(::fsmount(fs.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV));
+    if (!mnt) return Error::sysNow("fsmount", "tmpfs");
+    return mnt;
+}
+
+// The overlay's `upper` and `work` directories in the disk's root.
+Result<void> makeLayers(int root, const std::string& what) {
+    for (const char* d : {"upper", "work"}) {
+        if (::mkdirat(root, d, 0755) != 0 && errno != EEXIST)
+            return Error::sysNow("mkdir", what + "/" + d);
+    }
+    return Ok();
+}
+
+bool probeDetachedLayers() {
+    auto disk = detachedTmpfs(1);
+    if (!disk.ok()) return false;
+    unique_fd layer[3];
+    const char* names[3] = {"lower", "upper", "work"};
+    for (int i = 0; i < 3; ++i) {
+        if (::mkdirat(disk->get(), names[i], 0755) != 0) return false;
+        layer[i].reset(::openat(disk->get(), names[i], O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!layer[i]) return false;
+    }
+    unique_fd ov(::fsopen("overlay", FSOPEN_CLOEXEC));
+    if (!ov) return false;
+    for (int i = 0; i < 3; ++i) {
+        const std::string key = std::string(names[i]) + "dir";
+        const std::string path = "/proc/self/fd/" + std::to_string(layer[i].get());
+        if (::fsconfig(ov.get(), FSCONFIG_SET_STRING, key.c_str(), path.c_str(), 0) != 0)
+            return false;
+    }
+    // Creating the overlay takes private clones of its layers' mounts: the
+    // step that older kernels refuse for a detached mount.
+    return ::fsconfig(ov.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) == 0;
+}
+
 }  // namespace
+
+bool detachedLayersWork() {
+    // HERD_DISK_ATTACHED=1 (a test hook) takes the older kernels' way.
+    static const bool works = [] {
+        const char* attached = ::getenv("HERD_DISK_ATTACHED");
+        return !(attached && std::string_view(attached) == "1") && probeDetachedLayers();
+    }();
+    return works;
+}
+
+Result<Disk> Disk::create(const std::string& fallback_path, uint64_t size_mib) {
+    Disk d;
+    if (detachedLayersWork()) {
+        auto fd = detachedTmpfs(size_mib);
+        if (!fd.ok()) return fd.error();
+        HERD_TRY(makeLayers(fd->get(), "disk"));
+        d.fd_ = std::move(*fd);
+        return d;
+    }
+    auto m = DiskMount::mount(fallback_path, size_mib);
+    if (!m.ok()) return m.error();
+    unique_fd root(::open(fallback_path.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!root) return Error::sysNow("open", fallback_path);
+    HERD_TRY(makeLayers(root.get(), fallback_path));
+    d.attached_ = std::move(*m);
+    return d;
+}
+
+Result<void> Disk::release() {
+    fd_.reset();
+    return attached_.unmount();
+}
 
 DiskMount& DiskMount::operator=(DiskMount&& o) noexcept {
     if (this != &o) {
@@ -55,7 +149,7 @@ DiskMount& DiskMount::operator=(DiskMount&& o) noexcept {
 
 Result<DiskMount> DiskMount::mount(const std::string& path, uint64_t size_mib) {
     if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return Error::sysNow("mkdir", path);
-    const uint64_t inodes = std::max<uint64_t>(size_mib * 256, 4096);
+    const uint64_t inodes = diskInodes(size_mib);
     const std::string opts = fmt::format("size={}m,nr_inodes={},mode=0700", size_mib, inodes);
     if (::mount(kDiskSource, path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, opts.c_str()) != 0) {
         return Error::sysNow("mount tmpfs (" + opts + ") on", path);

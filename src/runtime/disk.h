@@ -1,6 +1,15 @@
 // A container's disk limit: a size-limited tmpfs that holds its overlay's
-// upper and work directories, mounted in the host's mount namespace at
-// `<instance dir>/disk`.
+// upper and work directories.
+//
+// Where it lives: a detached mount (fsopen + fsmount), reached only through
+// a descriptor the daemon holds and passes to the launch child, which opens
+// the overlay's upper and work directories beneath it. Nothing appears in
+// the host's mount table, so a container's launch does not copy one mount
+// per other container into its new mount namespace (with thousands of
+// containers that copy made every launch slower than the one before). On a
+// kernel whose overlayfs refuses layers on a detached mount (before Linux
+// 6.15), the tmpfs is mounted in the host's mount namespace at
+// `<instance dir>/disk` instead (DiskMount), with that cost.
 //
 // Why tmpfs: a guest writes to its root filesystem through the overlay, and
 // those writes land in the upper directory. On the host's filesystem they
@@ -10,7 +19,9 @@
 // write past it fails with ENOSPC inside the guest and nowhere else. Its
 // pages are charged to the memory cgroup of the task that writes them, i.e.
 // to the container's memory limit. The mount stays while the VM exists (its
-// changes survive `vm kill` + `vm start`) and goes at `vm flush`.
+// changes survive `vm kill` + `vm start`) and goes at `vm flush` (a
+// detached one when its last user, the daemon's descriptor or a container's
+// overlay, is gone; also when the daemon dies).
 //
 // A project quota (XFS, or ext4 mounted with prjquota) on the base's
 // filesystem would give the same limit without using RAM; it is not
@@ -22,6 +33,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace herd::runtime {
 
@@ -53,6 +65,36 @@ class DiskMount {
   private:
     std::string path_;
 };
+
+// A VM's disk: detached where the kernel allows (see the top of this file),
+// else a DiskMount at the fallback path. Either way its root holds the
+// directories `upper` and `work` (mode 0755) for the overlay.
+class Disk {
+  public:
+    Disk() = default;
+
+    // `fallback_path` is used only when the disk cannot be detached.
+    static Result<Disk> create(const std::string& fallback_path, uint64_t size_mib);
+
+    // Detached: a descriptor of the mount's root (O_PATH); the overlay's
+    // layers are `upper` and `work` beneath it. Else -1.
+    int layersFd() const { return fd_.get(); }
+    // Attached: the mount point (the layers are beneath it). Else empty.
+    const std::string& path() const { return attached_.path(); }
+
+    // Attached: unmounts (see DiskMount::unmount). Detached: lets go of the
+    // daemon's reference.
+    Result<void> release();
+
+  private:
+    unique_fd fd_;
+    DiskMount attached_;
+};
+
+// Whether overlayfs takes its upper and work layers on a detached mount
+// here. Probed once (a detached tmpfs and an overlay that is created and
+// never attached: nothing visible outside the daemon), then remembered.
+bool detachedLayersWork();
 
 // Unmounts every herd disk mount at `<base>/<number>/disk`, as a daemon that
 // was SIGKILLed leaves them (daemon start, `nuke`, `herd -nuke`). Returns how

@@ -155,6 +155,7 @@ Result<void> prepareArgs(const LaunchSpec& spec, const Isolation& iso, Arena& ar
         args.overlay_dirs[0] = arena.add(spec.lowerdir);
         args.overlay_dirs[1] = arena.add(spec.upperdir);
         args.overlay_dirs[2] = arena.add(spec.workdir);
+        args.layers_fd = spec.layers_fd;
     }
     args.console = arena.add(spec.console);
     args.preinit = spec.preinit.empty() ? nullptr : arena.add(spec.preinit);

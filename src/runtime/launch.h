@@ -41,8 +41,12 @@ struct LaunchSpec {
     std::string hostname;
     std::string root;      // host path the root is mounted on (or the filesystem itself)
     std::string lowerdir;  // overlay: lower layer (the filesystem); empty = no overlay
-    std::string upperdir;
+    std::string upperdir;  // host paths, or relative to layers_fd when that is set
     std::string workdir;
+    // A directory descriptor the upper and work layers are opened beneath (a
+    // VM's detached disk mount, runtime/disk.h), or -1. Borrowed: the caller
+    // keeps it open until launch() returns.
+    int layers_fd = -1;
     std::vector<BindSpec> binds;  // volumes and fifos
     // Its contents are shown read-only at /sys/devices/virtual/dmi/id/product_uuid
     // (a copy on a private tmpfs: the host file is not bound into the guest).

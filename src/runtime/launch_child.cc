@@ -38,9 +38,15 @@ namespace {
 // whose controlling terminal and stdio are the console; the hostname.
 void setupSession(const ChildArgs& a) {
     // Every other inherited fd is closed now, so nothing of the daemon's
-    // leaks into the container.
-    if (sys(SYS_dup3, a.sync_fd, kSyncFd, O_CLOEXEC) < 0) sys(SYS_exit_group, 2);
-    sys(SYS_close_range, kSyncFd + 1, ~0U, 0);
+    // leaks into the container. Both kept fds go above their final numbers
+    // first, so that neither overwrites the other on the way.
+    constexpr int kAbove = kLayersFd + 1;
+    long sync = sys(SYS_fcntl, a.sync_fd, F_DUPFD_CLOEXEC, kAbove);
+    long layers = a.layers_fd < 0 ? -1 : sys(SYS_fcntl, a.layers_fd, F_DUPFD_CLOEXEC, kAbove);
+    if (sync < 0 || (a.layers_fd >= 0 && layers < 0)) sys(SYS_exit_group, 2);
+    if (sys(SYS_dup3, sync, kSyncFd, O_CLOEXEC) < 0) sys(SYS_exit_group, 2);
+    if (layers >= 0 && sys(SYS_dup3, layers, kLayersFd, O_CLOEXEC) < 0) sys(SYS_exit_group, 2);
+    sys(SYS_close_range, layers >= 0 ? kLayersFd + 1 : kSyncFd + 1, ~0U, 0);
     sys(SYS_close_range, 0, kSyncFd - 1, 0);
 
     CHILD_TRY(sys(SYS_setsid), kSetsid, "");

@@ -96,7 +96,10 @@ void mountRoot(const ChildArgs& a) {
         return;
     }
     for (int i = 0; i < 3; ++i) {
-        long fd = sys(SYS_openat, AT_FDCWD, a.overlay_dirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+        // The lower layer is a host path; upper and work may be beneath
+        // the VM's detached disk.
+        const int at = i > 0 && a.layers_fd >= 0 ? kLayersFd : AT_FDCWD;
+        long fd = sys(SYS_openat, at, a.overlay_dirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) childFail(kOverlay, fd, a.overlay_dirs[i]);
         if (fd != kOverlayFd + i) {
             CHILD_TRY(sys(SYS_dup3, fd, kOverlayFd + i, O_CLOEXEC), kOverlay, a.overlay_dirs[i]);
@@ -104,7 +107,7 @@ void mountRoot(const ChildArgs& a) {
         }
     }
     CHILD_TRY(sys(SYS_mount, "overlay", a.root, "overlay", 0, a.overlay_opts), kOverlay, a.root);
-    sys(SYS_close_range, kOverlayFd, kOverlayFd + 2, 0);
+    sys(SYS_close_range, kLayersFd, kOverlayFd + 2, 0);
 }
 
 // Host-side sources are taken as detached mounts before pivot_root and

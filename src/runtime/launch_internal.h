@@ -68,9 +68,12 @@ struct Msg {
 };
 
 constexpr int kSyncFd = 3;  // the child's end of the sync socket, after dup2
+// The directory the upper and work layers are beneath, when they are not
+// host paths (ChildArgs::layers_fd), after dup2.
+constexpr int kLayersFd = 4;
 // The overlay's layers are opened on kOverlayFd.. and named /proc/self/fd/N in
 // its options: the guest's mountinfo shows those, not the host's paths.
-constexpr int kOverlayFd = 4;
+constexpr int kOverlayFd = 5;
 constexpr int kMaxBinds = 64;
 
 // Everything the child reads: prepared by the parent, pointers into strings
@@ -80,6 +83,7 @@ struct ChildArgs {
     const char* root = nullptr;
     const char* overlay_opts = nullptr;  // null: bind the root onto itself
     const char* overlay_dirs[3] = {};    // lower, upper, work: opened as kOverlayFd + i
+    int layers_fd = -1;  // the daemon's fd upper and work are relative to (moved to kLayersFd)
     const char* console = nullptr;
     const char* preinit = nullptr;
     LandlockPlan preinit_landlock;

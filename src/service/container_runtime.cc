@@ -345,19 +345,23 @@ Result<void> ContainerRuntime::prepare(Vm& vm, Prepared& p) {
     if (c.snapshot) {
         s.root = inst + "/fs";
         s.lowerdir = filesystem;
+        HERD_TRY(base.mkdir(dir + "/fs", 0755));
         // Upper and work directories on the VM's size-limited tmpfs
-        // (<instance>/disk), unless its disk limit is unlimited.
-        std::string layers;
-        if (c.disk_limit != kUnlimited) {
+        // (runtime/disk.h), unless its disk limit is unlimited.
+        if (c.disk_limit == kUnlimited) {
+            s.upperdir = inst + "/upper";
+            s.workdir = inst + "/work";
+            HERD_TRY(base.mkdir(dir + "/upper", 0755));
+            HERD_TRY(base.mkdir(dir + "/work", 0755));
+        } else {
             auto disk = diskFor(vm);
             if (!disk.ok()) return disk.error();
-            layers = "/disk";
+            const runtime::Disk& d = **disk;
+            s.layers_fd = d.layersFd();
+            const std::string under = s.layers_fd >= 0 ? "" : d.path() + "/";
+            s.upperdir = under + "upper";
+            s.workdir = under + "work";
         }
-        s.upperdir = inst + layers + "/upper";
-        s.workdir = inst + layers + "/work";
-        HERD_TRY(base.mkdir(dir + "/fs", 0755));
-        HERD_TRY(base.mkdir(dir + layers + "/upper", 0755));
-        HERD_TRY(base.mkdir(dir + layers + "/work", 0755));
     } else {
         s.root = filesystem;
     }
@@ -411,14 +415,12 @@ Result<void> ContainerRuntime::prepare(Vm& vm, Prepared& p) {
     return prepareNics(vm, p);
 }
 
-Result<std::string> ContainerRuntime::diskFor(const Vm& vm) {
+Result<const runtime::Disk*> ContainerRuntime::diskFor(const Vm& vm) {
     auto it = disks_.find(vm.id);
-    if (it != disks_.end() && it->second.mounted()) return it->second.path();
-    auto d = runtime::DiskMount::mount(vm.instance_path + "/disk", vm.config.disk_limit);
+    if (it != disks_.end()) return &it->second;
+    auto d = runtime::Disk::create(vm.instance_path + "/disk", vm.config.disk_limit);
     if (!d.ok()) return d.error().wrap("disk-limit");
-    auto& slot = disks_[vm.id];
-    slot = std::move(*d);
-    return slot.path();
+    return &disks_.emplace(vm.id, std::move(*d)).first->second;
 }
 
 // Names every NIC's host end (shown as `tap` by vm info) and makes sure its
@@ -716,7 +718,7 @@ std::vector<Result<void>> ContainerRuntime::flushMany(const std::vector<Vm*>& vm
         if (backchannel_.close) backchannel_.close(*vm);
         // The disk tmpfs (the overlay's changes) goes before its directory.
         if (auto d = disks_.find(vm->id); d != disks_.end()) {
-            if (auto r = d->second.unmount(); !r.ok()) HERD_LOG(warn, "{}", r.error().text());
+            if (auto r = d->second.release(); !r.ok()) HERD_LOG(warn, "{}", r.error().text());
             disks_.erase(d);
         }
     }
@@ -848,7 +850,7 @@ Result<void> ContainerRuntime::nuke() {
     }
     inst_.clear();
     vms_.clear();
-    disks_.clear();  // unmounts
+    disks_.clear();  // lets go of them (unmounts attached ones)
     auto r = cgroups_->nuke();
     if (auto n = runtime::unmountStaleDisks(opts_.base); !n.ok() && r.ok()) r = n.error();
     // Whatever carries our prefix: veths left by a dead daemon, our bridges,

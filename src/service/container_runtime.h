@@ -151,7 +151,7 @@ class ContainerRuntime : public Runtime {
     void release(Instance& in, bool defer);
     // The VM's disk-limit tmpfs, mounted on its first launch and kept until
     // flush; returns its path.
-    Result<std::string> diskFor(const Vm& vm);
+    Result<const runtime::Disk*> diskFor(const Vm& vm);
     // Records what the address snooper learnt (command thread).
     void applyAddresses();
     // Drops the switch ports of these VMs' NICs, whose veths died with them.
@@ -166,7 +166,7 @@ class ContainerRuntime : public Runtime {
     runtime::Isolation iso_;
     std::map<int, std::unique_ptr<Instance>> inst_;  // by VM id
     std::map<int, Vm*> vms_;                         // the VMs we run, by id
-    std::map<int, runtime::DiskMount> disks_;        // by VM id, until flush
+    std::map<int, runtime::Disk> disks_;             // by VM id, until flush
     uint64_t generation_ = 0;
     std::shared_ptr<std::atomic<bool>> trim_pending_ = std::make_shared<std::atomic<bool>>(false);
     unique_fd epoll_;

@@ -108,8 +108,10 @@ class Client:
 
 
 class Daemon:
-    def __init__(self, *flags, prefix=None):
+    def __init__(self, *flags, prefix=None, env=None):
         self.tmp = tempfile.mkdtemp(prefix="herd-it-")
+        # Extra environment variables for the daemon (test hooks).
+        self.env = dict(os.environ, **env) if env else None
         self.base = os.path.join(self.tmp, "base")
         self.prefix = prefix or ("t" + secrets.token_hex(3))
         self.flags = list(flags)
@@ -134,7 +136,8 @@ class Daemon:
     def _start(self, timeout):
         self.proc = subprocess.Popen(
             [HERD, "-nostdin", "-base", self.base, "-prefix", self.prefix, "-level", "info"]
-            + self.flags, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+            + self.flags, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+            env=self.env)
         sock = os.path.join(self.base, "minimega")
         deadline = time.time() + timeout
         while time.time() < deadline:
