@@ -22,6 +22,7 @@ Scripts
 reach, through the daemon's environment ($VAR preprocessing):
   $TESTTMP  an empty scratch directory (files for `write`, `read`, `shell`)
   $TESTFS   a directory to use as `vm config filesystem`
+  $TESTFILES the daemon's file root (-filepath), for `file` and cc scripts
 As root, the daemon runs in its own UTS namespace with the hostname
 `herd-golden`, so that transcripts showing the host (`.annotate true`, JSON
 mode) are deterministic.
@@ -90,6 +91,7 @@ class Daemon:
         env = dict(os.environ)
         env["TESTTMP"] = self.scratch
         env["TESTFS"] = self.rootfs
+        env["TESTFILES"] = os.path.join(self.base, "files")
         cmd = [self.herd, "-nostdin", "-base", self.base, "-prefix", self.prefix] + self.extra_args
         self.proc = subprocess.Popen(
             cmd,

@@ -359,5 +359,49 @@ class GuestLinks(unittest.TestCase):
         self.assert_untouched()
 
 
+class FileRootLinks(unittest.TestCase):
+    """A guest with a volume from the file root (-filepath) leaves links
+    there; `file list` and `file delete` must not follow them."""
+
+    def setUp(self):
+        self.s = Scratch()
+        self.addCleanup(self.s.close)
+        self.d = Daemon()
+        self.addCleanup(self.d.stop)
+        self.d.start()
+        self.c = self.d.client()
+        self.addCleanup(self.c.close)
+        self.before = self.s.snapshot()
+
+    def test_guest_links_in_the_file_root(self):
+        c = self.c
+        shared = os.path.join(self.d.base, "files", "shared")
+        os.makedirs(shared)
+        c.ok("vm config volume /shared " + shared)
+        c.ok("vm launch container g")
+        c.ok("vm start g")
+        inst = os.path.join(self.d.base, c.vm("g")["id"])
+        con = Console(os.path.join(inst, "console"))
+        self.addCleanup(con.close)
+        out = con.sh("mkdir -p /shared/d && ln -s %s /shared/d/dir && ln -s %s /shared/file "
+                     "&& ln -s %s /shared/top && echo planted"
+                     % (self.s.victim_dir, self.s.victim, self.s.victim_dir), timeout=15)
+        self.assertEqual(out, "planted")
+        assert_responsive(self.d)
+        # Listed as links, never as what they point to.
+        names = c.plain(".headers false .columns name file list shared recursive").split()
+        self.assertEqual(sorted(names), ["shared/d/dir", "shared/file", "shared/top"])
+        self.assertNotIn("keep", c.plain("file list shared/top"))
+        self.assertNotIn("keep", c.plain("file list shared/*/*/*"))
+        # Deleting through a link's name, or the directory holding them,
+        # removes the links only.
+        c.ok("file delete shared/top")
+        c.ok("file delete shared/file")
+        c.ok("file delete shared/d")
+        self.assertEqual(os.listdir(shared), [])
+        self.assertEqual(self.s.snapshot(), self.before)
+        assert_responsive(self.d)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
