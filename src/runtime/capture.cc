@@ -252,6 +252,18 @@ void PcapCapture::updateDrops() {
     dropped_.store(total, std::memory_order_relaxed);
 }
 
+void PcapCapture::readSources(const std::vector<pollfd>* fds, size_t offset, int rounds,
+                              std::chrono::steady_clock::time_point until) {
+    for (size_t i = sources_.size(); i-- > 0;) {
+        if (fds && (*fds)[i + offset].revents == 0) continue;
+        if (!drain(*sources_[i], rounds, until)) {
+            // The interface went away (its container died): the others go on.
+            HERD_LOG(info, "capture {}: {} ended", path_, sources_[i]->ifname);
+            sources_.erase(sources_.begin() + static_cast<long>(i));
+        }
+    }
+}
+
 void PcapCapture::loop() {
     using Clock = std::chrono::steady_clock;
     auto last_stats = Clock::now();
@@ -267,23 +279,24 @@ void PcapCapture::loop() {
             break;
         }
         stopping = fds[0].revents != 0;
-        // Stopping: what the rings hold was received before the stop and is
-        // written too.
-        const auto until = stopping ? Clock::now() + kDrainOnStop : Clock::time_point::max();
-        for (size_t i = sources_.size(); i-- > 0;) {
-            if (!stopping && fds[i + 1].revents == 0) continue;
-            if (!drain(*sources_[i], stopping ? std::numeric_limits<int>::max() : kRoundsPerWake,
-                       until)) {
-                // The interface went away (its container died): the others
-                // go on.
-                HERD_LOG(info, "capture {}: {} ended", path_, sources_[i]->ifname);
-                sources_.erase(sources_.begin() + static_cast<long>(i));
-            }
-        }
+        if (!stopping) readSources(&fds, 1, kRoundsPerWake, Clock::time_point::max());
         flush();
         if (Clock::now() - last_stats > std::chrono::milliseconds(250)) {
             updateDrops();
             last_stats = Clock::now();
+        }
+    }
+    if (stopping) {
+        // What the rings hold was received before the stop and is written
+        // too. The block the kernel is filling is handed over only when full
+        // or after kBlockTimeoutMs: the sources are polled that long once
+        // more.
+        const auto until = Clock::now() + kDrainOnStop;
+        readSources(nullptr, 0, std::numeric_limits<int>::max(), until);
+        std::vector<pollfd> fds;
+        for (const auto& s : sources_) fds.push_back({s->fd, POLLIN, 0});
+        if (!fds.empty() && ::poll(fds.data(), fds.size(), kBlockTimeoutMs + 20) > 0) {
+            readSources(&fds, 0, std::numeric_limits<int>::max(), until);
         }
     }
     updateDrops();

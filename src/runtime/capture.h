@@ -29,6 +29,7 @@
 #include "base/unique_fd.h"
 
 struct pcap_pkthdr;  // <pcap.h>
+struct pollfd;       // <poll.h>
 
 namespace herd::runtime {
 
@@ -81,6 +82,10 @@ class PcapCapture {
     // Reads what `src` holds (at most `rounds` batches, until `until`);
     // false when it failed.
     bool drain(Source& src, int rounds, std::chrono::steady_clock::time_point until);
+    // Reads the sources whose entry in `fds` (from `offset`) is ready, or
+    // all of them when `fds` is null; drops those that failed.
+    void readSources(const std::vector<struct pollfd>* fds, size_t offset, int rounds,
+                     std::chrono::steady_clock::time_point until);
     void append(const ::pcap_pkthdr* h, const unsigned char* bytes);
     bool flush();
     void updateDrops();

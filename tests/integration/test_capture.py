@@ -298,7 +298,7 @@ class OpenVSwitch(Captures, unittest.TestCase):
         self.assertTrue(link_exists(mine[0][len("mirror-"):]))
         self.c.ok("capture pcap delete bridge all")
         self.assertEqual([m for m in self.mirrors() if m.startswith("mirror-" + port)], [])
-        self.assertFalse(wait_for(lambda: not link_exists(mine[0][len("mirror-"):]), 5) is False)
+        self.assertTrue(wait_for(lambda: not link_exists(mine[0][len("mirror-"):]), 5))
 
     def test_7_sigkill_leaves_nothing_to_break_the_next_daemon(self):
         """A second daemon (own prefix) with a bridge capture is SIGKILLed:
