@@ -25,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
-from herdtest import Daemon  # noqa: E402
+from herdtest import Daemon, rss_kib  # noqa: E402
 
 MINIMEGA = {  # N: (launch s, start s, kill+flush s, MiB/container BUILDING, RUNNING)
     10: (0.57, 0.12, 0.25, 10.0, 4.4),
@@ -38,14 +38,6 @@ def mem_available_kib():
     with open("/proc/meminfo") as f:
         for line in f:
             if line.startswith("MemAvailable:"):
-                return int(line.split()[1])
-    return 0
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
 

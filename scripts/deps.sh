@@ -14,6 +14,8 @@ PACKAGES=(
     # container runtime: seccomp, netlink, capabilities, guest image; `ip` for
     # the network tests' host-side checks
     libseccomp-dev libmnl-dev libcap-dev busybox-static iproute2
+    # packet capture (`capture pcap`), and tcpdump to read the files in tests
+    libpcap-dev tcpdump
     # networking: the Open vSwitch backend (userspace datapath, started by the
     # tests), DHCP for guests, tcpdump-free throughput checks
     openvswitch-switch dnsmasq-base

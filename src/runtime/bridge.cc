@@ -76,16 +76,30 @@ bool isOwnedLink(std::string_view prefix, std::string_view ifname) {
         case 'k':  // k<digits>
         case 't':  // t<digits>: host tap
         case 'p':  // p<digits>: bridge end of a host tap
+        case 'm':  // m<digits>: capture mirror port
             return eat(t, isDigit) && t.empty();
         default:
             return false;
     }
 }
 
-Result<std::string> hostTapName(std::string_view prefix, int n) {
-    std::string name = std::string(prefix) + "t" + std::to_string(n);
-    if (name.size() > kMaxIfName) return Error::msg("host tap name over 15 bytes: " + name);
+namespace {
+
+// P <marker><n>, within the kernel's limit.
+Result<std::string> numberedName(std::string_view prefix, char marker, int n, const char* what) {
+    std::string name = std::string(prefix) + marker + std::to_string(n);
+    if (name.size() > kMaxIfName) return Error::msg(std::string(what) + " over 15 bytes: " + name);
     return name;
+}
+
+}  // namespace
+
+Result<std::string> hostTapName(std::string_view prefix, int n) {
+    return numberedName(prefix, 't', n, "host tap name");
+}
+
+Result<std::string> mirrorPortName(std::string_view prefix, int n) {
+    return numberedName(prefix, 'm', n, "mirror port name");
 }
 
 Result<std::string> BridgeNames::name(const std::string& bridge, int vlan) {

@@ -18,6 +18,7 @@
 //   P t<n>               a host tap (`tap create` without a name)
 //   P p<n>               the bridge end of a host tap's veth pair (kernel
 //                        backend); deleting it deletes the tap, whatever its name
+//   P m<n>               an Open vSwitch mirror port a whole-bridge capture reads
 // Everything after P contains no lower-case letter but its markers, so no
 // other daemon's names (whose prefix starts with P) match this grammar, and
 // nuke can remove exactly what belongs to P.
@@ -47,6 +48,9 @@ bool isOwnedLink(std::string_view prefix, std::string_view ifname);
 
 // The default name of host tap `n` (P t<n>); an error when it cannot fit.
 Result<std::string> hostTapName(std::string_view prefix, int n);
+
+// The name of capture mirror port `n` (P m<n>); an error when it cannot fit.
+Result<std::string> mirrorPortName(std::string_view prefix, int n);
 
 // The (bridge, VLAN) -> kernel bridge name mapping; names are assigned on
 // first use and kept for the daemon's life.
@@ -126,6 +130,27 @@ class SwitchBackend {
         (void)nl;
         return Error::msg("tap " + name + ": host taps are not supported on the " +
                           std::string(kind()) + " switch");
+    }
+    // The host interfaces that see every frame on `bridge`, for a capture
+    // (`capture pcap bridge`). Here: the kernel switches carrying it (the
+    // kernel backend's bridges, one per VLAN, read in promiscuous mode). The
+    // OVS backend instead makes the port `mirror` with a mirror of the
+    // whole bridge onto it, which releaseCapture removes. `bridge not
+    // found: <bridge>` when no switch carries it. Command thread only.
+    virtual Result<std::vector<std::string>> openCapture(Netlink& nl, const std::string& bridge,
+                                                         const std::string& mirror) {
+        (void)nl;
+        (void)mirror;
+        std::vector<std::string> out;
+        for (const auto& s : switches())
+            if (s.bridge == bridge) out.push_back(s.kernel);
+        if (out.empty()) return Error::msg("bridge not found: " + bridge);
+        return out;
+    }
+    virtual Result<void> releaseCapture(Netlink& nl, const std::string& mirror) {
+        (void)nl;
+        (void)mirror;
+        return Ok();
     }
     // Removes the switches herd created; keeps ones that existed before.
     virtual Result<void> shutdown() = 0;

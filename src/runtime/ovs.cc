@@ -53,32 +53,39 @@ Json byUuid(const std::string& u) {
     return Json::array({ovsdb::cond("_uuid", "==", ovsdb::uuid(u))});
 }
 
-// Takes the Port rows `uuids` off the bridge row `bridge` (unreferenced, they
-// are dropped in the same commit).
-Json deletePortsOp(const std::string& bridge, Json::array_t uuids) {
-    return mutateOp("Bridge", byUuid(bridge),
-                    Json::array({Json::array({"ports", "delete", ovsdb::set(std::move(uuids))})}));
+// Takes the Port rows `uuids` (and Mirror rows `mirrors`) off the bridge row
+// `bridge` (unreferenced, they are dropped in the same commit).
+Json deletePortsOp(const std::string& bridge, Json::array_t uuids, Json::array_t mirrors = {}) {
+    Json mutations = Json::array();
+    if (!uuids.empty()) {
+        mutations.push_back(Json::array({"ports", "delete", ovsdb::set(std::move(uuids))}));
+    }
+    if (!mirrors.empty()) {
+        mutations.push_back(Json::array({"mirrors", "delete", ovsdb::set(std::move(mirrors))}));
+    }
+    return mutateOp("Bridge", byUuid(bridge), std::move(mutations));
 }
 
-// Every Port and Bridge row: what nuke and reconciliation decide on.
+// Every Port, Bridge and Mirror row: what nuke and reconciliation decide on.
 struct Inventory {
     struct Row {
         std::string uuid;
         std::string name;
         bool ours = false;
-        std::vector<std::string> ports;  // bridges only
+        std::vector<std::string> ports, mirrors;  // bridges only
     };
-    std::vector<Row> ports, bridges;
+    std::vector<Row> ports, bridges, mirrors;
 };
 
 Result<Inventory> inventory(ovsdb::Client& c, std::string_view prefix) {
     Json ops = Json::array(
         {selectOp("Port", Json::array(), {"_uuid", "name", "external_ids"}),
-         selectOp("Bridge", Json::array(), {"_uuid", "name", "ports", "external_ids"})});
+         selectOp("Bridge", Json::array(), {"_uuid", "name", "ports", "mirrors", "external_ids"}),
+         selectOp("Mirror", Json::array(), {"_uuid", "name", "external_ids"})});
     auto r = c.transact(ops);
     if (!r.ok()) return r.error();
     Inventory inv;
-    for (int t = 0; t < 2; ++t) {
+    for (int t = 0; t < 3; ++t) {
         for (const auto& row : (*r)[t].value("rows", Json::array())) {
             Inventory::Row x;
             x.uuid = ovsdb::uuidOf(row["_uuid"]).value_or("");
@@ -88,8 +95,11 @@ Result<Inventory> inventory(ovsdb::Client& c, std::string_view prefix) {
                 for (const auto& p : ovsdb::setItems(row["ports"])) {
                     if (auto u = ovsdb::uuidOf(p)) x.ports.push_back(*u);
                 }
+                for (const auto& m : ovsdb::setItems(row["mirrors"])) {
+                    if (auto u = ovsdb::uuidOf(m)) x.mirrors.push_back(*u);
+                }
             }
-            (t == 0 ? inv.ports : inv.bridges).push_back(std::move(x));
+            (t == 0 ? inv.ports : t == 1 ? inv.bridges : inv.mirrors).push_back(std::move(x));
         }
     }
     return inv;
@@ -123,10 +133,13 @@ Result<void> cleanupOnce(ovsdb::Client& c, std::string_view prefix,
         port_name[p.uuid] = p.name;
         if (p.ours && !keep.count(p.uuid)) doomed.insert(p.uuid);
     }
+    for (const auto& m : inv->mirrors) {
+        if (m.ours && !keep.count(m.uuid)) doomed.insert(m.uuid);
+    }
     Json ops = Json::array();
     Json gone_bridges = Json::array();
     for (const auto& b : inv->bridges) {
-        Json::array_t del;
+        Json::array_t del, del_mirrors;
         bool others = false;
         for (const auto& pu : b.ports) {
             if (doomed.count(pu)) {
@@ -135,13 +148,16 @@ Result<void> cleanupOnce(ovsdb::Client& c, std::string_view prefix,
                 others = true;
             }
         }
+        for (const auto& mu : b.mirrors) {
+            if (doomed.count(mu)) del_mirrors.push_back(ovsdb::uuid(mu));
+        }
         if (b.ours && !keep.count(b.uuid) && !others) {
             // Decided on the ports read above: if someone adds one meanwhile,
             // the wait aborts the transaction rather than delete it too.
             ops.push_back(portsUnchanged(b.uuid, b.ports));
             gone_bridges.push_back(ovsdb::uuid(b.uuid));  // its ports go with it
-        } else if (!del.empty()) {
-            ops.push_back(deletePortsOp(b.uuid, std::move(del)));
+        } else if (!del.empty() || !del_mirrors.empty()) {
+            ops.push_back(deletePortsOp(b.uuid, std::move(del), std::move(del_mirrors)));
         }
     }
     if (!gone_bridges.empty()) {
@@ -248,6 +264,31 @@ class OvsBackend : public SwitchBackend {
         return removePorts({name}, /*wait=*/true);
     }
 
+    // As minimega: an internal port without a tag (frames keep their VLAN
+    // tags) and a Mirror row selecting everything on the bridge with that
+    // port as its output, in one transaction.
+    Result<std::vector<std::string>> openCapture(Netlink& nl, const std::string& bridge,
+                                                 const std::string& mirror) override {
+        {
+            std::lock_guard lock(mu_);
+            if (!bridges_.count(bridge)) return Error::msg("bridge not found: " + bridge);
+            if (ports_.count(mirror)) return Error::msg("port " + mirror + ": already exists");
+            HERD_TRY(addMirror(bridge, mirror));
+        }
+        auto up = nl.setUp(mirror);
+        if (!up.ok()) {
+            std::lock_guard lock(mu_);
+            (void)removeMirror(mirror);
+            return up.error();
+        }
+        return std::vector<std::string>{mirror};
+    }
+
+    Result<void> releaseCapture(Netlink&, const std::string& mirror) override {
+        std::lock_guard lock(mu_);
+        return removeMirror(mirror);
+    }
+
     Result<void> shutdown() override {
         std::lock_guard lock(mu_);
         auto c = client();
@@ -294,12 +335,14 @@ class OvsBackend : public SwitchBackend {
         ports_.clear();
         bridges_.clear();
         pairs_.clear();
+        mirrors_.clear();
     }
 
     std::set<std::string> knownUuids() const {
         std::set<std::string> keep;
         for (const auto& [n, p] : ports_) keep.insert(p.uuid);
         for (const auto& [n, b] : bridges_) keep.insert(b.uuid);
+        for (const auto& [n, m] : mirrors_) keep.insert(m);
         return keep;
     }
 
@@ -455,6 +498,60 @@ class OvsBackend : public SwitchBackend {
         return Ok();
     }
 
+    Result<void> addMirror(const std::string& bridge, const std::string& name) {
+        Json ops = Json::array(
+            {insertOp("Interface", {{"name", name}, {"type", "internal"}}, "iface"),
+             insertOp("Port",
+                      {{"name", name},
+                       {"interfaces", ovsdb::namedUuid("iface")},
+                       {"external_ids", tagMap(opts_.prefix)}},
+                      "port"),
+             insertOp("Mirror",
+                      {{"name", "mirror-" + name},
+                       {"select_all", true},
+                       {"output_port", ovsdb::namedUuid("port")},
+                       {"external_ids", tagMap(opts_.prefix)}},
+                      "mirror"),
+             mutateOp("Bridge", byUuid(bridges_[bridge].uuid),
+                      Json::array(
+                          {Json::array({"ports", "insert", ovsdb::set({ovsdb::namedUuid("port")})}),
+                           Json::array({"mirrors", "insert",
+                                        ovsdb::set({ovsdb::namedUuid("mirror")})})}))});
+        appendCfgBump(ops);
+        auto r = transact(ops);
+        if (!r.ok()) return r.error().wrap("mirror bridge " + bridge);
+        if ((*r)[3].value("count", 0) != 1) {
+            bridges_.erase(bridge);
+            return Error::msg("open vswitch bridge " + bridge + " was removed by someone else");
+        }
+        ports_[name] = {ovsdb::uuidOf((*r)[1]["uuid"]).value_or(""), bridge, true};
+        mirrors_[name] = ovsdb::uuidOf((*r)[2]["uuid"]).value_or("");
+        auto applied = waitApplied(cfgOf(*r), 1);
+        if (applied.ok()) applied = checkInterfaces({name});
+        if (!applied.ok()) (void)removeMirror(name);
+        return applied;
+    }
+
+    Result<void> removeMirror(const std::string& name) {
+        auto p = ports_.find(name);
+        auto m = mirrors_.find(name);
+        if (p == ports_.end() || m == mirrors_.end()) return Ok();
+        auto b = bridges_.find(p->second.bridge);
+        if (b == bridges_.end()) {  // forgotten bridge: the rows went with it
+            ports_.erase(p);
+            mirrors_.erase(m);
+            return Ok();
+        }
+        Json ops = Json::array({deletePortsOp(b->second.uuid, {ovsdb::uuid(p->second.uuid)},
+                                              {ovsdb::uuid(m->second)})});
+        appendCfgBump(ops);
+        auto r = transact(ops);
+        if (!r.ok()) return r.error().wrap("remove mirror port " + name);
+        ports_.erase(p);
+        mirrors_.erase(m);
+        return waitApplied(cfgOf(*r), 1);
+    }
+
     // Asks ovs-vswitchd to report when it has applied this transaction
     // (as ovs-vsctl does): next_cfg is bumped, and read back.
     static void appendCfgBump(Json& ops) {
@@ -513,6 +610,7 @@ class OvsBackend : public SwitchBackend {
     std::map<std::string, Port> ports_;      // by name
     std::map<std::string, Bridge> bridges_;  // by name
     std::set<std::pair<std::string, int>> pairs_;
+    std::map<std::string, std::string> mirrors_;  // capture port name -> Mirror row uuid
 };
 
 }  // namespace

@@ -122,6 +122,12 @@ Result<uint64_t> parseUint(std::string_view s) {
     return v;
 }
 
+Result<uint64_t> parseUint(std::string_view s, int bits) {
+    auto v = parseUint(s);
+    if (v.ok() && bits < 64 && *v >> bits != 0) return rangeError("ParseUint", s);
+    return v;
+}
+
 Result<int64_t> parseInt(std::string_view s) {
     return parseSigned("ParseInt", s, 64);
 }

@@ -19,6 +19,8 @@ std::string quote(std::string_view s);
 // strconv.ParseUint(s, 10, 64) / ParseInt(s, 10, 64) / Atoi(s), with Go's
 // error texts (the function name is part of the text).
 Result<uint64_t> parseUint(std::string_view s);
+// strconv.ParseUint(s, 10, bits): out of range past 2^bits - 1.
+Result<uint64_t> parseUint(std::string_view s, int bits);
 Result<int64_t> parseInt(std::string_view s);
 Result<int64_t> atoi(std::string_view s);
 // strconv.ParseInt(s, 10, 32) succeeds.

@@ -20,6 +20,7 @@ class io_context;
 
 namespace herd {
 
+class CaptureService;
 class CcService;
 class Dir;
 class HostNet;
@@ -68,6 +69,8 @@ class Herd {
     std::shared_ptr<CcService> cc;
     // Host taps and dnsmasq servers (service/hostnet.h); made on first use.
     std::shared_ptr<HostNet> hostnet;
+    // Packet captures (service/capture.h); made on first use.
+    std::shared_ptr<CaptureService> captures;
 
     // Set by `quit`: the front end stops after replying (delay in seconds).
     std::function<void(int delay_s)> request_quit;

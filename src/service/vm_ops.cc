@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "service/capture.h"
 #include "service/cc.h"
 #include "service/dry_runtime.h"
 #include "service/gostr.h"
@@ -236,7 +237,10 @@ Result<void> killVms(Herd& herd, const std::string& ns, std::string_view target)
         [&](Vm& vm, bool, std::vector<std::string>&) {
             return inStates(vm.state, kKillable) ? kBatch : kSkip;
         },
-        [&](const std::vector<Vm*>& vms) { return rt.killMany(vms); });
+        [&](const std::vector<Vm*>& vms) {
+            captureVmsDown(herd, vms);  // before their veths go
+            return rt.killMany(vms);
+        });
 }
 
 Result<void> flushVms(Herd& herd, const std::string& ns, std::string_view target) {
@@ -250,6 +254,7 @@ Result<void> flushVms(Herd& herd, const std::string& ns, std::string_view target
                        : kSkip;
         },
         [&](const std::vector<Vm*>& vms) {
+            captureVmsDown(herd, vms);
             auto results = rt.flushMany(vms);
             for (size_t i = 0; i < vms.size(); ++i)
                 if (results[i]) herd.vms.erase(vms[i]->id);
@@ -264,6 +269,7 @@ void flushAll(Herd& herd, const std::string& ns) {
                      static_cast<unsigned>(VmState::Quit) | static_cast<unsigned>(VmState::Error)))
             done.push_back(vm);
     // minimega logs flush failures and forgets the VMs anyway.
+    captureVmsDown(herd, done);
     (void)runtimeOf(herd).flushMany(done);
     for (Vm* vm : done) herd.vms.erase(vm->id);
 }
@@ -279,6 +285,7 @@ Result<void> destroyNamespace(Herd& herd, const std::string& name) {
 
     Runtime& rt = runtimeOf(herd);
     for (auto& ns : targets) {
+        captureClearNamespace(herd, ns);  // while the switches are there
         std::vector<Vm*> live;
         for (Vm* vm : herd.vms.inNamespace(ns))
             if (inStates(vm->state, kKillable)) live.push_back(vm);

@@ -291,6 +291,15 @@ def host_objects(prefix, tmp=None):
     return found
 
 
+def rss_kib(pid):
+    """The resident memory of process pid, in KiB (VmRSS)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def wait_for(fn, timeout=30, step=0.1):
     """Polls fn every `step` seconds until it returns something true, for at
     most `timeout` seconds; returns that value, or fn's last value."""

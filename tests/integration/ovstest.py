@@ -158,3 +158,21 @@ class Ovs:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def class_ovs_daemon(cls):
+    """For a TestCase class: starts a private Open vSwitch (cls.ovs) and a
+    herd daemon on it, and registers class cleanups that stop the daemon,
+    remove its rows (nuke) and stop Open vSwitch, even when setUpClass fails
+    later. Returns the started daemon."""
+    from herdtest import Daemon
+    cls.ovs = Ovs().start()
+    cls.addClassCleanup(cls.ovs.stop)
+    d = Daemon(*cls.ovs.herd_flags())
+
+    def stop():
+        d.stop()
+        d.nuke(*cls.ovs.herd_flags())
+
+    cls.addClassCleanup(stop)
+    return d.start()

@@ -25,9 +25,9 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from herdtest import (Daemon, assert_responsive, close_consoles, free_subnet,  # noqa: E402
-                      guest_ipv4, launch_guests, wait_for)
-from ovstest import Ovs, available  # noqa: E402
+from herdtest import (assert_responsive, class_daemon, close_consoles,  # noqa: E402
+                      free_subnet, guest_ipv4, launch_guests, wait_for)
+from ovstest import available, class_ovs_daemon  # noqa: E402
 
 FORGED = ["10.77.7.77", "10.77.7.78", "10.77.7.79"]
 
@@ -144,25 +144,14 @@ class ForgedAddresses:
 class KernelBridge(ForgedAddresses, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        d = Daemon().start()
-        cls.addClassCleanup(d.stop)
-        cls.boot(d, "")
+        cls.boot(class_daemon(cls), "")
 
 
 @unittest.skipUnless(available(), "Open vSwitch is not installed")
 class OpenVSwitch(ForgedAddresses, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.ovs = Ovs().start()
-        cls.addClassCleanup(cls.ovs.stop)
-        d = Daemon(*cls.ovs.herd_flags())
-
-        def stop():
-            d.stop()
-            d.nuke(*cls.ovs.herd_flags())
-
-        cls.addClassCleanup(stop)
-        d.start()
+        d = class_ovs_daemon(cls)
         cls.boot(d, d.prefix + "br")
 
 

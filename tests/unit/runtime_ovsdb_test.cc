@@ -249,8 +249,8 @@ TEST(OvsdbClient, FullBacklogFailsWithEagain) {
 }
 
 // The rows a fake inventory transaction answers with: a bridge t1br made by
-// herd (tagged t1) with its local port L and herd's port P1, plus `extra`
-// ports (not herd's) on it.
+// herd (tagged t1) with its local port L, herd's port P1 and herd's capture
+// mirror M, plus `extra` ports (not herd's) on it.
 Json inventoryReply(const Json& req, bool foreign_port) {
     auto tag = strMap({{"herd-prefix", "t1"}});
     Json ports =
@@ -264,10 +264,14 @@ Json inventoryReply(const Json& req, bool foreign_port) {
     Json bridges = Json::array({{{"_uuid", uuid("B")},
                                  {"name", "t1br"},
                                  {"ports", set(on_bridge)},
+                                 {"mirrors", uuid("M")},
                                  {"external_ids", tag}}});
-    return Json{{"id", req["id"]},
-                {"error", nullptr},
-                {"result", Json::array({{{"rows", ports}}, {{"rows", bridges}}})}};
+    Json mirrors =
+        Json::array({{{"_uuid", uuid("M")}, {"name", "mirror-t1m0"}, {"external_ids", tag}}});
+    return Json{
+        {"id", req["id"]},
+        {"error", nullptr},
+        {"result", Json::array({{{"rows", ports}}, {{"rows", bridges}}, {{"rows", mirrors}}})}};
 }
 
 const Json* findOp(const Json& req, const std::string& op, const std::string& table) {
@@ -320,12 +324,14 @@ TEST(OvsCleanup, BridgeDeleteWaitsOnThePortsItRead) {
     ASSERT_NE(del, nullptr);
     EXPECT_EQ((*del)["mutations"][0][2], set({uuid("B")}));
 
-    // Read again: the bridge now has someone's port: only herd's port goes.
+    // Read again: the bridge now has someone's port: only herd's port and
+    // mirror go.
     EXPECT_EQ(findOp(second_write, "wait", "Bridge"), nullptr) << second_write.dump();
     EXPECT_EQ(findOp(second_write, "mutate", "Open_vSwitch"), nullptr) << second_write.dump();
     const Json* mut = findOp(second_write, "mutate", "Bridge");
     ASSERT_NE(mut, nullptr) << second_write.dump();
     EXPECT_EQ((*mut)["mutations"][0], Json::array({"ports", "delete", set({uuid("P1")})}));
+    EXPECT_EQ((*mut)["mutations"][1], Json::array({"mirrors", "delete", set({uuid("M")})}));
 }
 
 }  // namespace

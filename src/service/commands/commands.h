@@ -15,5 +15,6 @@ void registerVmNetCommands(Herd& herd);      // vm net connect/disconnect (vm_ne
 void registerNetCommands(Herd& herd);        // tap, clear tap, bridge, dnsmasq (net.cc)
 void registerWebCommands(Herd& herd);        // web (web.cc)
 void registerFileCommands(Herd& herd);       // file list/get/delete/status (file.cc)
+void registerCaptureCommands(Herd& herd);    // capture, clear capture (capture.cc)
 
 }  // namespace herd

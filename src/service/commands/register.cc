@@ -15,6 +15,7 @@ void registerAllCommands(Herd& herd) {
     registerNetCommands(herd);
     registerWebCommands(herd);
     registerFileCommands(herd);
+    registerCaptureCommands(herd);
 }
 
 }  // namespace herd
