@@ -60,7 +60,7 @@ Json deletePortsOp(const std::string& bridge, Json::array_t uuids) {
                     Json::array({Json::array({"ports", "delete", ovsdb::set(std::move(uuids))})}));
 }
 
-// Every Port and Bridge row: what nuke and reconciliation decide on.
+// Every Port, Bridge and QoS row: what nuke and reconciliation decide on.
 struct Inventory {
     struct Row {
         std::string uuid;
@@ -68,17 +68,18 @@ struct Inventory {
         bool ours = false;
         std::vector<std::string> ports;  // bridges only
     };
-    std::vector<Row> ports, bridges;
+    std::vector<Row> ports, bridges, qos;
 };
 
 Result<Inventory> inventory(ovsdb::Client& c, std::string_view prefix) {
-    Json ops = Json::array(
-        {selectOp("Port", Json::array(), {"_uuid", "name", "external_ids"}),
-         selectOp("Bridge", Json::array(), {"_uuid", "name", "ports", "external_ids"})});
+    Json ops =
+        Json::array({selectOp("Port", Json::array(), {"_uuid", "name", "external_ids"}),
+                     selectOp("Bridge", Json::array(), {"_uuid", "name", "ports", "external_ids"}),
+                     selectOp("QoS", Json::array(), {"_uuid", "external_ids"})});
     auto r = c.transact(ops);
     if (!r.ok()) return r.error();
     Inventory inv;
-    for (int t = 0; t < 2; ++t) {
+    for (int t = 0; t < 3; ++t) {
         for (const auto& row : (*r)[t].value("rows", Json::array())) {
             Inventory::Row x;
             x.uuid = ovsdb::uuidOf(row["_uuid"]).value_or("");
@@ -89,7 +90,7 @@ Result<Inventory> inventory(ovsdb::Client& c, std::string_view prefix) {
                     if (auto u = ovsdb::uuidOf(p)) x.ports.push_back(*u);
                 }
             }
-            (t == 0 ? inv.ports : inv.bridges).push_back(std::move(x));
+            (t == 0 ? inv.ports : t == 1 ? inv.bridges : inv.qos).push_back(std::move(x));
         }
     }
     return inv;
@@ -148,6 +149,12 @@ Result<void> cleanupOnce(ovsdb::Client& c, std::string_view prefix,
         ops.push_back(
             mutateOp("Open_vSwitch", Json::array(),
                      Json::array({Json::array({"bridges", "delete", ovsdb::set(gone_bridges)})})));
+    }
+    // QoS rows are roots (they outlive their ports): ours go explicitly, with
+    // the ports that refer to them in the same commit.
+    for (const auto& q : inv->qos) {
+        if (q.ours && !keep.count(q.uuid))
+            ops.push_back({{"op", "delete"}, {"table", "QoS"}, {"where", byUuid(q.uuid)}});
     }
     if (ops.empty()) return Ok();
     auto r = c.transact(ops);
@@ -294,12 +301,14 @@ class OvsBackend : public SwitchBackend {
         ports_.clear();
         bridges_.clear();
         pairs_.clear();
+        noop_qos_.clear();
     }
 
     std::set<std::string> knownUuids() const {
         std::set<std::string> keep;
         for (const auto& [n, p] : ports_) keep.insert(p.uuid);
         for (const auto& [n, b] : bridges_) keep.insert(b.uuid);
+        if (!noop_qos_.empty()) keep.insert(noop_qos_);
         return keep;
     }
 
@@ -364,7 +373,19 @@ class OvsBackend : public SwitchBackend {
 
     // Adds the ports (one transaction), waits until ovs-vswitchd has applied
     // it and checks that every interface opened; on failure nothing remains.
+    // herd's linux-noop QoS row, deleted by someone else meanwhile, is made
+    // again.
     Result<void> addPorts(const std::vector<NewPort>& add) {
+        auto r = addPortsOnce(add);
+        if (!r.ok() && !noop_qos_.empty() &&
+            r.error().text().find("referential integrity") != std::string::npos) {
+            noop_qos_.clear();  // someone deleted it
+            r = addPortsOnce(add);
+        }
+        return r;
+    }
+
+    Result<void> addPortsOnce(const std::vector<NewPort>& add) {
         if (add.empty()) return Ok();
         Json ops = Json::array();
         // Rows of the same names still held (a removal that failed earlier).
@@ -382,6 +403,12 @@ class OvsBackend : public SwitchBackend {
         for (auto& [bu, uuids] : stale) {
             ops.push_back(deletePortsOp(bu, std::move(uuids)));
         }
+        // ovs-vswitchd manages the root qdisc of every port: one without a
+        // QoS row gets its qdisc deleted when the port is added (a NIC moved
+        // by `vm net connect` would lose its `qos`). A QoS row of type
+        // linux-noop tells it to leave the qdisc to herd.
+        std::optional<size_t> qos_op;
+        Json noop = noop_qos_.empty() ? ovsdb::namedUuid("noopqos") : ovsdb::uuid(noop_qos_);
         std::map<std::string, Json::array_t> by_bridge;
         std::vector<size_t> port_op(add.size());
         for (size_t i = 0; i < add.size(); ++i) {
@@ -389,13 +416,21 @@ class OvsBackend : public SwitchBackend {
             Json iface{{"name", p.name}};
             if (p.host) iface["type"] = "internal";
             ops.push_back(insertOp("Interface", iface, "i" + std::to_string(i)));
+            Json port{{"name", p.name},
+                      {"interfaces", ovsdb::namedUuid("i" + std::to_string(i))},
+                      {"tag", p.vlan},
+                      {"external_ids", tagMap(opts_.prefix)}};
+            if (!p.host) {
+                port["qos"] = noop;
+                if (noop_qos_.empty() && !qos_op) {
+                    qos_op = ops.size();
+                    ops.push_back(insertOp(
+                        "QoS", {{"type", "linux-noop"}, {"external_ids", tagMap(opts_.prefix)}},
+                        "noopqos"));
+                }
+            }
             port_op[i] = ops.size();
-            ops.push_back(insertOp("Port",
-                                   {{"name", p.name},
-                                    {"interfaces", ovsdb::namedUuid("i" + std::to_string(i))},
-                                    {"tag", p.vlan},
-                                    {"external_ids", tagMap(opts_.prefix)}},
-                                   "p" + std::to_string(i)));
+            ops.push_back(insertOp("Port", port, "p" + std::to_string(i)));
             by_bridge[p.bridge].push_back(ovsdb::namedUuid("p" + std::to_string(i)));
         }
         std::map<std::string, size_t> mutate_op;
@@ -409,6 +444,7 @@ class OvsBackend : public SwitchBackend {
         auto r = transact(ops);
         if (!r.ok()) return r.error();
         for (const auto& p : add) ports_.erase(p.name);  // the stale rows are gone
+        if (qos_op) noop_qos_ = ovsdb::uuidOf((*r)[*qos_op]["uuid"]).value_or("");
         for (const auto& [b, idx] : mutate_op) {
             if ((*r)[idx].value("count", 0) != 1) {
                 // Unreferenced, the new rows were dropped in the same commit.
@@ -513,6 +549,7 @@ class OvsBackend : public SwitchBackend {
     std::map<std::string, Port> ports_;      // by name
     std::map<std::string, Bridge> bridges_;  // by name
     std::set<std::pair<std::string, int>> pairs_;
+    std::string noop_qos_;  // herd's linux-noop QoS row, once made
 };
 
 }  // namespace

@@ -14,5 +14,6 @@ void registerVlanCommands(Herd& herd);       // vlans, clear vlans (vlans.cc)
 void registerVmNetCommands(Herd& herd);      // vm net connect/disconnect (vm_net.cc)
 void registerNetCommands(Herd& herd);        // tap, clear tap, bridge, dnsmasq (net.cc)
 void registerWebCommands(Herd& herd);        // web (web.cc)
+void registerQosCommands(Herd& herd);        // qos add, clear qos (qos.cc)
 
 }  // namespace herd

@@ -14,6 +14,7 @@ void registerAllCommands(Herd& herd) {
     registerVmNetCommands(herd);
     registerNetCommands(herd);
     registerWebCommands(herd);
+    registerQosCommands(herd);
 }
 
 }  // namespace herd
