@@ -150,11 +150,22 @@ Result<void> cleanupOnce(ovsdb::Client& c, std::string_view prefix,
             mutateOp("Open_vSwitch", Json::array(),
                      Json::array({Json::array({"bridges", "delete", ovsdb::set(gone_bridges)})})));
     }
-    // QoS rows are roots (they outlive their ports): ours go explicitly, with
-    // the ports that refer to them in the same commit.
+    // QoS rows are roots (they outlive their ports): ours go explicitly. The
+    // doomed ports let go of them first, as ovsdb checks references before it
+    // collects the unreferenced ports.
+    bool qos_doomed = false;
     for (const auto& q : inv->qos) {
-        if (q.ours && !keep.count(q.uuid))
-            ops.push_back({{"op", "delete"}, {"table", "QoS"}, {"where", byUuid(q.uuid)}});
+        if (!q.ours || keep.count(q.uuid)) continue;
+        ops.push_back({{"op", "delete"}, {"table", "QoS"}, {"where", byUuid(q.uuid)}});
+        qos_doomed = true;
+    }
+    if (qos_doomed) {
+        for (const auto& u : doomed) {
+            ops.push_back({{"op", "update"},
+                           {"table", "Port"},
+                           {"where", byUuid(u)},
+                           {"row", {{"qos", ovsdb::set({})}}}});
+        }
     }
     if (ops.empty()) return Ok();
     auto r = c.transact(ops);

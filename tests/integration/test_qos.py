@@ -22,7 +22,6 @@ the transfer from its first byte to its last; the guest's busybox nc sends.
 import json
 import os
 import re
-import secrets
 import subprocess
 import sys
 import time
@@ -30,27 +29,14 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from herdtest import (Daemon, class_daemon, close_consoles, guest_console,  # noqa: E402
-                      launch_guests, link_exists, quit_daemon, set_guest_address, wait_for,
+                      kernel_has_qdisc, launch_guests, link_exists, quit_daemon, set_guest_address, wait_for,
                       wait_no_links)
 from ovstest import Ovs, available  # noqa: E402
 
 PINGS = 500
 
 
-def kernel_has_netem():
-    """Whether this kernel has the netem qdisc (loss, delay): tried on a veth
-    pair the test makes and removes."""
-    name = "qn" + secrets.token_hex(3)
-    subprocess.run(["ip", "link", "add", name + "a", "type", "veth", "peer", "name", name + "b"],
-                   check=True, capture_output=True)
-    try:
-        return subprocess.run(["tc", "qdisc", "add", "dev", name + "a", "root", "netem"],
-                              capture_output=True).returncode == 0
-    finally:
-        subprocess.run(["ip", "link", "del", name + "a"], capture_output=True)
-
-
-NETEM = kernel_has_netem()
+NETEM = kernel_has_qdisc("netem")
 NO_NETEM = "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM): loss and delay cannot work"
 
 # The sink: accepts one connection, reads to EOF, prints bytes and the time
