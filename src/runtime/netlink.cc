@@ -141,7 +141,7 @@ Result<Netlink> Netlink::open() {
     return Netlink(s);
 }
 
-Result<void> Netlink::transact(nlmsghdr* nlh, const std::string& op, const std::string& object) {
+Result<void> Netlink::request(nlmsghdr* nlh, const std::string& op, const std::string& object) {
     nlh->nlmsg_flags |= NLM_F_ACK;
     nlh->nlmsg_seq = ++seq_;
     if (mnl_socket_sendto(sock_, nlh, nlh->nlmsg_len) < 0) return Error::sysNow(op, object);
@@ -156,6 +156,24 @@ Result<void> Netlink::transact(nlmsghdr* nlh, const std::string& op, const std::
         // mnl_cb_run turns an NLMSG_ERROR with a code into -1 and errno;
         // the ack (code 0) ends the exchange with MNL_CB_STOP.
         int r = mnl_cb_run(buf, static_cast<size_t>(n), seq_, portid_, nullptr, nullptr);
+        if (r < 0) return Error::sysNow(op, object);
+        if (r == MNL_CB_STOP) return Ok();
+    }
+}
+
+Result<void> Netlink::dump(nlmsghdr* nlh, Each each, void* data, const std::string& op,
+                           const std::string& object) {
+    nlh->nlmsg_seq = ++seq_;
+    if (mnl_socket_sendto(sock_, nlh, nlh->nlmsg_len) < 0) return Error::sysNow(op, object);
+    std::vector<char> rbuf(kRecvSize);
+    for (;;) {
+        ssize_t n = mnl_socket_recvfrom(sock_, rbuf.data(), rbuf.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return Error::sysNow(op, object);
+        }
+        if (stale(rbuf.data(), n, seq_)) continue;
+        int r = mnl_cb_run(rbuf.data(), static_cast<size_t>(n), seq_, portid_, each, data);
         if (r < 0) return Error::sysNow(op, object);
         if (r == MNL_CB_STOP) return Ok();
     }
@@ -193,7 +211,7 @@ Result<void> Netlink::createVeth(const VethSpec& spec) {
     mnl_attr_nest_end(nlh, peer);
     mnl_attr_nest_end(nlh, data);
     mnl_attr_nest_end(nlh, linkinfo);
-    return transact(nlh, op, spec.host_name);
+    return request(nlh, op, spec.host_name);
 }
 
 Result<void> Netlink::createBridge(const std::string& name) {
@@ -207,7 +225,7 @@ Result<void> Netlink::createBridge(const std::string& name) {
     nlattr* linkinfo = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
     mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "bridge");
     mnl_attr_nest_end(nlh, linkinfo);
-    return transact(nlh, op, name);
+    return request(nlh, op, name);
 }
 
 Result<void> Netlink::setUp(const std::string& name, bool up) {
@@ -218,7 +236,7 @@ Result<void> Netlink::setUp(const std::string& name, bool up) {
     ifmOf(nlh)->ifi_flags = up ? IFF_UP : 0;
     ifmOf(nlh)->ifi_change = IFF_UP;
     mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
-    return transact(nlh, op, name);
+    return request(nlh, op, name);
 }
 
 Result<void> Netlink::setMaster(const std::string& port, int master) {
@@ -228,7 +246,7 @@ Result<void> Netlink::setMaster(const std::string& port, int master) {
     nlmsghdr* nlh = startLink(buf, RTM_NEWLINK, 0);
     mnl_attr_put_strz(nlh, IFLA_IFNAME, port.c_str());
     mnl_attr_put_u32(nlh, IFLA_MASTER, static_cast<uint32_t>(master));
-    return transact(nlh, op, port);
+    return request(nlh, op, port);
 }
 
 Result<void> Netlink::deleteLink(const std::string& name) {
@@ -237,7 +255,7 @@ Result<void> Netlink::deleteLink(const std::string& name) {
     char buf[kReqSize];
     nlmsghdr* nlh = startLink(buf, RTM_DELLINK, 0);
     mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
-    return transact(nlh, op, name);
+    return request(nlh, op, name);
 }
 
 namespace {
@@ -273,6 +291,8 @@ LinkInfo parseLink(const nlmsghdr* nlh) {
     if (tb[IFLA_LINK] && mnl_attr_validate(tb[IFLA_LINK], MNL_TYPE_U32) >= 0)
         li.link = static_cast<int>(mnl_attr_get_u32(tb[IFLA_LINK]));
     li.link_elsewhere = tb[IFLA_LINK_NETNSID] != nullptr;
+    if (tb[IFLA_MTU] && mnl_attr_validate(tb[IFLA_MTU], MNL_TYPE_U32) >= 0)
+        li.mtu = mnl_attr_get_u32(tb[IFLA_MTU]);
     return li;
 }
 
@@ -285,49 +305,34 @@ int collectLink(const nlmsghdr* nlh, void* data) {
 }  // namespace
 
 Result<int> Netlink::ifindex(const std::string& name) {
+    auto l = link(name);
+    if (!l.ok()) return l.error();
+    return l->index;
+}
+
+Result<LinkInfo> Netlink::link(const std::string& name) {
     const std::string op = "look up";
     HERD_TRY(checkName(name, op));
     char buf[kReqSize];
     nlmsghdr* nlh = startLink(buf, RTM_GETLINK, 0);
     mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
-    nlh->nlmsg_seq = ++seq_;
-    if (mnl_socket_sendto(sock_, nlh, nlh->nlmsg_len) < 0) return Error::sysNow(op, name);
     std::vector<LinkInfo> found;
-    char rbuf[kRecvSize];
-    for (;;) {
-        ssize_t n = mnl_socket_recvfrom(sock_, rbuf, sizeof rbuf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return Error::sysNow(op, name);
-        }
-        if (stale(rbuf, n, seq_)) continue;
-        int r = mnl_cb_run(rbuf, static_cast<size_t>(n), seq_, portid_, collectLink, &found);
-        if (r < 0) return Error::sysNow(op, name);
-        // A GETLINK by name answers with one RTM_NEWLINK and no ack.
-        if (!found.empty()) return found.front().index;
-        if (r == MNL_CB_STOP) return Error::sys(ENODEV, op, name);
-    }
+    // A GETLINK by name answers with one RTM_NEWLINK and no ack.
+    auto one = [](const nlmsghdr* m, void* data) {
+        collectLink(m, data);
+        return MNL_CB_STOP;
+    };
+    HERD_TRY(dump(nlh, one, &found, op, name));
+    if (found.empty()) return Error::sys(ENODEV, op, name);
+    return found.front();
 }
 
 Result<std::vector<LinkInfo>> Netlink::links() {
-    const std::string op = "list";
     char buf[kReqSize];
     nlmsghdr* nlh = startLink(buf, RTM_GETLINK, NLM_F_DUMP);
-    nlh->nlmsg_seq = ++seq_;
-    if (mnl_socket_sendto(sock_, nlh, nlh->nlmsg_len) < 0) return Error::sysNow(op, "links");
     std::vector<LinkInfo> out;
-    std::vector<char> rbuf(kRecvSize);
-    for (;;) {
-        ssize_t n = mnl_socket_recvfrom(sock_, rbuf.data(), rbuf.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return Error::sysNow(op, "links");
-        }
-        if (stale(rbuf.data(), n, seq_)) continue;
-        int r = mnl_cb_run(rbuf.data(), static_cast<size_t>(n), seq_, portid_, collectLink, &out);
-        if (r < 0) return Error::sysNow(op, "links");
-        if (r == MNL_CB_STOP) return out;
-    }
+    HERD_TRY(dump(nlh, collectLink, &out, "list", "links"));
+    return out;
 }
 
 Result<void> Netlink::addAddress(const std::string& ifname, const IpPrefix& p) {
@@ -354,7 +359,7 @@ Result<void> Netlink::addAddress(const std::string& ifname, const IpPrefix& p) {
         for (int i = 0; i < 4; ++i) brd[i] = static_cast<uint8_t>(a >> (24 - 8 * i));
         mnl_attr_put(nlh, IFA_BROADCAST, sizeof brd, brd);
     }
-    return transact(nlh, op, ifname + " " + ipText(p) + "/" + std::to_string(p.len));
+    return request(nlh, op, ifname + " " + ipText(p) + "/" + std::to_string(p.len));
 }
 
 namespace {
@@ -389,28 +394,15 @@ int collectAddr(const nlmsghdr* nlh, void* data) {
 }  // namespace
 
 Result<std::vector<AddrInfo>> Netlink::addresses() {
-    const std::string op = "list";
     char buf[kReqSize];
     nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = RTM_GETADDR;
     nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
     auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
     ifa->ifa_family = AF_UNSPEC;
-    nlh->nlmsg_seq = ++seq_;
-    if (mnl_socket_sendto(sock_, nlh, nlh->nlmsg_len) < 0) return Error::sysNow(op, "addresses");
     std::vector<AddrInfo> out;
-    std::vector<char> rbuf(kRecvSize);
-    for (;;) {
-        ssize_t n = mnl_socket_recvfrom(sock_, rbuf.data(), rbuf.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return Error::sysNow(op, "addresses");
-        }
-        if (stale(rbuf.data(), n, seq_)) continue;
-        int r = mnl_cb_run(rbuf.data(), static_cast<size_t>(n), seq_, portid_, collectAddr, &out);
-        if (r < 0) return Error::sysNow(op, "addresses");
-        if (r == MNL_CB_STOP) return out;
-    }
+    HERD_TRY(dump(nlh, collectAddr, &out, "list", "addresses"));
+    return out;
 }
 
 }  // namespace herd::runtime

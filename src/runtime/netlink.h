@@ -39,6 +39,7 @@ struct LinkInfo {
     std::string kind;             // "veth", "bridge", ... ("" when the kernel gives none)
     int link = 0;                 // IFLA_LINK: a veth's peer ifindex (0 = none)
     bool link_elsewhere = false;  // IFLA_LINK_NETNSID: `link` is in another namespace
+    uint32_t mtu = 0;             // IFLA_MTU
 };
 
 // Parses "aa:bb:cc:dd:ee:ff" (either case); false when malformed.
@@ -86,6 +87,8 @@ class Netlink {
     Result<void> deleteLink(const std::string& name);
     // The ifindex of `name` in the caller's namespace.
     Result<int> ifindex(const std::string& name);
+    // The link `name` of the caller's namespace (ENODEV when there is none).
+    Result<LinkInfo> link(const std::string& name);
     // Every link of the caller's namespace (one dump).
     Result<std::vector<LinkInfo>> links();
     // Adds an address to `ifname` (RTM_NEWADDR; IPv4 gets the subnet's
@@ -95,10 +98,19 @@ class Netlink {
     // Every address of the caller's namespace, both families (one dump).
     Result<std::vector<AddrInfo>> addresses();
 
+    // For the other rtnetlink modules (runtime/qdisc): sends one request
+    // built in `nlh` (NLM_F_ACK is added) and waits for its ack; a failure
+    // reads `<op> <object>: <strerror> (<ERRNO>)`.
+    Result<void> request(nlmsghdr* nlh, const std::string& op, const std::string& object);
+    // Sends a GET request (NLM_F_DUMP when the caller set it) and calls `each`
+    // on every message of the answer, until the kernel's NLMSG_DONE (or the
+    // single answer of a non-dump GET, when `each` returns MNL_CB_STOP).
+    using Each = int (*)(const nlmsghdr* nlh, void* data);
+    Result<void> dump(nlmsghdr* nlh, Each each, void* data, const std::string& op,
+                      const std::string& object);
+
   private:
     explicit Netlink(mnl_socket* s);
-    // Sends one request (NLM_F_ACK is added) and waits for its ack.
-    Result<void> transact(nlmsghdr* nlh, const std::string& op, const std::string& object);
     mnl_socket* sock_ = nullptr;
     uint32_t portid_ = 0;
     uint32_t seq_ = 0;

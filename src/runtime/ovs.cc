@@ -66,7 +66,7 @@ Json deletePortsOp(const std::string& bridge, Json::array_t uuids, Json::array_t
     return mutateOp("Bridge", byUuid(bridge), std::move(mutations));
 }
 
-// Every Port, Bridge and Mirror row: what nuke and reconciliation decide on.
+// Every Port, Bridge, Mirror and QoS row: what nuke and reconciliation decide on.
 struct Inventory {
     struct Row {
         std::string uuid;
@@ -74,18 +74,19 @@ struct Inventory {
         bool ours = false;
         std::vector<std::string> ports, mirrors;  // bridges only
     };
-    std::vector<Row> ports, bridges, mirrors;
+    std::vector<Row> ports, bridges, mirrors, qos;
 };
 
 Result<Inventory> inventory(ovsdb::Client& c, std::string_view prefix) {
     Json ops = Json::array(
         {selectOp("Port", Json::array(), {"_uuid", "name", "external_ids"}),
          selectOp("Bridge", Json::array(), {"_uuid", "name", "ports", "mirrors", "external_ids"}),
-         selectOp("Mirror", Json::array(), {"_uuid", "name", "external_ids"})});
+         selectOp("Mirror", Json::array(), {"_uuid", "name", "external_ids"}),
+         selectOp("QoS", Json::array(), {"_uuid", "external_ids"})});
     auto r = c.transact(ops);
     if (!r.ok()) return r.error();
     Inventory inv;
-    for (int t = 0; t < 3; ++t) {
+    for (int t = 0; t < 4; ++t) {
         for (const auto& row : (*r)[t].value("rows", Json::array())) {
             Inventory::Row x;
             x.uuid = ovsdb::uuidOf(row["_uuid"]).value_or("");
@@ -99,7 +100,8 @@ Result<Inventory> inventory(ovsdb::Client& c, std::string_view prefix) {
                     if (auto u = ovsdb::uuidOf(m)) x.mirrors.push_back(*u);
                 }
             }
-            (t == 0 ? inv.ports : t == 1 ? inv.bridges : inv.mirrors).push_back(std::move(x));
+            std::vector<Row>* tables[] = {&inv.ports, &inv.bridges, &inv.mirrors, &inv.qos};
+            tables[t]->push_back(std::move(x));
         }
     }
     return inv;
@@ -164,6 +166,24 @@ Result<void> cleanupOnce(ovsdb::Client& c, std::string_view prefix,
         ops.push_back(
             mutateOp("Open_vSwitch", Json::array(),
                      Json::array({Json::array({"bridges", "delete", ovsdb::set(gone_bridges)})})));
+    }
+    // QoS rows are roots (they outlive their ports): ours go explicitly. The
+    // doomed ports let go of them first, as ovsdb checks references before it
+    // collects the unreferenced ports.
+    bool qos_doomed = false;
+    for (const auto& q : inv->qos) {
+        if (!q.ours || keep.count(q.uuid)) continue;
+        ops.push_back({{"op", "delete"}, {"table", "QoS"}, {"where", byUuid(q.uuid)}});
+        qos_doomed = true;
+    }
+    if (qos_doomed) {
+        for (const auto& p : inv->ports) {
+            if (!doomed.count(p.uuid)) continue;
+            ops.push_back({{"op", "update"},
+                           {"table", "Port"},
+                           {"where", byUuid(p.uuid)},
+                           {"row", {{"qos", ovsdb::set({})}}}});
+        }
     }
     if (ops.empty()) return Ok();
     auto r = c.transact(ops);
@@ -336,6 +356,7 @@ class OvsBackend : public SwitchBackend {
         bridges_.clear();
         pairs_.clear();
         mirrors_.clear();
+        noop_qos_.clear();
     }
 
     std::set<std::string> knownUuids() const {
@@ -343,6 +364,7 @@ class OvsBackend : public SwitchBackend {
         for (const auto& [n, p] : ports_) keep.insert(p.uuid);
         for (const auto& [n, b] : bridges_) keep.insert(b.uuid);
         for (const auto& [n, m] : mirrors_) keep.insert(m);
+        if (!noop_qos_.empty()) keep.insert(noop_qos_);
         return keep;
     }
 
@@ -407,7 +429,19 @@ class OvsBackend : public SwitchBackend {
 
     // Adds the ports (one transaction), waits until ovs-vswitchd has applied
     // it and checks that every interface opened; on failure nothing remains.
+    // herd's linux-noop QoS row, deleted by someone else meanwhile, is made
+    // again.
     Result<void> addPorts(const std::vector<NewPort>& add) {
+        auto r = addPortsOnce(add);
+        if (!r.ok() && !noop_qos_.empty() &&
+            r.error().text().find("referential integrity") != std::string::npos) {
+            noop_qos_.clear();  // someone deleted it
+            r = addPortsOnce(add);
+        }
+        return r;
+    }
+
+    Result<void> addPortsOnce(const std::vector<NewPort>& add) {
         if (add.empty()) return Ok();
         Json ops = Json::array();
         // Rows of the same names still held (a removal that failed earlier).
@@ -425,6 +459,12 @@ class OvsBackend : public SwitchBackend {
         for (auto& [bu, uuids] : stale) {
             ops.push_back(deletePortsOp(bu, std::move(uuids)));
         }
+        // ovs-vswitchd manages the root qdisc of every port: one without a
+        // QoS row gets its qdisc deleted when the port is added (a NIC moved
+        // by `vm net connect` would lose its `qos`). A QoS row of type
+        // linux-noop tells it to leave the qdisc to herd.
+        std::optional<size_t> qos_op;
+        Json noop = noop_qos_.empty() ? ovsdb::namedUuid("noopqos") : ovsdb::uuid(noop_qos_);
         std::map<std::string, Json::array_t> by_bridge;
         std::vector<size_t> port_op(add.size());
         for (size_t i = 0; i < add.size(); ++i) {
@@ -432,13 +472,21 @@ class OvsBackend : public SwitchBackend {
             Json iface{{"name", p.name}};
             if (p.host) iface["type"] = "internal";
             ops.push_back(insertOp("Interface", iface, "i" + std::to_string(i)));
+            Json port{{"name", p.name},
+                      {"interfaces", ovsdb::namedUuid("i" + std::to_string(i))},
+                      {"tag", p.vlan},
+                      {"external_ids", tagMap(opts_.prefix)}};
+            if (!p.host) {
+                port["qos"] = noop;
+                if (noop_qos_.empty() && !qos_op) {
+                    qos_op = ops.size();
+                    ops.push_back(insertOp(
+                        "QoS", {{"type", "linux-noop"}, {"external_ids", tagMap(opts_.prefix)}},
+                        "noopqos"));
+                }
+            }
             port_op[i] = ops.size();
-            ops.push_back(insertOp("Port",
-                                   {{"name", p.name},
-                                    {"interfaces", ovsdb::namedUuid("i" + std::to_string(i))},
-                                    {"tag", p.vlan},
-                                    {"external_ids", tagMap(opts_.prefix)}},
-                                   "p" + std::to_string(i)));
+            ops.push_back(insertOp("Port", port, "p" + std::to_string(i)));
             by_bridge[p.bridge].push_back(ovsdb::namedUuid("p" + std::to_string(i)));
         }
         std::map<std::string, size_t> mutate_op;
@@ -452,6 +500,7 @@ class OvsBackend : public SwitchBackend {
         auto r = transact(ops);
         if (!r.ok()) return r.error();
         for (const auto& p : add) ports_.erase(p.name);  // the stale rows are gone
+        if (qos_op) noop_qos_ = ovsdb::uuidOf((*r)[*qos_op]["uuid"]).value_or("");
         for (const auto& [b, idx] : mutate_op) {
             if ((*r)[idx].value("count", 0) != 1) {
                 // Unreferenced, the new rows were dropped in the same commit.
@@ -611,6 +660,7 @@ class OvsBackend : public SwitchBackend {
     std::map<std::string, Bridge> bridges_;  // by name
     std::set<std::pair<std::string, int>> pairs_;
     std::map<std::string, std::string> mirrors_;  // capture port name -> Mirror row uuid
+    std::string noop_qos_;                        // herd's linux-noop QoS row, once made
 };
 
 }  // namespace

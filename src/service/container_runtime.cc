@@ -442,6 +442,7 @@ Result<void> ContainerRuntime::prepareNics(Vm& vm, Prepared& p) {
         n.tap = *host;
         n.ip4.clear();  // learnt again from the new launch's traffic
         n.ip6.clear();
+        n.qos = {};  // a new veth, unshaped
         runtime::VethSpec spec;
         spec.host_name = *host;
         spec.peer_name = "veth" + std::to_string(i);
@@ -691,9 +692,10 @@ Result<void> ContainerRuntime::kill(Vm& vm) {
 
 void ContainerRuntime::releasePorts(const std::vector<Vm*>& vms) {
     std::vector<std::string> ports;
-    for (const Vm* vm : vms) {
-        for (const auto& n : vm->config.networks) {
+    for (Vm* vm : vms) {
+        for (auto& n : vm->config.networks) {
             if (!n.tap.empty()) ports.push_back(n.tap);
+            n.qos = {};  // the qdisc went with the veth
         }
     }
     if (ports.empty()) return;

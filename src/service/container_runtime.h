@@ -67,6 +67,8 @@ class ContainerRuntime : public Runtime {
     Result<void> kill(Vm& vm) override;
     Result<void> flush(Vm& vm) override;
     Result<void> checkConfig(const VmConfig& config) const override;
+    // `qos`: the root qdisc of each NIC's host end (container_qos.cc).
+    std::vector<Result<void>> applyQos(const std::vector<QosRequest>& reqs) override;
     // The filesystem a VM runs on (the built-in image unless configured); an
     // error when that is the built-in image and it is missing.
     Result<std::string> filesystemOf(const VmConfig& config) const;
@@ -154,7 +156,8 @@ class ContainerRuntime : public Runtime {
     Result<const runtime::Disk*> diskFor(const Vm& vm);
     // Records what the address snooper learnt (command thread).
     void applyAddresses();
-    // Drops the switch ports of these VMs' NICs, whose veths died with them.
+    // Drops the switch ports of these VMs' NICs, whose veths died with them
+    // (and their qos, which went with the veths).
     void releasePorts(const std::vector<Vm*>& vms);
 
     ContainerRuntimeOptions opts_;

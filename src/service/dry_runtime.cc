@@ -34,6 +34,7 @@ Result<void> DryRuntime::kill(Vm& vm) {
         return Error::msg(
             fmt::format("invalid VM state to kill: {} {}", vm.id, stateString(vm.state)));
     vm.state = VmState::Quit;
+    for (auto& n : vm.config.networks) n.qos = {};  // went with the (pretend) veths
     return Ok();
 }
 

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -138,6 +141,94 @@ Result<int64_t> atoi(std::string_view s) {
 
 bool isInt32(std::string_view s) {
     return parseSigned("ParseInt", s, 32).ok();
+}
+
+Result<int64_t> parseDuration(std::string_view s) {
+    const auto invalid = [&] {
+        return Error::msg(fmt::format("time: invalid duration {}", quote(s)));
+    };
+    std::string_view rest = s;
+    bool neg = false;
+    if (!rest.empty() && (rest[0] == '-' || rest[0] == '+')) {
+        neg = rest[0] == '-';
+        rest.remove_prefix(1);
+    }
+    if (rest == "0") return 0;
+    if (rest.empty()) return invalid();
+    static const std::pair<std::string_view, uint64_t> units[] = {
+        {"ns", 1},
+        {"us", 1000},
+        {"\xc2\xb5s", 1000},  // µs (micro sign)
+        {"\xce\xbcs", 1000},
+        {"ms", 1000000},
+        {"s", 1000000000ULL},
+        {"m", 60000000000ULL},
+        {"h", 3600000000000ULL}};
+    const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    // The magnitude in ns, exactly: |min int64| fits a uint64.
+    const unsigned __int128 limit = static_cast<unsigned __int128>(1) << 63;
+    unsigned __int128 total = 0;
+    while (!rest.empty()) {
+        uint64_t whole = 0, frac = 0, scale = 1;
+        bool any = false, overflow = false;
+        for (; !rest.empty() && digit(rest[0]); rest.remove_prefix(1), any = true) {
+            if (whole > (UINT64_MAX - 9) / 10) overflow = true;
+            if (!overflow) whole = whole * 10 + static_cast<uint64_t>(rest[0] - '0');
+        }
+        if (!rest.empty() && rest[0] == '.') {
+            rest.remove_prefix(1);
+            for (; !rest.empty() && digit(rest[0]); rest.remove_prefix(1), any = true) {
+                if (scale > UINT64_MAX / 100) continue;  // digits beyond 1 ns of any unit
+                frac = frac * 10 + static_cast<uint64_t>(rest[0] - '0');
+                scale *= 10;
+            }
+        }
+        if (!any || overflow) return invalid();
+        size_t n = 0;
+        while (n < rest.size() && rest[n] != '.' && !digit(rest[n])) ++n;
+        const std::string_view unit = rest.substr(0, n);
+        rest.remove_prefix(n);
+        uint64_t mult = 0;
+        for (const auto& [name, m] : units)
+            if (unit == name) mult = m;
+        if (mult == 0) return invalid();  // missing or unknown unit
+        total += static_cast<unsigned __int128>(whole) * mult +
+                 static_cast<unsigned __int128>(frac) * mult / scale;
+        if (total > limit) return invalid();
+    }
+    if (!neg && total == limit) return invalid();
+    return neg ? static_cast<int64_t>(0 - static_cast<uint64_t>(total))
+               : static_cast<int64_t>(total);
+}
+
+bool parseDecimal(std::string_view s, double& out) {
+    size_t i = 0;
+    const auto digits = [&] {
+        size_t start = i;
+        while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+        return i - start;
+    };
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    size_t mantissa = digits();
+    if (i < s.size() && s[i] == '.') {
+        ++i;
+        mantissa += digits();
+    }
+    if (mantissa == 0) return false;
+    if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+        ++i;
+        if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+        if (digits() == 0) return false;
+    }
+    if (i != s.size()) return false;
+    const std::string text(s);
+    errno = 0;
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    // Go reports overflow (±Inf) as an error; underflow to 0 is fine.
+    if (errno == ERANGE && std::isinf(v)) return false;
+    out = v;
+    return true;
 }
 
 std::string duration(int64_t ns) {

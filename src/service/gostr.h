@@ -26,6 +26,16 @@ Result<int64_t> atoi(std::string_view s);
 // strconv.ParseInt(s, 10, 32) succeeds.
 bool isInt32(std::string_view s);
 
+// time.ParseDuration: a signed sequence of decimal numbers, each with an
+// optional fraction and a unit (ns, us, µs, μs, ms, s, m, h), or "0";
+// nanoseconds. An error (Go's text) when malformed or beyond int64.
+Result<int64_t> parseDuration(std::string_view s);
+
+// strconv.ParseFloat(s, 64) for decimal text (`5`, `-0.5`, `.25`, `1e-3`);
+// false when malformed or out of range. Go's hexadecimal, `inf`, `nan` and
+// underscore forms are refused, which no caller wants.
+bool parseDecimal(std::string_view s, double& out);
+
 // time.Duration.String() of a count of nanoseconds: "1h2m3.5s", "1.5ms", "0s".
 std::string duration(int64_t ns);
 

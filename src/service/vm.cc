@@ -5,6 +5,7 @@
 #include <random>
 
 #include "service/gostr.h"
+#include "service/qos.h"
 #include "service/vlan_alias.h"
 
 namespace herd {
@@ -126,7 +127,7 @@ Result<std::string> Vm::info(std::string_view column, const VlanAliases& vlans) 
     if (column == "mac") return nics([](const NetConfig& n) { return n.mac; });
     if (column == "ip") return nics([](const NetConfig& n) { return n.ip4; });
     if (column == "ip6") return nics([](const NetConfig& n) { return n.ip6; });
-    if (column == "qos") return std::string("[]");
+    if (column == "qos") return qosColumn(config.networks);
     if (column == "qinq") {
         std::vector<std::string> v;
         for (size_t i = 0; i < config.networks.size(); ++i)
@@ -213,6 +214,10 @@ std::vector<Result<void>> Runtime::flushMany(const std::vector<Vm*>& vms) {
     std::vector<Result<void>> out;
     for (Vm* vm : vms) out.push_back(flush(*vm));
     return out;
+}
+
+std::vector<Result<void>> Runtime::applyQos(const std::vector<QosRequest>& reqs) {
+    return std::vector<Result<void>>(reqs.size());
 }
 
 std::vector<Result<void>> Runtime::killMany(const std::vector<Vm*>& vms) {

@@ -62,6 +62,14 @@ struct Vm {
 const std::vector<std::string>& vmInfoColumns();
 const std::vector<std::string>& vmInfoSummaryColumns();
 
+// `qos`: the shaping NIC `nic` of `vm` (a VM with veths) is to have; empty
+// for none.
+struct QosRequest {
+    Vm* vm = nullptr;
+    size_t nic = 0;
+    NicQos qos;
+};
+
 // What starts, stops and removes VMs. Implementations move `vm.state` (and
 // set the `error` tag on failure); the registry only keeps the books.
 class Runtime {
@@ -80,6 +88,10 @@ class Runtime {
     // Refuses a configuration that cannot launch (a missing filesystem or
     // init), when the launch is queued rather than when it runs.
     virtual Result<void> checkConfig(const VmConfig& /*config*/) const { return Ok(); }
+    // Shapes the host ends of NICs (`qos`); one result per request, in
+    // order. The caller records what succeeded in the NICs' `qos`; kill
+    // forgets it (the veths go). Default: nothing to shape (dry runtime).
+    virtual std::vector<Result<void>> applyQos(const std::vector<QosRequest>& reqs);
 
     // The same for many VMs at once: a runtime may overlap the work (the
     // container runtime launches on both cores). One result per VM, in order.

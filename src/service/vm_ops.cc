@@ -13,14 +13,14 @@
 
 namespace herd {
 
-namespace {
-
 Result<void> joinErrors(const std::vector<std::string>& errors) {
     if (errors.empty()) return Ok();
     std::string text;
     for (size_t i = 0; i < errors.size(); ++i) text += (i ? "\n" : "") + errors[i];
     return Error::msg(text);
 }
+
+namespace {
 
 // The checks minimega makes when a VM is created at launch time.
 Result<void> conflicts(Herd& herd, const std::string& ns, const std::string& name,

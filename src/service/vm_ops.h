@@ -19,6 +19,10 @@ Runtime& runtimeOf(Herd& herd);
 // What `vm config` setters need, for namespace `ns`.
 ConfigContext configContext(Herd& herd, const std::string& ns);
 
+// Ok without errors, else one error of the texts joined by newlines (how
+// commands over many VMs report).
+Result<void> joinErrors(const std::vector<std::string>& errors);
+
 // Called for each VM a target selects; returns whether the operation applied
 // to the VM in its state, and appends any error text.
 using ApplyFn = std::function<bool(Vm& vm, bool wild, std::vector<std::string>& errors)>;

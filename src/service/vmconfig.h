@@ -28,6 +28,18 @@ inline constexpr uint64_t kDefaultDiskLimitMiB = 1024;
 inline constexpr uint64_t kMaxVcpus = 4096;
 inline constexpr uint64_t kMaxFifos = 256;
 
+// How a live NIC's host end is shaped (`qos add`), as the user typed each
+// value (minimega shows them so: `rate 1mbit`, `loss 0.50`, `delay 100ms`).
+// Empty strings are unset; rate excludes loss and delay. State of the host
+// end, not configuration: it goes when the container's veths do.
+struct NicQos {
+    std::string rate;
+    std::string loss;
+    std::string delay;
+    bool empty() const { return rate.empty() && loss.empty() && delay.empty(); }
+    bool operator==(const NicQos&) const = default;
+};
+
 // One NIC, from a `vm config net` netspec. `alias` is what the user typed for
 // the VLAN; `vlan` its resolved number.
 struct NetConfig {
@@ -39,6 +51,7 @@ struct NetConfig {
     bool qinq = false;
     std::string tap;  // set by the runtime
     std::string ip4, ip6;
+    NicQos qos;       // set by `qos add` on a live container, kept across moves
     std::string raw;  // the spec as typed, re-parsed by `vm config clone`
 
     // `[bridge,]alias[,mac][,driver][,qinq]`, defaults omitted.

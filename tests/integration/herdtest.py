@@ -345,6 +345,19 @@ def wait_no_links(prefix, timeout=5):
     return links_with(prefix)
 
 
+def kernel_has_qdisc(*args):
+    """Whether this kernel has a queueing discipline (`tc qdisc add ... root
+    <args>`, e.g. "netem"): tried on a veth pair made and removed here."""
+    name = "qk" + secrets.token_hex(3)
+    subprocess.run(["ip", "link", "add", name + "a", "type", "veth", "peer", "name", name + "b"],
+                   check=True, capture_output=True)
+    try:
+        return subprocess.run(["tc", "qdisc", "add", "dev", name + "a", "root"] + list(args),
+                              capture_output=True).returncode == 0
+    finally:
+        subprocess.run(["ip", "link", "del", name + "a"], capture_output=True)
+
+
 def link_exists(name):
     return os.path.exists("/sys/class/net/" + name)
 

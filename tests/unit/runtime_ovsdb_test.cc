@@ -268,10 +268,14 @@ Json inventoryReply(const Json& req, bool foreign_port) {
                                  {"external_ids", tag}}});
     Json mirrors =
         Json::array({{{"_uuid", uuid("M")}, {"name", "mirror-t1m0"}, {"external_ids", tag}}});
-    return Json{
-        {"id", req["id"]},
-        {"error", nullptr},
-        {"result", Json::array({{{"rows", ports}}, {{"rows", bridges}}, {{"rows", mirrors}}})}};
+    // herd's linux-noop QoS row, which its ports refer to.
+    Json qos = Json::array({{{"_uuid", uuid("Q")}, {"external_ids", tag}}});
+    return Json{{"id", req["id"]},
+                {"error", nullptr},
+                {"result", Json::array({{{"rows", ports}},
+                                        {{"rows", bridges}},
+                                        {{"rows", mirrors}},
+                                        {{"rows", qos}}})}};
 }
 
 const Json* findOp(const Json& req, const std::string& op, const std::string& table) {
@@ -300,10 +304,11 @@ TEST(OvsCleanup, BridgeDeleteWaitsOnThePortsItRead) {
         writeAll(fd, inventoryReply(req, true).dump());
         second_write = readMessage(fd);
         if (second_write.is_null()) return;
-        writeAll(fd, Json{{"id", second_write["id"]},
-                          {"error", nullptr},
-                          {"result", Json::array({{{"count", 1}}})}}
-                         .dump());
+        Json results = Json::array();  // one per operation (params[0] is the database)
+        for (size_t i = 1; i < second_write["params"].size(); ++i)
+            results.push_back({{"count", 1}});
+        writeAll(fd,
+                 Json{{"id", second_write["id"]}, {"error", nullptr}, {"result", results}}.dump());
     });
     auto r = herd::runtime::nukeOvs(server.path(), "t1", true, std::chrono::milliseconds(3000));
     ASSERT_TRUE(r.ok()) << r.error().text();
@@ -323,6 +328,15 @@ TEST(OvsCleanup, BridgeDeleteWaitsOnThePortsItRead) {
     const Json* del = findOp(first_write, "mutate", "Open_vSwitch");
     ASSERT_NE(del, nullptr);
     EXPECT_EQ((*del)["mutations"][0][2], set({uuid("B")}));
+    // herd's QoS row goes too, once its ports let go of it (ovsdb checks
+    // references before it collects the ports the bridge drops).
+    const Json* qos = findOp(first_write, "delete", "QoS");
+    ASSERT_NE(qos, nullptr) << first_write.dump();
+    EXPECT_EQ((*qos)["where"], Json::array({cond("_uuid", "==", uuid("Q"))}));
+    const Json* let_go = findOp(first_write, "update", "Port");
+    ASSERT_NE(let_go, nullptr) << first_write.dump();
+    EXPECT_EQ((*let_go)["where"], Json::array({cond("_uuid", "==", uuid("P1"))}));
+    EXPECT_EQ((*let_go)["row"], Json({{"qos", set({})}}));
 
     // Read again: the bridge now has someone's port: only herd's port and
     // mirror go.

@@ -16,5 +16,6 @@ void registerNetCommands(Herd& herd);        // tap, clear tap, bridge, dnsmasq 
 void registerWebCommands(Herd& herd);        // web (web.cc)
 void registerFileCommands(Herd& herd);       // file list/get/delete/status (file.cc)
 void registerCaptureCommands(Herd& herd);    // capture, clear capture (capture.cc)
+void registerQosCommands(Herd& herd);        // qos add, clear qos (qos.cc)
 
 }  // namespace herd

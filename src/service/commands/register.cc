@@ -16,6 +16,7 @@ void registerAllCommands(Herd& herd) {
     registerWebCommands(herd);
     registerFileCommands(herd);
     registerCaptureCommands(herd);
+    registerQosCommands(herd);
 }
 
 }  // namespace herd
