@@ -96,6 +96,31 @@ class Files(unittest.TestCase):
         got = os.path.join(self.resp_dir(cid), "tmp/miniccc/files/big.bin")
         self.assertEqual(sha256(got), want)
 
+    def test_output_over_4mib_is_kept(self):
+        # The agent sends long output on in chunks: nothing is cut (issue 14),
+        # and the control socket carries it whole.
+        size = 6000000
+        cid = self.post('cc exec sh -c "yes 0123456789abcdef | head -c %d; '
+                        'yes err | head -c 5000 >&2"' % size)
+        self.assertTrue(wait_for(lambda: cc_responses(self.c, cid) == 1, 60))
+        d = self.resp_dir(cid)
+        with open(os.path.join(d, "stdout"), "rb") as f:
+            data = f.read()
+        self.assertEqual(len(data), size)
+        self.assertEqual(data, (b"0123456789abcdef\n" * (size // 17 + 1))[:size])
+        with open(os.path.join(d, "stderr"), "rb") as f:
+            self.assertEqual(f.read(), (b"err\n" * 1250))
+        with open(os.path.join(d, "exitcode")) as f:
+            self.assertEqual(f.read(), "0")
+        out = self.c.ok(".annotate false cc responses %d raw" % cid)
+        self.assertGreaterEqual(len(out), size)
+        self.assertIn("0123456789abcdef\n" * 1000, out)
+        # a background command's output too
+        cid = self.post('cc background sh -c "yes bg | head -c %d"' % size)
+        path = os.path.join(self.resp_dir(cid), "stdout")
+        self.assertTrue(wait_for(lambda: os.path.exists(path) and
+                                 os.path.getsize(path) == size, 60))
+
     def test_send_missing_file(self):
         _, errors = self.c.run("cc send nope.bin")
         self.assertEqual(errors, ["unable to get file nope.bin via the mesh: file not found"])
