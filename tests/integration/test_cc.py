@@ -12,6 +12,7 @@ import os
 import socket
 import struct
 import sys
+import threading
 import time
 import unittest
 
@@ -95,6 +96,27 @@ class Files(unittest.TestCase):
         self.assertTrue(wait_for(lambda: cc_responses(self.c, cid) == 1, 60))
         got = os.path.join(self.resp_dir(cid), "tmp/miniccc/files/big.bin")
         self.assertEqual(sha256(got), want)
+
+    def test_cc_goes_on_during_a_long_shell(self):
+        # One client's `shell sleep 3` holds up neither another client nor
+        # the recording of cc responses (issue 14).
+        slow = self.d.client()
+        self.addCleanup(slow.close)
+        done = []
+        t = threading.Thread(target=lambda: done.append(slow.run("shell sleep 3")))
+        start = time.time()
+        t.start()
+        time.sleep(0.3)
+        t0 = time.time()
+        self.c.ok("version")
+        self.assertLess(time.time() - t0, 0.5)
+        cid = self.post("cc exec hostname")
+        self.assertTrue(wait_for(lambda: cc_responses(self.c, cid) == 1, 10, step=0.05))
+        self.assertLess(time.time() - start, 2.5, "the cc response waited for the shell")
+        self.assertEqual(self.c.ok(".annotate false cc responses %d raw" % cid).strip(), "foo")
+        self.assertFalse(done)  # the shell still runs
+        t.join(10)
+        self.assertEqual(done, [("", [])])
 
     def test_output_over_4mib_is_kept(self):
         # The agent sends long output on in chunks: nothing is cut (issue 14),
