@@ -222,12 +222,21 @@ Spawned spawn(const std::vector<std::string>& argv, bool own_group) {
     return s;
 }
 
-// Reads both pipes to EOF (keeping at most kMaxOutput bytes) and reaps.
-int collect(const Spawned& s, std::string& out, std::string& err) {
+void sendOutput(int64_t id, std::string& out, std::string& err) {
+    json h = {{"type", "output"}, {"id", id}, {"stdout", out.size()}, {"stderr", err.size()}};
+    g_link.send(h, out + err);
+    out.clear();
+    err.clear();
+}
+
+// Reads both pipes to EOF and reaps. Output is sent on as `output` frames of
+// about kChunk bytes while it comes (nothing is cut, and the agent holds at
+// most a chunk); what is left at the end is for the caller's response.
+int collect(int64_t id, const Spawned& s, std::string& out, std::string& err) {
     pollfd p[2] = {{s.out, POLLIN, 0}, {s.err, POLLIN, 0}};
     std::string* dst[2] = {&out, &err};
     int open_n = 2;
-    char buf[65536];
+    char buf[proto::kMaxOutputPiece - proto::kChunk];
     while (open_n > 0) {
         if (poll(p, 2, -1) < 0) {
             if (errno == EINTR) continue;
@@ -243,9 +252,8 @@ int collect(const Spawned& s, std::string& out, std::string& err) {
                 --open_n;
                 continue;
             }
-            if (out.size() + err.size() < proto::kMaxOutput)
-                dst[i]->append(buf, std::min<size_t>(static_cast<size_t>(n),
-                                                     proto::kMaxOutput - out.size() - err.size()));
+            dst[i]->append(buf, static_cast<size_t>(n));
+            if (out.size() + err.size() >= proto::kChunk) sendOutput(id, out, err);
         }
     }
     for (auto& q : p)
@@ -278,7 +286,7 @@ void runBackground(int64_t id, std::vector<std::string> argv) {
     sendProcs();
     std::thread([id, s] {
         std::string out, err;
-        collect(s, out, err);
+        collect(id, s, out, err);
         {
             std::lock_guard l(g_procs_mu);
             g_procs.erase(s.pid);
@@ -351,7 +359,7 @@ class Worker {
         Spawned s = spawn(argv, false);
         if (s.pid < 0) return respond(id, "", std::string("spawn: ") + std::strerror(errno), -1);
         std::string out, err;
-        int code = collect(s, out, err);
+        int code = collect(id, s, out, err);
         respond(id, out, err, code);
     }
     std::string pendingErrors();

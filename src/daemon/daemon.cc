@@ -293,6 +293,9 @@ int runDaemon(const Flags& flags) {
     });
     herd.io = &io;
     herd.post = [&cmd](std::function<void()> job) { cmd.post(std::move(job)); };
+    herd.unlocked = [&cmd](const std::function<void()>& wait, const std::function<void()>& cancel) {
+        cmd.unlocked(wait, cancel);
+    };
     attachCc(herd);
 
     // The web page (issue 6): started by -web or the `web` command.

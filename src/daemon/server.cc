@@ -3,10 +3,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <condition_variable>
 #include <deque>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -41,7 +44,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
         sock_.close(ec);
         pending_.clear();
         out_.clear();
+        sent_ = 0;
         out_bytes_ = 0;
+        {
+            std::lock_guard lock(flow_mu_);
+            gone_ = true;
+        }
+        flow_cv_.notify_all();
         HERD_LOG(info, "{} disconnected", session_.name);
         server_.remove(id_);
     }
@@ -53,16 +62,63 @@ class Connection : public std::enable_shared_from_this<Connection> {
         maybeFinish();
     }
 
-    void send(std::string data) {
+    // Queues a reply. Those of commands were counted in `posted_` when the
+    // command made them (flow control: see waitForRoom); `counted` says so.
+    void send(std::string data, bool counted = false) {
         if (closed_) return;
+        if (!counted) addPosted(data.size());
         out_bytes_ += data.size();
         out_.push_back(std::move(data));
-        if (out_bytes_ > kMaxQueuedBytes && out_.size() > 1) {
-            HERD_LOG(warn, "dropping {}: {} bytes of replies unread", session_.name, out_bytes_);
-            close();
-            return;
-        }
         if (!writing_) doWrite();
+    }
+
+    // Command thread, before a reply of a command is handed to the io
+    // thread: while the client has more than kMaxQueuedBytes unread, waits
+    // (without the command lock, so that nobody else waits) until it reads
+    // on; a client that reads nothing for kReaderStall is dropped. So a big
+    // answer streams at the client's pace in bounded memory, and a client
+    // that stops reading costs at most kMaxQueuedBytes and one reply.
+    void waitForRoom() {
+        {
+            std::lock_guard lock(flow_mu_);
+            if (gone_ || posted_ <= kMaxQueuedBytes) return;
+        }
+        bool stalled = false;
+        server_.cmd_.unlocked(
+            [&] {
+                std::unique_lock lock(flow_mu_);
+                uint64_t seen = written_;
+                auto deadline = std::chrono::steady_clock::now() + kReaderStall;
+                while (!gone_ && posted_ > kMaxQueuedBytes) {
+                    if (flow_cv_.wait_until(lock, deadline) != std::cv_status::timeout) continue;
+                    if (written_ == seen) {
+                        stalled = true;
+                        return;
+                    }
+                    seen = written_;
+                    deadline = std::chrono::steady_clock::now() + kReaderStall;
+                }
+            },
+            [this] {
+                std::lock_guard lock(flow_mu_);
+                gone_ = true;
+                flow_cv_.notify_all();
+            });
+        if (!stalled) return;
+        {
+            std::lock_guard lock(flow_mu_);
+            gone_ = true;  // the rest of the command's replies are not waited for
+        }
+        asio::post(server_.io_, [self = shared_from_this()] {
+            HERD_LOG(warn, "dropping {}: {} bytes of replies unread for {} s", self->session_.name,
+                     self->out_bytes_, kReaderStall.count());
+            self->close();
+        });
+    }
+
+    void addPosted(size_t n) {
+        std::lock_guard lock(flow_mu_);
+        posted_ += n;
     }
 
   private:
@@ -146,7 +202,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
             auto me = std::move(self);
             asio::io_context& io = me->server_.io_;
             auto emit = [&](std::string s) {
-                asio::post(io, [me, s = std::move(s)]() mutable { me->send(std::move(s)); });
+                me->waitForRoom();
+                me->addPosted(s.size());
+                asio::post(io, [me, s = std::move(s)]() mutable { me->send(std::move(s), true); });
             };
             if (suggest) {
                 emit(me->suggest(line));
@@ -203,21 +261,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
         }
     }
 
+    // Writes the front reply in slices of at most kWriteSlice from offset
+    // `sent_`, so that the reader's progress (what waitForRoom watches) shows
+    // while a big reply goes out.
+    static constexpr size_t kWriteSlice = 256 * 1024;
+
     void doWrite() {
         if (closed_ || out_.empty()) return;
         writing_ = true;
         // Coalesce small replies into one write.
-        while (out_.size() > 1 && out_.front().size() + out_[1].size() <= 64 * 1024) {
+        while (sent_ == 0 && out_.size() > 1 && out_.front().size() + out_[1].size() <= 64 * 1024) {
             out_[1].insert(0, out_.front());
             out_.pop_front();
         }
-        asio::async_write(sock_, asio::buffer(out_.front()),
-                          [self = shared_from_this()](boost::system::error_code ec, size_t) {
-                              self->onWrite(ec);
+        const std::string& front = out_.front();
+        const size_t n = std::min(kWriteSlice, front.size() - sent_);
+        asio::async_write(sock_, asio::buffer(front.data() + sent_, n),
+                          [self = shared_from_this()](boost::system::error_code ec, size_t done) {
+                              self->onWrite(ec, done);
                           });
     }
 
-    void onWrite(boost::system::error_code ec) {
+    void onWrite(boost::system::error_code ec, size_t done) {
         writing_ = false;
         if (closed_) return;
         if (ec) {
@@ -225,8 +290,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
             close();
             return;
         }
-        out_bytes_ -= out_.front().size();
-        out_.pop_front();
+        sent_ += done;
+        out_bytes_ -= done;
+        {
+            std::lock_guard lock(flow_mu_);
+            posted_ -= std::min(posted_, done);
+            written_ += done;
+        }
+        flow_cv_.notify_all();
+        if (sent_ >= out_.front().size()) {
+            out_.pop_front();
+            sent_ = 0;
+        }
         if (!out_.empty()) {
             doWrite();
         } else {
@@ -249,6 +324,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     RequestDecoder decoder_;
     std::deque<Incoming> pending_;
     std::deque<std::string> out_;
+    size_t sent_ = 0;  // bytes of out_.front() written
     size_t out_bytes_ = 0;
     std::array<char, 64 * 1024> rbuf_;
     bool reading_ = false;
@@ -257,6 +333,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool eof_ = false;       // the client will send nothing more
     bool draining_ = false;  // we read nothing more
     bool closed_ = false;
+
+    // Flow control between the command thread (which makes replies) and the
+    // io thread (which writes them).
+    std::mutex flow_mu_;
+    std::condition_variable flow_cv_;
+    size_t posted_ = 0;     // bytes of replies made and not yet written
+    uint64_t written_ = 0;  // bytes written so far: progress of the reader
+    bool gone_ = false;     // closed, or given up on: nothing waits for it
 };
 
 Server::Server(asio::io_context& io, CommandThread& cmd, Executor& exec, std::string hostname)

@@ -5,9 +5,12 @@
 // connection reads asynchronously, decodes requests into an ordered queue and
 // has at most one request in flight, so a connection's requests run in order
 // and a busy client takes turns with the others instead of starving them.
-// Replies are queued per connection and written asynchronously: a client that
-// stops reading only grows its own queue, and is dropped when that queue
-// passes kMaxQueuedBytes. Nothing a client does can block the command thread.
+// Replies are queued per connection and written asynchronously, with flow
+// control: a command whose client has kMaxQueuedBytes unread waits, without
+// the command lock, until the client reads on, so an answer of any size goes
+// out at the client's pace in bounded memory (as minimega's, whose client
+// takes replies of any size). A client that reads nothing for kReaderStall
+// meanwhile is dropped. Nothing a client does holds up the others.
 #pragma once
 
 #include <sys/types.h>
@@ -33,9 +36,11 @@ namespace herd::daemon {
 class CommandThread;
 class Connection;
 
-// A connection whose unread replies exceed this is dropped (one oversized
-// reply alone is still delivered).
+// Unread replies per connection beyond which its command waits for the
+// client (one reply, of any size, always goes out).
 inline constexpr size_t kMaxQueuedBytes = size_t{16} << 20;
+// How long such a client may read nothing before it is dropped.
+inline constexpr std::chrono::seconds kReaderStall{10};
 // Decoded requests queued per connection before reading pauses.
 inline constexpr size_t kMaxPendingRequests = 64;
 

@@ -45,6 +45,9 @@
 //   {"type":"response","id":N,"stdout":a,"stderr":b,"exitcode":E?}  body = a bytes of
 //       stdout then b bytes of stderr; no exitcode for background commands. A background
 //       command answers twice: at start (empty) and at exit (its output).
+//   {"type":"output","id":N,"stdout":a,"stderr":b}  body as a response's: output of a
+//       running command, sent on in chunks (about kChunk) before its response, which
+//       carries the rest. A daemon that does not know it ignores it.
 //   {"type":"file","id":N,"path":G,"eof":bool,"error":S?}  body = next chunk of guest file G
 //   {"type":"procs","procs":[{"pid":N,"argv":[...]}]}   background processes, on change
 #pragma once
@@ -60,8 +63,10 @@ namespace herd::ccproto {
 
 inline constexpr int kVersion = 1;
 inline constexpr uint32_t kMaxFrame = 8u << 20;  // 8 MiB
-inline constexpr size_t kChunk = 1u << 20;       // file chunks
-inline constexpr size_t kMaxOutput = 4u << 20;   // stdout + stderr kept per command
+inline constexpr size_t kChunk = 1u << 20;       // file chunks, `output` frames
+// The most output one `output` or `response` frame carries: the agent sends a
+// piece once it holds kChunk, after a read of up to 64 KiB.
+inline constexpr size_t kMaxOutputPiece = kChunk + (64u << 10);
 inline constexpr const char* kGuestFiles = "/tmp/miniccc/files";
 // Addresses and MACs an agent lists in hello/info (more are dropped), so that
 // a hello always fits in the daemon's hello limits.

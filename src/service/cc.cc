@@ -56,6 +56,14 @@ Result<void> writeFile(const Herd& herd, const std::string& path, std::string_vi
     return writeAll(f->get(), data, path);
 }
 
+Result<void> appendFile(const Herd& herd, const std::string& path, std::string_view data) {
+    auto rel = beneathFiles(herd, path);
+    if (!rel.ok()) return rel.error();
+    auto f = herd.files_dir->openFile(*rel, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (!f.ok()) return f.error();
+    return writeAll(f->get(), data, path);
+}
+
 Result<void> makeDirs(const Herd& herd, const std::string& dir) {
     auto rel = beneathFiles(herd, dir);
     if (!rel.ok()) return rel.error();
@@ -622,6 +630,8 @@ void CcService::onFrame(int vm_id, const CcConn* conn, ccproto::Frame f) {
     const std::string type = f.type();
     if (type == "response") {
         response(c, f);
+    } else if (type == "output") {
+        storeOutput(c, f, false);
     } else if (type == "file") {
         fileChunk(c, f);
     } else if (type == "info") {
@@ -739,6 +749,10 @@ void CcService::forget(const std::string& nsname, std::optional<int> id) {
 }
 
 void CcService::response(CcClient& c, const ccproto::Frame& f) {
+    storeOutput(c, f, true);
+}
+
+void CcService::storeOutput(CcClient& c, const ccproto::Frame& f, bool final) {
     int64_t id = ccproto::jint(f.header, "id", -1);
     int64_t nout = ccproto::jint(f.header, "stdout", -1),
             nerr = ccproto::jint(f.header, "stderr", -1);
@@ -748,9 +762,9 @@ void CcService::response(CcClient& c, const ccproto::Frame& f) {
         return disconnect(c);
     }
     CcExpect* e = outstanding(c, id);
-    if (!e) return unsolicited(c, "a response", id);
+    if (!e) return unsolicited(c, final ? "a response" : "output", id);
     CcCommand& cmd = ns(c.ns).commands.at(static_cast<int>(id));
-    closeFiles(c, cmd.id);  // the agent answers after its files
+    if (final) closeFiles(c, cmd.id);  // the agent answers after its files
     std::string dir = responsesDir(c.ns) + "/" + std::to_string(id) + "/" + c.uuid;
     if (auto r = makeDirs(herd_, dir); !r.ok()) {
         HERD_LOG(error, "cc: {}", r.error().text());
@@ -759,24 +773,41 @@ void CcService::response(CcClient& c, const ccproto::Frame& f) {
     std::string_view out = std::string_view(f.body).substr(0, static_cast<size_t>(nout));
     std::string err(std::string_view(f.body).substr(static_cast<size_t>(nout)));
     const uint64_t budget = ns(c.ns).budget;
-    if (e->stored + f.body.size() > budget) {
+    if (e->over_budget || e->stored + f.body.size() > budget) {
+        if (!e->over_budget) {
+            e->errors.push_back(
+                fmt::format("response: {} bytes, over the budget of {} bytes "
+                            "per VM and command (cc budget)",
+                            e->stored + f.body.size(), budget));
+        }
         out = {};
         err.clear();
-        e->errors.push_back(
-            fmt::format("response: {} bytes, over the budget of {} bytes per VM "
-                        "and command (cc budget)",
-                        f.body.size(), budget));
+        e->over_budget = true;
     }
-    for (const auto& msg : e->errors) err += "herd: " + msg + "\n";
-    e->errors.clear();
+    if (final) {
+        for (const auto& msg : e->errors) err += "herd: " + msg + "\n";
+        e->errors.clear();
+    }
     e->stored += out.size() + err.size();
-    Result<void> r = Ok();
-    if (!out.empty()) r = writeFile(herd_, dir + "/stdout", out);
-    if (r.ok() && !err.empty()) r = writeFile(herd_, dir + "/stderr", err);
+    // The first piece of a command's output replaces what an earlier answer
+    // left; the next ones (`output` frames, then the response) add to it.
+    auto store = [&](const std::string& path, std::string_view data, bool& started) {
+        if (data.empty()) return Ok();
+        auto w = started ? appendFile(herd_, path, data) : writeFile(herd_, path, data);
+        started = true;
+        return w;
+    };
+    Result<void> r = store(dir + "/stdout", out, e->out_started);
+    if (r.ok()) r = store(dir + "/stderr", err, e->err_started);
+    if (!final) {
+        if (!r.ok()) HERD_LOG(error, "cc: {}", r.error().text());
+        return;
+    }
     auto ec = f.header.find("exitcode");
     if (r.ok() && ec != f.header.end() && ec->is_number_integer())
         r = writeFile(herd_, dir + "/exitcode", std::to_string(ec->get<int64_t>()));
     if (!r.ok()) HERD_LOG(error, "cc: {}", r.error().text());
+    e->out_started = e->err_started = false;
     cmd.checked_in.insert(c.uuid);
     if (--e->responses <= 0) c.expect.erase(cmd.id);
 }

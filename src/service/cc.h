@@ -116,6 +116,9 @@ struct CcExpect {
     int responses = 1;                // still to come (a background command answers twice)
     bool files = false;               // a `cc recv`: file frames before the response
     uint64_t stored = 0;              // bytes written for it (the budget)
+    bool out_started = false;         // stdout / stderr written by `output` frames:
+    bool err_started = false;         // what follows is appended
+    bool over_budget = false;         // told once, in its stderr
     std::set<std::string> refused;    // guest paths no longer written
     std::vector<std::string> errors;  // the daemon's own, added to its stderr
 };
@@ -186,6 +189,9 @@ class CcService : public std::enable_shared_from_this<CcService> {
     void onClosed(int vm_id, const CcConn* conn, const std::string& why);
     void hello(CcClient& c, std::shared_ptr<CcConn> conn, const ccproto::Frame& f);
     void response(CcClient& c, const ccproto::Frame& f);
+    // An `output` frame (part of a command's output before its response)
+    // when `final` is false, the response itself when true.
+    void storeOutput(CcClient& c, const ccproto::Frame& f, bool final);
     void fileChunk(CcClient& c, const ccproto::Frame& f);
     void procs(CcClient& c, const ccproto::Frame& f);
     CcExpect* outstanding(CcClient& c, int64_t id);

@@ -23,6 +23,10 @@ struct Env {
     Sink sink;             // receives each batch the handler emits
     std::string ns;        // name of the namespace this command runs in
     bool in_read = false;  // running from a `read` file
+    // Running inside `namespace <name> (command)`: a namespace switch there
+    // changes the namespace of what follows in this command only, never the
+    // daemon's active one (as minimega, which puts the active one back).
+    bool ns_scoped = false;
 
     Namespace& nspace() { return herd.namespaces.getOrCreate(ns); }
     const std::string& host() const { return herd.opts.hostname; }

@@ -21,6 +21,14 @@ Herd::Herd(Options o) : opts(std::move(o)) {
     }
 }
 
+void Herd::waitUnlocked(const std::function<void()>& wait, const std::function<void()>& cancel) {
+    if (unlocked) {
+        unlocked(wait, cancel);
+    } else {
+        wait();
+    }
+}
+
 std::string versionString() {
 #ifdef HERD_VERSION
     return "herd " HERD_VERSION;

@@ -1,6 +1,7 @@
-// The daemon's whole state. Owned by the command thread: every handler runs
-// there, one command at a time (as minimega's command lock does), so the
-// service layer needs no locks of its own.
+// The daemon's whole state. Every handler runs holding the daemon's command
+// lock, one command at a time (as minimega's command lock makes them), so the
+// service layer needs no locks of its own. A handler that waits on something
+// outside this state gives the lock up meanwhile with waitUnlocked().
 #pragma once
 
 #include <functional>
@@ -81,6 +82,16 @@ class Herd {
     // table listens there. Both set by the daemon.
     std::shared_ptr<WebControl> web;
     std::function<void()> on_change;
+
+    // Runs `wait` without the command lock, so that other clients' commands,
+    // cc and the web page go on while it runs; returns with the lock held
+    // again. `wait` must not touch this state (copy what it needs first) and
+    // whatever the handler holds into it (a Vm*) must be looked up again
+    // afterwards. `cancel`, if given, makes `wait` return soon when the
+    // daemon stops. Without a daemon (unit tests) `wait` just runs.
+    void waitUnlocked(const std::function<void()>& wait, const std::function<void()>& cancel = {});
+    // Set by the daemon: how waitUnlocked gives the lock up.
+    std::function<void(const std::function<void()>&, const std::function<void()>&)> unlocked;
 };
 
 // The version string `version` prints and `-version` shows.

@@ -342,37 +342,47 @@ class TableWs : public WsBase {
             return closeWith(websocket::close_code::unknown_data,
                              "expected {\"type\":\"command\",\"id\":int,\"command\":string}");
         }
-        int64_t req_id = id->get<int64_t>();
-        std::string command = cmd->get<std::string>();
-        std::string nspace = ns == j.end() ? "" : ns->get<std::string>();
+        Pending p{id->get<int64_t>(), cmd->get<std::string>(),
+                  ns == j.end() ? "" : ns->get<std::string>()};
+        // A bounded number of commands per client (each waiting one holds
+        // its message), run one after another: a client's commands keep
+        // their order, and its session is never used by two at once, even
+        // when one of them waits without the command lock (`shell`).
+        waiting_.push_back(std::move(p));
+        if (++in_flight_ >= kMaxCommandsInFlight) pauseReading();
+        startNext();
+    }
+
+    void startNext() {
+        if (running_ || waiting_.empty()) return;
+        Pending p = std::move(waiting_.front());
+        waiting_.pop_front();
+        running_ = true;
         std::weak_ptr<WsBase> weak = weak_from_this();
         asio::io_context* io = &core_->io;
         Executor* exec = &core_->backend.exec;
         auto session = session_;
         auto alive = alive_;
-        // A bounded number of commands per client: the command thread serves
-        // everyone (control-socket clients too), and each queued job holds
-        // its message.
-        if (++in_flight_ >= kMaxCommandsInFlight) pauseReading();
-        bool queued =
-            core_->backend.post([weak, io, exec, session, alive, req_id, command, nspace] {
-                if (!alive->load()) return;  // the client has gone
-                CommandResult r = runClientCommand(*exec, *session, command, nspace);
-                nlohmann::ordered_json m = {
-                    {"type", "response"}, {"id", req_id}, {"error", r.error}, {"text", r.text}};
-                auto msg = std::make_shared<const std::string>(
-                    m.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-                asio::post(*io, [weak, msg] {
-                    if (auto s = std::static_pointer_cast<TableWs>(weak.lock())) s->answered(msg);
-                });
+        bool queued = core_->backend.post([weak, io, exec, session, alive, p = std::move(p)] {
+            if (!alive->load()) return;  // the client has gone
+            CommandResult r = runClientCommand(*exec, *session, p.command, p.nspace);
+            nlohmann::ordered_json m = {
+                {"type", "response"}, {"id", p.id}, {"error", r.error}, {"text", r.text}};
+            auto msg = std::make_shared<const std::string>(
+                m.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+            asio::post(*io, [weak, msg] {
+                if (auto s = std::static_pointer_cast<TableWs>(weak.lock())) s->answered(msg);
             });
+        });
         if (!queued) closeWith(websocket::close_code::going_away, "herd is shutting down");
     }
 
     void answered(std::shared_ptr<const std::string> msg) {
         --in_flight_;
+        running_ = false;
         send(std::move(msg));
         if (in_flight_ < kMaxCommandsInFlight) resumeReading();
+        startNext();
     }
 
     void cleanup() override {
@@ -386,7 +396,14 @@ class TableWs : public WsBase {
     std::shared_ptr<Session> session_ = std::make_shared<Session>();
     // Cleared when the session ends: its queued commands are then skipped.
     std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
-    int in_flight_ = 0;
+    struct Pending {
+        int64_t id;
+        std::string command;
+        std::string nspace;
+    };
+    std::deque<Pending> waiting_;  // received, not yet started
+    bool running_ = false;         // one of its commands is with the command thread
+    int in_flight_ = 0;            // waiting and running
     bool joined_ = false;
 };
 

@@ -4,7 +4,8 @@ tap
 tap create 5000
 tap create -1
 tap create 5 ip 10.0.0.300/24
-tap create 5 ip 10.0.0.1
+tap create 5 ip 10.0.0.1/
+tap create 5 ip 10.0.0.300
 tap create 5 ip 10.0.0.1/33
 tap create 5 ip fd00::1/129
 tap create 5 name thisnameistoolong
@@ -15,6 +16,8 @@ tap create 5 bridge all
 tap create 5
 tap create 5 dhcp
 tap create 5 bridge br0 ip 10.0.0.1/24 mytap
+tap create 10 bridge mybr ip 192.168.100.1 mytap
+tap create 10 ip fd00::1
 tap
 tap delete nosuchtap
 tap delete all

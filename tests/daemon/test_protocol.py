@@ -416,7 +416,8 @@ class ProtocolTest(unittest.TestCase):
 
     def test_client_that_never_reads(self):
         # A client sends many requests with big replies and never reads: it
-        # must not block others, and is dropped once its queue passes 16 MiB.
+        # must not block others, and is dropped once it has 16 MiB unread
+        # and reads nothing for 10 s.
         hog = Conn(self.d.sock)
         self.addCleanup(hog.close)
         big = "x" * (64 << 10)
@@ -563,6 +564,145 @@ class ProtocolTest(unittest.TestCase):
         self.assertEqual(buf[end:], "\n")
         c.send_raw(b'{"Command":"","Suggest":"ec","PlumbPipe":""}\n')
         self.assertIn("echo ", c.reply()["Suggest"])
+
+
+class ConcurrencyTest(unittest.TestCase):
+    """A long command of one client does not hold up the others (issue 14)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon().wait_ready()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.d.check_clean_exit()
+        finally:
+            cls.d.cleanup()
+
+    def conn(self):
+        c = Conn(self.d.sock)
+        self.addCleanup(c.close)
+        c.cmd(".annotate false")
+        return c
+
+    def test_shell_does_not_stall_other_clients(self):
+        slow, other = self.conn(), self.conn()
+        start = time.time()
+        slow.send(Command="shell sleep 3")
+        time.sleep(0.3)  # the shell has started
+        for i in range(5):
+            t0 = time.time()
+            self.assertTrue(other.rendered("version").startswith("herd "))
+            self.assertLess(time.time() - t0, 0.5, "version waited for the shell")
+            # state-changing commands go on too, and are seen at once
+            other.cmd("vm config memory %d" % (100 + i))
+            self.assertEqual(other.rendered("vm config memory"), str(100 + i))
+        self.assertLess(time.time() - start, 2.5)
+        # the shell's own client gets its reply when the child exits
+        r = slow.replies()
+        self.assertEqual([x["Resp"][0]["Error"] for x in r], [""])
+        self.assertGreaterEqual(time.time() - start, 2.9)
+
+    def test_one_clients_commands_stay_in_order(self):
+        c = self.conn()
+        # sent together: the second runs only once the first has finished
+        c.send(Command="shell sh -c 'sleep 1; echo first'")
+        c.send(Command="echo second")
+        self.assertEqual(c.reply()["Rendered"], "first")
+        self.assertEqual(c.reply()["Rendered"], "second")
+
+    def test_concurrent_shells(self):
+        conns = [self.conn() for _ in range(4)]
+        start = time.time()
+        for i, c in enumerate(conns):
+            c.send(Command="shell sh -c 'sleep 1; echo %d'" % i)
+        for i, c in enumerate(conns):
+            self.assertEqual(c.reply()["Rendered"], str(i))
+        self.assertLess(time.time() - start, 3.0, "the shells ran one after another")
+
+    def test_shell_is_recorded_when_it_ends(self):
+        slow, other = self.conn(), self.conn()
+        slow.send(Command="shell sh -c 'sleep 1; echo recorded-shell'")
+        time.sleep(0.2)
+        other.cmd("echo while-it-runs")
+        slow.replies()
+        hist = other.rendered("history").splitlines()
+        self.assertLess(hist.index("echo while-it-runs"),
+                        hist.index("shell sh -c 'sleep 1; echo recorded-shell'"))
+
+    def test_shell_environment_is_a_copy(self):
+        slow, other = self.conn(), self.conn()
+        other.cmd(".env HERD_T14 before")
+        slow.send(Command="shell sh -c 'sleep 1; echo $HERD_T14'")
+        time.sleep(0.3)
+        other.cmd(".env HERD_T14 after")  # while the child runs
+        self.assertEqual(slow.reply()["Rendered"], "before")
+        self.assertEqual(other.rendered(".env HERD_T14"), "after")
+
+
+    def test_big_answer_to_a_slow_reader(self):
+        # Three batches of 9 MB: more than the 16 MiB a client may leave
+        # unread. The command waits for this client (not holding up the
+        # others) and the whole answer arrives (issue 14: nothing is cut).
+        path = os.path.join(self.d.tmp, "big.mm")
+        size = 9000000
+        with open(path, "w") as f:
+            for ch in "abc":
+                f.write("shell sh -c 'yes %s | head -c %d'\n" % (ch * 7, size))
+        slow, other = self.conn(), self.conn()
+        slow.send(Command="read " + path)
+        time.sleep(1)
+        # meanwhile the command waits for its reader, not holding up others
+        # (making 9 MB answers takes the command lock for a moment, hence
+        # the margin; waiting for the reader would take seconds)
+        t0 = time.time()
+        self.assertTrue(other.rendered("version").startswith("herd "))
+        self.assertLess(time.time() - t0, 1.5)
+        time.sleep(2)  # read nothing for a while
+        got = []
+        pieces, rest = [], b""
+        while len(got) < 3:
+            data = slow.s.recv(1 << 16)
+            self.assertTrue(data, "daemon closed the connection")
+            time.sleep(0.001)  # and slowly
+            while b"\n" in data:
+                head, data = data.split(b"\n", 1)
+                r = json.loads(b"".join(pieces) + head)
+                pieces = []
+                got.append(r["Rendered"])
+                self.assertEqual(r["More"], len(got) < 3)
+            pieces.append(data)
+        slow.buf = b"".join(pieces)
+        self.assertEqual(len(got), 3)
+        for ch, text in zip("abc", got):
+            self.assertEqual(len(text), size - 1)  # the rendered text is trimmed
+            self.assertEqual(text[:16], (ch * 7 + "\n") * 2)
+        self.assertEqual(slow.rendered("echo still here"), "still here")
+
+
+class ShutdownWhileShellTest(unittest.TestCase):
+    def test_sigterm_during_shell(self):
+        d = Daemon()
+        self.addCleanup(d.cleanup)
+        d.wait_ready()
+        c = Conn(d.sock)
+        self.addCleanup(c.close)
+        # a shell whose own child holds its output open
+        sleeper = "sleep 30.%06d" % random.randrange(10 ** 6)
+        marker = "herd-t14-%d" % random.getrandbits(32)
+        c.send(Command="shell sh -c '%s; echo %s'" % (sleeper, marker))
+        time.sleep(0.5)
+        self.assertNotEqual(subprocess.run(["pgrep", "-f", sleeper], capture_output=True)
+                            .stdout, b"")
+        start = time.time()
+        self.assertEqual(d.stop(signal.SIGTERM), 0)
+        self.assertLess(time.time() - start, 4.0, "shutdown waited for the shell")
+        # the child and its own child were killed with the daemon
+        time.sleep(0.2)
+        for text in (sleeper, marker):
+            left = subprocess.run(["pgrep", "-f", text], capture_output=True).stdout
+            self.assertEqual(left, b"", text)
 
 
 class ClientTest(unittest.TestCase):

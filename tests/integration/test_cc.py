@@ -12,6 +12,7 @@ import os
 import socket
 import struct
 import sys
+import threading
 import time
 import unittest
 
@@ -95,6 +96,52 @@ class Files(unittest.TestCase):
         self.assertTrue(wait_for(lambda: cc_responses(self.c, cid) == 1, 60))
         got = os.path.join(self.resp_dir(cid), "tmp/miniccc/files/big.bin")
         self.assertEqual(sha256(got), want)
+
+    def test_cc_goes_on_during_a_long_shell(self):
+        # One client's `shell sleep 3` holds up neither another client nor
+        # the recording of cc responses (issue 14).
+        slow = self.d.client()
+        self.addCleanup(slow.close)
+        done = []
+        t = threading.Thread(target=lambda: done.append(slow.run("shell sleep 3")))
+        start = time.time()
+        t.start()
+        time.sleep(0.3)
+        t0 = time.time()
+        self.c.ok("version")
+        self.assertLess(time.time() - t0, 0.5)
+        cid = self.post("cc exec hostname")
+        self.assertTrue(wait_for(lambda: cc_responses(self.c, cid) == 1, 10, step=0.05))
+        self.assertLess(time.time() - start, 2.5, "the cc response waited for the shell")
+        self.assertEqual(self.c.ok(".annotate false cc responses %d raw" % cid).strip(), "foo")
+        self.assertFalse(done)  # the shell still runs
+        t.join(10)
+        self.assertEqual(done, [("", [])])
+
+    def test_output_over_4mib_is_kept(self):
+        # The agent sends long output on in chunks: nothing is cut (issue 14),
+        # and the control socket carries it whole.
+        size = 6000000
+        cid = self.post('cc exec sh -c "yes 0123456789abcdef | head -c %d; '
+                        'yes err | head -c 5000 >&2"' % size)
+        self.assertTrue(wait_for(lambda: cc_responses(self.c, cid) == 1, 60))
+        d = self.resp_dir(cid)
+        with open(os.path.join(d, "stdout"), "rb") as f:
+            data = f.read()
+        self.assertEqual(len(data), size)
+        self.assertEqual(data, (b"0123456789abcdef\n" * (size // 17 + 1))[:size])
+        with open(os.path.join(d, "stderr"), "rb") as f:
+            self.assertEqual(f.read(), (b"err\n" * 1250))
+        with open(os.path.join(d, "exitcode")) as f:
+            self.assertEqual(f.read(), "0")
+        out = self.c.ok(".annotate false cc responses %d raw" % cid)
+        self.assertGreaterEqual(len(out), size)
+        self.assertIn("0123456789abcdef\n" * 1000, out)
+        # a background command's output too
+        cid = self.post('cc background sh -c "yes bg | head -c %d"' % size)
+        path = os.path.join(self.resp_dir(cid), "stdout")
+        self.assertTrue(wait_for(lambda: os.path.exists(path) and
+                                 os.path.getsize(path) == size, 60))
 
     def test_send_missing_file(self):
         _, errors = self.c.run("cc send nope.bin")

@@ -297,6 +297,30 @@ class BadInput(unittest.TestCase):
                 subprocess.run(["ip", "link", "del", other])
 
 
+class BareAddress(unittest.TestCase):
+    def test_bare_address_gets_full_prefix(self):
+        # minimega runs `ip addr add dev <tap> <ip>`, which takes a bare
+        # address as /32 (/128); so does herd (issue 14).
+        with Daemon() as d:
+            c = d.client()
+            net = subnet()
+            name = "b" + secrets.token_hex(3)
+            bridge = "mybr" + secrets.token_hex(2)
+            self.assertEqual(c.plain("tap create 10 bridge %s ip %s.1 %s"
+                                     % (bridge, net, name)), name)
+            self.assertEqual(addresses(name), ["%s.1/32" % net])
+            self.assertEqual(c.table("tap"), [{"bridge": bridge, "tap": name, "vlan": "10"}])
+            c.ok("tap delete " + name)
+            self.assertFalse(link_exists(name))
+            # IPv6 too
+            t = c.plain("tap create 10 ip fd00:55::%x" % random.randint(1, 0xffff))
+            out = subprocess.run(["ip", "-6", "-o", "addr", "show", "dev", t],
+                                 capture_output=True, text=True).stdout
+            self.assertRegex(out, r"inet6 fd00:55::[0-9a-f]+/128")
+            c.ok("clear tap")
+            c.close()
+
+
 class Cleanup(unittest.TestCase):
     def make(self, c, net, name):
         t0 = c.plain("tap create 5 ip %s.254/24" % net)

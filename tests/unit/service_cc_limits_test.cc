@@ -56,10 +56,10 @@ TEST(CcLimits, NormalMessagesPass) {
     ASSERT_EQ(f1.size(), 1u);
     EXPECT_EQ(f1[0].type(), "hello");
 
-    // A response with the most output an agent keeps, a file chunk, a
+    // A response with the most output an agent sends at once, a file chunk, a
     // process list of many background commands: the limits of a welcomed
     // agent.
-    std::string out(ccproto::kMaxOutput, 'x');
+    std::string out(ccproto::kMaxOutputPiece, 'x');
     std::string stream = ccproto::encode(
         {{"type", "response"}, {"id", 1}, {"stdout", out.size()}, {"stderr", 0}, {"exitcode", 0}},
         out);

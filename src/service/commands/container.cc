@@ -26,9 +26,8 @@ std::shared_ptr<ContainerRuntime> containers(Herd& herd) {
 }
 
 struct TopSample {
-    Vm* vm;
-    uint64_t cpu0 = 0, cpu1 = 0;
-    std::vector<int> procs;
+    int id;  // looked up again after the window: the VM may be gone by then
+    uint64_t cpu0 = 0;
 };
 
 // Sums statm (pages) over processes: virtual, resident, shared, in MiB.
@@ -63,19 +62,23 @@ void topCommand(Command& c, Env& env) {
         if (!inStates(vm->state, kKillable)) continue;  // no cgroup: omitted
         auto st = rt->stats(*vm);
         if (!st.ok()) continue;
-        samples.push_back({vm, st->cpu_ns, 0, {}});
+        samples.push_back({vm->id, st->cpu_ns});
     }
-    std::this_thread::sleep_for(std::chrono::duration<double>(window));
+    // Other commands run during the window.
+    env.herd.waitUnlocked(
+        [window] { std::this_thread::sleep_for(std::chrono::duration<double>(window)); });
     std::vector<std::vector<std::string>> rows;
     for (auto& s : samples) {
-        auto st = rt->stats(*s.vm);
+        Vm* vm = env.herd.vms.find(env.ns, std::to_string(s.id));
+        if (!vm || !inStates(vm->state, kKillable)) continue;
+        auto st = rt->stats(*vm);
         if (!st.ok()) continue;
-        auto procs = rt->procs(*s.vm);
+        auto procs = rt->procs(*vm);
         if (procs.size() > 100) procs.resize(100);
         auto mem = memoryOf(procs);
         double cpu =
             100.0 * static_cast<double>(st->cpu_ns - std::min(st->cpu_ns, s.cpu0)) / (window * 1e9);
-        rows.push_back({s.vm->name, std::to_string(mem[0]), std::to_string(mem[1]),
+        rows.push_back({vm->name, std::to_string(mem[0]), std::to_string(mem[1]),
                         std::to_string(mem[2]), fmt::format("{:.2f}", cpu), "0.00",
                         go::duration(static_cast<int64_t>(st->cpu_ns)), std::to_string(st->procs),
                         "0.00", "0.00"});

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "base/fs.h"
@@ -130,7 +131,16 @@ void shellCommand(Command& c, Env& env) {
     const auto& args = c.list("command");
     auto path = lookPath(args[0], pathEnv(env.herd));
     if (!path.ok()) return env.fail(path.error().text());
-    auto out = runProcess(*path, args, env.herd.environ);
+    // The child runs without the command lock (other clients, cc and the
+    // web page go on meanwhile), so it gets copies of what it reads.
+    const std::vector<std::string> argv = args;
+    const std::map<std::string, std::string> vars = env.herd.environ;
+    auto canceller = std::make_shared<ProcessCanceller>();
+    std::optional<Result<ProcessOutput>> ran;
+    env.herd.waitUnlocked([&] { ran.emplace(runProcess(*path, argv, vars, canceller.get())); },
+                          [canceller] { canceller->cancel(); });
+    if (!ran) return env.fail("shell: not run");
+    auto& out = *ran;
     if (!out.ok()) return env.fail(out.error().text());
     auto r = env.response();
     if (out->status != 0) {
@@ -192,7 +202,9 @@ void backgroundStatusCommand(Command& c, Env& env) {
 
 void historyCommand(Command& c, Env& env) {
     if (c.pattern.rfind("clear", 0) == 0) {
+        // Not recorded itself: `history` right after it prints nothing.
         env.herd.history.clear();
+        c.record = false;
         return env.ok();
     }
     std::string s;
@@ -230,8 +242,8 @@ void quitCommand(Command& c, Env& env) {
 
 // `clear all` resets every subsystem, in minimega's order; subsystems that a
 // later issue adds register their clear command and are picked up here. As in
-// minimega the sub-commands are recorded (so history ends up holding
-// `clear history`, then `clear all`).
+// minimega the sub-commands are recorded, but `clear history` empties the
+// history and is not recorded itself, so it ends up holding `clear all`.
 void clearAllCommand(Command&, Env& env) {
     for (const char* line : {"clear deploy flags", "dnsmasq kill all", "clear namespace all",
                              "clear vlans all", "clear plumb", "clear pipe", "clear history"}) {

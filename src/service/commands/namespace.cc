@@ -18,35 +18,39 @@ void cliNamespace(cli::Command& c, Env& env) {
         if (!validName(name)) return env.fail(std::string(invalidNameError(name)));
         all.getOrCreate(name);
         if (c.sub) {
-            // Run one command there. A namespace switch inside it is undone
-            // afterwards, as minimega reverts to the namespace it came from.
-            const std::string before = all.activeName();
-            Env sub{env.herd, env.session, env.exec, env.sink, name, env.in_read};
+            // Run one command there; the active namespace stays what it is,
+            // whatever the command does (other clients' commands may run
+            // while it waits, and must not see it switch).
+            Env sub = env;
+            sub.ns = name;
+            sub.ns_scoped = true;
             c.sub->setRecord(false);
             env.exec.run(*c.sub, sub);
-            if (before != name && all.find(before)) all.setActive(before);
             return;
         }
         // Re-selecting the active namespace is silent (minimega's source;
         // its older tests expected an error).
-        all.setActive(name);
+        if (!env.ns_scoped) all.setActive(name);
         env.ns = name;  // a `read` file follows its own switches
         return env.ok();
     }
+    // `active` is the namespace this command runs in: the daemon's active
+    // one, or X in `namespace X namespace` (as minimega, which makes X active
+    // while the command runs).
     std::vector<std::vector<std::string>> rows;
     for (auto& name : all.names()) {
         // `vlans range` of the namespace; the default one's is the global range.
         std::string vlans;
         if (auto r = env.herd.vlans.range(name == kDefaultNamespace ? "" : name))
             vlans = fmt::format("{}-{}", r->min, r->max);
-        rows.push_back({name, vlans, name == all.activeName() ? "true" : "false"});
+        rows.push_back({name, vlans, name == env.ns ? "true" : "false"});
     }
     env.table({"namespace", "vlans", "active"}, std::move(rows));
 }
 
 void cliClearNamespace(cli::Command& c, Env& env) {
     if (!c.has("name") || c.str("name").empty()) {
-        env.herd.namespaces.setActive(kDefaultNamespace);
+        if (!env.ns_scoped) env.herd.namespaces.setActive(kDefaultNamespace);
         env.ns = kDefaultNamespace;
         return env.ok();
     }

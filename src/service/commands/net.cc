@@ -62,9 +62,13 @@ void tapCreate(Command& c, Env& env) {
             return env.fail(r.error().text());
     }
     if (c.has("ip")) {
+        // A bare address gets the family's full width (parseIp), as `ip
+        // addr add`, which minimega runs, gives it: /32 or /128.
+        const std::string& text = c.str("ip");
         runtime::IpPrefix p;
-        if (!runtime::parseCidr(c.str("ip"), p))
-            return env.fail("invalid CIDR address: " + c.str("ip"));
+        bool parsed = text.find('/') == std::string::npos ? runtime::parseIp(text, p)
+                                                          : runtime::parseCidr(text, p);
+        if (!parsed) return env.fail("invalid CIDR address: " + text);
         req.ip = p;
     }
     auto vlan = herd.vlans.lookup(env.ns, c.str("vlan"));

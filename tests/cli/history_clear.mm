@@ -1,0 +1,7 @@
+echo one
+clear history
+history
+echo two
+history
+clear all
+history
