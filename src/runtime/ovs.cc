@@ -100,7 +100,8 @@ Result<Inventory> inventory(ovsdb::Client& c, std::string_view prefix) {
                     if (auto u = ovsdb::uuidOf(m)) x.mirrors.push_back(*u);
                 }
             }
-            std::vector<Row>* tables[] = {&inv.ports, &inv.bridges, &inv.mirrors, &inv.qos};
+            std::vector<Inventory::Row>* tables[] = {&inv.ports, &inv.bridges, &inv.mirrors,
+                                                     &inv.qos};
             tables[t]->push_back(std::move(x));
         }
     }

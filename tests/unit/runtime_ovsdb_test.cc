@@ -270,12 +270,12 @@ Json inventoryReply(const Json& req, bool foreign_port) {
         Json::array({{{"_uuid", uuid("M")}, {"name", "mirror-t1m0"}, {"external_ids", tag}}});
     // herd's linux-noop QoS row, which its ports refer to.
     Json qos = Json::array({{{"_uuid", uuid("Q")}, {"external_ids", tag}}});
-    return Json{{"id", req["id"]},
-                {"error", nullptr},
-                {"result", Json::array({{{"rows", ports}},
-                                        {{"rows", bridges}},
-                                        {{"rows", mirrors}},
-                                        {{"rows", qos}}})}};
+    return Json{
+        {"id", req["id"]},
+        {"error", nullptr},
+        {"result",
+         Json::array(
+             {{{"rows", ports}}, {{"rows", bridges}}, {{"rows", mirrors}}, {{"rows", qos}}})}};
 }
 
 const Json* findOp(const Json& req, const std::string& op, const std::string& table) {
