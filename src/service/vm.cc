@@ -116,7 +116,6 @@ Result<std::string> Vm::info(std::string_view column, const VlanAliases& vlans) 
     if (column == "cc_active") return std::string(cc_active ? "true" : "false");
     if (column == "pid") return std::to_string(pid);
     if (column == "console_port") return std::to_string(console_port);
-    if (column == "tags") return go::jsonMap(config.tags);
     if (column == "vlan")
         return nics([&](const NetConfig& n) {
             return n.vlan == kDisconnectedVlan ? std::string("disconnected")
@@ -134,8 +133,7 @@ Result<std::string> Vm::info(std::string_view column, const VlanAliases& vlans) 
             if (config.networks[i].qinq) v.push_back(std::to_string(i));
         return joinList(v);
     }
-    if (column == "bond") return joinList(config.bonds);
-    return config.info(column);
+    return config.info(column, type);
 }
 
 Vm& VmRegistry::create(const std::string& name, const std::string& ns, const std::string& host,

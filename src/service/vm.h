@@ -31,7 +31,6 @@ inline bool inStates(VmState s, unsigned mask) {
 }
 std::string_view stateString(VmState s);
 
-enum class VmType { Container, Kvm };
 std::string_view typeString(VmType t);
 
 struct Vm {

@@ -1,7 +1,11 @@
-// vm config fields, parsing and print forms (reference §3).
+// vm config fields, parsing and print forms.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+
 #include "service/gostr.h"
+#include "service/vm.h"
 #include "service/vmconfig.h"
 
 namespace herd {
@@ -20,11 +24,11 @@ ConfigContext ctx() {
 }
 
 Result<void> set(VmConfig& c, const std::string& f, std::vector<std::string> args) {
-    return findConfigField(f)->set(c, args, ctx());
+    return findConfigField(f)->value.set(c, args, ctx());
 }
 
 std::string get(const VmConfig& c, const std::string& f) {
-    return findConfigField(f)->get(c);
+    return findConfigField(f)->value.get(c);
 }
 
 TEST(ServiceVmConfig, Defaults) {
@@ -82,7 +86,7 @@ TEST(ServiceVmConfig, NumbersAreRangeChecked) {
     EXPECT_TRUE(set(c, "memory", {"unlimited"}).ok());
     EXPECT_EQ(c.memory, kUnlimited);
     EXPECT_EQ(get(c, "memory"), "unlimited");
-    EXPECT_EQ(c.info("memory").value(), "unlimited");
+    EXPECT_EQ(c.info("memory", VmType::Container).value(), "unlimited");
 
     EXPECT_EQ(set(c, "vcpus", {"0"}).error().text(),
               "invalid vcpus \"0\": want a whole number from 1 to 4096");
@@ -216,15 +220,23 @@ TEST(ServiceVmConfig, NetSpecs) {
     n = parseNetSpec("10,B4:B6:76:69:68:68");
     ASSERT_TRUE(n.ok());
     EXPECT_EQ(n->str(), "10,b4:b6:76:69:68:68");
-    n = parseNetSpec("100,e1000");  // no QEMU: bridge 100, alias e1000
+    n = parseNetSpec("100,e1000");  // a QEMU NIC model is a driver
+    ASSERT_TRUE(n.ok());
+    EXPECT_EQ(n->bridge, kDefaultBridge);
+    EXPECT_EQ(n->alias, "100");
+    EXPECT_EQ(n->driver, "e1000");
+    EXPECT_EQ(n->str(), "100");   // the default driver is left out
+    n = parseNetSpec("100,foo");  // anything else before the VLAN is a bridge
     ASSERT_TRUE(n.ok());
     EXPECT_EQ(n->bridge, "100");
-    EXPECT_EQ(n->alias, "e1000");
+    EXPECT_EQ(n->alias, "foo");
     n = parseNetSpec("100,QinQ");
     ASSERT_TRUE(n.ok());
     EXPECT_TRUE(n->qinq);
     EXPECT_EQ(n->str(), "100,qinq");
     EXPECT_EQ(parseNetSpec("a,b,c").error().text(), "malformed netspec");
+    EXPECT_EQ(parseNetSpec("a,b,c,qinq").error().text(), "malformed netspec");
+    EXPECT_EQ(parseNetSpec("a,b,13:37:13:37:00:01,nonic").error().text(), "malformed netspec");
     EXPECT_EQ(parseNetSpec("a,b,c,d,e,f").error().text(), "malformed netspec");
 
     VmConfig c;
@@ -233,6 +245,98 @@ TEST(ServiceVmConfig, NetSpecs) {
     EXPECT_EQ(c.networks[1].vlan, 200);
     EXPECT_FALSE(set(c, "networks", {"1", "a,b,c"}).ok());
     EXPECT_TRUE(c.networks.empty());  // a bad spec clears the list
+}
+
+TEST(ServiceVmConfig, NetSpecDriverForms) {
+    const std::string mac = "13:37:13:37:00:01";
+    struct Want {
+        std::string spec, bridge, alias, mac, driver;
+        bool qinq;
+    };
+    const std::string def_br(kDefaultBridge), def_drv(kDefaultDriver);
+    for (const Want& w : std::vector<Want>{
+             {"100,virtio-net-pci", def_br, "100", "", "virtio-net-pci", false},
+             {"100,rtl8139,qinq", def_br, "100", "", "rtl8139", true},
+             {"100," + mac + ",rtl8139", def_br, "100", mac, "rtl8139", false},
+             {"br,100,rtl8139", "br", "100", "", "rtl8139", false},
+             {"br,100,rtl8139,qinq", "br", "100", "", "rtl8139", true},
+             {"br,100," + mac + ",e1000", "br", "100", mac, "e1000", false},
+             {"100," + mac + ",i82559c,qinq", def_br, "100", mac, "i82559c", true},
+             {"br,100," + mac + ",vmxnet3,QinQ", "br", "100", mac, "vmxnet3", true},
+         }) {
+        auto n = parseNetSpec(w.spec);
+        ASSERT_TRUE(n.ok()) << w.spec;
+        EXPECT_EQ(n->bridge, w.bridge) << w.spec;
+        EXPECT_EQ(n->alias, w.alias) << w.spec;
+        EXPECT_EQ(n->mac, w.mac) << w.spec;
+        EXPECT_EQ(n->driver, w.driver) << w.spec;
+        EXPECT_EQ(n->qinq, w.qinq) << w.spec;
+        // The print form parses back to the same NIC.
+        auto again = parseNetSpec(n->str());
+        ASSERT_TRUE(again.ok()) << n->str();
+        EXPECT_EQ(again->driver, w.driver) << n->str();
+        EXPECT_EQ(again->bridge, w.bridge) << n->str();
+    }
+    EXPECT_TRUE(isNicDriver("e1000"));
+    EXPECT_FALSE(isNicDriver("E1000"));
+    EXPECT_FALSE(isNicDriver(""));
+}
+
+// Every field is complete, and the summary shows each labelled field once.
+TEST(ServiceVmConfig, TableIsConsistent) {
+    std::map<std::string, int> shown;
+    for (auto& block : summaryLayout())
+        for (auto& name : block.fields) {
+            const ConfigField* f = findConfigField(name);
+            ASSERT_NE(f, nullptr) << name;
+            EXPECT_FALSE(f->label.empty()) << name;
+            ++shown[name];
+        }
+    const VmConfig d;
+    for (auto& f : configFields()) {
+        const FieldValue& v = f.value;
+        ASSERT_TRUE(v.get && v.set && v.show && v.info && v.copy && v.is_default && v.file_args)
+            << f.name;
+        EXPECT_TRUE(v.is_default(d)) << f.name;
+        EXPECT_EQ(shown[f.name], f.label.empty() ? 0 : 1) << f.name;
+        EXPECT_EQ(v.arity == FieldArity::Map, static_cast<bool>(v.lookup)) << f.name;
+        EXPECT_EQ(findConfigField(f.name), &f);
+        for (auto& a : f.aliases) EXPECT_EQ(findConfigField(a), &f) << a;
+        if (!f.column.empty()) {
+            const auto& cols = vmInfoColumns();
+            EXPECT_NE(std::find(cols.begin(), cols.end(), f.column), cols.end()) << f.column;
+        }
+    }
+}
+
+TEST(ServiceVmConfig, InfoColumnsByVmType) {
+    VmConfig c;
+    c.fifos = 3;
+    c.disks = {"/d.qcow2"};
+    EXPECT_EQ(c.info("fifo", VmType::Container).value(), "3");
+    EXPECT_FALSE(c.info("fifo", VmType::Kvm).ok());
+    EXPECT_FALSE(c.info("disks", VmType::Container).ok());  // N/A for containers
+    EXPECT_EQ(c.info("disks", VmType::Kvm).value(), "[/d.qcow2]");
+    EXPECT_EQ(c.info("bond", VmType::Container).value(), "[]");
+    c.bonds = {"0,1,active-backup", "2,3,balance-slb"};
+    EXPECT_EQ(c.info("bond", VmType::Container).value(), "[0,1,active-backup, 2,3,balance-slb]");
+    EXPECT_EQ(c.info("tags", VmType::Container).value(), "{}");
+    EXPECT_EQ(c.info("name", VmType::Container).error().text(), "invalid info field: name");
+}
+
+TEST(ServiceVmConfig, AliasesAndEmptyGetters) {
+    VmConfig c;
+    EXPECT_EQ(get(c, "disks"), "[]");  // as minimega prints an empty disk list
+    EXPECT_EQ(get(c, "bonds"), "[]");
+    EXPECT_EQ(get(c, "qemu-append"), "");
+    ASSERT_TRUE(set(c, "disk", {"a.qcow2"}).ok());
+    EXPECT_EQ(get(c, "disks"), "[/tmp/herd/files/a.qcow2]");
+    c.clear("disk");
+    EXPECT_TRUE(c.disks.empty());
+    ASSERT_TRUE(set(c, "state", {"/s"}).ok());
+    EXPECT_EQ(c.migrate, "/s");
+    c.clear("state");
+    EXPECT_EQ(c.migrate, "");
 }
 
 TEST(ServiceVmConfig, MapsListsAndClear) {

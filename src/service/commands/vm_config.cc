@@ -8,27 +8,6 @@ namespace herd {
 
 namespace {
 
-// The KVM half of a config, kept when cloning a container's config.
-void copyKvmFields(VmConfig& dst, const VmConfig& src) {
-    dst.qemu = src.qemu;
-    dst.kernel = src.kernel;
-    dst.initrd = src.initrd;
-    dst.cdrom = src.cdrom;
-    dst.migrate = src.migrate;
-    dst.cpu = src.cpu;
-    dst.sockets = src.sockets;
-    dst.cores = src.cores;
-    dst.threads = src.threads;
-    dst.machine = src.machine;
-    dst.serial_ports = src.serial_ports;
-    dst.virtio_ports = src.virtio_ports;
-    dst.vga = src.vga;
-    dst.append = src.append;
-    dst.disks = src.disks;
-    dst.qemu_append = src.qemu_append;
-    dst.qemu_override = src.qemu_override;
-}
-
 void cliVmConfig(cli::Command& c, Env& env) {
     Namespace& ns = env.nspace();
     if (c.flag("save")) {
@@ -52,8 +31,10 @@ void cliVmConfig(cli::Command& c, Env& env) {
         const std::string& target = c.str("vm");
         Vm* found = env.herd.vms.find(ns.name, target);
         if (!found) return env.fail(fmt::format("vm not found: {}", target));
+        // The VM's own fields, the current KVM ones (a container has none).
         VmConfig cfg = found->config;
-        copyKvmFields(cfg, ns.vm_config);
+        for (auto& f : configFields())
+            if (!f.appliesTo(found->type)) f.value.copy(cfg, ns.vm_config);
         cfg.uuid.clear();
         // Re-parse the NICs as they were typed: aliases resolve again and
         // generated MACs are not copied.
@@ -61,8 +42,8 @@ void cliVmConfig(cli::Command& c, Env& env) {
         for (auto& n : cfg.networks) raw.push_back(n.raw);
         ns.vm_config = cfg;
         if (raw.empty()) return env.ok();
-        auto r =
-            findConfigField("networks")->set(ns.vm_config, raw, configContext(env.herd, ns.name));
+        auto r = findConfigField("networks")
+                     ->value.set(ns.vm_config, raw, configContext(env.herd, ns.name));
         return okOrFail(env, r);
     }
     env.reply(ns.vm_config.summary());
@@ -71,32 +52,36 @@ void cliVmConfig(cli::Command& c, Env& env) {
 // The handler of one `vm config <field>`.
 cli::Handler fieldHandler(const ConfigField& f) {
     cli::Handler h;
-    h.help_short = f.help_short;
-    h.help_long = f.help_long;
-    const std::string base = "vm config " + f.name;
-    std::string list_key = f.name == "networks" ? "netspec"
-                           : f.name == "disks"  ? "diskspec"
-                                                : "value";
-    switch (f.arity) {
-        case FieldArity::One:
-            h.patterns = {base + " [value]"};
-            break;
-        case FieldArity::Bool:
-            h.patterns = {base + " [true,false]"};
-            break;
-        case FieldArity::List:
-            h.patterns = {base + " [" + list_key + "]..."};
-            break;
-        case FieldArity::Map:
-            h.patterns = {base, base + " <key> [value]"};
-            break;
-        case FieldArity::Pairs:
-            h.patterns = {base, base + " <match> <replacement>"};
-            break;
+    h.help_short = f.helpShort();
+    h.help_long = f.helpLong();
+    const std::string& list_key = f.value.list_key;
+    std::vector<std::string> names = f.aliases;
+    names.insert(names.begin(), f.name);
+    for (auto& n : names) {
+        const std::string base = "vm config " + n;
+        switch (f.value.arity) {
+            case FieldArity::One:
+                h.patterns.push_back(base + " [value]");
+                break;
+            case FieldArity::Bool:
+                h.patterns.push_back(base + " [true,false]");
+                break;
+            case FieldArity::List:
+                h.patterns.push_back(base + " [" + list_key + "]...");
+                break;
+            case FieldArity::Map:
+                h.patterns.push_back(base);
+                h.patterns.push_back(base + " <key> [value]");
+                break;
+            case FieldArity::Pairs:
+                h.patterns.push_back(base);
+                h.patterns.push_back(base + " <match> <replacement>");
+                break;
+        }
     }
     const std::string name = f.name;
     h.call = [name, list_key](cli::Command& c, Env& env) {
-        const ConfigField& f = *findConfigField(name);
+        const FieldValue& f = findConfigField(name)->value;
         VmConfig& cfg = env.nspace().vm_config;
         std::vector<std::string> args;
         switch (f.arity) {
@@ -117,9 +102,7 @@ cli::Handler fieldHandler(const ConfigField& f) {
                 if (!c.has("value")) {
                     // minimega looks up the wrong key here and prints
                     // nothing; herd prints the entry.
-                    const auto& m = name == "volume" ? cfg.volumes : cfg.tags;
-                    auto it = m.find(c.str("key"));
-                    return env.reply(it == m.end() ? std::string() : it->second);
+                    return env.reply(f.lookup(cfg, c.str("key")));
                 }
                 args = {c.str("key"), c.str("value")};
                 break;
