@@ -230,6 +230,10 @@ Result<void> Child::waitExec(int timeout_ms) {
     return childError(m);
 }
 
+void Child::kill() {
+    if (pid_ > 0 && !reaped_) syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+}
+
 int Child::killAndReap() {
     if (pid_ <= 0 || reaped_) return 0;
     syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);

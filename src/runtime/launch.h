@@ -94,6 +94,9 @@ class Child {
 
     // SIGKILL through the pidfd; reaps (blocking) and returns the wait status.
     int killAndReap();
+    // SIGKILL through the pidfd, leaving the reaping to whoever watches the
+    // pidfd.
+    void kill();
     // Non-blocking reap; returns the wait status if the process has exited.
     std::optional<int> tryReap();
 

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <filesystem>
 #include <variant>
 
@@ -627,13 +628,24 @@ std::vector<Result<void>> ContainerRuntime::startMany(const std::vector<Vm*>& vm
             if (results[i].ok()) released.push_back(i);
         }
     }
+    // One deadline for the whole batch, longer for more containers: when
+    // thousands of inits exec at once on a loaded host, the last ones may
+    // need more than one container's 10 s.
+    using namespace std::chrono;
+    const auto deadline =
+        steady_clock::now() + seconds(10) + milliseconds(5) * static_cast<int>(released.size());
     for (size_t i : released) {
         Vm& vm = *vms[i];
         Instance& in = *inst_[vm.id];
-        auto r = in.child.waitExec();
+        const auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
+        auto r = in.child.waitExec(static_cast<int>(std::max<int64_t>(left.count(), 100)));
         if (!r.ok()) {
+            // One that has not exec'd by now is killed, so that it cannot go
+            // on to run init in a VM that is not RUNNING; the reaper reports
+            // the exit and sets ERROR.
+            in.child.kill();
             results[i] = r.error().wrap("start " + vm.name);
-            continue;  // the reaper reports the exit and sets ERROR
+            continue;
         }
         if (vm.state == VmState::Building) setState(vm, VmState::Running);
     }

@@ -7,6 +7,7 @@ a container really is, from inside it, through its console.
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herdtest import Console, Daemon, host_objects  # noqa: E402
+from herdtest import Console, Daemon, assert_responsive, host_objects  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -266,6 +267,28 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(self.states(), {"ok": "QUIT", "bad": "ERROR"})
         tags = {r["name"]: r["tags"] for r in c.table("vm info")}
         self.assertIn("exit status 3", tags["bad"])
+        self.assertEqual(zombies_of(self.d.proc.pid), [])
+
+    def test_init_that_never_execs_is_killed_at_start(self):
+        # A BUILDING container that is stopped (as one on a badly overloaded
+        # host may be) cannot exec init when `vm start` releases it: after
+        # the start's deadline it is killed and its VM is ERROR, never a
+        # BUILDING VM whose init later runs anyway.
+        c = self.c
+        c.ok("vm launch container slow,fine")
+        pids = {r["name"]: int(r["pid"]) for r in c.table("vm info")}
+        os.kill(pids["slow"], signal.SIGSTOP)
+        t0 = time.time()
+        _, errors = c.run("vm start all")
+        self.assertLess(time.time() - t0, 20)
+        self.assertEqual(len(errors), 1, errors)
+        self.assertIn("start slow", errors[0])
+        assert_responsive(self.d)
+        deadline = time.time() + 10
+        while time.time() < deadline and self.states() != {"slow": "ERROR", "fine": "RUNNING"}:
+            time.sleep(0.05)
+        self.assertEqual(self.states(), {"slow": "ERROR", "fine": "RUNNING"})
+        self.assertFalse(os.path.exists("/proc/%d" % pids["slow"]))
         self.assertEqual(zombies_of(self.d.proc.pid), [])
 
     def test_missing_init_is_refused_when_queued(self):
