@@ -45,14 +45,21 @@ echo "127.0.0.1 localhost" > etc/hosts
 mkdir -p usr/share/udhcpc
 cat > usr/share/udhcpc/default.script <<'S'
 #!/bin/sh
-# udhcpc hook: apply the lease to the interface.
+# udhcpc hook: apply the lease to the interface. Only the leased address is
+# added and removed (it is remembered in /run): addresses set by hand, before
+# or after udhcpc starts, stay.
+lease=/run/udhcpc.$interface
 case "$1" in
 deconfig)
-    ip -4 addr flush dev "$interface"
+    [ -f "$lease" ] && ip -4 addr del "$(cat "$lease")" dev "$interface" 2>/dev/null
+    rm -f "$lease"
     ;;
 bound|renew)
-    ip -4 addr flush dev "$interface"
-    ip addr add "$ip/${mask:-24}" dev "$interface"
+    new="$ip/${mask:-24}"
+    old=$(cat "$lease" 2>/dev/null)
+    [ -n "$old" ] && [ "$old" != "$new" ] && ip -4 addr del "$old" dev "$interface" 2>/dev/null
+    ip addr add "$new" dev "$interface" 2>/dev/null
+    echo "$new" > "$lease"
     if [ -n "$router" ]; then
         for r in $router; do ip route add default via "$r" dev "$interface" && break; done
     fi
