@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include "cli/tabwriter.h"
 #include "cli/text.h"
@@ -148,12 +149,26 @@ Result<void> CommandTable::add(Handler h) {
 
 namespace {
 
+// The result of matching tokens[i..] from a trie node depends on nothing
+// else, so each (node, i) is computed once. Without this, a line of many
+// one-letter words, each a prefix of several commands that take a command
+// (`.csv`, `.filter`, ...), restarts from the root once per path and takes
+// time exponential in its length.
 class Matcher {
   public:
     Matcher(const std::vector<CommandTable::Node>& nodes, const std::vector<Token>& tokens)
         : nodes_(nodes), tokens_(tokens) {}
 
-    std::optional<Match> match(size_t node, size_t i) const {
+    std::optional<Match> match(size_t node, size_t i) {
+        const uint64_t key = static_cast<uint64_t>(node) * (tokens_.size() + 1) + i;
+        if (auto it = memo_.find(key); it != memo_.end()) return it->second;
+        auto m = matchOnce(node, i);
+        memo_.emplace(key, m);
+        return m;
+    }
+
+  private:
+    std::optional<Match> matchOnce(size_t node, size_t i) {
         const CommandTable::Node& n = nodes_[node];
         if (i == tokens_.size()) {
             if (n.handler == nullptr) return std::nullopt;
@@ -213,16 +228,17 @@ class Matcher {
         return std::move(*exact);
     }
 
-  private:
     const std::vector<CommandTable::Node>& nodes_;
     const std::vector<Token>& tokens_;
+    std::unordered_map<uint64_t, std::optional<Match>> memo_;
 };
 
 }  // namespace
 
 std::optional<Command> CommandTable::compileTokens(const std::vector<Token>& tokens) const {
     if (tokens.empty()) return std::nullopt;
-    auto m = Matcher(nodes_, tokens).match(0, 0);
+    Matcher matcher(nodes_, tokens);
+    auto m = matcher.match(0, 0);
     if (!m) return std::nullopt;
     m->cmd.original = joinTokens(tokens);
     return std::move(m->cmd);
@@ -255,8 +271,14 @@ struct Suggester {
     const std::string& raw;  // the whole line: does it end with a space?
     Env* env;
     std::set<std::string>& out;
+    // Every call gets a suffix of the typed words, so its length names it.
+    // Suggestions for a suffix only ever add the same words to `out`, so each
+    // is computed once: a line of words that abbreviate several nesting
+    // commands would otherwise cost (commands)^(words) walks.
+    std::set<size_t> done = {};
 
     void all(const std::vector<std::string>& items) {
+        if (!done.insert(items.size()).second) return;
         for (const auto& h : handlers) one(h, items);
     }
 

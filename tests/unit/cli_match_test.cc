@@ -247,6 +247,27 @@ TEST_F(CliMatch, SetRecordReachesNestedCommands) {
     EXPECT_FALSE(c.sub->sub->record);
 }
 
+// A word that abbreviates several commands taking a command restarts the match
+// from the root once per choice; without memoising (node, token) this line
+// needs about 3^60 steps and the test never ends (the fuzzer found it).
+TEST(CliMatchComplexity, ManyAbbreviationsOfNestingCommandsEndQuickly) {
+    CommandTable t;
+    addAll(t, {".alpha <a> (command)", ".beta (command)", ".gamma <b> <c> (command)", "pwd"});
+    std::string line;
+    for (int i = 0; i < 60; ++i) line += ". ";
+    line += "nosuch";
+    EXPECT_EQ(compileError(t, line).rfind("invalid command", 0), 0u);
+    Command c = mustCompile(t, ".beta .gamma x y .alpha z pwd");
+    ASSERT_NE(c.sub, nullptr);
+    ASSERT_NE(c.sub->sub, nullptr);
+    ASSERT_NE(c.sub->sub->sub, nullptr);
+    EXPECT_EQ(c.sub->sub->sub->pattern, "pwd");
+
+    // Suggestions walk the same nesting; the last word's completions remain.
+    const std::string prefix = line.substr(0, line.size() - 6);
+    EXPECT_EQ(t.suggest(prefix + "pw", nullptr), std::vector<std::string>{prefix + "pwd "});
+}
+
 TEST(CliMatchAmbiguity, AbbreviationMatchingSeveralIsRejected) {
     CommandTable t;
     addAll(t, {"vm start <target>", "vm stop <target>", "vm kill <target>"});
