@@ -415,7 +415,8 @@ int runDaemon(const Flags& flags) {
         if (cmd.post([&herd, done] {
                 (void)destroyNamespace(herd, "all");
                 hostnetShutdown(herd);  // dnsmasq, DHCP clients; before the switches go
-                herd.runtime.reset();
+                // Kills what still runs; whatever comes after is refused.
+                herd.runtime = makeUnavailableRuntime("the daemon is shutting down");
                 forgetPrefix(*herd.base_dir);  // nothing with the prefix is left
                 done->set_value();
             })) {

@@ -84,6 +84,10 @@ bool holdsLeftovers(const Dir& base) {
 
 }  // namespace
 
+std::shared_ptr<Runtime> makeUnavailableRuntime(std::string why) {
+    return std::make_shared<UnavailableRuntime>(std::move(why));
+}
+
 Result<std::shared_ptr<unique_fd>> claimPrefixAtStart(const Dir& base, const std::string& path,
                                                       const std::string& prefix, bool containers) {
     // A state-only daemon makes nothing on the host that a prefix names.
@@ -135,7 +139,7 @@ std::shared_ptr<Runtime> makeRuntime(const RuntimeFlags& flags, const Herd& herd
                                                     rt.error().text());
     }
     HERD_LOG(info, "container runtime ready (cgroup {}, image {}, switch {})",
-             (*rt)->cgroupVersion(), o.default_image, (*rt)->switchBackend().kind());
+             (*rt)->cgroupVersion(), o.default_image, (*rt)->switchBackend()->kind());
     return *rt;
 }
 

@@ -42,6 +42,10 @@ std::shared_ptr<Runtime> makeRuntime(const RuntimeFlags& flags, const Herd& herd
                                      boost::asio::io_context& io,
                                      std::function<void(std::function<void()>)> post);
 
+// A runtime that runs nothing: every launch fails with `why` (a host that
+// cannot run containers, a daemon shutting down).
+std::shared_ptr<Runtime> makeUnavailableRuntime(std::string why);
+
 // `herd -nuke`: with no daemon running on `base`, kills every container under
 // the prefix's cgroups, removes them and herd's files in `base`. Idempotent.
 // The prefix is the one the base records (<base>/prefix); `opts.prefix`, when

@@ -85,6 +85,7 @@ class Child {
     int pid() const { return pid_; }
     int pidfd() const { return pidfd_.get(); }
     bool released() const { return released_; }
+    bool reaped() const { return reaped_; }
 
     // Lets the child exec init (first half of `vm start`).
     Result<void> release();

@@ -3,10 +3,11 @@
 #include <fcntl.h>
 
 #include "base/log.h"
-#include "service/container_runtime.h"
+#include "runtime/bridge.h"
 #include "service/herd.h"
 #include "service/names.h"
 #include "service/vm.h"
+#include "service/vm_ops.h"
 
 namespace herd {
 
@@ -160,8 +161,7 @@ CaptureService& captureService(Herd& herd) {
 }
 
 runtime::SwitchBackend* captureSwitch(Herd& herd) {
-    auto rt = std::dynamic_pointer_cast<ContainerRuntime>(herd.runtime);
-    return rt ? &rt->switchBackend() : nullptr;
+    return runtimeOf(herd).switchBackend();
 }
 
 void captureVmsDown(Herd& herd, const std::vector<Vm*>& vms) {

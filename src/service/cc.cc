@@ -21,9 +21,9 @@
 #include "base/log.h"
 #include "cli/text.h"
 #include "service/agent_addresses.h"
-#include "service/container_runtime.h"
 #include "service/herd.h"
 #include "service/namespace.h"
+#include "service/vm_ops.h"
 #include "service/vmconfig.h"
 
 namespace herd {
@@ -952,10 +952,8 @@ void CcService::signal(const std::string& nsname, const json& msg) {
 
 void attachCc(Herd& herd) {
     herd.cc = std::make_shared<CcService>(herd);
-    auto rt = std::dynamic_pointer_cast<ContainerRuntime>(herd.runtime);
-    if (!rt) return;
     std::weak_ptr<CcService> w = herd.cc;
-    ContainerRuntime::Backchannel b;
+    Backchannel b;
     b.open = [w](Vm& vm) -> Result<std::string> {
         if (auto s = w.lock()) return s->open(vm);
         return Error::msg("cc is not running");
@@ -966,7 +964,7 @@ void attachCc(Herd& herd) {
     b.close = [w](Vm& vm) {
         if (auto s = w.lock()) s->close(vm);
     };
-    rt->setBackchannel(std::move(b));
+    runtimeOf(herd).setBackchannel(std::move(b));
 }
 
 void ccClearNamespace(Herd& herd, const std::string& ns) {

@@ -149,7 +149,7 @@ class CcService : public std::enable_shared_from_this<CcService> {
     explicit CcService(Herd& herd);
     ~CcService();
 
-    // Runtime hooks (ContainerRuntime::Backchannel).
+    // Runtime hooks (Backchannel, service/vm.h).
     Result<std::string> open(Vm& vm);
     void drop(Vm& vm);
     void close(Vm& vm);

@@ -1,27 +1,24 @@
 // The container runtime: what `vm launch/start/stop/kill/flush` do to real
-// containers, built from the runtime modules (launch, cgroups, console,
-// isolation). Runs on the command thread, except the kernel-heavy part of a
+// containers. The decisions are made here (which VM, what its config asks
+// for, its state, the errors the user sees); the containers themselves are
+// runtime::Container (runtime/container.h), which this builds from plain
+// specs. Runs on the command thread, except the kernel-heavy part of a
 // launch, which it spreads over worker threads.
 #pragma once
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
-#include <condition_variable>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "base/fs.h"
 #include "runtime/bridge.h"
 #include "runtime/cgroup.h"
-#include "runtime/console.h"
-#include "runtime/disk.h"
+#include "runtime/container.h"
 #include "runtime/isolation.h"
-#include "runtime/launch.h"
+#include "runtime/reaper.h"
 #include "runtime/snoop.h"
 #include "runtime/switch_select.h"
 #include "service/vm.h"
@@ -44,12 +41,9 @@ struct ContainerRuntimeOptions {
     runtime::SwitchOptions net;   // switch backend (prefix filled in)
 };
 
-// A DHCP server's host interface and the switch it sits on.
-struct DhcpServerPort {
-    std::string ifname;
-    std::string bridge;  // as the user names it
-    int vlan = 0;
-};
+// What a VM's config asks of its container, with `filesystem` as its root
+// filesystem; the cc socket is left to the caller. Pure: no I/O.
+Result<runtime::ContainerSpec> containerSpecOf(const Vm& vm, const std::string& filesystem);
 
 class ContainerRuntime : public Runtime {
   public:
@@ -79,86 +73,50 @@ class ContainerRuntime : public Runtime {
     std::vector<Result<void>> killMany(const std::vector<Vm*>& vms) override;
     std::vector<Result<void>> flushMany(const std::vector<Vm*>& vms) override;
 
-    // `vm top` figures of a live container.
-    Result<runtime::CgroupStats> stats(const Vm& vm);
-    std::vector<int> procs(const Vm& vm);
-    std::shared_ptr<runtime::Console> console(const Vm& vm);
-    const char* cgroupVersion() const { return cgroups_->version(); }
-    // The switch every NIC and host tap is attached to (command thread only).
-    runtime::SwitchBackend& switchBackend() { return *switch_; }
-    // The DHCP servers herd runs (`dnsmasq start` on a host tap): a lease
-    // shows in `vm info` only when one of them acknowledged the NIC's own
-    // request and sits on the NIC's switch (command thread only).
-    void setDhcpServers(std::vector<DhcpServerPort> servers);
-
-    // `vm net connect/disconnect` of NIC `index` (checked by the caller): to
-    // `vlan` on `bridge`, or off every switch when `vlan` is kDisconnectedVlan.
-    // A container with veths (BUILDING, RUNNING, PAUSED) has its host end moved
-    // first; any other only has its config changed, which its next launch uses.
-    // On failure nothing changes: the port is put back where it was and the
+    bool runsContainers() const override { return true; }
+    Result<runtime::CgroupStats> stats(const Vm& vm) override;
+    std::vector<int> procs(const Vm& vm) override;
+    std::shared_ptr<runtime::Console> console(const Vm& vm) override;
+    std::vector<std::string> nicHostNames(const Vm& vm) const override;
+    // Command thread only.
+    runtime::SwitchBackend* switchBackend() override { return switch_.get(); }
+    // A container with veths (BUILDING, RUNNING, PAUSED) has its host end
+    // moved first; any other only has its config changed, which its next
+    // launch uses. On failure the port is put back where it was and the
     // config is left alone.
     Result<void> moveNic(Vm& vm, size_t index, const std::string& bridge, int vlan,
-                         const std::string& alias);
+                         const std::string& alias) override;
+    void setDhcpServers(std::vector<DhcpServerPort> servers) override;
+    void setBackchannel(Backchannel b) override { backchannel_ = std::move(b); }
+    Result<void> nuke() override;
 
-    // The cc backchannel (service/cc.h). `open` makes the VM's listening
-    // socket (kept across relaunches) and returns its host path, bound to
-    // /cc in the container; `drop` disconnects the VM's agent when the
-    // container goes down; `close` removes the socket at flush.
-    struct Backchannel {
-        std::function<Result<std::string>(Vm&)> open;
-        std::function<void(Vm&)> drop;
-        std::function<void(Vm&)> close;
-    };
-    void setBackchannel(Backchannel b) { backchannel_ = std::move(b); }
-
-    // Kills every container and removes everything under this daemon's
-    // prefix; also works on what a SIGKILLed daemon left.
-    Result<void> nuke();
+    const char* cgroupVersion() const { return cgroups_->version(); }
 
   private:
-    struct Instance;
     ContainerRuntime(ContainerRuntimeOptions opts, boost::asio::io_context& io, Post post);
+    Result<void> setUp();
+    void fillHost();  // host_, from the members it points at
 
-    struct Prepared;
-    Result<void> prepare(Vm& vm, Prepared& p);
-    Result<void> prepareNics(Vm& vm, Prepared& p);
-    void finishLaunch(Vm& vm, Prepared& p, Result<void>& r);
-    void attachPorts(std::vector<Prepared>& preps, std::vector<Result<void>>& results);
+    // The container of a VM: made on its first launch, gone at flush.
+    runtime::Container* find(int id) const;
+    runtime::Container& containerOf(const Vm& vm);
+    // What the VM's config asks of its container (opens the cc socket).
+    Result<runtime::ContainerSpec> specOf(Vm& vm);
+    Result<void> prepare(Vm& vm, runtime::Container& c);
+    void finishLaunch(Vm& vm, runtime::Container& c, Result<void>& r);
+    void relaunchStopped(const std::vector<Vm*>& vms, std::vector<Result<void>>& results);
+    void waitExecs(const std::vector<Vm*>& vms, const std::vector<size_t>& released,
+                   std::vector<Result<void>>& results);
     void onExit(int id, uint64_t generation);
     void setState(Vm& vm, VmState s);
     void fail(Vm& vm, const Error& e);
-    void watch(int id, Instance& in);
-    void reaperLoop();
-
-    // Removes the cgroups of stopped containers in the background: reclaiming
-    // what is still charged to a memcg before rmdir takes a few ms, which
-    // `vm kill` need not wait for. Drained before nuke and shutdown.
-    class Janitor {
-      public:
-        Janitor();
-        ~Janitor();  // drains, then stops
-        void add(std::unique_ptr<runtime::Cgroup> cg);
-        void drain();
-
-      private:
-        void loop();
-        std::mutex mu_;
-        std::condition_variable cv_, idle_;
-        std::deque<std::unique_ptr<runtime::Cgroup>> queue_;
-        bool busy_ = false;
-        bool stop_ = false;
-        std::thread thread_;
-    };
-
-    void release(Instance& in, bool defer);
-    // The VM's disk-limit tmpfs, mounted on its first launch and kept until
-    // flush; returns its path.
-    Result<const runtime::Disk*> diskFor(const Vm& vm);
     // Records what the address snooper learnt (command thread).
     void applyAddresses();
     // Drops the switch ports of these VMs' NICs, whose veths died with them
     // (and their qos, which went with the veths).
     void releasePorts(const std::vector<Vm*>& vms);
+    // Gives the memory of a whole experiment back to the system, later.
+    void trimSoon();
 
     ContainerRuntimeOptions opts_;
     boost::asio::io_context& io_;
@@ -167,15 +125,12 @@ class ContainerRuntime : public Runtime {
     std::unique_ptr<runtime::CgroupDriver> cgroups_;
     std::unique_ptr<runtime::SwitchBackend> switch_;
     runtime::Isolation iso_;
-    std::map<int, std::unique_ptr<Instance>> inst_;  // by VM id
-    std::map<int, Vm*> vms_;                         // the VMs we run, by id
-    std::map<int, runtime::Disk> disks_;             // by VM id, until flush
-    uint64_t generation_ = 0;
+    runtime::CgroupJanitor janitor_;
+    runtime::ContainerHost host_;                                    // points at the members above
+    std::map<int, std::unique_ptr<runtime::Container>> containers_;  // by VM id
+    std::map<int, Vm*> vms_;                                         // the VMs we run, by id
+    std::unique_ptr<runtime::ExitWatcher> watcher_;
     std::shared_ptr<std::atomic<bool>> trim_pending_ = std::make_shared<std::atomic<bool>>(false);
-    unique_fd epoll_;
-    unique_fd wake_;
-    std::thread reaper_;
-    Janitor janitor_;  // last: destroyed (drained) first
     Backchannel backchannel_;
     std::unique_ptr<runtime::Snooper> snoop_;  // null when AF_PACKET is unavailable
     std::vector<DhcpServerPort> dhcp_servers_;

@@ -2,11 +2,13 @@
 
 #include <unistd.h>
 
+#include "service/dry_runtime.h"
+
 extern char** environ;
 
 namespace herd {
 
-Herd::Herd(Options o) : opts(std::move(o)) {
+Herd::Herd(Options o) : opts(std::move(o)), runtime(std::make_shared<DryRuntime>()) {
     if (opts.filepath.empty()) opts.filepath = opts.base + "/files";
     if (opts.hostname.empty()) {
         char buf[256] = {};

@@ -56,8 +56,8 @@ class Herd {
     Namespaces namespaces;
 
     // Every VM of every namespace (ids are daemon-wide), the VLAN aliases
-    // they use, and what runs them: null means the DryRuntime (no kernel
-    // work, state transitions only).
+    // they use, and what runs them: the DryRuntime (no kernel work, state
+    // transitions only) until the daemon installs its own; never null.
     VmRegistry vms;
     VlanAliases vlans;
     std::shared_ptr<Runtime> runtime;

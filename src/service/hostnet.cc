@@ -15,8 +15,8 @@
 #include "base/strings.h"
 #include "base/unique_fd.h"
 #include "cli/tabwriter.h"
-#include "service/container_runtime.h"
 #include "service/herd.h"
+#include "service/vm_ops.h"
 
 namespace herd {
 
@@ -407,8 +407,7 @@ int HostNet::dnsmasqPid(const DnsmasqServer& s) const {
 namespace {
 
 runtime::SwitchBackend* switchOf(Herd& herd) {
-    auto rt = std::dynamic_pointer_cast<ContainerRuntime>(herd.runtime);
-    return rt ? &rt->switchBackend() : nullptr;
+    return runtimeOf(herd).switchBackend();
 }
 
 // The DHCP servers whose leases `vm info` shows: a dnsmasq herd started on
@@ -416,8 +415,8 @@ runtime::SwitchBackend* switchOf(Herd& herd) {
 // server on any other interface (or a dnsmasq from a config file alone)
 // could be anywhere, so its leases show only once the guest ARPs.
 void syncDhcpServers(Herd& herd, const HostNet& hn) {
-    auto rt = std::dynamic_pointer_cast<ContainerRuntime>(herd.runtime);
-    if (!rt) return;
+    Runtime& rt = runtimeOf(herd);
+    if (!rt.runsContainers()) return;
     std::vector<DhcpServerPort> servers;
     for (const DnsmasqServer* s : hn.dnsmasqs()) {
         for (const HostTap* t : hn.taps()) {
@@ -425,7 +424,7 @@ void syncDhcpServers(Herd& herd, const HostNet& hn) {
                 servers.push_back(DhcpServerPort{t->name, t->bridge, t->vlan});
         }
     }
-    rt->setDhcpServers(std::move(servers));
+    rt.setDhcpServers(std::move(servers));
 }
 
 }  // namespace

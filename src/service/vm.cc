@@ -4,6 +4,8 @@
 
 #include <random>
 
+#include "runtime/cgroup.h"
+#include "runtime/console.h"
 #include "service/gostr.h"
 #include "service/qos.h"
 #include "service/vlan_alias.h"
@@ -222,6 +224,28 @@ std::vector<Result<void>> Runtime::killMany(const std::vector<Vm*>& vms) {
     std::vector<Result<void>> out;
     for (Vm* vm : vms) out.push_back(kill(*vm));
     return out;
+}
+
+Result<runtime::CgroupStats> Runtime::stats(const Vm& vm) {
+    return Error::msg("vm not running: " + vm.name);
+}
+
+std::vector<int> Runtime::procs(const Vm&) {
+    return {};
+}
+
+std::shared_ptr<runtime::Console> Runtime::console(const Vm&) {
+    return nullptr;
+}
+
+std::vector<std::string> Runtime::nicHostNames(const Vm&) const {
+    return {};
+}
+
+Result<void> Runtime::moveNic(Vm& vm, size_t index, const std::string& bridge, int vlan,
+                              const std::string& alias) {
+    vm.config.networks.at(index).moveTo(bridge, vlan, alias);  // the config-only change
+    return Ok();
 }
 
 }  // namespace herd

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -12,6 +13,12 @@
 
 #include "base/result.h"
 #include "service/vmconfig.h"
+
+namespace herd::runtime {
+class Console;
+class SwitchBackend;
+struct CgroupStats;
+}  // namespace herd::runtime
 
 namespace herd {
 
@@ -61,6 +68,23 @@ struct Vm {
 const std::vector<std::string>& vmInfoColumns();
 const std::vector<std::string>& vmInfoSummaryColumns();
 
+// A DHCP server's host interface and the switch it sits on.
+struct DhcpServerPort {
+    std::string ifname;
+    std::string bridge;  // as the user names it
+    int vlan = 0;
+};
+
+// The cc backchannel (service/cc.h), as a runtime uses it. `open` makes the
+// VM's listening socket (kept across relaunches) and returns its host path,
+// bound to /cc in the container; `drop` disconnects the VM's agent when the
+// container goes down; `close` removes the socket at flush.
+struct Backchannel {
+    std::function<Result<std::string>(Vm&)> open;
+    std::function<void(Vm&)> drop;
+    std::function<void(Vm&)> close;
+};
+
 // `qos`: the shaping NIC `nic` of `vm` (a VM with veths) is to have; empty
 // for none.
 struct QosRequest {
@@ -98,6 +122,37 @@ class Runtime {
     virtual std::vector<Result<void>> startMany(const std::vector<Vm*>& vms);
     virtual std::vector<Result<void>> killMany(const std::vector<Vm*>& vms);
     virtual std::vector<Result<void>> flushMany(const std::vector<Vm*>& vms);
+
+    // What a runtime that runs containers does besides the lifecycle. The
+    // defaults are those of one that runs none (the dry runtime): no
+    // figures, no console, no switch, NICs that only change their config.
+
+    // Whether VMs get real containers (`vm top` and host taps need them).
+    virtual bool runsContainers() const { return false; }
+    // A live container's figures (`vm top`, the web page); an error when
+    // it has none.
+    virtual Result<runtime::CgroupStats> stats(const Vm& vm);
+    virtual std::vector<int> procs(const Vm& vm);
+    virtual std::shared_ptr<runtime::Console> console(const Vm& vm);
+    // The host-side interfaces of a VM's NICs (`qos`, `capture`), in NIC
+    // order, while its container has them (BUILDING, RUNNING, PAUSED);
+    // empty otherwise.
+    virtual std::vector<std::string> nicHostNames(const Vm& vm) const;
+    // The switch every NIC and host tap is attached to; null when none.
+    virtual runtime::SwitchBackend* switchBackend() { return nullptr; }
+    // `vm net connect/disconnect` of NIC `index` (checked by the caller): to
+    // `vlan` on `bridge`, or off every switch when `vlan` is
+    // kDisconnectedVlan. On failure nothing changes.
+    virtual Result<void> moveNic(Vm& vm, size_t index, const std::string& bridge, int vlan,
+                                 const std::string& alias);
+    // The DHCP servers herd runs (`dnsmasq start` on a host tap): a lease
+    // shows in `vm info` only when one of them acknowledged the NIC's own
+    // request and sits on the NIC's switch.
+    virtual void setDhcpServers(std::vector<DhcpServerPort> /*servers*/) {}
+    virtual void setBackchannel(Backchannel /*b*/) {}
+    // Kills every container and removes everything under this daemon's
+    // prefix; also works on what a SIGKILLed daemon left.
+    virtual Result<void> nuke() { return Ok(); }
 };
 
 // All VMs of the daemon, every namespace. Ids start at 0 and are never

@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 
 #include <set>
+#include <stdexcept>
 
 #include "service/capture.h"
 #include "service/cc.h"
-#include "service/dry_runtime.h"
 #include "service/gostr.h"
 #include "service/hostnet.h"
 #include "service/names.h"
@@ -59,7 +59,9 @@ Result<void> checkHostname(VmType type, std::string_view name, const std::string
 }  // namespace
 
 Runtime& runtimeOf(Herd& herd) {
-    if (!herd.runtime) herd.runtime = std::make_shared<DryRuntime>();
+    // Herd starts with the dry runtime and the daemon replaces it; none at
+    // all is a bug, never a reason to run VMs without containers.
+    if (!herd.runtime) throw std::logic_error("herd has no runtime");
     return *herd.runtime;
 }
 

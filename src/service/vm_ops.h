@@ -14,6 +14,7 @@
 
 namespace herd {
 
+// The runtime that runs the VMs (never null: see Herd::runtime).
 Runtime& runtimeOf(Herd& herd);
 
 // What `vm config` setters need, for namespace `ns`.

@@ -4,8 +4,10 @@
 
 #include "base/log.h"
 #include "base/strings.h"
-#include "service/container_runtime.h"
+#include "runtime/cgroup.h"
+#include "runtime/console.h"
 #include "service/gostr.h"
+#include "service/vm_ops.h"
 
 namespace herd::web {
 
@@ -62,9 +64,7 @@ ConsoleLookup findConsole(Herd& herd, const std::string& name, const std::string
         out.error = fmt::format("vm {} not found", name);
         return out;
     }
-    if (auto rt = std::dynamic_pointer_cast<ContainerRuntime>(herd.runtime)) {
-        out.console = rt->console(*found);
-    }
+    out.console = runtimeOf(herd).console(*found);
     if (need_console && !out.console) {
         out.status = 404;
         out.error = fmt::format("vm {} has no console", name);
@@ -100,15 +100,15 @@ void TableBuilder::refreshCpu(Herd& herd, Executor&) {
     // The same cgroup counter `vm top` reads, but measured between two
     // refreshes instead of over a window spent sleeping on the command
     // thread: an open page must not make every CLI command wait.
-    auto rt = std::dynamic_pointer_cast<ContainerRuntime>(herd.runtime);
+    Runtime& rt = runtimeOf(herd);
     std::map<std::pair<std::string, std::string>, std::string> cpu;
     std::map<int, CpuSample> samples;
     auto now = std::chrono::steady_clock::now();
-    if (rt) {
+    if (rt.runsContainers()) {
         for (const auto& ns : herd.namespaces.names()) {
             for (Vm* vm : herd.vms.inNamespace(ns)) {
                 if (vm->state != VmState::Running) continue;
-                auto st = rt->stats(*vm);
+                auto st = rt.stats(*vm);
                 if (!st.ok()) continue;
                 CpuSample cur{st->cpu_ns, now};
                 samples[vm->id] = cur;

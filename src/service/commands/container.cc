@@ -8,9 +8,9 @@
 #include <fstream>
 #include <thread>
 
+#include "runtime/cgroup.h"
 #include "service/commands/commands.h"
 #include "service/commands/vm_internal.h"
-#include "service/container_runtime.h"
 #include "service/gostr.h"
 #include "service/hostnet.h"
 #include "service/vm_ops.h"
@@ -20,10 +20,6 @@ namespace herd {
 namespace {
 
 using cli::Command;
-
-std::shared_ptr<ContainerRuntime> containers(Herd& herd) {
-    return std::dynamic_pointer_cast<ContainerRuntime>(herd.runtime);
-}
 
 struct TopSample {
     int id;  // looked up again after the window: the VM may be gone by then
@@ -48,8 +44,9 @@ std::array<uint64_t, 3> memoryOf(const std::vector<int>& pids) {
 }
 
 void topCommand(Command& c, Env& env) {
-    auto rt = containers(env.herd);
-    if (!rt) return env.fail("vm top needs the container runtime");
+    // Held: other commands run during the window.
+    std::shared_ptr<Runtime> rt = env.herd.runtime;
+    if (!rt || !rt->runsContainers()) return env.fail("vm top needs the container runtime");
     double window = 1;
     if (c.has("seconds")) {
         auto v = go::atoi(c.str("seconds"));
@@ -92,9 +89,7 @@ void nukeCommand(Command&, Env& env) {
     (void)destroyNamespace(env.herd, "all");
     hostnetShutdown(env.herd);
     if (env.herd.base_dir) (void)nukeHostNet(*env.herd.base_dir, env.herd.opts.prefix);
-    if (auto rt = containers(env.herd)) {
-        if (auto r = rt->nuke(); !r.ok()) return env.fail(r.error().text());
-    }
+    if (auto r = runtimeOf(env.herd).nuke(); !r.ok()) return env.fail(r.error().text());
     env.ok();
 }
 

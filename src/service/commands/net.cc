@@ -5,21 +5,17 @@
 
 #include "service/commands/commands.h"
 #include "service/commands/vm_internal.h"
-#include "service/container_runtime.h"
 #include "service/gostr.h"
 #include "service/hostnet.h"
 #include "service/names.h"
 #include "service/vm.h"
+#include "service/vm_ops.h"
 
 namespace herd {
 
 namespace {
 
 using cli::Command;
-
-std::shared_ptr<ContainerRuntime> containers(Herd& herd) {
-    return std::dynamic_pointer_cast<ContainerRuntime>(herd.runtime);
-}
 
 // What the kernel accepts as an interface name (dev_valid_name), checked
 // here so the error names the problem.
@@ -74,8 +70,8 @@ void tapCreate(Command& c, Env& env) {
     auto vlan = herd.vlans.lookup(env.ns, c.str("vlan"));
     if (!vlan.ok()) return env.fail(vlan.error().text());
     req.vlan = *vlan;
-    auto rt = containers(herd);
-    if (!rt) return env.fail("host taps need the container runtime (not -runtime dry)");
+    runtime::SwitchBackend* sw = runtimeOf(herd).switchBackend();
+    if (!sw) return env.fail("host taps need the container runtime (not -runtime dry)");
     HostNet& hn = hostNet(herd);
     if (!req.name.empty()) {
         if (hn.findTap(req.name)) return env.fail("tap already on bridge");
@@ -84,7 +80,7 @@ void tapCreate(Command& c, Env& env) {
         if (*exists)
             return env.fail("invalid tap name " + req.name + ": an interface of that name exists");
     }
-    auto name = hn.createTap(rt->switchBackend(), req);
+    auto name = hn.createTap(*sw, req);
     if (!name.ok()) return env.fail(name.error().text());
     env.reply(*name);
 }
@@ -92,8 +88,7 @@ void tapCreate(Command& c, Env& env) {
 Result<void> tapDelete(Env& env, const std::string& which) {
     Herd& herd = env.herd;
     HostNet* hn = herd.hostnet.get();
-    auto rt = containers(herd);
-    runtime::SwitchBackend* sw = rt ? &rt->switchBackend() : nullptr;
+    runtime::SwitchBackend* sw = runtimeOf(herd).switchBackend();
     if (which == std::string(kWildcard)) {
         if (!hn) return Ok();
         std::vector<std::string> names;
@@ -136,8 +131,8 @@ void bridgeCommand(Command&, Env& env) {
     };
     std::map<std::string, Row> bridges;
     std::string backend;
-    if (auto rt = containers(env.herd)) {
-        auto& sw = rt->switchBackend();
+    if (runtime::SwitchBackend* swp = runtimeOf(env.herd).switchBackend()) {
+        auto& sw = *swp;
         backend = std::string(sw.kind());
         for (const auto& s : sw.switches()) {
             Row& r = bridges[s.bridge];

@@ -5,9 +5,9 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include "base/fs.h"
 #include "service/commands/commands.h"
 #include "service/commands/vm_internal.h"
-#include "service/container_runtime.h"
 #include "service/gostr.h"
 #include "service/vm_ops.h"
 
@@ -41,7 +41,7 @@ void cliVmNet(Command& c, Env& env) {
         alias = go::atoi(c.str("vlan")).ok() ? std::to_string(vlan) : c.str("vlan");
     }
     const std::string bridge = c.has("bridge") ? c.str("bridge") : std::string();
-    auto rt = std::dynamic_pointer_cast<ContainerRuntime>(env.herd.runtime);
+    Runtime& rt = runtimeOf(env.herd);
     auto r = applyTarget(
         env.herd, env.ns, c.str("vm"), [&](Vm& vm, bool, std::vector<std::string>& errors) {
             auto& nets = vm.config.networks;
@@ -58,13 +58,9 @@ void cliVmNet(Command& c, Env& env) {
             // Without a bridge: the one it is on, else the default.
             std::string br = bridge.empty() ? n.bridge : bridge;
             if (br.empty()) br = std::string(kDefaultBridge);
-            if (rt) {
-                if (auto m = rt->moveNic(vm, i, br, vlan, alias); !m.ok()) {
-                    errors.push_back(m.error().text());
-                    return true;
-                }
-            } else {
-                n.moveTo(br, vlan, alias);  // the config-only change (dry runtime)
+            if (auto m = rt.moveNic(vm, i, br, vlan, alias); !m.ok()) {
+                errors.push_back(m.error().text());
+                return true;
             }
             rewriteConfig(env.herd, vm);
             return true;
