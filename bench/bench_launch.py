@@ -15,6 +15,8 @@ runtime alone, as issue 3's targets are stated); with --cc each container also
 runs the herd-cc agent connected to the daemon. With --net each container has
 one NIC (`vm config net 5`): a veth pair, its host end on VLAN 5's switch
 (issue 4's with-network mode; target: 500 launched in at most 5 s).
+HERD_BENCH_QUIESCE=<s> sets the pause before each run (default 10 s) that
+lets the kernel finish tearing down the previous run's namespaces.
 --disk-limit sets `vm config disk-limit` (default: herd's, 1024 MiB); with
 `unlimited` the containers have no disk tmpfs, to compare its cost.
 """
@@ -50,8 +52,9 @@ def settle():
 def quiesce():
     # The kernel frees network namespaces in the background (cleanup_net),
     # holding the lock that creating one needs: a run right after a big
-    # teardown would measure the previous run's cleanup.
-    time.sleep(10)
+    # teardown would measure the previous run's cleanup. After thousands of
+    # containers 10 s is not enough; HERD_BENCH_QUIESCE sets the pause.
+    time.sleep(float(os.environ.get("HERD_BENCH_QUIESCE", "10")))
 
 
 def run(n, cc, net, disk_limit):
