@@ -15,6 +15,8 @@
 #include <cstring>
 #include <utility>
 
+#include "base/strings.h"
+
 namespace herd::runtime {
 
 namespace {
@@ -88,11 +90,10 @@ bool parseCidr(const std::string& text, IpPrefix& out) {
     if (slash == std::string::npos || slash + 1 >= text.size()) return false;
     IpPrefix p;
     if (!parseIp(text.substr(0, slash), p)) return false;
-    const std::string len = text.substr(slash + 1);
-    if (len.size() > 3 || len.find_first_not_of("0123456789") != std::string::npos) return false;
-    int n = std::stoi(len);
-    if (n > (p.family == AF_INET ? 32 : 128)) return false;
-    p.len = n;
+    auto n = parseUint(std::string_view(text).substr(slash + 1), 0, p.family == AF_INET ? 32 : 128,
+                       "prefix length");
+    if (!n.ok()) return false;
+    p.len = static_cast<int>(*n);
     out = p;
     return true;
 }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/strings.h"
+
 namespace herd {
 
 std::string canonicalAddress(std::string_view ip) {
@@ -73,6 +75,27 @@ void applyAgentAddresses(Vm& vm, const std::vector<std::string>& ips,
             got6 = true;
         }
     }
+}
+
+bool addressMatches(const std::string& want, const std::string& have) {
+    auto slash = want.find('/');
+    if (slash == std::string::npos) return want == have;
+    std::string net = want.substr(0, slash);
+    unsigned char a[16], b[16];
+    int fam = net.find(':') == std::string::npos ? AF_INET : AF_INET6;
+    int len = fam == AF_INET ? 4 : 16;
+    if (inet_pton(fam, net.c_str(), a) != 1 || inet_pton(fam, have.c_str(), b) != 1) return false;
+    // A prefix length that is not a number matches nothing (atoi's 0 would
+    // have matched every address).
+    auto prefix = parseUint(std::string_view(want).substr(slash + 1), 0, len * 8, "prefix length");
+    if (!prefix.ok()) return false;
+    const int bits = static_cast<int>(*prefix);
+    for (int i = 0; i < len; ++i) {
+        int take = std::clamp(bits - i * 8, 0, 8);
+        unsigned char mask = static_cast<unsigned char>(0xff00 >> take);
+        if ((a[i] & mask) != (b[i] & mask)) return false;
+    }
+    return true;
 }
 
 }  // namespace herd

@@ -27,6 +27,11 @@ std::string canonicalMac(std::string_view mac);
 // unspecified or multicast. Sets `v6` to its family.
 bool usableAgentAddress(const std::string& ip, bool& v6);
 
+// The cc filter `ip=<want>`: whether address `have` is `want`, or lies in
+// `want` when that is a CIDR block (IPv4 or IPv6). A block whose prefix
+// length is not a number from 0 to the family's width matches nothing.
+bool addressMatches(const std::string& want, const std::string& have);
+
 void applyAgentAddresses(Vm& vm, const std::vector<std::string>& ips,
                          const std::vector<std::string>& macs);
 

@@ -94,25 +94,6 @@ void setInfo(CcClient& c, const json& h) {
     c.mac = guestList(h, "mac", ccproto::kMaxAddrs, canonicalMac);
 }
 
-// `ip` filter: an address, or a CIDR block (IPv4 or IPv6).
-bool ipMatches(const std::string& want, const std::string& have) {
-    auto slash = want.find('/');
-    if (slash == std::string::npos) return want == have;
-    int bits = std::atoi(want.c_str() + slash + 1);
-    std::string net = want.substr(0, slash);
-    unsigned char a[16], b[16];
-    int fam = net.find(':') == std::string::npos ? AF_INET : AF_INET6;
-    int len = fam == AF_INET ? 4 : 16;
-    if (inet_pton(fam, net.c_str(), a) != 1 || inet_pton(fam, have.c_str(), b) != 1) return false;
-    if (bits < 0 || bits > len * 8) return false;
-    for (int i = 0; i < len; ++i) {
-        int take = std::clamp(bits - i * 8, 0, 8);
-        unsigned char mask = static_cast<unsigned char>(0xff00 >> take);
-        if ((a[i] & mask) != (b[i] & mask)) return false;
-    }
-    return true;
-}
-
 }  // namespace
 
 std::string guestText(std::string_view s, size_t max) {
@@ -872,7 +853,7 @@ bool CcService::matches(const CcClient& c, const std::optional<CcFilter>& f) {
     if (!f->os.empty() && f->os != c.os) return false;
     for (const auto& want : f->ip)
         if (std::none_of(c.ip.begin(), c.ip.end(),
-                         [&](const std::string& h) { return ipMatches(want, h); }))
+                         [&](const std::string& h) { return addressMatches(want, h); }))
             return false;
     for (const auto& want : f->mac)
         if (std::none_of(c.mac.begin(), c.mac.end(), [&](const std::string& h) {

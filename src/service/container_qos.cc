@@ -18,12 +18,14 @@ std::vector<Result<void>> ContainerRuntime::applyQos(const std::vector<QosReques
     for (size_t k = 0; k < reqs.size(); ++k) {
         const Vm& vm = *reqs[k].vm;
         const size_t nic = reqs[k].nic;
-        const NetConfig& n = vm.config.networks.at(nic);
+        // The veth's host end, as the container that made it names it.
+        const std::vector<std::string> names = nicHostNames(vm);
+        const std::string tap = nic < names.size() ? names[nic] : std::string();
         const std::string what = "qos vm " + vm.name + " nic " + std::to_string(nic);
         const bool clear = reqs[k].qos.empty();
-        if (!inStates(vm.state, kKillable) || n.tap.empty()) {
+        if (!inStates(vm.state, kKillable) || tap.empty()) {
             // Nothing to remove from a veth that is gone; nothing to shape on it.
-            if (!clear) out[k] = Error::msg("tap " + n.tap + " not found").wrap(what);
+            if (!clear) out[k] = Error::msg("tap " + tap + " not found").wrap(what);
             continue;
         }
         if (!nl) {
@@ -34,8 +36,8 @@ std::vector<Result<void>> ContainerRuntime::applyQos(const std::vector<QosReques
             }
             nl.emplace(std::move(*o));
         }
-        Result<void> r = clear ? runtime::deleteRootQdisc(*nl, n.tap)
-                               : runtime::replaceRootQdisc(*nl, n.tap, qdiscOf(reqs[k].qos));
+        Result<void> r = clear ? runtime::deleteRootQdisc(*nl, tap)
+                               : runtime::replaceRootQdisc(*nl, tap, qdiscOf(reqs[k].qos));
         // ENODEV: the container died under us; its exit is being reported,
         // and a removal has nothing left to do.
         if (!r.ok() && !(clear && r.error().errnum() == ENODEV)) out[k] = r.error().wrap(what);

@@ -94,19 +94,22 @@ Result<struct stat> statOf(const Dir& root, const std::string& rel) {
     return st;
 }
 
-// Every file below directory `rel`, depth first in name order (Go's
-// filepath.Walk), directories and links to directories not listed.
-Result<void> walk(const Dir& root, const std::string& rel, std::vector<Entry>& out) {
+// The entries of directory `rel` in name order. `recursive`: every file
+// below it instead, depth first (Go's filepath.Walk), directories and links
+// to directories not listed themselves.
+Result<void> walk(const Dir& root, const std::string& rel, bool recursive,
+                  std::vector<Entry>& out) {
     auto names = namesIn(root, rel);
     if (!names.ok()) return names.error();
     for (const auto& n : *names) {
         const std::string child = join(rel, n);
         auto st = root.lstat(child);
         if (!st.ok()) continue;  // gone meanwhile
-        if (S_ISDIR(st->st_mode)) {
-            HERD_TRY(walk(root, child, out));
+        const bool dir = S_ISDIR(st->st_mode);
+        if (dir && recursive) {
+            HERD_TRY(walk(root, child, true, out));
         } else {
-            out.push_back({child, false, *st});
+            out.push_back({child, dir, *st});
         }
     }
     return Ok();
@@ -151,18 +154,7 @@ Result<std::vector<Entry>> list(const Dir& root, const std::string& cleaned, boo
             out.push_back({m, false, *st});
             continue;
         }
-        if (recursive) {
-            HERD_TRY(walk(root, m, out));
-            continue;
-        }
-        auto names = namesIn(root, m);
-        if (!names.ok()) return names.error();
-        for (const auto& n : *names) {
-            const std::string child = join(m, n);
-            auto cst = root.lstat(child);
-            if (!cst.ok()) continue;
-            out.push_back({child, S_ISDIR(cst->st_mode), *cst});
-        }
+        HERD_TRY(walk(root, m, recursive, out));
     }
     return out;
 }

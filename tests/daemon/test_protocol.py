@@ -195,8 +195,8 @@ def ask(path, line):
         c.close()
 
 
-class ProtocolTest(unittest.TestCase):
-    """Tests sharing one daemon (each uses fresh connections)."""
+class SharedDaemon(unittest.TestCase):
+    """A daemon per class; each test uses fresh connections."""
 
     @classmethod
     def setUpClass(cls):
@@ -215,6 +215,10 @@ class ProtocolTest(unittest.TestCase):
         if not annotate:
             c.cmd(".annotate false")
         return c
+
+
+class ProtocolTest(SharedDaemon):
+    """Tests sharing one daemon (each uses fresh connections)."""
 
     def assertAlive(self):
         c = self.conn(annotate=False)
@@ -571,7 +575,7 @@ class ProtocolTest(unittest.TestCase):
         self.assertIn("echo ", c.reply()["Suggest"])
 
 
-class ConcurrencyTest(unittest.TestCase):
+class ConcurrencyTest(SharedDaemon):
     """A long command of one client does not hold up the others (issue 14).
 
     Its limits are wall-clock times of the plain build: it runs in the
@@ -582,20 +586,10 @@ class ConcurrencyTest(unittest.TestCase):
     def setUpClass(cls):
         if os.environ.get("HERD_SANITIZED"):
             raise unittest.SkipTest("wall-clock limits of the plain build")
-        cls.d = Daemon().wait_ready()
+        super().setUpClass()
 
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.d.check_clean_exit()
-        finally:
-            cls.d.cleanup()
-
-    def conn(self):
-        c = Conn(self.d.sock)
-        self.addCleanup(c.close)
-        c.cmd(".annotate false")
-        return c
+    def conn(self, annotate=False):
+        return super().conn(annotate)
 
     def test_shell_does_not_stall_other_clients(self):
         slow, other = self.conn(), self.conn()

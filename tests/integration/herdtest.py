@@ -225,6 +225,19 @@ def class_daemon(cls, *flags, **kw):
     return d
 
 
+def class_attackers(cls, tag, *programs):
+    """A temporary directory, removed with the class, holding each
+    tests/integration/<program>.c built as a static binary: guests run them
+    through a volume (`vm config volume /scratch <dir>`). Sets cls.tmp."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    cls.tmp = tempfile.mkdtemp(prefix="herd-it-%s-" % tag)
+    cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
+    for name in programs:
+        subprocess.run(["gcc", "-static", "-O1", "-o", os.path.join(cls.tmp, name),
+                        os.path.join(here, name + ".c")], check=True)
+    return cls.tmp
+
+
 def close_consoles(cons):
     """Closes every Console of a {name: Console} dict (a class cleanup)."""
     for con in cons.values():

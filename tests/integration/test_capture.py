@@ -18,20 +18,18 @@ daemon, nuke remove.
 """
 
 import os
-import shutil
 import stat
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from herdtest import (Daemon, as_nobody, assert_responsive, class_daemon,  # noqa: E402
-                      close_consoles, guest_ping, launch_guests, link_exists, rss_kib,
-                      set_guest_address, wait_for)
+from herdtest import (Daemon, as_nobody, assert_responsive, class_attackers,  # noqa: E402
+                      class_daemon, close_consoles, guest_ping, launch_guests, link_exists,
+                      rss_kib, set_guest_address, wait_for)
 from ovstest import available, class_ovs_daemon  # noqa: E402
 
 ADDR = {"a": "10.57.0.1", "b": "10.57.0.2", "k": "10.57.0.3"}
@@ -76,10 +74,7 @@ class Captures:
 
     @classmethod
     def boot(cls, d, bridge):
-        cls.tmp = tempfile.mkdtemp(prefix="herd-it-capture-")
-        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
-        subprocess.run(["gcc", "-static", "-O1", "-o", os.path.join(cls.tmp, "frame_flood"),
-                        os.path.join(HERE, "frame_flood.c")], check=True)
+        class_attackers(cls, "capture", "frame_flood")
         cls.d = d
         cls.c = d.client()
         cls.addClassCleanup(cls.c.close)

@@ -256,10 +256,9 @@ GUEST_LINKS = [
 ]
 
 
-class GuestLinks(unittest.TestCase):
-    """A guest plants symbolic links to the host's files in its overlay; the
-    instance dir goes at `vm flush`, `quit` and `herd -nuke`, links and all,
-    and what they point to stays."""
+class ScratchDaemon(unittest.TestCase):
+    """A daemon per test, and a scratch tree of host files to compare
+    before and after (self.before)."""
 
     def setUp(self):
         self.s = Scratch()
@@ -270,6 +269,12 @@ class GuestLinks(unittest.TestCase):
         self.c = self.d.client()
         self.addCleanup(self.c.close)
         self.before = self.s.snapshot()
+
+
+class GuestLinks(ScratchDaemon):
+    """A guest plants symbolic links to the host's files in its overlay; the
+    instance dir goes at `vm flush`, `quit` and `herd -nuke`, links and all,
+    and what they point to stays."""
 
     def plant(self, name, disk_limit=None):
         """Launches VM `name`, plants the links from inside, and returns its
@@ -359,19 +364,9 @@ class GuestLinks(unittest.TestCase):
         self.assert_untouched()
 
 
-class FileRootLinks(unittest.TestCase):
+class FileRootLinks(ScratchDaemon):
     """A guest with a volume from the file root (-filepath) leaves links
     there; `file list` and `file delete` must not follow them."""
-
-    def setUp(self):
-        self.s = Scratch()
-        self.addCleanup(self.s.close)
-        self.d = Daemon()
-        self.addCleanup(self.d.stop)
-        self.d.start()
-        self.c = self.d.client()
-        self.addCleanup(self.c.close)
-        self.before = self.s.snapshot()
 
     def test_guest_links_in_the_file_root(self):
         c = self.c

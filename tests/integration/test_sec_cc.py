@@ -11,17 +11,14 @@ version`) and a `cc exec` on another VM gets its response.
 
 import hashlib
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herdtest import (assert_responsive, cc_clients, cc_responses, class_daemon,  # noqa: E402
-                      guest_console, wait_for)
+from herdtest import (assert_responsive, cc_clients, cc_responses,  # noqa: E402
+                      class_attackers, class_daemon, guest_console, wait_for)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MiB = 1 << 20
@@ -96,10 +93,7 @@ class Attack(threading.Thread):
 class SecCc(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="herd-it-cc-")
-        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
-        subprocess.run(["gcc", "-static", "-O1", "-o", os.path.join(cls.tmp, "cc_attacker"),
-                        os.path.join(HERE, "cc_attacker.c")], check=True)
+        class_attackers(cls, "cc", "cc_attacker")
         cls.d = class_daemon(cls)
         cls.c = c = cls.d.client()
         cls.addClassCleanup(c.close)

@@ -16,17 +16,14 @@ ovsdb-server and ovs-vswitchd, tests/integration/ovstest.py).
 
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from herdtest import (assert_responsive, class_daemon, close_consoles,  # noqa: E402
-                      free_subnet, guest_ipv4, launch_guests, wait_for)
+from herdtest import (assert_responsive, class_attackers, class_daemon,  # noqa: E402
+                      close_consoles, free_subnet, guest_ipv4, launch_guests, wait_for)
 from ovstest import available, class_ovs_daemon  # noqa: E402
 
 FORGED = ["10.77.7.77", "10.77.7.78", "10.77.7.79"]
@@ -37,10 +34,7 @@ class ForgedAddresses:
 
     @classmethod
     def boot(cls, d, bridge):
-        cls.tmp = tempfile.mkdtemp(prefix="herd-it-forge-")
-        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
-        subprocess.run(["gcc", "-static", "-O1", "-o", os.path.join(cls.tmp, "dhcp_forge"),
-                        os.path.join(HERE, "dhcp_forge.c")], check=True)
+        class_attackers(cls, "forge", "dhcp_forge")
         cls.d = d
         cls.c = d.client()
         cls.addClassCleanup(cls.c.close)
