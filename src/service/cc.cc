@@ -242,7 +242,7 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
     // connection's tunnels, unless the connection is gone by then.
     void tunnels(std::function<void(TunnelMux&)> fn) {
         asio::post(sock_.get_executor(), [self = shared_from_this(), fn = std::move(fn)] {
-            if (!self->closed_) fn(self->mux());
+            if (!self->closed_) fn(*self->mux());
         });
     }
     // Streams a host file as `file` frames (read here, a chunk at a time,
@@ -274,14 +274,16 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
         queue_.push_back({std::move(f), {}, {}, 0});
         pump();
     }
-    TunnelMux& mux() {
+    // Held by the caller while it calls in: an answer that overfills the
+    // queue finishes the connection, which drops mux_.
+    std::shared_ptr<TunnelMux> mux() {
         if (!mux_) {
             std::weak_ptr<CcConn> w = weak_from_this();
             mux_ = std::make_shared<TunnelMux>(sock_.get_executor(), [w](std::string f) {
                 if (auto self = w.lock()) self->enqueue(std::move(f));
             });
         }
-        return *mux_;
+        return mux_;
     }
 
     struct Out {
@@ -307,7 +309,8 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
             // Tunnel traffic is relayed here, on the io thread, so that it
             // never waits for the command thread.
             if (welcomed_ && TunnelMux::handles(f->type())) {
-                mux().onFrame(*f);
+                mux()->onFrame(*f);
+                if (closed_) return;  // its answer overfilled the queue
                 continue;
             }
             inflight_ += f->size;
