@@ -399,9 +399,9 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
     std::unique_ptr<char[]> rbuf_;
     size_t rsize_ = 0;
     ccproto::Decoder dec_;
-    bool got_first_ = false;  // a frame (the hello) came in
-    bool awaiting_ = false;   // the hello waits for the command thread's verdict
-    bool welcomed_ = false;   // the hello was accepted
+    bool got_first_ = false;          // a frame (the hello) came in
+    bool awaiting_ = false;           // the hello waits for the command thread's verdict
+    bool welcomed_ = false;           // the hello was accepted
     std::shared_ptr<TunnelMux> mux_;  // this connection's tunnels (created on first use)
     bool reading_ = false;
     std::atomic<size_t> inflight_{0};  // bytes of frames the command thread has not handled
@@ -1038,7 +1038,8 @@ Result<int> CcService::openTunnel(CcClient& c, uint16_t src, const std::string& 
     }
     int id = c.next_tunnel++;
     c.tunnels[id] = CcTunnel{false, src, host, dst};
-    c.conn->tunnels([acc, id, host, dst](TunnelMux& m) { m.addForward(id, std::move(*acc), host, dst); });
+    c.conn->tunnels(
+        [acc, id, host, dst](TunnelMux& m) { m.addForward(id, std::move(*acc), host, dst); });
     return id;
 }
 

@@ -16,9 +16,9 @@ struct TunnelMux::Stream {
     explicit Stream(asio::any_io_executor ex) : sock(ex), resolver(ex) {}
     tcp::socket sock;
     tcp::resolver resolver;
-    int tunnel = 0;                       // the tunnel it belongs to
+    int tunnel = 0;                          // the tunnel it belongs to
     size_t credit = ccproto::kTunnelWindow;  // bytes the agent has room for
-    size_t queued = 0;                    // bytes from the agent not yet written
+    size_t queued = 0;                       // bytes from the agent not yet written
     std::deque<std::string> out;
     std::unique_ptr<char[]> buf{new char[ccproto::kTunnelPiece]};
     bool connected = false;  // sock is usable
@@ -35,7 +35,8 @@ struct TunnelMux::Forward {
     uint16_t port = 0;
 };
 
-TunnelMux::TunnelMux(asio::any_io_executor ex, Send send) : ex_(std::move(ex)), send_(std::move(send)) {}
+TunnelMux::TunnelMux(asio::any_io_executor ex, Send send)
+    : ex_(std::move(ex)), send_(std::move(send)) {}
 
 TunnelMux::~TunnelMux() {
     closeAll(false);
@@ -99,7 +100,8 @@ void TunnelMux::rconnect(int64_t rid, int64_t sid) {
     };
     // Only even ids are the agent's; an id in use is not taken over.
     if (sid <= 0 || sid % 2 != 0 || streams_.count(sid)) return;
-    if (rid <= 0 || rid > INT32_MAX || r == reverses_.end()) return refuse("no such reverse tunnel");
+    if (rid <= 0 || rid > INT32_MAX || r == reverses_.end())
+        return refuse("no such reverse tunnel");
     if (streams_.size() >= ccproto::kMaxStreams) return refuse("too many streams");
     auto s = std::make_shared<Stream>(ex_);
     s->tunnel = static_cast<int>(rid);
@@ -202,34 +204,35 @@ void TunnelMux::accept(int id) {
     auto it = forwards_.find(id);
     if (it == forwards_.end()) return;
     auto f = it->second;
-    f->acc.async_accept([self = shared_from_this(), id, f](boost::system::error_code ec,
-                                                           tcp::socket sock) {
-        auto cur = self->forwards_.find(id);
-        if (cur == self->forwards_.end() || cur->second != f) return;
-        if (ec) {
-            if (ec == asio::error::operation_aborted) return;
-            // Typically EMFILE; the listener stays readable, so pause.
-            auto t = std::make_shared<asio::steady_timer>(self->ex_, std::chrono::milliseconds(100));
-            t->async_wait([self, id, t](boost::system::error_code) { self->accept(id); });
-            return;
-        }
-        if (self->streams_.size() >= ccproto::kMaxStreams) {
-            HERD_LOG(warn, "cc tunnel {}: refused a connection: {} streams open", id,
-                     ccproto::kMaxStreams);
-        } else {
-            int64_t sid = self->next_sid_;
-            self->next_sid_ += 2;
-            auto s = std::make_shared<Stream>(self->ex_);
-            s->sock = std::move(sock);
-            s->tunnel = id;
-            s->connected = true;
-            self->streams_[sid] = s;
-            self->send_(ccproto::encode(
-                {{"type", "tconnect"}, {"sid", sid}, {"host", f->host}, {"port", f->port}}));
-            self->startRead(sid, s);
-        }
-        self->accept(id);
-    });
+    f->acc.async_accept(
+        [self = shared_from_this(), id, f](boost::system::error_code ec, tcp::socket sock) {
+            auto cur = self->forwards_.find(id);
+            if (cur == self->forwards_.end() || cur->second != f) return;
+            if (ec) {
+                if (ec == asio::error::operation_aborted) return;
+                // Typically EMFILE; the listener stays readable, so pause.
+                auto t =
+                    std::make_shared<asio::steady_timer>(self->ex_, std::chrono::milliseconds(100));
+                t->async_wait([self, id, t](boost::system::error_code) { self->accept(id); });
+                return;
+            }
+            if (self->streams_.size() >= ccproto::kMaxStreams) {
+                HERD_LOG(warn, "cc tunnel {}: refused a connection: {} streams open", id,
+                         ccproto::kMaxStreams);
+            } else {
+                int64_t sid = self->next_sid_;
+                self->next_sid_ += 2;
+                auto s = std::make_shared<Stream>(self->ex_);
+                s->sock = std::move(sock);
+                s->tunnel = id;
+                s->connected = true;
+                self->streams_[sid] = s;
+                self->send_(ccproto::encode(
+                    {{"type", "tconnect"}, {"sid", sid}, {"host", f->host}, {"port", f->port}}));
+                self->startRead(sid, s);
+            }
+            self->accept(id);
+        });
 }
 
 void TunnelMux::addReverse(int id, uint16_t guest_port, const std::string& host, uint16_t port) {

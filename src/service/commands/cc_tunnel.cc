@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <boost/beast/core/detail/base64.hpp>
 
+#include "cli/text.h"
 #include "service/cc.h"
 #include "service/commands/vm_internal.h"
 #include "service/gostr.h"
 #include "service/names.h"
-#include "cli/text.h"
 
 namespace herd {
 
@@ -42,7 +42,8 @@ Vm* findVm(Env& env, const std::string& s) {
 // would fail later, in the listen or the dial).
 Result<uint16_t> port(const std::string& what, const std::string& s) {
     auto v = go::atoi(s);
-    if (!v.ok()) return Error::msg(fmt::format("non-integer {}: {} : {}", what, s, v.error().text()));
+    if (!v.ok())
+        return Error::msg(fmt::format("non-integer {}: {} : {}", what, s, v.error().text()));
     if (*v < 1 || *v > 65535)
         return Error::msg(fmt::format("invalid {} port {}: want 1-65535", what, s));
     return static_cast<uint16_t>(*v);
@@ -50,9 +51,8 @@ Result<uint16_t> port(const std::string& what, const std::string& s) {
 
 // A host to dial: a name or address, no spaces or control characters.
 bool hostOk(const std::string& h) {
-    return !h.empty() && h.size() <= 253 && std::all_of(h.begin(), h.end(), [](unsigned char ch) {
-        return ch > 0x20 && ch < 0x7f;
-    });
+    return !h.empty() && h.size() <= 253 &&
+           std::all_of(h.begin(), h.end(), [](unsigned char ch) { return ch > 0x20 && ch < 0x7f; });
 }
 
 void tunnelList(Command& c, Env& env) {
@@ -69,9 +69,9 @@ void tunnelList(Command& c, Env& env) {
         Vm* vm = env.herd.vms.find(env.ns, std::to_string(cl->vm_id));
         std::string name = vm ? vm->name : cl->uuid;
         for (const auto& [id, t] : cl->tunnels)
-            rows.push_back({name,
-                            {name, std::to_string(id), std::to_string(t.src), t.host,
-                             std::to_string(t.dst)}});
+            rows.push_back(
+                {name,
+                 {name, std::to_string(id), std::to_string(t.src), t.host, std::to_string(t.dst)}});
     }
     // By vm name, then id (numerically: the map gave them in order).
     std::stable_sort(rows.begin(), rows.end(),
@@ -195,8 +195,9 @@ void ccListen(Command&, Env& env) {
 }
 
 void ccMount(Command&, Env& env) {
-    env.fail("cc mount: not supported yet: a container's files are on the host already "
-             "(vm info's filesystem, or `cc recv`)");
+    env.fail(
+        "cc mount: not supported yet: a container's files are on the host already "
+        "(vm info's filesystem, or `cc recv`)");
 }
 
 }  // namespace herd
