@@ -108,8 +108,8 @@ TEST(TunnelMux, AgentDataPastWindowAborts) {
     uint16_t port = acc.local_endpoint().port();
     r.mux->addForward(1, std::move(acc), "10.0.0.1", 80);
     tcp::socket host(r.io);
-    asio::socket_base::receive_buffer_size small(4096);
-    host.set_option(small);
+    host.open(tcp::v4());
+    host.set_option(asio::socket_base::receive_buffer_size(4096));
     host.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
     r.spin(100);
     ASSERT_EQ(r.count("tconnect"), 1u);
