@@ -39,6 +39,7 @@
 #include <set>
 #include <thread>
 
+#include "agent/tunnel.h"
 #include "proto/ccproto.h"
 
 namespace proto = herd::ccproto;
@@ -46,7 +47,7 @@ using nlohmann::json;
 
 namespace {
 
-bool g_verbose = false;
+std::atomic<bool> g_verbose{false};
 
 void logf(const char* fmt, const std::string& a = "") {
     if (g_verbose) std::fprintf(stderr, "herd-cc: %s\n", (std::string(fmt) + a).c_str());
@@ -353,6 +354,12 @@ class Worker {
         int64_t id = proto::jint(c, "id");
         auto argv = proto::jstrs(c, "argv");
         auto recv = proto::jstrs(c, "recv");
+        if (c.contains("conntest")) return respond(id, herd::agent::connTest(c["conntest"]), "", 0);
+        if (c.contains("loglevel")) {
+            // herd-cc logs only at debug level (-v); the other levels quiet it.
+            g_verbose = proto::jstr(c, "loglevel") == "debug";
+            return respond(id, "", "", 0);
+        }
         if (!recv.empty()) return sendFiles(id, recv);
         if (argv.empty()) return respond(id, "", pendingErrors(), std::nullopt);
         if (proto::jbool(c, "background")) return runBackground(id, argv);
@@ -469,6 +476,10 @@ void session(int fd, const std::string& uuid, Worker& worker) {
     if (!writeAll(fd, hello.data(), hello.size())) return;
     proto::Decoder dec;
     FileSink files;
+    // Tunnel frames are never kept for a later connection: its streams
+    // are gone with this one.
+    herd::agent::Tunnels tunnels(
+        [](const json& h, std::string_view body) { g_link.send(h, body, false); });
     bool welcomed = false;
     std::string last_info = identity("info", uuid).dump();
     auto last_check = std::chrono::steady_clock::now();
@@ -511,6 +522,8 @@ void session(int fd, const std::string& uuid, Worker& worker) {
                 files.chunk(f->header, f->body);
             else if (type == "kill" || type == "killall")
                 killProcs(f->header);
+            else if (herd::agent::Tunnels::handles(type))
+                tunnels.onFrame(*f);
         }
         if (!err.empty()) {
             logf("protocol error: ", err);

@@ -50,6 +50,29 @@
 //       carries the rest. A daemon that does not know it ignores it.
 //   {"type":"file","id":N,"path":G,"eof":bool,"error":S?}  body = next chunk of guest file G
 //   {"type":"procs","procs":[{"pid":N,"argv":[...]}]}   background processes, on change
+//
+// Tunnels (`cc tunnel`, `cc rtunnel`): TCP connections carried as streams
+// over the agent's connection. A stream id ("sid") opened by the daemon is
+// odd, one opened by the agent even.
+//   daemon {"type":"tconnect","sid":N,"host":H,"port":P}  the agent dials H:P
+//       in the guest; stream N carries that connection
+//   daemon {"type":"rlisten","rid":R,"port":P}   the agent listens on guest
+//       TCP port P (all addresses) for reverse tunnel R; {"type":"runlisten",
+//       "rid":R} stops it
+//   agent  {"type":"rconnect","rid":R,"sid":N}  a connection accepted for R;
+//       the daemon dials the host side only for an R it created
+//   either {"type":"tdata","sid":N}        body = next bytes of stream N
+//   either {"type":"tack","sid":N,"n":K}   K bytes of N were written out
+//   either {"type":"tclose","sid":N,"eof":bool,"error":S?}  eof true: the
+//       sender's side ended (half close); false: the stream is gone
+// Flow control: each side has at most kTunnelWindow bytes of a stream sent
+// and not yet acknowledged (tack), each data frame at most kTunnelPiece; a
+// peer that exceeds the window, or acknowledges more than was sent, loses
+// the stream. Each side holds at most kMaxStreams streams per connection.
+//   daemon {"type":"command",...,"conntest":{"proto":"tcp"|"udp","host":H,
+//       "port":P,"wait_ms":W,"packet":hex}}  `cc test-conn`: the response's
+//       stdout is `H:P | pass` or `H:P | fail`
+//   daemon {"type":"command",...,"loglevel":S}  `cc log level`
 #pragma once
 
 #include <cstdint>
@@ -74,6 +97,10 @@ inline constexpr size_t kMaxAddrs = 256;
 // Deepest nesting of arrays/objects in a header (the deepest message,
 // `procs`, nests 4).
 inline constexpr int kMaxDepth = 8;
+// Tunnel flow control (see the header comment).
+inline constexpr size_t kTunnelWindow = 128u << 10;
+inline constexpr size_t kTunnelPiece = 32u << 10;
+inline constexpr size_t kMaxStreams = 64;
 
 struct Frame {
     nlohmann::json header;

@@ -8,10 +8,12 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <cctype>
 #include <climits>
 #include <cstring>
 #include <deque>
@@ -21,6 +23,7 @@
 #include "base/log.h"
 #include "cli/text.h"
 #include "service/agent_addresses.h"
+#include "service/cc_tunnel.h"
 #include "service/herd.h"
 #include "service/namespace.h"
 #include "service/vm_ops.h"
@@ -198,6 +201,7 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
     void welcome() {
         asio::post(sock_.get_executor(), [self = shared_from_this()] {
             self->awaiting_ = false;
+            self->welcomed_ = true;
             self->dec_.setLimits(cclimits::kAgent);
             self->drain();
         });
@@ -210,20 +214,16 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
 
     void send(std::string frame) {
         // mutable: the frame is moved into the queue, not copied.
-        asio::post(sock_.get_executor(), [self = shared_from_this(),
-                                          f = std::move(frame)]() mutable {
-            if (self->closed_) return;
-            // An agent that stops reading must not make the daemon hold an
-            // ever-growing queue: past the bound it is disconnected and
-            // logged (its agent reconnects by itself; what was queued is
-            // lost, as for any agent that goes away mid-command).
-            if (self->queued_ + f.size() > kMaxQueued) {
-                return self->finish(
-                    "not reading: over " + std::to_string(kMaxQueued >> 20) + " MiB queued", true);
-            }
-            self->queued_ += f.size();
-            self->queue_.push_back({std::move(f), {}, {}, 0});
-            self->pump();
+        asio::post(sock_.get_executor(),
+                   [self = shared_from_this(), f = std::move(frame)]() mutable {
+                       self->enqueue(std::move(f));
+                   });
+    }
+    // From the command thread: runs `fn` on the io thread with this
+    // connection's tunnels, unless the connection is gone by then.
+    void tunnels(std::function<void(TunnelMux&)> fn) {
+        asio::post(sock_.get_executor(), [self = shared_from_this(), fn = std::move(fn)] {
+            if (!self->closed_) fn(*self->mux());
         });
     }
     // Streams a host file as `file` frames (read here, a chunk at a time,
@@ -240,6 +240,33 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
     }
 
   private:
+    // On the io thread.
+    void enqueue(std::string f) {
+        if (closed_) return;
+        // An agent that stops reading must not make the daemon hold an
+        // ever-growing queue: past the bound it is disconnected and
+        // logged (its agent reconnects by itself; what was queued is
+        // lost, as for any agent that goes away mid-command).
+        if (queued_ + f.size() > kMaxQueued) {
+            return finish("not reading: over " + std::to_string(kMaxQueued >> 20) + " MiB queued",
+                          true);
+        }
+        queued_ += f.size();
+        queue_.push_back({std::move(f), {}, {}, 0});
+        pump();
+    }
+    // Held by the caller while it calls in: an answer that overfills the
+    // queue finishes the connection, which drops mux_.
+    std::shared_ptr<TunnelMux> mux() {
+        if (!mux_) {
+            std::weak_ptr<CcConn> w = weak_from_this();
+            mux_ = std::make_shared<TunnelMux>(sock_.get_executor(), [w](std::string f) {
+                if (auto self = w.lock()) self->enqueue(std::move(f));
+            });
+        }
+        return mux_;
+    }
+
     struct Out {
         std::string frame;  // ready frame, or:
         std::string host;   // a file to stream
@@ -259,6 +286,13 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
                 got_first_ = true;
                 awaiting_ = true;  // until the command thread has judged the hello
                 hello_timer_.cancel();
+            }
+            // Tunnel traffic is relayed here, on the io thread, so that it
+            // never waits for the command thread.
+            if (welcomed_ && TunnelMux::handles(f->type())) {
+                mux()->onFrame(*f);
+                if (closed_) return;  // its answer overfilled the queue
+                continue;
             }
             inflight_ += f->size;
             on_frame(shared_from_this(), std::move(*f));
@@ -332,6 +366,8 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
         queue_.clear();
         queued_ = 0;
         file_.reset();
+        if (mux_) mux_->closeAll(false);
+        mux_.reset();
         // rbuf_ and cur_ stay: a read or write may still be in flight (its
         // handler holds this object, which frees them).
         dec_ = ccproto::Decoder();
@@ -344,8 +380,10 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
     std::unique_ptr<char[]> rbuf_;
     size_t rsize_ = 0;
     ccproto::Decoder dec_;
-    bool got_first_ = false;  // a frame (the hello) came in
-    bool awaiting_ = false;   // the hello waits for the command thread's verdict
+    bool got_first_ = false;          // a frame (the hello) came in
+    bool awaiting_ = false;           // the hello waits for the command thread's verdict
+    bool welcomed_ = false;           // the hello was accepted
+    std::shared_ptr<TunnelMux> mux_;  // this connection's tunnels (created on first use)
     bool reading_ = false;
     std::atomic<size_t> inflight_{0};  // bytes of frames the command thread has not handled
     static constexpr size_t kMaxQueued = 16u << 20;
@@ -573,6 +611,9 @@ void CcService::disconnect(CcClient& c) {
     // A file cut off mid-way: what the agent resends after reconnecting
     // would not be its start.
     while (!c.recv_files.empty()) refuseFile(c, c.recv_files.begin()->first, "connection lost");
+    // Tunnels belong to the connection (its TunnelMux closed them).
+    c.tunnels.clear();
+    c.next_tunnel = 1;
     c.procs.clear();
     if (Vm* vm = vmOf(c)) vm->cc_active = false;
 }
@@ -884,6 +925,7 @@ void CcService::deliver(CcClient& c, CcCommand& cmd) {
     json h = {{"type", "command"}, {"id", cmd.id},
               {"argv", cmd.argv},  {"background", cmd.background},
               {"send", cmd.send},  {"recv", cmd.recv}};
+    for (const auto& [k, v] : cmd.extra.items()) h[k] = v;
     c.conn->send(ccproto::encode(h));
     cmd.sent_to.insert(c.uuid);
     CcExpect& e = c.expect[cmd.id] = CcExpect{};
@@ -929,6 +971,78 @@ void CcService::signal(const std::string& nsname, const json& msg) {
     auto frame = ccproto::encode(msg);
     for (CcClient* c : active(nsname))
         if (matches(*c, ns(nsname).filter)) c->conn->send(frame);
+}
+
+std::vector<CcClient*> CcService::matching(const std::string& nsname) {
+    std::vector<CcClient*> out;
+    for (CcClient* c : active(nsname))
+        if (matches(*c, ns(nsname).filter)) out.push_back(c);
+    return out;
+}
+
+CcClient* CcService::connected(int vm_id) {
+    auto it = clients_.find(vm_id);
+    if (it == clients_.end() || !it->second.welcomed || !it->second.conn) return nullptr;
+    return &it->second;
+}
+
+Result<int> CcService::openTunnel(CcClient& c, uint16_t src, const std::string& host,
+                                  uint16_t dst) {
+    using tcp = asio::ip::tcp;
+    auto acc = std::make_shared<tcp::acceptor>(*herd_.io);
+    boost::system::error_code ec;
+    // Every address, IPv6 and IPv4 (minimega's `:<src>`); IPv4 alone where
+    // the host has no IPv6.
+    acc->open(tcp::v6(), ec);
+    if (!ec) acc->set_option(asio::ip::v6_only(false), ec);
+    tcp::endpoint ep(tcp::v6(), src);
+    if (ec) {
+        ec.clear();
+        acc->close(ec);
+        acc->open(tcp::v4(), ec);
+        ep = tcp::endpoint(tcp::v4(), src);
+    }
+    const char* step = "socket";
+    if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) {
+        step = "bind";
+        acc->bind(ep, ec);
+    }
+    if (!ec) {
+        step = "listen";
+        acc->listen(64, ec);
+    }
+    if (ec) {
+        std::string m = ec.message();
+        if (!m.empty()) m[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(m[0])));
+        return Error::msg("listen tcp :" + std::to_string(src) + ": " + step + ": " + m);
+    }
+    int id = c.next_tunnel++;
+    c.tunnels[id] = CcTunnel{false, src, host, dst};
+    c.conn->tunnels(
+        [acc, id, host, dst](TunnelMux& m) { m.addForward(id, std::move(*acc), host, dst); });
+    return id;
+}
+
+int CcService::openRtunnel(CcClient& c, uint16_t src, const std::string& host, uint16_t dst) {
+    int id = c.next_tunnel++;
+    c.tunnels[id] = CcTunnel{true, src, host, dst};
+    c.conn->tunnels([id, src, host, dst](TunnelMux& m) { m.addReverse(id, src, host, dst); });
+    return id;
+}
+
+bool CcService::closeTunnel(CcClient& c, int id) {
+    if (!c.tunnels.erase(id)) return false;
+    if (c.conn) c.conn->tunnels([id](TunnelMux& m) { m.remove(id); });
+    return true;
+}
+
+void CcService::clearTunnels(const std::string& nsname) {
+    for (auto& [vm_id, c] : clients_) {
+        if (c.ns != nsname || c.tunnels.empty()) continue;
+        c.tunnels.clear();
+        if (c.conn) c.conn->tunnels([](TunnelMux& m) { m.closeAll(true); });
+    }
 }
 
 void attachCc(Herd& herd) {

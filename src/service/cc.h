@@ -102,6 +102,8 @@ struct CcCommand {
     std::optional<CcFilter> filter;
     std::set<std::string> sent_to;     // uuids the command went to
     std::set<std::string> checked_in;  // uuids that answered
+    // Fields added to the command frame (`conntest`, `loglevel`).
+    nlohmann::json extra = nlohmann::json::object();
 };
 
 struct CcProc {
@@ -130,6 +132,15 @@ struct CcRecvFile {
     std::chrono::steady_clock::time_point last;
 };
 
+// A tunnel of a client connection (`cc tunnel`, or `cc rtunnel` when
+// `reverse`): src is the host port (the guest port for a reverse one).
+struct CcTunnel {
+    bool reverse = false;
+    uint16_t src = 0;
+    std::string host;
+    uint16_t dst = 0;
+};
+
 // A connected (or once connected) agent, one per VM.
 struct CcClient {
     int vm_id = 0;
@@ -142,6 +153,8 @@ struct CcClient {
     bool warned = false;                           // logged an unsolicited frame
     std::map<int, CcExpect> expect;                // by command id
     std::map<std::string, CcRecvFile> recv_files;  // cc recv in progress, by host path
+    std::map<int, CcTunnel> tunnels;               // of this connection, by id
+    int next_tunnel = 1;
 };
 
 class CcService : public std::enable_shared_from_this<CcService> {
@@ -177,6 +190,21 @@ class CcService : public std::enable_shared_from_this<CcService> {
     // Sends a kill/killall message to the namespace's active clients that
     // match its current filter.
     void signal(const std::string& ns, const nlohmann::json& msg);
+
+    // Active clients of the namespace that match its current filter.
+    std::vector<CcClient*> matching(const std::string& ns);
+    // The client of VM `vm_id` if it is connected and welcomed.
+    CcClient* connected(int vm_id);
+    // `cc tunnel`: listens on host TCP port `src` (every address); each
+    // connection is relayed to host:dst dialed by the agent. The tunnel id,
+    // or the listen error in Go's words (`listen tcp :80: bind: ...`).
+    Result<int> openTunnel(CcClient& c, uint16_t src, const std::string& host, uint16_t dst);
+    // `cc rtunnel`: the agent listens on guest port `src`; its connections
+    // are relayed to host:dst dialed by the daemon. The tunnel id.
+    int openRtunnel(CcClient& c, uint16_t src, const std::string& host, uint16_t dst);
+    bool closeTunnel(CcClient& c, int id);
+    // Closes every tunnel of the namespace's clients.
+    void clearTunnels(const std::string& ns);
 
     // <file root>/miniccc_responses, or <file root>/<ns>/miniccc_responses.
     std::string responsesDir(const std::string& ns) const;

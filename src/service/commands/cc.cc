@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "service/cc.h"
+#include "service/commands/cc_tunnel.h"
 #include "service/commands/commands.h"
 #include "service/commands/vm_internal.h"
 #include "service/gostr.h"
@@ -354,6 +355,12 @@ void ccCommand(Command& c, Env& env) {
     if (c.flag("exitcode")) return ccExitcode(c, env);
     if (c.flag("process")) return ccProcess(c, env);
     if (c.flag("delete")) return ccDelete(c, env);
+    if (c.flag("tunnel")) return ccTunnel(c, env);
+    if (c.flag("rtunnel")) return ccRtunnel(c, env);
+    if (c.flag("test-conn")) return ccTestConn(c, env);
+    if (c.flag("log")) return ccLogLevel(c, env);
+    if (c.flag("listen")) return ccListen(c, env);
+    if (c.flag("mount")) return ccMount(c, env);
     ccStatus(c, env);
 }
 
@@ -367,6 +374,7 @@ void clearCc(Command& c, Env& env) {
     if (all || c.flag("prefix")) n.prefix.clear();
     if (all || c.flag("responses")) clearResponses(cc, env.ns);
     if (all || c.flag("budget")) n.budget = cclimits::kDefaultBudget;
+    if (all) cc.clearTunnels(env.ns);
     env.ok();
 }
 
@@ -390,14 +398,34 @@ void registerCcCommands(Herd& herd) {
             "and output;\ndefault 1G): a `cc recv` beyond it stops storing the file and "
             "says so in the\nresponse's stderr. Sizes are bytes or take a K, M, G or T "
             "suffix, e.g. `cc budget 4G`.",
-            {"cc", "cc <clients,>", "cc <prefix,> [prefix]", "cc <budget,> [size]",
-             "cc <send,> <file>...", "cc <recv,> <file>...", "cc <exec,> <command>...",
-             "cc <exec-once,> <command>...", "cc <background,> <command>...",
-             "cc <background-once,> <command>...", "cc <commands,>", "cc <filter,> [filter]...",
-             "cc <responses,> <id or prefix or all> [raw,]", "cc <exitcode,> <id> <vm>",
-             "cc <process,> <list,> <vm or all>", "cc <process,> <kill,> <pid or all>",
-             "cc <process,> <killall,> <name>", "cc <delete,> <command,> <id or prefix or all>",
-             "cc <delete,> <response,> <id or prefix or all>"},
+            {"cc",
+             "cc <clients,>",
+             "cc <prefix,> [prefix]",
+             "cc <budget,> [size]",
+             "cc <send,> <file>...",
+             "cc <recv,> <file>...",
+             "cc <exec,> <command>...",
+             "cc <exec-once,> <command>...",
+             "cc <background,> <command>...",
+             "cc <background-once,> <command>...",
+             "cc <commands,>",
+             "cc <filter,> [filter]...",
+             "cc <responses,> <id or prefix or all> [raw,]",
+             "cc <exitcode,> <id> <vm>",
+             "cc <process,> <list,> <vm or all>",
+             "cc <process,> <kill,> <pid or all>",
+             "cc <process,> <killall,> <name>",
+             "cc <delete,> <command,> <id or prefix or all>",
+             "cc <delete,> <response,> <id or prefix or all>",
+             "cc <tunnel,> <list,> <vm or all>",
+             "cc <tunnel,> <close,> <vm> <id>",
+             "cc <tunnel,> <vm name or uuid> <src port> <host> <dst port>",
+             "cc <rtunnel,> <src port> <host> <dst port>",
+             "cc <test-conn,> <tcp,udp> <ip or fqdn> <port> <wait,> <duration> [base64 udp packet]",
+             "cc <log,> <level,> <debug,info,warn,error,fatal>",
+             "cc <listen,> <port>",
+             "cc <mount,>",
+             "cc <mount,> <vm or uuid> [path]"},
             ccCommand));
     addHandler(herd,
                makeHandler("reset command and control state",
