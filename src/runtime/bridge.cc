@@ -236,7 +236,8 @@ class KernelBridgeBackend : public SwitchBackend {
         for (int tries = 0; tries < 65535 && prio == 0; ++tries) {
             next_prio_ = next_prio_ >= 65535 ? 1 : next_prio_ + 1;
             bool used = false;
-            for (const auto& [d, m] : tc_mirrors_) used = used || (m.src == src && m.prio == next_prio_);
+            for (const auto& [d, m] : tc_mirrors_)
+                used = used || (m.src == src && m.prio == next_prio_);
             if (!used) prio = next_prio_;
         }
         if (prio == 0) return Error::msg("mirror " + src + ": too many mirrors of this tap");

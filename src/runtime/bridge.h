@@ -165,8 +165,7 @@ class SwitchBackend {
         (void)bridge;
         (void)src;
         (void)dst;
-        return Error::msg("tap mirror is not supported on the " + std::string(kind()) +
-                          " switch");
+        return Error::msg("tap mirror is not supported on the " + std::string(kind()) + " switch");
     }
     // Removes the mirror whose destination is `dst`: `not a valid mirror` when
     // there is none.

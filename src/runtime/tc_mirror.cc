@@ -1,12 +1,12 @@
 #include "runtime/tc_mirror.h"
 
+#include <arpa/inet.h>
 #include <libmnl/libmnl.h>
 #include <linux/if_ether.h>
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <linux/tc_act/tc_mirred.h>
-#include <arpa/inet.h>
 
 #include <cstring>
 
@@ -82,8 +82,8 @@ nlmsghdr* buildDeleteFilter(char* buf, int ifindex, bool ingress_hook, uint16_t 
     return nlh;
 }
 
-Result<void> addTcMirror(Netlink& nl, const std::string& src, const std::string& dst,
-                         uint16_t prio, bool to_ingress) {
+Result<void> addTcMirror(Netlink& nl, const std::string& src, const std::string& dst, uint16_t prio,
+                         bool to_ingress) {
     const std::string object = src + " to " + dst;
     auto from = nl.ifindex(src);
     if (!from.ok()) return Error::sys(from.error().errnum(), "mirror", object);
@@ -93,10 +93,9 @@ Result<void> addTcMirror(Netlink& nl, const std::string& src, const std::string&
     auto q = nl.request(buildAddClsact(buf, *from), "add clsact qdisc to", src);
     if (!q.ok() && q.error().errnum() != EEXIST) return q.error().wrap("mirror " + object);
     for (bool ingress : {true, false}) {
-        auto r = nl.request(buildMirrorFilter(buf, *from, ingress, prio, *to, to_ingress),
-                            std::string("add ") + (ingress ? "ingress" : "egress") +
-                                " mirror filter to",
-                            src);
+        auto r = nl.request(
+            buildMirrorFilter(buf, *from, ingress, prio, *to, to_ingress),
+            std::string("add ") + (ingress ? "ingress" : "egress") + " mirror filter to", src);
         if (!r.ok()) {
             (void)removeTcMirror(nl, src, prio);
             return r.error().wrap("mirror " + object);
@@ -110,8 +109,8 @@ Result<void> removeTcMirror(Netlink& nl, const std::string& src, uint16_t prio) 
     if (!from.ok()) return from.error().errnum() == ENODEV ? Ok() : Result<void>(from.error());
     char buf[kTcMirrorMsgSize];
     for (bool ingress : {true, false}) {
-        auto r = nl.request(buildDeleteFilter(buf, *from, ingress, prio),
-                            "remove mirror filter of", src);
+        auto r = nl.request(buildDeleteFilter(buf, *from, ingress, prio), "remove mirror filter of",
+                            src);
         if (!r.ok() && r.error().errnum() != ENOENT && r.error().errnum() != ENODEV &&
             r.error().errnum() != EINVAL)
             return r;

@@ -39,8 +39,8 @@ nlmsghdr* buildDeleteFilter(char* buf, int ifindex, bool ingress_hook, uint16_t 
 // Mirrors both directions of `src` onto `dst` under priority `prio` (1 to
 // 65535, unique among the mirrors of `src`). All or nothing. Errors read
 // `mirror <src> to <dst>: ...`.
-Result<void> addTcMirror(Netlink& nl, const std::string& src, const std::string& dst,
-                         uint16_t prio, bool to_ingress);
+Result<void> addTcMirror(Netlink& nl, const std::string& src, const std::string& dst, uint16_t prio,
+                         bool to_ingress);
 // Removes the mirror of priority `prio` from `src`; Ok when `src` or the
 // filters are gone already.
 Result<void> removeTcMirror(Netlink& nl, const std::string& src, uint16_t prio);

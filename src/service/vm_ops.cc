@@ -6,11 +6,11 @@
 #include <stdexcept>
 
 #include "service/capture.h"
-#include "service/tap_mirror.h"
 #include "service/cc.h"
 #include "service/gostr.h"
 #include "service/hostnet.h"
 #include "service/names.h"
+#include "service/tap_mirror.h"
 
 namespace herd {
 

@@ -1,5 +1,6 @@
 #include "runtime/tc_mirror.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <libmnl/libmnl.h>
 #include <linux/if_ether.h>
@@ -7,7 +8,6 @@
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <linux/tc_act/tc_mirred.h>
-#include <arpa/inet.h>
 
 #include <cstring>
 

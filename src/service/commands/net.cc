@@ -215,44 +215,44 @@ cli::SuggestFn tapSuggest() {
 }  // namespace
 
 void registerNetCommands(Herd& herd) {
-    addHandler(herd,
-               makeHandler("control host taps for communicating between hosts and VMs",
-                           "Control host taps on a named vlan for communicating between a "
-                           "host and any VMs\non that vlan.\n\n"
-                           "Calling tap with no arguments lists the taps of the active "
-                           "namespace.\n\n"
-                           "To create a host tap with ip and netmask 10.0.0.1/24 on VLAN 5:\n\n"
-                           "\ttap create 5 ip 10.0.0.1/24\n\n"
-                           "Optionally give the bridge (default mega_bridge) and the tap's "
-                           "name (default\n<prefix>t<n>), or use dhcp instead of an address "
-                           "(a DHCP client runs on the\ntap until it is deleted):\n\n"
-                           "\ttap create 5 bridge br0 dhcp mytap\n\n"
-                           "To delete a host tap, or all of the namespace's:\n\n"
-                           "\ttap delete <tap>\n\ttap delete all\n\n"
-                           "To mirror every frame a tap sends and receives onto another tap "
-                           "of the same\nbridge (by tap names, or by VM names and interface "
-                           "indexes), and to stop:\n\n"
-                           "\ttap mirror <src tap> <dst tap> [bridge]\n"
-                           "\ttap mirror <vm> <idx> <vm2> <idx2>\n"
-                           "\tclear tap mirror [dst tap]\n\tclear tap mirror <vm> <idx or all>\n\n"
-                           "On the kernel-bridge backend a host tap is one end of a veth "
-                           "pair whose other\nend (<prefix>p<n>) is on the VLAN's bridge.",
-                           {"tap", "tap <create,> <vlan>", "tap <create,> <vlan> name <tap name>",
-                            "tap <create,> <vlan> <dhcp,> [tap name]",
-                            "tap <create,> <vlan> <dhcp,> name <tap name>",
-                            "tap <create,> <vlan> ip <ip> [tap name]",
-                            "tap <create,> <vlan> ip <ip> name <tap name>",
-                            "tap <create,> <vlan> bridge <bridge>",
-                            "tap <create,> <vlan> bridge <bridge> name [tap name]",
-                            "tap <create,> <vlan> bridge <bridge> <dhcp,> [tap name]",
-                            "tap <create,> <vlan> bridge <bridge> <dhcp,> name <tap name>",
-                            "tap <create,> <vlan> bridge <bridge> ip <ip> [tap name]",
-                            "tap <create,> <vlan> bridge <bridge> ip <ip> name <tap name>",
-                            "tap <delete,> <tap name or all>",
-                            "tap <mirror,> <src name> <dst name> [bridge]",
-                            "tap <mirror,> <vm name> <interface index> <vm2 name> <interface2 "
-                            "index>"},
-                           tapCommand, tapSuggest()));
+    addHandler(
+        herd,
+        makeHandler(
+            "control host taps for communicating between hosts and VMs",
+            "Control host taps on a named vlan for communicating between a "
+            "host and any VMs\non that vlan.\n\n"
+            "Calling tap with no arguments lists the taps of the active "
+            "namespace.\n\n"
+            "To create a host tap with ip and netmask 10.0.0.1/24 on VLAN 5:\n\n"
+            "\ttap create 5 ip 10.0.0.1/24\n\n"
+            "Optionally give the bridge (default mega_bridge) and the tap's "
+            "name (default\n<prefix>t<n>), or use dhcp instead of an address "
+            "(a DHCP client runs on the\ntap until it is deleted):\n\n"
+            "\ttap create 5 bridge br0 dhcp mytap\n\n"
+            "To delete a host tap, or all of the namespace's:\n\n"
+            "\ttap delete <tap>\n\ttap delete all\n\n"
+            "To mirror every frame a tap sends and receives onto another tap "
+            "of the same\nbridge (by tap names, or by VM names and interface "
+            "indexes), and to stop:\n\n"
+            "\ttap mirror <src tap> <dst tap> [bridge]\n"
+            "\ttap mirror <vm> <idx> <vm2> <idx2>\n"
+            "\tclear tap mirror [dst tap]\n\tclear tap mirror <vm> <idx or all>\n\n"
+            "On the kernel-bridge backend a host tap is one end of a veth "
+            "pair whose other\nend (<prefix>p<n>) is on the VLAN's bridge.",
+            {"tap", "tap <create,> <vlan>", "tap <create,> <vlan> name <tap name>",
+             "tap <create,> <vlan> <dhcp,> [tap name]",
+             "tap <create,> <vlan> <dhcp,> name <tap name>",
+             "tap <create,> <vlan> ip <ip> [tap name]",
+             "tap <create,> <vlan> ip <ip> name <tap name>", "tap <create,> <vlan> bridge <bridge>",
+             "tap <create,> <vlan> bridge <bridge> name [tap name]",
+             "tap <create,> <vlan> bridge <bridge> <dhcp,> [tap name]",
+             "tap <create,> <vlan> bridge <bridge> <dhcp,> name <tap name>",
+             "tap <create,> <vlan> bridge <bridge> ip <ip> [tap name]",
+             "tap <create,> <vlan> bridge <bridge> ip <ip> name <tap name>",
+             "tap <delete,> <tap name or all>", "tap <mirror,> <src name> <dst name> [bridge]",
+             "tap <mirror,> <vm name> <interface index> <vm2 name> <interface2 "
+             "index>"},
+            tapCommand, tapSuggest()));
     addHandler(herd,
                makeHandler("reset tap state",
                            "Delete every mirror, then every host tap, of the active namespace; "

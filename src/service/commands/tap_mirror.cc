@@ -51,6 +51,8 @@ void tapMirrorCommand(cli::Command& c, Env& env) {
             return env.fail("vms are not colocated or invalid vm name: " +
                             (a ? c.str("vm2") : c.str("vm")));
         }
+        if (a == b && c.str("interface") == c.str("interface2"))
+            return env.fail("cannot mirror tap to itself");
         auto na = vmNic(*a, c.str("interface"));
         if (!na.ok()) return env.fail(na.error().text());
         auto nb = vmNic(*b, c.str("interface2"));
