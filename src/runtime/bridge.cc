@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/unique_fd.h"
+#include "runtime/tc_mirror.h"
 
 namespace herd::runtime {
 
@@ -221,8 +222,46 @@ class KernelBridgeBackend : public SwitchBackend {
         return Ok();
     }
 
+    Result<void> addTapMirror(Netlink& nl, const std::string& bridge, const std::string& src,
+                              const std::string& dst) override {
+        auto on_src = onBridge(nl, bridge, src);
+        if (!on_src.ok()) return on_src.error();
+        if (!*on_src) return Error::msg("source tap is not on bridge");
+        auto on_dst = onBridge(nl, bridge, dst);
+        if (!on_dst.ok()) return on_dst.error();
+        if (!*on_dst) return Error::msg("destination tap is not on bridge");
+        if (tc_mirrors_.count(dst)) return Error::msg("destination tap is already a mirror");
+        // A priority no other mirror of this source uses names its filters.
+        uint16_t prio = 0;
+        for (int tries = 0; tries < 65535 && prio == 0; ++tries) {
+            next_prio_ = next_prio_ >= 65535 ? 1 : next_prio_ + 1;
+            bool used = false;
+            for (const auto& [d, m] : tc_mirrors_)
+                used = used || (m.src == src && m.prio == next_prio_);
+            if (!used) prio = next_prio_;
+        }
+        if (prio == 0) return Error::msg("mirror " + src + ": too many mirrors of this tap");
+        // A host tap's named end is the host's side: copies must arrive on
+        // it (ingress); sent out of it they would reach the bridge instead.
+        const bool to_ingress = host_ports_.count(dst) > 0;
+        HERD_TRY(addTcMirror(nl, src, dst, prio, to_ingress));
+        tc_mirrors_[dst] = {src, prio};
+        return Ok();
+    }
+
+    Result<void> removeTapMirror(Netlink& nl, const std::string& dst) override {
+        auto it = tc_mirrors_.find(dst);
+        if (it == tc_mirrors_.end()) return Error::msg("not a valid mirror");
+        auto r = removeTcMirror(nl, it->second.src, it->second.prio);
+        if (!r.ok()) return Error::msg("delete mirror failed: " + r.error().text());
+        tc_mirrors_.erase(it);
+        return Ok();
+    }
+
     Result<void> shutdown() override {
         Result<void> first;
+        for (const auto& [dst, m] : tc_mirrors_) (void)removeTcMirror(nl_, m.src, m.prio);
+        tc_mirrors_.clear();
         // Host taps the service layer did not delete go with their peers.
         for (const auto& [name, peer] : host_ports_) (void)nl_.deleteLink(peer);
         host_ports_.clear();
@@ -238,6 +277,7 @@ class KernelBridgeBackend : public SwitchBackend {
     void forget() override {
         switches_.clear();
         host_ports_.clear();
+        tc_mirrors_.clear();
     }
 
     std::vector<SwitchInfo> switches() const override {
@@ -251,6 +291,21 @@ class KernelBridgeBackend : public SwitchBackend {
         SwitchInfo info;
         int ifindex = 0;
     };
+
+    // Whether `port` is a port of one of the kernel bridges carrying
+    // `bridge` (a host tap through its bridge-side peer).
+    Result<bool> onBridge(Netlink& nl, const std::string& bridge, const std::string& port) {
+        auto hp = host_ports_.find(port);
+        auto l = nl.link(hp != host_ports_.end() ? hp->second : port);
+        if (!l.ok()) {
+            if (l.error().errnum() == ENODEV) return false;
+            return l.error();
+        }
+        if (l->master <= 0) return false;
+        for (const auto& [kname, e] : switches_)
+            if (e.ifindex == l->master && e.info.bridge == bridge) return true;
+        return false;
+    }
 
     Result<void> checkBridge(const std::string& kname) {
         auto all = nl_.links();
@@ -269,6 +324,12 @@ class KernelBridgeBackend : public SwitchBackend {
     Netlink nl_;
     std::map<std::string, Entry> switches_;          // by kernel name
     std::map<std::string, std::string> host_ports_;  // host tap -> its bridge-side peer
+    struct TcMirror {
+        std::string src;
+        uint16_t prio = 0;
+    };
+    std::map<std::string, TcMirror> tc_mirrors_;  // by destination
+    uint16_t next_prio_ = 0;
     int next_peer_ = 0;
 };
 

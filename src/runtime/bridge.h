@@ -152,6 +152,28 @@ class SwitchBackend {
         (void)mirror;
         return Ok();
     }
+    // `tap mirror`: every frame port `src` sends or receives is copied out of
+    // port `dst` (a NIC's host end, whose guest then reads the copies, or a
+    // host tap). Both must be ports of `bridge`; a mirror is named by its
+    // destination. Errors are minimega's: `source tap is not on bridge`,
+    // `destination tap is not on bridge`, `destination tap is already a
+    // mirror`. Kernel backend: tc mirred filters on `src` (runtime/tc_mirror.h);
+    // OVS: a Mirror row. Command thread only.
+    virtual Result<void> addTapMirror(Netlink& nl, const std::string& bridge,
+                                      const std::string& src, const std::string& dst) {
+        (void)nl;
+        (void)bridge;
+        (void)src;
+        (void)dst;
+        return Error::msg("tap mirror is not supported on the " + std::string(kind()) + " switch");
+    }
+    // Removes the mirror whose destination is `dst`: `not a valid mirror` when
+    // there is none.
+    virtual Result<void> removeTapMirror(Netlink& nl, const std::string& dst) {
+        (void)nl;
+        (void)dst;
+        return Error::msg("not a valid mirror");
+    }
     // Removes the switches herd created; keeps ones that existed before.
     virtual Result<void> shutdown() = 0;
     // Forgets every switch (after nuke removed them).

@@ -294,6 +294,8 @@ LinkInfo parseLink(const nlmsghdr* nlh) {
     li.link_elsewhere = tb[IFLA_LINK_NETNSID] != nullptr;
     if (tb[IFLA_MTU] && mnl_attr_validate(tb[IFLA_MTU], MNL_TYPE_U32) >= 0)
         li.mtu = mnl_attr_get_u32(tb[IFLA_MTU]);
+    if (tb[IFLA_MASTER] && mnl_attr_validate(tb[IFLA_MASTER], MNL_TYPE_U32) >= 0)
+        li.master = static_cast<int>(mnl_attr_get_u32(tb[IFLA_MASTER]));
     return li;
 }
 

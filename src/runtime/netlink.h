@@ -40,6 +40,7 @@ struct LinkInfo {
     int link = 0;                 // IFLA_LINK: a veth's peer ifindex (0 = none)
     bool link_elsewhere = false;  // IFLA_LINK_NETNSID: `link` is in another namespace
     uint32_t mtu = 0;             // IFLA_MTU
+    int master = 0;               // IFLA_MASTER: the bridge it is a port of (0 = none)
 };
 
 // Parses "aa:bb:cc:dd:ee:ff" (either case); false when malformed.

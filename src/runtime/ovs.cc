@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -310,6 +311,49 @@ class OvsBackend : public SwitchBackend {
         return removeMirror(mirror);
     }
 
+    // As minimega: a Mirror row `mirror-<dst>` selecting what `src` sends
+    // and receives, with `dst` as its output port.
+    Result<void> addTapMirror(Netlink&, const std::string& bridge, const std::string& src,
+                              const std::string& dst) override {
+        std::lock_guard lock(mu_);
+        auto on = [&](const std::string& name) {
+            auto it = ports_.find(name);
+            // A capture's mirror port is no tap.
+            return it != ports_.end() && it->second.bridge == bridge && !mirrors_.count(name);
+        };
+        if (!on(src)) return Error::msg("source tap is not on bridge");
+        if (!on(dst)) return Error::msg("destination tap is not on bridge");
+        if (tap_mirrors_.count(dst)) return Error::msg("destination tap is already a mirror");
+        Json ops = Json::array(
+            {insertOp("Mirror",
+                      {{"name", "mirror-" + dst},
+                       {"select_src_port", ovsdb::uuid(ports_[src].uuid)},
+                       {"select_dst_port", ovsdb::uuid(ports_[src].uuid)},
+                       {"output_port", ovsdb::uuid(ports_[dst].uuid)},
+                       {"external_ids", tagMap(opts_.prefix)}},
+                      "mirror"),
+             mutateOp("Bridge", byUuid(bridges_[bridge].uuid),
+                      Json::array({Json::array(
+                          {"mirrors", "insert", ovsdb::set({ovsdb::namedUuid("mirror")})})}))});
+        appendCfgBump(ops);
+        auto r = transact(ops);
+        if (!r.ok()) return r.error().wrap("mirror " + src + " to " + dst);
+        if ((*r)[1].value("count", 0) != 1) {
+            bridges_.erase(bridge);
+            return Error::msg("open vswitch bridge " + bridge + " was removed by someone else");
+        }
+        tap_mirrors_[dst] = {ovsdb::uuidOf((*r)[0]["uuid"]).value_or(""), bridge, src};
+        return waitApplied(cfgOf(*r), 1);
+    }
+
+    Result<void> removeTapMirror(Netlink&, const std::string& dst) override {
+        std::lock_guard lock(mu_);
+        if (!tap_mirrors_.count(dst)) return Error::msg("not a valid mirror");
+        auto r = removeTapMirrors({dst});
+        if (!r.ok()) return Error::msg("delete mirror failed: " + r.error().text());
+        return Ok();
+    }
+
     Result<void> shutdown() override {
         std::lock_guard lock(mu_);
         auto c = client();
@@ -357,6 +401,7 @@ class OvsBackend : public SwitchBackend {
         bridges_.clear();
         pairs_.clear();
         mirrors_.clear();
+        tap_mirrors_.clear();
         noop_qos_.clear();
     }
 
@@ -365,6 +410,7 @@ class OvsBackend : public SwitchBackend {
         for (const auto& [n, p] : ports_) keep.insert(p.uuid);
         for (const auto& [n, b] : bridges_) keep.insert(b.uuid);
         for (const auto& [n, m] : mirrors_) keep.insert(m);
+        for (const auto& [n, m] : tap_mirrors_) keep.insert(m.uuid);
         if (!noop_qos_.empty()) keep.insert(noop_qos_);
         return keep;
     }
@@ -522,6 +568,14 @@ class OvsBackend : public SwitchBackend {
     }
 
     Result<void> removePorts(const std::vector<std::string>& names, bool wait) {
+        // A tap mirror whose source or destination goes goes first (its
+        // references to the ports are weak: it would stay, selecting nothing).
+        std::vector<std::string> doomed;
+        for (const auto& [d, m] : tap_mirrors_)
+            if (std::find(names.begin(), names.end(), d) != names.end() ||
+                std::find(names.begin(), names.end(), m.src) != names.end())
+                doomed.push_back(d);
+        if (!doomed.empty()) HERD_TRY(removeTapMirrors(doomed));
         std::map<std::string, Json::array_t> by_bridge;
         std::vector<std::string> known;
         for (const auto& n : names) {
@@ -546,6 +600,31 @@ class OvsBackend : public SwitchBackend {
         for (const auto& n : known) ports_.erase(n);
         if (wait) return waitApplied(cfgOf(*r), known.size());
         return Ok();
+    }
+
+    // Deletes the tap mirrors whose destination is in `dsts` (one transaction).
+    Result<void> removeTapMirrors(const std::vector<std::string>& dsts) {
+        std::map<std::string, Json::array_t> by_bridge;
+        std::vector<std::string> known;
+        for (const auto& d : dsts) {
+            auto it = tap_mirrors_.find(d);
+            if (it == tap_mirrors_.end()) continue;
+            auto b = bridges_.find(it->second.bridge);
+            if (b == bridges_.end()) {  // forgotten bridge: the row went with it
+                tap_mirrors_.erase(it);
+                continue;
+            }
+            by_bridge[b->second.uuid].push_back(ovsdb::uuid(it->second.uuid));
+            known.push_back(d);
+        }
+        if (known.empty()) return Ok();
+        Json ops = Json::array();
+        for (auto& [bu, uuids] : by_bridge) ops.push_back(deletePortsOp(bu, {}, std::move(uuids)));
+        appendCfgBump(ops);
+        auto r = transact(ops);
+        if (!r.ok()) return r.error();
+        for (const auto& d : known) tap_mirrors_.erase(d);
+        return waitApplied(cfgOf(*r), 1);
     }
 
     Result<void> addMirror(const std::string& bridge, const std::string& name) {
@@ -662,6 +741,12 @@ class OvsBackend : public SwitchBackend {
     std::set<std::pair<std::string, int>> pairs_;
     std::map<std::string, std::string> mirrors_;  // capture port name -> Mirror row uuid
     std::string noop_qos_;                        // herd's linux-noop QoS row, once made
+    struct TapMirror {
+        std::string uuid;  // its Mirror row
+        std::string bridge;
+        std::string src;
+    };
+    std::map<std::string, TapMirror> tap_mirrors_;  // `tap mirror`s by destination port
 };
 
 }  // namespace

@@ -25,6 +25,7 @@ class CaptureService;
 class CcService;
 class Dir;
 class HostNet;
+class TapMirrors;
 class WebControl;
 
 struct Options {
@@ -72,6 +73,8 @@ class Herd {
     std::shared_ptr<HostNet> hostnet;
     // Packet captures (service/capture.h); made on first use.
     std::shared_ptr<CaptureService> captures;
+    // `tap mirror`s (service/tap_mirror.h); made on first use.
+    std::shared_ptr<TapMirrors> tap_mirrors;
 
     // Set by `quit`: the front end stops after replying (delay in seconds).
     std::function<void(int delay_s)> request_quit;

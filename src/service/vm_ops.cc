@@ -10,6 +10,7 @@
 #include "service/gostr.h"
 #include "service/hostnet.h"
 #include "service/names.h"
+#include "service/tap_mirror.h"
 
 namespace herd {
 
@@ -241,6 +242,7 @@ Result<void> killVms(Herd& herd, const std::string& ns, std::string_view target)
         },
         [&](const std::vector<Vm*>& vms) {
             captureVmsDown(herd, vms);  // before their veths go
+            tapMirrorVmsDown(herd, vms);
             return rt.killMany(vms);
         });
 }
@@ -257,6 +259,7 @@ Result<void> flushVms(Herd& herd, const std::string& ns, std::string_view target
         },
         [&](const std::vector<Vm*>& vms) {
             captureVmsDown(herd, vms);
+            tapMirrorVmsDown(herd, vms);
             auto results = rt.flushMany(vms);
             for (size_t i = 0; i < vms.size(); ++i)
                 if (results[i]) herd.vms.erase(vms[i]->id);
@@ -272,6 +275,7 @@ void flushAll(Herd& herd, const std::string& ns) {
             done.push_back(vm);
     // minimega logs flush failures and forgets the VMs anyway.
     captureVmsDown(herd, done);
+    tapMirrorVmsDown(herd, done);
     (void)runtimeOf(herd).flushMany(done);
     for (Vm* vm : done) herd.vms.erase(vm->id);
 }
@@ -288,6 +292,7 @@ Result<void> destroyNamespace(Herd& herd, const std::string& name) {
     Runtime& rt = runtimeOf(herd);
     for (auto& ns : targets) {
         captureClearNamespace(herd, ns);  // while the switches are there
+        tapMirrorClearNamespace(herd, ns);
         std::vector<Vm*> live;
         for (Vm* vm : herd.vms.inNamespace(ns))
             if (inStates(vm->state, kKillable)) live.push_back(vm);

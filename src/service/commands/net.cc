@@ -4,10 +4,12 @@
 #include <set>
 
 #include "service/commands/commands.h"
+#include "service/commands/tap_mirror.h"
 #include "service/commands/vm_internal.h"
 #include "service/gostr.h"
 #include "service/hostnet.h"
 #include "service/names.h"
+#include "service/tap_mirror.h"
 #include "service/vm.h"
 #include "service/vm_ops.h"
 
@@ -94,11 +96,13 @@ Result<void> tapDelete(Env& env, const std::string& which) {
         std::vector<std::string> names;
         for (const HostTap* t : hn->taps())
             if (t->ns == env.ns) names.push_back(t->name);
+        if (herd.tap_mirrors) herd.tap_mirrors->portsGone(sw, names);
         for (const auto& n : names) HERD_TRY(hn->deleteTap(sw, n));
         return Ok();
     }
     if (HostTap* t = hn ? hn->findTap(which) : nullptr) {
         if (t->ns != env.ns) return Error::msg("not a host tap in active namespace");
+        if (herd.tap_mirrors) herd.tap_mirrors->portsGone(sw, {which});
         return hn->deleteTap(sw, which);
     }
     if (isVmTap(herd, which)) return Error::msg("not a host tap");
@@ -107,6 +111,7 @@ Result<void> tapDelete(Env& env, const std::string& which) {
 
 void tapCommand(Command& c, Env& env) {
     if (c.flag("create")) return tapCreate(c, env);
+    if (c.flag("mirror")) return tapMirrorCommand(c, env);
     if (c.flag("delete")) return okOrFail(env, tapDelete(env, c.str("tap")));
     std::vector<std::vector<std::string>> rows;
     if (env.herd.hostnet) {
@@ -210,40 +215,59 @@ cli::SuggestFn tapSuggest() {
 }  // namespace
 
 void registerNetCommands(Herd& herd) {
+    addHandler(
+        herd,
+        makeHandler(
+            "control host taps for communicating between hosts and VMs",
+            "Control host taps on a named vlan for communicating between a "
+            "host and any VMs\non that vlan.\n\n"
+            "Calling tap with no arguments lists the taps of the active "
+            "namespace.\n\n"
+            "To create a host tap with ip and netmask 10.0.0.1/24 on VLAN 5:\n\n"
+            "\ttap create 5 ip 10.0.0.1/24\n\n"
+            "Optionally give the bridge (default mega_bridge) and the tap's "
+            "name (default\n<prefix>t<n>), or use dhcp instead of an address "
+            "(a DHCP client runs on the\ntap until it is deleted):\n\n"
+            "\ttap create 5 bridge br0 dhcp mytap\n\n"
+            "To delete a host tap, or all of the namespace's:\n\n"
+            "\ttap delete <tap>\n\ttap delete all\n\n"
+            "To mirror every frame a tap sends and receives onto another tap "
+            "of the same\nbridge (by tap names, or by VM names and interface "
+            "indexes), and to stop:\n\n"
+            "\ttap mirror <src tap> <dst tap> [bridge]\n"
+            "\ttap mirror <vm> <idx> <vm2> <idx2>\n"
+            "\tclear tap mirror [dst tap]\n\tclear tap mirror <vm> <idx or all>\n\n"
+            "On the kernel-bridge backend a host tap is one end of a veth "
+            "pair whose other\nend (<prefix>p<n>) is on the VLAN's bridge.",
+            {"tap", "tap <create,> <vlan>", "tap <create,> <vlan> name <tap name>",
+             "tap <create,> <vlan> <dhcp,> [tap name]",
+             "tap <create,> <vlan> <dhcp,> name <tap name>",
+             "tap <create,> <vlan> ip <ip> [tap name]",
+             "tap <create,> <vlan> ip <ip> name <tap name>", "tap <create,> <vlan> bridge <bridge>",
+             "tap <create,> <vlan> bridge <bridge> name [tap name]",
+             "tap <create,> <vlan> bridge <bridge> <dhcp,> [tap name]",
+             "tap <create,> <vlan> bridge <bridge> <dhcp,> name <tap name>",
+             "tap <create,> <vlan> bridge <bridge> ip <ip> [tap name]",
+             "tap <create,> <vlan> bridge <bridge> ip <ip> name <tap name>",
+             "tap <delete,> <tap name or all>", "tap <mirror,> <src name> <dst name> [bridge]",
+             "tap <mirror,> <vm name> <interface index> <vm2 name> <interface2 "
+             "index>"},
+            tapCommand, tapSuggest()));
     addHandler(herd,
-               makeHandler("control host taps for communicating between hosts and VMs",
-                           "Control host taps on a named vlan for communicating between a "
-                           "host and any VMs\non that vlan.\n\n"
-                           "Calling tap with no arguments lists the taps of the active "
-                           "namespace.\n\n"
-                           "To create a host tap with ip and netmask 10.0.0.1/24 on VLAN 5:\n\n"
-                           "\ttap create 5 ip 10.0.0.1/24\n\n"
-                           "Optionally give the bridge (default mega_bridge) and the tap's "
-                           "name (default\n<prefix>t<n>), or use dhcp instead of an address "
-                           "(a DHCP client runs on the\ntap until it is deleted):\n\n"
-                           "\ttap create 5 bridge br0 dhcp mytap\n\n"
-                           "To delete a host tap, or all of the namespace's:\n\n"
-                           "\ttap delete <tap>\n\ttap delete all\n\n"
-                           "On the kernel-bridge backend a host tap is one end of a veth "
-                           "pair whose other\nend (<prefix>p<n>) is on the VLAN's bridge.",
-                           {"tap", "tap <create,> <vlan>", "tap <create,> <vlan> name <tap name>",
-                            "tap <create,> <vlan> <dhcp,> [tap name]",
-                            "tap <create,> <vlan> <dhcp,> name <tap name>",
-                            "tap <create,> <vlan> ip <ip> [tap name]",
-                            "tap <create,> <vlan> ip <ip> name <tap name>",
-                            "tap <create,> <vlan> bridge <bridge>",
-                            "tap <create,> <vlan> bridge <bridge> name [tap name]",
-                            "tap <create,> <vlan> bridge <bridge> <dhcp,> [tap name]",
-                            "tap <create,> <vlan> bridge <bridge> <dhcp,> name <tap name>",
-                            "tap <create,> <vlan> bridge <bridge> ip <ip> [tap name]",
-                            "tap <create,> <vlan> bridge <bridge> ip <ip> name <tap name>",
-                            "tap <delete,> <tap name or all>"},
-                           tapCommand, tapSuggest()));
-    addHandler(herd, makeHandler("reset tap state",
-                                 "Delete every host tap of the active namespace. See \"help tap\".",
-                                 {"clear tap"}, [](Command&, Env& env) {
-                                     okOrFail(env, tapDelete(env, std::string(kWildcard)));
-                                 }));
+               makeHandler("reset tap state",
+                           "Delete every mirror, then every host tap, of the active namespace; "
+                           "or only\nmirrors. See \"help tap\".",
+                           {"clear tap", "clear tap <mirror,> [name]",
+                            "clear tap <mirror,> <vm name> <interface index or all>"},
+                           [](Command& c, Env& env) {
+                               if (c.flag("mirror")) return clearTapMirrorCommand(c, env);
+                               if (env.herd.tap_mirrors) {
+                                   auto r = env.herd.tap_mirrors->removeAll(
+                                       runtimeOf(env.herd).switchBackend(), env.ns);
+                                   if (!r.ok()) return env.fail(r.error().text());
+                               }
+                               okOrFail(env, tapDelete(env, std::string(kWildcard)));
+                           }));
     addHandler(herd,
                makeHandler("display information about virtual bridges",
                            "List the bridges VMs and host taps use: whether they existed before "

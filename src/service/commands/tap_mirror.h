@@ -1,0 +1,12 @@
+// `tap mirror` and `clear tap mirror` (tap_mirror.cc), dispatched from the
+// `tap` and `clear tap` handlers of net.cc.
+#pragma once
+
+#include "service/commands/vm_internal.h"
+
+namespace herd {
+
+void tapMirrorCommand(cli::Command& c, Env& env);
+void clearTapMirrorCommand(cli::Command& c, Env& env);
+
+}  // namespace herd
