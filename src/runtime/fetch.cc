@@ -34,6 +34,8 @@ struct FetchCanceller::State {
     asio::io_context* ctx = nullptr;  // the running download's, to stop it
 };
 
+FetchCanceller::FetchCanceller() : state_(std::make_shared<State>()) {}
+
 void FetchCanceller::cancel() {
     std::lock_guard lock(state_->mu);
     state_->cancelled = true;

@@ -41,13 +41,14 @@ struct FetchLimits {
 // Lets another thread stop a download soon (the daemon is stopping).
 class FetchCanceller {
   public:
+    FetchCanceller();
     void cancel();
     bool cancelled() const;
 
   private:
     friend class Fetch;
     struct State;
-    std::shared_ptr<State> state_ = std::make_shared<State>();
+    std::shared_ptr<State> state_;
 };
 
 struct FetchResult {
