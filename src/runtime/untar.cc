@@ -218,7 +218,8 @@ Result<void> extractTar(const Dir& dir, const std::string& rel, const std::strin
         if (parts->empty()) continue;
         if (parts->front() != top) return cleanup(Error::msg(kNotSingle));
         if (auto w = writeMember(*root, a->get(), e, *parts, dir, rel); !w.ok()) {
-            return cleanup(w.error().wrap("tar " + dir.pathOf(rel)));
+            const std::string where = "tar " + dir.pathOf(rel);
+            return cleanup(w.error().text().rfind(where, 0) == 0 ? w.error() : w.error().wrap(where));
         }
     }
     if (::renameat(root->fd(), top.c_str(), dir.fd(), top.c_str()) != 0) {

@@ -134,6 +134,7 @@ def tar_bytes(members):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as t:
         for kw, data in members:
+            kw = dict(kw)
             info = tarfile.TarInfo(kw.pop("name"))
             for k, v in kw.items():
                 setattr(info, k, v)
@@ -365,11 +366,14 @@ class PreprocessTest(unittest.TestCase):
                          ({"name": "t3/out/pwned"}, b"pwned")],
             "hard.tar": [({"name": "t4/h", "type": tarfile.LNKTYPE, "linkname": "../../../etc/passwd"}, None)],
         }
+        want = {"dotdot.tar": "has a `..` component", "abs.tar": "has an absolute name",
+                "link.tar": "File exists", "hard.tar": "has a `..` component"}
         before = walk(self.d.tmp)
         for name, members in cases.items():
             self.write_tar(name, members)
             out, errors = self.echo("tar:" + name)
             self.assertEqual(len(errors), 1, name)
+            self.assertIn(want[name], errors[0])
             top = members[0][0]["name"].split("/")[0]
             self.assertFalse(os.path.lexists(os.path.join(self.root, top)), name)
         self.assert_outside_untouched()
