@@ -106,7 +106,8 @@ Result<Url> resolveLocation(const Url& base, const std::string& loc) {
 Result<Url> parseUrl(std::string_view text) {
     Url u;
     const auto sep = text.find("://");
-    if (sep == std::string_view::npos) return Error::msg("not an absolute URL: `" + std::string(text) + "`");
+    if (sep == std::string_view::npos)
+        return Error::msg("not an absolute URL: `" + std::string(text) + "`");
     u.scheme = lower(text.substr(0, sep));
     if (u.scheme != "http" && u.scheme != "https") {
         return Error::msg("unsupported URL scheme `" + u.scheme + "` (http and https are)");
@@ -116,11 +117,13 @@ Result<Url> parseUrl(std::string_view text) {
     const auto path_at = rest.find_first_of("/?");
     std::string_view authority = rest.substr(0, path_at);
     std::string_view target = path_at == std::string_view::npos ? "/" : rest.substr(path_at);
-    if (auto at = authority.rfind('@'); at != std::string_view::npos) authority = authority.substr(at + 1);
+    if (auto at = authority.rfind('@'); at != std::string_view::npos)
+        authority = authority.substr(at + 1);
     std::string_view port;
     if (!authority.empty() && authority[0] == '[') {
         const auto close = authority.find(']');
-        if (close == std::string_view::npos) return Error::msg("bad IPv6 host in `" + std::string(text) + "`");
+        if (close == std::string_view::npos)
+            return Error::msg("bad IPv6 host in `" + std::string(text) + "`");
         u.host = std::string(authority.substr(1, close - 1));
         std::string_view after = authority.substr(close + 1);
         if (!after.empty()) {
@@ -140,8 +143,10 @@ Result<Url> parseUrl(std::string_view text) {
         return Error::msg("bad port in `" + std::string(text) + "`");
     }
     u.port = port.empty() ? (u.scheme == "https" ? "443" : "80") : std::string(port);
-    if (target[0] == '?') u.target = "/" + std::string(target);
-    else u.target = std::string(target);
+    if (target[0] == '?')
+        u.target = "/" + std::string(target);
+    else
+        u.target = std::string(target);
     for (char c : u.target) {
         if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) {
             return Error::msg("bad character in the path of `" + std::string(text) + "`");
@@ -155,7 +160,8 @@ Result<Url> parseUrl(std::string_view text) {
             }
             const int hi = hexValue(raw_path[i + 1]);
             const int lo = hexValue(raw_path[i + 2]);
-            if (hi < 0 || lo < 0) return Error::msg("bad escape in the path of `" + std::string(text) + "`");
+            if (hi < 0 || lo < 0)
+                return Error::msg("bad escape in the path of `" + std::string(text) + "`");
             const char c = static_cast<char>(hi * 16 + lo);
             if (c == '\0') return Error::msg("NUL byte in the path of `" + std::string(text) + "`");
             u.path += c;
@@ -288,11 +294,12 @@ std::optional<FetchResult> Fetch::once(const Url& u, Answer& answer, int out_fd,
     tcp::resolver resolver(ctx_);
     tcp::resolver::results_type endpoints;
     auto ec = step([&](auto h) {
-        resolver.async_resolve(u.host, u.port,
-                               [&endpoints, h](beast::error_code e, tcp::resolver::results_type r) mutable {
-                                   endpoints = std::move(r);
-                                   h(e);
-                               });
+        resolver.async_resolve(
+            u.host, u.port,
+            [&endpoints, h](beast::error_code e, tcp::resolver::results_type r) mutable {
+                endpoints = std::move(r);
+                h(e);
+            });
     });
     if (ec) return failed(failure("resolve", u, ec), true);
 
@@ -335,14 +342,15 @@ FetchResult Fetch::run(const std::string& url, int out_fd, const std::string& ou
         const int s = answer.status;
         const bool redirect = s == 301 || s == 302 || s == 303 || s == 307 || s == 308;
         if (!redirect) {
-            return failed(fmt::format("{}://{}:{}{}: HTTP status {}", cur.scheme, cur.host, cur.port,
-                                      cur.target, s),
+            return failed(fmt::format("{}://{}:{}{}: HTTP status {}", cur.scheme, cur.host,
+                                      cur.port, cur.target, s),
                           s == 404 || s == 410);
         }
         if (hop >= limits_.max_redirects) {
             return failed(fmt::format("more than {} redirects", limits_.max_redirects));
         }
-        if (answer.location.empty()) return failed(fmt::format("redirect ({}) without a Location", s));
+        if (answer.location.empty())
+            return failed(fmt::format("redirect ({}) without a Location", s));
         auto next = resolveLocation(cur, answer.location);
         if (!next.ok()) return failed(next.error().text());
         if (cur.scheme == "https" && next->scheme == "http") {
@@ -372,10 +380,11 @@ FetchResult download(const std::string& url, const Dir& dir, const std::string& 
     if (!parent.ok()) return failed(parent.error().text());
 
     static std::atomic<unsigned> counter{0};
-    const std::string tmp = fmt::format(".{}.download.{}.{}", leaf, ::getpid(), counter.fetch_add(1));
+    const std::string tmp =
+        fmt::format(".{}.download.{}.{}", leaf, ::getpid(), counter.fetch_add(1));
     const std::string tmp_path = parent->pathOf(tmp);
-    unique_fd fd(::openat(parent->fd(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                          0644));
+    unique_fd fd(::openat(parent->fd(), tmp.c_str(),
+                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (!fd) return failed(Error::sysNow("create", tmp_path).text());
 
     FetchResult r;

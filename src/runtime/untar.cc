@@ -52,8 +52,9 @@ Result<std::vector<std::string>> memberParts(const Dir& dir, const std::string& 
                                              const char* name) {
     const std::string n = name ? name : "";
     if (!n.empty() && n[0] == '/') {
-        return Error::msg("tar " + dir.pathOf(rel) + ": member `" + n +
-                          "` has an absolute name (members must stay beneath the archive's directory)");
+        return Error::msg(
+            "tar " + dir.pathOf(rel) + ": member `" + n +
+            "` has an absolute name (members must stay beneath the archive's directory)");
     }
     std::vector<std::string> parts;
     size_t i = 0;
@@ -62,8 +63,9 @@ Result<std::vector<std::string>> memberParts(const Dir& dir, const std::string& 
         if (j == std::string::npos) j = n.size();
         std::string c = n.substr(i, j - i);
         if (c == "..") {
-            return Error::msg("tar " + dir.pathOf(rel) + ": member `" + n +
-                              "` has a `..` component (members must stay beneath the archive's directory)");
+            return Error::msg(
+                "tar " + dir.pathOf(rel) + ": member `" + n +
+                "` has a `..` component (members must stay beneath the archive's directory)");
         }
         if (!c.empty() && c != ".") parts.push_back(std::move(c));
         i = j + 1;
@@ -120,8 +122,11 @@ Result<void> writeMember(const Dir& root, struct archive* a, struct archive_entr
     if (const char* target = archive_entry_hardlink(e)) {
         auto tparts = memberParts(tar_dir, tar_rel, target);
         if (!tparts.ok()) return tparts.error();
-        if (tparts->empty()) return Error::msg("tar " + tar_dir.pathOf(tar_rel) + ": bad hard link `" + name + "`");
-        auto tparent = tparts->size() == 1 ? sameDir(root) : root.openDir(joinParts(*tparts, 0, tparts->size() - 1));
+        if (tparts->empty())
+            return Error::msg("tar " + tar_dir.pathOf(tar_rel) + ": bad hard link `" + name + "`");
+        auto tparent = tparts->size() == 1
+                           ? sameDir(root)
+                           : root.openDir(joinParts(*tparts, 0, tparts->size() - 1));
         if (!tparent.ok()) return tparent.error();
         HERD_TRY(replace());
         if (::linkat(tparent->fd(), tparts->back().c_str(), parent->fd(), leaf.c_str(), 0) != 0) {
@@ -142,13 +147,14 @@ Result<void> writeMember(const Dir& root, struct archive* a, struct archive_entr
         return Ok();
     }
     if (type != AE_IFREG) {
-        logf(LogLevel::info, "tar {}: member {} skipped (only files, directories and links are extracted)",
+        logf(LogLevel::info,
+             "tar {}: member {} skipped (only files, directories and links are extracted)",
              tar_dir.pathOf(tar_rel), name);
         return Ok();
     }
     HERD_TRY(replace());
-    unique_fd fd(::openat(parent->fd(), leaf.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                          0600));
+    unique_fd fd(::openat(parent->fd(), leaf.c_str(),
+                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd) return Error::sysNow("create", path);
     const void* buf = nullptr;
     size_t size = 0;
@@ -219,7 +225,8 @@ Result<void> extractTar(const Dir& dir, const std::string& rel, const std::strin
         if (parts->front() != top) return cleanup(Error::msg(kNotSingle));
         if (auto w = writeMember(*root, a->get(), e, *parts, dir, rel); !w.ok()) {
             const std::string where = "tar " + dir.pathOf(rel);
-            return cleanup(w.error().text().rfind(where, 0) == 0 ? w.error() : w.error().wrap(where));
+            return cleanup(w.error().text().rfind(where, 0) == 0 ? w.error()
+                                                                 : w.error().wrap(where));
         }
     }
     if (::renameat(root->fd(), top.c_str(), dir.fd(), top.c_str()) != 0) {

@@ -152,7 +152,8 @@ Result<std::string> resolveTar(const Dir& root, const std::string& path) {
     return dir->pathOf(*top);
 }
 
-Result<std::string> resolve(const Dir& root, const std::string& v, runtime::FetchCanceller& cancel) {
+Result<std::string> resolve(const Dir& root, const std::string& v,
+                            runtime::FetchCanceller& cancel) {
     switch (formOf(v)) {
         case Form::http:
             return resolveHttp(root, v, cancel);

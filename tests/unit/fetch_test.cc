@@ -31,8 +31,9 @@ TEST(ParseUrl, DecodesThePath) {
 }
 
 TEST(ParseUrl, RefusesBadInput) {
-    for (const char* bad : {"ftp://h/x", "http:///x", "http://h:99999/", "http://h:8x/", "http://h/%zz",
-                            "http://h/%00", "http://h/%2", "http://[::1/", "http://h/a b"}) {
+    for (const char* bad :
+         {"ftp://h/x", "http:///x", "http://h:99999/", "http://h:8x/", "http://h/%zz",
+          "http://h/%00", "http://h/%2", "http://[::1/", "http://h/a b"}) {
         EXPECT_FALSE(parseUrl(bad).ok()) << bad;
     }
 }
