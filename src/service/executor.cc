@@ -2,6 +2,7 @@
 
 #include "base/strings.h"
 #include "cli/preprocess.h"
+#include "service/url_args.h"
 
 namespace herd {
 
@@ -65,6 +66,8 @@ void Executor::run(cli::Command& cmd, Env& env) {
             if (it == vars.end()) return std::nullopt;
             return it->second;
         });
+        // URL forms (http://, file:, tar:): a failure keeps the command from running.
+        if (auto r = preprocessUrls(cmd, herd_); !r.ok()) return env.fail(r.error().text());
     }
     cmd.handler->call(cmd, env);
 }
