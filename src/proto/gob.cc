@@ -240,8 +240,7 @@ bool Decoder::define(Reader& r, int id, std::string& error) {
     return true;
 }
 
-bool Decoder::structValue(Reader& r, const WireType& t, Value& out, int depth,
-                          std::string& error) {
+bool Decoder::structValue(Reader& r, const WireType& t, Value& out, int depth, std::string& error) {
     out.kind = Value::Kind::Struct;
     uint64_t last = UINT64_MAX;
     bool ok = readStruct(r, [&](uint64_t f) {

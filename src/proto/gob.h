@@ -48,10 +48,10 @@ struct Value {
     int64_t i = 0;
     uint64_t u = 0;
     double f = 0;
-    std::string s;                                         // Bytes, String
-    std::vector<std::pair<std::string, Value>> fields;     // Struct (present fields)
-    std::vector<Value> elems;                              // Slice
-    std::vector<std::pair<Value, Value>> entries;          // Map
+    std::string s;                                      // Bytes, String
+    std::vector<std::pair<std::string, Value>> fields;  // Struct (present fields)
+    std::vector<Value> elems;                           // Slice
+    std::vector<std::pair<Value, Value>> entries;       // Map
 
     static Value ofInt(int64_t v) {
         Value x;
@@ -134,8 +134,8 @@ struct Type {
     enum class Kind { Bool, Int, Uint, Float, Bytes, String, Struct, Slice, Map } kind;
     std::string name;  // composites: the name sent in the definition
     std::vector<std::pair<std::string, const Type*>> fields;  // Struct
-    const Type* elem = nullptr;                                // Slice, Map
-    const Type* key = nullptr;                                 // Map
+    const Type* elem = nullptr;                               // Slice, Map
+    const Type* key = nullptr;                                // Map
 };
 // The basic types.
 const Type* boolType();

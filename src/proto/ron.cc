@@ -23,13 +23,12 @@ struct Types {
                  {"Tags", &tags}},
                 nullptr,
                 nullptr};
-    Type conntest{K::Struct,
-                  "ConnTest",
-                  {{"Endpoint", gob::stringType()},
-                   {"Wait", gob::intType()},
-                   {"Packet", gob::bytesType()}},
-                  nullptr,
-                  nullptr};
+    Type conntest{
+        K::Struct,
+        "ConnTest",
+        {{"Endpoint", gob::stringType()}, {"Wait", gob::intType()}, {"Packet", gob::bytesType()}},
+        nullptr,
+        nullptr};
     Type command{K::Struct,
                  "Command",
                  {{"ID", gob::intType()},
@@ -52,11 +51,8 @@ struct Types {
                  nullptr,
                  nullptr};
     Type commands{K::Map, "map[int]*Command", {}, &command, gob::intType()};
-    Type process{K::Struct,
-                 "Process",
-                 {{"PID", gob::intType()}, {"Command", &strings}},
-                 nullptr,
-                 nullptr};
+    Type process{
+        K::Struct, "Process", {{"PID", gob::intType()}, {"Command", &strings}}, nullptr, nullptr};
     Type processes{K::Map, "map[int]*Process", {}, &process, gob::intType()};
     Type response{K::Struct,
                   "Response",

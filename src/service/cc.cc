@@ -19,8 +19,8 @@
 
 #include "base/fs.h"
 #include "base/log.h"
-#include "proto/ron.h"
 #include "cli/text.h"
+#include "proto/ron.h"
 #include "service/agent_addresses.h"
 #include "service/cc_miniccc.h"
 #include "service/herd.h"
@@ -381,8 +381,8 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
                 self->reading_ = false;
                 if (self->closed_) return;
                 if (ec) {
-                    bool partial = self->mini_ ? self->mini_->pendingBytes() > 0
-                                               : self->dec_.pending() > 0;
+                    bool partial =
+                        self->mini_ ? self->mini_->pendingBytes() > 0 : self->dec_.pending() > 0;
                     self->finish(partial ? "truncated frame" : "disconnected", true);
                     return;
                 }

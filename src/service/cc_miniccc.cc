@@ -7,8 +7,8 @@
 
 namespace herd {
 
-using nlohmann::json;
 using gob::Value;
+using nlohmann::json;
 
 MinicccSession::MinicccSession() {
     gob::Decoder::Limits l;
@@ -58,8 +58,8 @@ void MinicccSession::push(json header, std::string body) {
 
 std::optional<ccproto::Frame> MinicccSession::next(std::string& error) {
     if (!magic_seen_ && magic_.size() > minicccLimits::kMagicBytes) {
-        error = "no RON magic in the first " + std::to_string(minicccLimits::kMagicBytes) +
-                " bytes";
+        error =
+            "no RON magic in the first " + std::to_string(minicccLimits::kMagicBytes) + " bytes";
         return std::nullopt;
     }
     // Until the service welcomed the hello, only the hello goes out.
@@ -77,8 +77,8 @@ std::optional<ccproto::Frame> MinicccSession::next(std::string& error) {
         if (!hello_seen_) {
             hello_wire_ += wire;
             if (hello_wire_ + dec_.pending() > minicccLimits::kHelloBytes) {
-                error = "no heartbeat in the first " +
-                        std::to_string(minicccLimits::kHelloBytes) + " bytes";
+                error = "no heartbeat in the first " + std::to_string(minicccLimits::kHelloBytes) +
+                        " bytes";
                 return std::nullopt;
             }
         }
@@ -106,8 +106,8 @@ json clientProcs(const Value& c) {
     if (!p) return procs;
     for (const auto& [k, v] : p->entries) {
         if (procs.size() >= cclimits::kMaxProcs) break;
-        procs.push_back({{"pid", v.intField("PID")},
-                         {"argv", v.strsField("Command", cclimits::kMaxArgs)}});
+        procs.push_back(
+            {{"pid", v.intField("PID")}, {"argv", v.strsField("Command", cclimits::kMaxArgs)}});
     }
     return procs;
 }
@@ -148,10 +148,7 @@ void MinicccSession::translate(const Value& m, size_t wire, std::string& error) 
             push({{"type", kFileRequest}, {"name", name}});
             return;
         }
-        json h = {{"type", "file"},
-                  {"id", id},
-                  {"path", "/" + name},
-                  {"eof", f->boolField("EOF")}};
+        json h = {{"type", "file"}, {"id", id}, {"path", "/" + name}, {"eof", f->boolField("EOF")}};
         if (!m.strField("Error").empty()) h["error"] = m.strField("Error");
         push(std::move(h), std::move(data));
     }
@@ -167,7 +164,8 @@ void MinicccSession::fromHeartbeat(const Value& c, bool first) {
     }
     last_info_ = std::move(info);
     json procs = clientProcs(c);
-    if (procs != last_procs_ && !(first && procs.empty())) push({{"type", "procs"}, {"procs", procs}});
+    if (procs != last_procs_ && !(first && procs.empty()))
+        push({{"type", "procs"}, {"procs", procs}});
     last_procs_ = std::move(procs);
     if (const Value* t = c.field("Tags"); t && !t->entries.empty()) {
         json tags = json::object();

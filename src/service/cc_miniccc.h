@@ -69,8 +69,8 @@ class MinicccSession {
     // The periodic heartbeat the server sends.
     std::string heartbeat();
     // One FILE message of a `cc send` file (error: the request failed).
-    std::string fileChunk(const std::string& name, unsigned perm, std::string data,
-                          int64_t offset, bool eof);
+    std::string fileChunk(const std::string& name, unsigned perm, std::string data, int64_t offset,
+                          bool eof);
     std::string fileError(const std::string& name, const std::string& error);
 
     // A file the service sent with a command: the client may fetch it.

@@ -119,11 +119,14 @@ TEST(Miniccc, CommandsResponsesAndFiles) {
     drain(p.s);
     p.s.welcomed();
     // A background command and a kill go out as commands with their ids.
-    std::string out = p.s.fromService(
-        {{{"type", "command"}, {"id", 5}, {"argv", {"sleep", "1"}}, {"background", true},
-          {"send", {"a.txt"}}, {"recv", json::array()}},
-         {},
-         0});
+    std::string out = p.s.fromService({{{"type", "command"},
+                                        {"id", 5},
+                                        {"argv", {"sleep", "1"}},
+                                        {"background", true},
+                                        {"send", {"a.txt"}},
+                                        {"recv", json::array()}},
+                                       {},
+                                       0});
     std::string kill = p.s.fromService({{{"type", "kill"}, {"id", 6}, {"pid", 42}}, {}, 0});
     gob::Decoder d;
     out += kill;
