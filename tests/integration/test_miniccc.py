@@ -86,7 +86,7 @@ class Miniccc(unittest.TestCase):
         cid = self.post('cc exec sh -c "echo oops >&2; exit 3"')
         self.assertTrue(wait_for(lambda: cc_responses(self.c, cid) == 2, 20))
         self.assertEqual(self.out(cid, "mini1", "stderr"), "oops\n")
-        self.assertEqual(self.c.ok("cc exitcode %d mini1" % cid).strip(), "3")
+        self.assertEqual(self.c.ok(".annotate false cc exitcode %d mini1" % cid).strip(), "3")
         out = self.c.ok(".annotate false cc responses %d raw" % cid)
         self.assertEqual(out.count("oops"), 2)
 
