@@ -6,6 +6,46 @@
 
 namespace herd::gob {
 
+Value Value::ofInt(int64_t v) {
+    Value x;
+    x.kind = Kind::Int;
+    x.i = v;
+    return x;
+}
+
+Value Value::ofUint(uint64_t v) {
+    Value x;
+    x.kind = Kind::Uint;
+    x.u = v;
+    return x;
+}
+
+Value Value::ofBool(bool v) {
+    Value x;
+    x.kind = Kind::Bool;
+    x.b = v;
+    return x;
+}
+
+Value Value::ofString(std::string v, Kind k) {
+    Value x;
+    x.kind = k;
+    x.s = std::move(v);
+    return x;
+}
+
+Value Value::structure() {
+    Value x;
+    x.kind = Kind::Struct;
+    return x;
+}
+
+Value Value::map() {
+    Value x;
+    x.kind = Kind::Map;
+    return x;
+}
+
 Value Value::ofStrings(const std::vector<std::string>& v) {
     Value x;
     x.kind = Kind::Slice;
@@ -22,7 +62,7 @@ const Value* Value::field(std::string_view name) const {
 Value& Value::set(std::string name, Value v) {
     for (auto& [n, old] : fields)
         if (n == name) return old = std::move(v);
-    fields.emplace_back(std::move(name), std::move(v));
+    fields.push_back({std::move(name), std::move(v)});
     return fields.back().second;
 }
 
@@ -248,7 +288,7 @@ bool Decoder::structValue(Reader& r, const WireType& t, Value& out, int depth, s
         last = f;
         Value v;
         if (!value(r, t.fields[f].second, v, depth + 1, error)) return false;
-        out.fields.emplace_back(t.fields[f].first, std::move(v));
+        out.fields.push_back({t.fields[f].first, std::move(v)});
         return true;
     });
     if (!ok && error.empty()) error = "gob: malformed " + t.name + " value";
@@ -354,7 +394,7 @@ bool Decoder::value(Reader& r, int id, Value& out, int depth, std::string& error
                 if (!value(r, t.key, key, depth + 1, error) ||
                     !value(r, t.elem, v, depth + 1, error))
                     return false;
-                out.entries.emplace_back(std::move(key), std::move(v));
+                out.entries.push_back({std::move(key), std::move(v)});
             }
             return true;
         }

@@ -41,6 +41,9 @@ enum : int {
     kFirstUserId = 65,
 };
 
+struct ValueField;
+struct ValueEntry;
+
 struct Value {
     enum class Kind { Nil, Bool, Int, Uint, Float, Bytes, String, Struct, Slice, Map };
     Kind kind = Kind::Nil;
@@ -48,46 +51,18 @@ struct Value {
     int64_t i = 0;
     uint64_t u = 0;
     double f = 0;
-    std::string s;                                      // Bytes, String
-    std::vector<std::pair<std::string, Value>> fields;  // Struct (present fields)
-    std::vector<Value> elems;                           // Slice
-    std::vector<std::pair<Value, Value>> entries;       // Map
+    std::string s;                    // Bytes, String
+    std::vector<ValueField> fields;   // Struct (present fields)
+    std::vector<Value> elems;         // Slice
+    std::vector<ValueEntry> entries;  // Map
 
-    static Value ofInt(int64_t v) {
-        Value x;
-        x.kind = Kind::Int;
-        x.i = v;
-        return x;
-    }
-    static Value ofUint(uint64_t v) {
-        Value x;
-        x.kind = Kind::Uint;
-        x.u = v;
-        return x;
-    }
-    static Value ofBool(bool v) {
-        Value x;
-        x.kind = Kind::Bool;
-        x.b = v;
-        return x;
-    }
-    static Value ofString(std::string v, Kind k = Kind::String) {
-        Value x;
-        x.kind = k;
-        x.s = std::move(v);
-        return x;
-    }
+    static Value ofInt(int64_t v);
+    static Value ofUint(uint64_t v);
+    static Value ofBool(bool v);
+    static Value ofString(std::string v, Kind k = Kind::String);
     static Value ofStrings(const std::vector<std::string>& v);
-    static Value structure() {
-        Value x;
-        x.kind = Kind::Struct;
-        return x;
-    }
-    static Value map() {
-        Value x;
-        x.kind = Kind::Map;
-        return x;
-    }
+    static Value structure();
+    static Value map();
 
     // Struct access by name; nullptr when absent (a zero value).
     const Value* field(std::string_view name) const;
@@ -99,6 +74,16 @@ struct Value {
     bool boolField(std::string_view name) const;
     std::string strField(std::string_view name) const;  // String or Bytes
     std::vector<std::string> strsField(std::string_view name, size_t max) const;
+};
+
+// A struct's field (name, value) and a map's entry (key, value).
+struct ValueField {
+    std::string first;
+    Value second;
+};
+struct ValueEntry {
+    Value first;
+    Value second;
 };
 
 // A type as the peer described it (wireType).

@@ -192,7 +192,7 @@ void MinicccSession::fromHeartbeat(const Value& c, bool first) {
 std::string MinicccSession::command(int id, Value cmd) {
     cmd.set("ID", Value::ofInt(id));
     Value cmds = Value::map();
-    cmds.entries.emplace_back(Value::ofInt(id), std::move(cmd));
+    cmds.entries.push_back({Value::ofInt(id), std::move(cmd)});
     Value m = Value::structure();
     m.set("Type", Value::ofInt(ron::kCommand));
     m.set("Commands", std::move(cmds));

@@ -117,7 +117,7 @@ TEST(Gob, DefinitionBytes) {
     gob::Type m{gob::Type::Kind::Map, "map[string]int", {}, gob::intType(), gob::stringType()};
     gob::Encoder e2;
     gob::Value v = gob::Value::map();
-    v.entries.emplace_back(gob::Value::ofString("x"), gob::Value::ofInt(-1));
+    v.entries.push_back({gob::Value::ofString("x"), gob::Value::ofInt(-1)});
     std::string mdef = bytes({0xff, 0x81, 0x04, 0x01, 0x01}) + str("map[string]int") +
                        bytes({0x01, 0xff, 0x82, 0x00, 0x01, 0x0c, 0x01, 0x04, 0x00, 0x00});
     std::string mval = bytes({0xff, 0x82, 0x00, 0x01, 0x01, 'x', 0x01});

@@ -59,7 +59,7 @@ TEST(Miniccc, MagicThenHello) {
     proc.set("PID", Value::ofInt(42));
     proc.set("Command", Value::ofStrings({"sleep", "9"}));
     Value& procs = hb.fields[3].second.fields.back().second;  // Client.Processes
-    procs.entries.emplace_back(Value::ofInt(42), proc);
+    procs.entries.push_back({Value::ofInt(42), proc});
     p.send(hb);
     auto f = drain(p.s);
     ASSERT_EQ(f.size(), 1u);  // only the hello until it is welcomed
@@ -154,7 +154,7 @@ TEST(Miniccc, CommandsResponsesAndFiles) {
     }
     hb.fields[3].second.set("Responses", rs);
     Value tags = Value::map();
-    tags.entries.emplace_back(Value::ofString("k"), Value::ofString("v"));
+    tags.entries.push_back({Value::ofString("k"), Value::ofString("v")});
     hb.fields[3].second.set("Tags", tags);
     p.send(hb);
     auto f = drain(p.s);
