@@ -22,7 +22,9 @@
 #include "base/fs.h"
 #include "base/log.h"
 #include "cli/text.h"
+#include "proto/ron.h"
 #include "service/agent_addresses.h"
+#include "service/cc_miniccc.h"
 #include "service/cc_tunnel.h"
 #include "service/herd.h"
 #include "service/namespace.h"
@@ -177,9 +179,14 @@ std::optional<uint64_t> parseByteSize(std::string_view s) {
 // closed.
 class CcConn : public std::enable_shared_from_this<CcConn> {
   public:
-    explicit CcConn(local::socket s) : sock_(std::move(s)), hello_timer_(sock_.get_executor()) {
+    explicit CcConn(local::socket s)
+        : sock_(std::move(s)), hello_timer_(sock_.get_executor()), beat_(sock_.get_executor()) {
         dec_.setLimits(cclimits::kHello);
     }
+
+    // Whether the client speaks minimega's protocol (miniccc); known from
+    // its first byte, before its hello reaches the command thread.
+    bool miniccc() const { return is_mini_; }
 
     std::function<void(std::shared_ptr<CcConn>, ccproto::Frame)> on_frame;
     std::function<void(std::shared_ptr<CcConn>, std::string)> on_close;
@@ -203,6 +210,10 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
             self->awaiting_ = false;
             self->welcomed_ = true;
             self->dec_.setLimits(cclimits::kAgent);
+            if (self->mini_) {
+                self->mini_->welcomed();
+                self->beat();
+            }
             self->drain();
         });
     }
@@ -230,6 +241,8 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
     // so that a big `cc send` does not sit in memory).
     void sendFile(std::string host, std::string rel, unsigned mode) {
         asio::post(sock_.get_executor(), [self = shared_from_this(), host, rel, mode] {
+            // miniccc fetches the files of a command itself, by name.
+            if (self->mini_) return self->mini_->offer(rel, host, mode);
             self->queue_.push_back({{}, host, rel, mode});
             self->pump();
         });
@@ -243,6 +256,12 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
     // On the io thread.
     void enqueue(std::string f) {
         if (closed_) return;
+        if (mini_) {
+            // A miniccc client gets minimega's messages; what has no
+            // equivalent there (tunnel frames, among others) is dropped.
+            f = mini_->fromService(parseOwnFrame(f));
+            if (f.empty()) return;
+        }
         // An agent that stops reading must not make the daemon hold an
         // ever-growing queue: past the bound it is disconnected and
         // logged (its agent reconnects by itself; what was queued is
@@ -272,7 +291,63 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
         std::string host;   // a file to stream
         std::string rel;
         unsigned mode;
+        int64_t offset = 0;  // miniccc: bytes of the file sent so far
     };
+
+    // A frame the service encoded (trusted, well-formed) as a Frame again.
+    static ccproto::Frame parseOwnFrame(const std::string& bytes) {
+        ccproto::Frame f;
+        uint32_t hlen = ccproto::getU32(bytes.data() + 4);
+        f.header = json::parse(bytes.substr(8, hlen), nullptr, false);
+        f.body = bytes.substr(8 + hlen);
+        return f;
+    }
+
+    // Bytes for the client as they are (no translation).
+    void sendRaw(std::string bytes) {
+        queued_ += bytes.size();
+        queue_.push_back({std::move(bytes), {}, {}, 0});
+        pump();
+    }
+
+    // miniccc: the server's heartbeat every 5 s (the client redials after
+    // 13 s without a message), and the end of a client that said nothing
+    // for 30 s (it sends a heartbeat every 5 s), as minimega's reaper does.
+    void beat() {
+        beat_.expires_after(std::chrono::seconds(5));
+        beat_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+            if (ec || self->closed_) return;
+            if (std::chrono::steady_clock::now() - self->last_rx_ > std::chrono::seconds(30))
+                return self->finish("no message within 30 s", true);
+            self->sendRaw(self->mini_->heartbeat());
+            self->beat();
+        });
+    }
+
+    // A miniccc client asks for a file of a command: only a file the
+    // service sent it with a command is served.
+    void serveFile(const std::string& name) {
+        auto o = mini_->offered(name);
+        if (!o) return sendRaw(mini_->fileError(name, "file not found: " + name));
+        queue_.push_back({{}, o->host, name, o->mode});
+        pump();
+    }
+
+    void ingest(size_t n) {
+        last_rx_ = std::chrono::steady_clock::now();
+        if (!sniffed_) {
+            // herd-cc's frames start with a length below 16 MiB (a zero
+            // byte); miniccc's with its magic.
+            sniffed_ = true;
+            if (n > 0 && rbuf_[0] == ron::kMagic[0]) {
+                mini_ = std::make_unique<MinicccSession>();
+                is_mini_ = true;
+            }
+        }
+        if (!mini_) return dec_.feed(rbuf_.get(), n);
+        mini_->feed(rbuf_.get(), n);
+        if (auto r = mini_->takeMagicReply(); !r.empty()) sendRaw(std::move(r));
+    }
 
     // Hands on the frames already buffered, then reads more, unless the
     // command thread has to catch up first (it calls back).
@@ -280,8 +355,12 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
         if (closed_ || reading_) return;
         std::string err;
         while (!awaiting_ && inflight_ <= cclimits::kMaxInflight) {
-            auto f = dec_.next(err);
+            auto f = mini_ ? mini_->next(err) : dec_.next(err);
             if (!f) break;
+            if (mini_ && f->type() == MinicccSession::kFileRequest) {
+                serveFile(ccproto::jstr(f->header, "name"));
+                continue;
+            }
             if (!got_first_) {
                 got_first_ = true;
                 awaiting_ = true;  // until the command thread has judged the hello
@@ -319,10 +398,12 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
                 self->reading_ = false;
                 if (self->closed_) return;
                 if (ec) {
-                    self->finish(self->dec_.pending() ? "truncated frame" : "disconnected", true);
+                    bool partial =
+                        self->mini_ ? self->mini_->pendingBytes() > 0 : self->dec_.pending() > 0;
+                    self->finish(partial ? "truncated frame" : "disconnected", true);
                     return;
                 }
-                self->dec_.feed(self->rbuf_.get(), n);
+                self->ingest(n);
                 self->drain();
             });
     }
@@ -336,12 +417,20 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
                 file_.reset(::open(o.host.c_str(), O_RDONLY | O_CLOEXEC));
                 if (!file_) HERD_LOG(warn, "cc send {}: {}", o.host, std::strerror(errno));
             }
-            std::string chunk(ccproto::kChunk, '\0');
+            std::string chunk(mini_ ? ron::kFileChunk : ccproto::kChunk, '\0');
             ssize_t n = file_ ? ::read(file_.get(), chunk.data(), chunk.size()) : 0;
             last = n <= 0;
             chunk.resize(n > 0 ? static_cast<size_t>(n) : 0);
-            cur_ = ccproto::encode(
-                {{"type", "file"}, {"path", o.rel}, {"mode", o.mode}, {"eof", last}}, chunk);
+            if (mini_ && !file_) {
+                cur_ = mini_->fileError(o.rel, "cannot read " + o.rel);
+            } else if (mini_) {
+                size_t got = chunk.size();
+                cur_ = mini_->fileChunk(o.rel, o.mode, std::move(chunk), o.offset, last);
+                o.offset += static_cast<int64_t>(got);
+            } else {
+                cur_ = ccproto::encode(
+                    {{"type", "file"}, {"path", o.rel}, {"mode", o.mode}, {"eof", last}}, chunk);
+            }
             if (last) file_.reset();
         } else {
             queued_ -= o.frame.size();
@@ -363,6 +452,7 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
         boost::system::error_code ec;
         sock_.close(ec);
         hello_timer_.cancel();
+        beat_.cancel();
         queue_.clear();
         queued_ = 0;
         file_.reset();
@@ -377,6 +467,11 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
 
     local::socket sock_;
     asio::steady_timer hello_timer_;
+    asio::steady_timer beat_;  // miniccc heartbeats
+    std::unique_ptr<MinicccSession> mini_;
+    std::atomic<bool> is_mini_{false};
+    bool sniffed_ = false;  // the first bytes were looked at
+    std::chrono::steady_clock::time_point last_rx_ = std::chrono::steady_clock::now();
     std::unique_ptr<char[]> rbuf_;
     size_t rsize_ = 0;
     ccproto::Decoder dec_;
@@ -661,6 +756,8 @@ void CcService::onFrame(int vm_id, const CcConn* conn, ccproto::Frame f) {
         if (Vm* vm = vmOf(c)) applyAgentAddresses(*vm, c.ip, c.mac);
     } else if (type == "procs") {
         procs(c, f);
+    } else if (type == "tags") {
+        tags(c, f);
     }
 }
 
@@ -677,6 +774,26 @@ void CcService::procs(CcClient& c, const ccproto::Frame& f) {
             proc.argv.push_back(guestText(a));
         }
         c.procs.push_back(std::move(proc));
+    }
+}
+
+// Tags the guest sets (miniccc's `-tag k v`), merged into the VM's tags as
+// minimega does; escaped, and bounded in number per VM.
+void CcService::tags(CcClient& c, const ccproto::Frame& f) {
+    Vm* vm = vmOf(c);
+    auto it = f.header.find("tags");
+    if (!vm || it == f.header.end() || !it->is_object()) return;
+    for (const auto& [k, v] : it->items()) {
+        if (!v.is_string()) continue;
+        std::string key = guestText(k);
+        if (key.empty()) continue;
+        if (!vm->config.tags.count(key) && vm->config.tags.size() >= cclimits::kMaxGuestTags) {
+            if (warnAllowed(c.vm_id))
+                HERD_LOG(warn, "cc: vm {}: over {} tags, guest tag dropped", c.vm_id,
+                         cclimits::kMaxGuestTags);
+            continue;
+        }
+        vm->config.tags[key] = guestText(v.get<std::string>());
     }
 }
 
@@ -968,9 +1085,16 @@ void CcService::clearCommands(const std::string& nsname) {
 }
 
 void CcService::signal(const std::string& nsname, const json& msg) {
-    auto frame = ccproto::encode(msg);
+    std::vector<CcClient*> to;
     for (CcClient* c : active(nsname))
-        if (matches(*c, ns(nsname).filter)) c->conn->send(frame);
+        if (matches(*c, ns(nsname).filter)) to.push_back(c);
+    // miniccc takes kills as commands, which it runs only with an id above
+    // the last it ran: such a signal takes the namespace's next command id.
+    json m = msg;
+    if (std::any_of(to.begin(), to.end(), [](CcClient* c) { return c->conn->miniccc(); }))
+        m["id"] = ns(nsname).next_id++;
+    auto frame = ccproto::encode(m);
+    for (CcClient* c : to) c->conn->send(frame);
 }
 
 std::vector<CcClient*> CcService::matching(const std::string& nsname) {

@@ -69,6 +69,8 @@ inline constexpr uint64_t kDefaultBudget = 1ull << 30;
 inline constexpr size_t kMaxText = 256;
 inline constexpr size_t kMaxProcs = 1024;
 inline constexpr size_t kMaxArgs = 256;
+// Tags a VM may have in all once a guest adds its own (miniccc `-tag`).
+inline constexpr size_t kMaxGuestTags = 256;
 }  // namespace cclimits
 
 // Text from a guest made safe for a table, a log line or the web page: C0
@@ -222,6 +224,7 @@ class CcService : public std::enable_shared_from_this<CcService> {
     void storeOutput(CcClient& c, const ccproto::Frame& f, bool final);
     void fileChunk(CcClient& c, const ccproto::Frame& f);
     void procs(CcClient& c, const ccproto::Frame& f);
+    void tags(CcClient& c, const ccproto::Frame& f);
     CcExpect* outstanding(CcClient& c, int64_t id);
     void unsolicited(CcClient& c, const std::string& what, int64_t id);
     void refuseFile(CcClient& c, const std::string& host, const std::string& why);
