@@ -16,8 +16,9 @@ PACKAGES=(
     libseccomp-dev libmnl-dev libcap-dev busybox-static iproute2
     # packet capture (`capture pcap`), and tcpdump to read the files in tests
     libpcap-dev tcpdump
-    # the preprocessor: tar: arguments (libarchive), https:// downloads (OpenSSL)
-    libarchive-dev libssl-dev
+    # the preprocessor: tar: arguments (libarchive), https:// downloads (OpenSSL;
+    # the openssl tool makes the test CA of tests/integration/test_preprocess.py)
+    libarchive-dev libssl-dev openssl
     # networking: the Open vSwitch backend (userspace datapath, started by the
     # tests), DHCP for guests, tcpdump-free throughput checks
     openvswitch-switch dnsmasq-base
