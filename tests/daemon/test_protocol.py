@@ -980,8 +980,13 @@ class LifecycleTest(unittest.TestCase):
         t = Pty(d.master)
         t.expect("herd[minimega]$ ")
         t.send(".annotate false\r")
+        t.read_until("herd[minimega]$ ")
+        # Each answer is read up to its prompt before the next line is typed:
+        # "from stdin\r\n" also ends the echo of the typed line, and a slow
+        # daemon (ASan) answers after that echo.
         t.send("echo from stdin\r")
-        t.expect("from stdin\r\n")
+        t.expect("echo from stdin\r\n")
+        self.assertIn("from stdin\r\n", t.read_until("herd[minimega]$ "))
         t.send("ech\t")
         t.expect("echo ")
         t.send("tab\r")
