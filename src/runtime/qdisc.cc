@@ -34,16 +34,7 @@ uint32_t nsToTicks(uint64_t ns) {
 }
 
 nlmsghdr* startQdisc(char* buf, uint16_t type, uint16_t flags, int ifindex) {
-    std::memset(buf, 0, kQdiscMsgSize);
-    nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = type;
-    nlh->nlmsg_flags = NLM_F_REQUEST | flags;
-    auto* tcm = static_cast<tcmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(tcmsg)));
-    tcm->tcm_family = AF_UNSPEC;
-    tcm->tcm_ifindex = ifindex;
-    tcm->tcm_parent = TC_H_ROOT;
-    tcm->tcm_handle = 0;  // the kernel picks one
-    return nlh;
+    return startTcMessage(buf, type, flags, ifindex, TC_H_ROOT, 0);  // handle 0: the kernel's pick
 }
 
 // `tc qdisc replace`: create if absent, change in place when the kind is the
@@ -144,6 +135,21 @@ Result<TbfSpec> tbfForRate(uint64_t bits_per_second, uint32_t mtu) {
     t.burst_bytes = clampU32(burst);
     t.limit_bytes = clampU32(burst + queue);
     return t;
+}
+
+nlmsghdr* startTcMessage(char* buf, uint16_t type, uint16_t flags, int ifindex, uint32_t parent,
+                         uint32_t handle, uint32_t info) {
+    std::memset(buf, 0, kQdiscMsgSize);
+    nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = type;
+    nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+    auto* tcm = static_cast<tcmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(tcmsg)));
+    tcm->tcm_family = AF_UNSPEC;
+    tcm->tcm_ifindex = ifindex;
+    tcm->tcm_parent = parent;
+    tcm->tcm_handle = handle;
+    tcm->tcm_info = info;
+    return nlh;
 }
 
 nlmsghdr* buildReplaceRoot(char* buf, int ifindex, const NetemSpec& spec) {

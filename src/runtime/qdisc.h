@@ -70,6 +70,9 @@ struct QdiscInfo {
 // Message builders, into `buf` (at least kQdiscMsgSize bytes); they return
 // the message (nlmsg_seq and NLM_F_ACK are the socket's to set).
 inline constexpr size_t kQdiscMsgSize = 512;
+// The header of any tc message (qdisc, filter) for `ifindex`, zeroing `buf`.
+nlmsghdr* startTcMessage(char* buf, uint16_t type, uint16_t flags, int ifindex, uint32_t parent,
+                         uint32_t handle, uint32_t info = 0);
 // `tc qdisc replace dev <ifindex> root netem|tbf ...`: creates the root
 // qdisc, or changes it in place when it has that kind already, or swaps it
 // atomically for one of the other kind. A failure leaves the old one.

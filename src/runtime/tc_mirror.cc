@@ -18,21 +18,6 @@ uint32_t hookParent(bool ingress_hook) {
     return TC_H_MAKE(TC_H_CLSACT, ingress_hook ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
 }
 
-nlmsghdr* startTc(char* buf, uint16_t type, uint16_t flags, int ifindex, uint32_t parent,
-                  uint32_t handle, uint32_t info) {
-    std::memset(buf, 0, kTcMirrorMsgSize);
-    nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = type;
-    nlh->nlmsg_flags = NLM_F_REQUEST | flags;
-    auto* tcm = static_cast<tcmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(tcmsg)));
-    tcm->tcm_family = AF_UNSPEC;
-    tcm->tcm_ifindex = ifindex;
-    tcm->tcm_parent = parent;
-    tcm->tcm_handle = handle;
-    tcm->tcm_info = info;
-    return nlh;
-}
-
 uint32_t filterInfo(uint16_t prio) {
     return TC_H_MAKE(static_cast<uint32_t>(prio) << 16, htons(ETH_P_ALL));
 }
@@ -40,16 +25,16 @@ uint32_t filterInfo(uint16_t prio) {
 }  // namespace
 
 nlmsghdr* buildAddClsact(char* buf, int ifindex) {
-    nlmsghdr* nlh = startTc(buf, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, ifindex, TC_H_CLSACT,
-                            TC_H_MAKE(TC_H_CLSACT, 0), 0);
+    nlmsghdr* nlh = startTcMessage(buf, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, ifindex,
+                                   TC_H_CLSACT, TC_H_MAKE(TC_H_CLSACT, 0), 0);
     mnl_attr_put_strz(nlh, TCA_KIND, "clsact");
     return nlh;
 }
 
 nlmsghdr* buildMirrorFilter(char* buf, int ifindex, bool ingress_hook, uint16_t prio,
                             int to_ifindex, bool to_ingress) {
-    nlmsghdr* nlh = startTc(buf, RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, ifindex,
-                            hookParent(ingress_hook), 0, filterInfo(prio));
+    nlmsghdr* nlh = startTcMessage(buf, RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, ifindex,
+                                   hookParent(ingress_hook), 0, filterInfo(prio));
     mnl_attr_put_strz(nlh, TCA_KIND, "u32");
     nlattr* opts = mnl_attr_nest_start(nlh, TCA_OPTIONS);
     // One key with an empty mask: every frame matches.
@@ -77,8 +62,8 @@ nlmsghdr* buildMirrorFilter(char* buf, int ifindex, bool ingress_hook, uint16_t 
 }
 
 nlmsghdr* buildDeleteFilter(char* buf, int ifindex, bool ingress_hook, uint16_t prio) {
-    nlmsghdr* nlh =
-        startTc(buf, RTM_DELTFILTER, 0, ifindex, hookParent(ingress_hook), 0, filterInfo(prio));
+    nlmsghdr* nlh = startTcMessage(buf, RTM_DELTFILTER, 0, ifindex, hookParent(ingress_hook), 0,
+                                   filterInfo(prio));
     return nlh;
 }
 

@@ -18,12 +18,13 @@
 
 #include "base/result.h"
 #include "runtime/netlink.h"
+#include "runtime/qdisc.h"
 
 struct nlmsghdr;
 
 namespace herd::runtime {
 
-inline constexpr size_t kTcMirrorMsgSize = 512;
+inline constexpr size_t kTcMirrorMsgSize = kQdiscMsgSize;  // startTcMessage zeroes that much
 
 // `tc qdisc add dev <ifindex> clsact`.
 nlmsghdr* buildAddClsact(char* buf, int ifindex);

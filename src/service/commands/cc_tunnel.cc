@@ -94,20 +94,34 @@ void tunnelClose(Command& c, Env& env) {
     env.ok();
 }
 
-void tunnelOpen(Command& c, Env& env) {
-    CcService& cc = ccOf(env.herd);
+struct Endpoints {
+    uint16_t src;
+    std::string host;
+    uint16_t dst;
+};
+
+// The `<src port> <host> <dst port>` of `cc tunnel` and `cc rtunnel`.
+Result<Endpoints> endpoints(const Command& c) {
     auto src = port("src", c.str("src"));
-    if (!src.ok()) return env.fail(src.error().text());
+    if (!src.ok()) return src.error();
     auto dst = port("dst", c.str("dst"));
-    if (!dst.ok()) return env.fail(dst.error().text());
+    if (!dst.ok()) return dst.error();
     const std::string& host = c.str("host");
     if (!hostOk(host))
-        return env.fail("invalid host `" + host + "`: want a host name or an IP address");
+        return Error::msg("invalid host `" + host + "`: want a host name or an IP address");
+    return Endpoints{*src, host, *dst};
+}
+
+void tunnelOpen(Command& c, Env& env) {
+    CcService& cc = ccOf(env.herd);
+    auto ends = endpoints(c);
+    if (!ends.ok()) return env.fail(ends.error().text());
+    const auto& [src, host, dst] = *ends;
     Vm* vm = findVm(env, c.str("vm"));
     if (!vm) return env.fail(fmt::format("vm not found: {}", c.str("vm")));
     CcClient* cl = cc.connected(vm->id);
     if (!cl) return env.fail(fmt::format("no such client: {}", vm->uuid()));
-    auto id = cc.openTunnel(*cl, *src, host, *dst);
+    auto id = cc.openTunnel(*cl, src, host, dst);
     if (!id.ok()) return env.fail(id.error().text());
     env.ok();
 }
@@ -122,16 +136,12 @@ void ccTunnel(Command& c, Env& env) {
 
 void ccRtunnel(Command& c, Env& env) {
     CcService& cc = ccOf(env.herd);
-    auto src = port("src", c.str("src"));
-    if (!src.ok()) return env.fail(src.error().text());
-    auto dst = port("dst", c.str("dst"));
-    if (!dst.ok()) return env.fail(dst.error().text());
-    const std::string& host = c.str("host");
-    if (!hostOk(host))
-        return env.fail("invalid host `" + host + "`: want a host name or an IP address");
+    auto ends = endpoints(c);
+    if (!ends.ok()) return env.fail(ends.error().text());
+    const auto& [src, host, dst] = *ends;
     auto clients = cc.matching(env.ns);
     if (clients.empty()) return env.fail("cc rtunnel: no connected client matches the cc filter");
-    for (CcClient* cl : clients) cc.openRtunnel(*cl, *src, host, *dst);
+    for (CcClient* cl : clients) cc.openRtunnel(*cl, src, host, dst);
     env.ok();
 }
 
