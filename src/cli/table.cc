@@ -269,7 +269,7 @@ namespace {
 struct Suggester {
     const std::deque<Handler>& handlers;
     const std::string& raw;  // the whole line: does it end with a space?
-    Env* env;
+    CommandContext* ctx;
     std::set<std::string>& out;
     // Every call gets a suffix of the typed words, so its length names it.
     // Suggestions for a suffix only ever add the same words to `out`, so each
@@ -338,9 +338,9 @@ struct Suggester {
                     break;
                 case ItemKind::String:
                 case ItemKind::List:
-                    if (h.suggest && env != nullptr) {
+                    if (h.suggest && ctx != nullptr) {
                         const std::string typed = i < items.size() ? items[i] : std::string();
-                        for (auto& s : h.suggest(*env, item.key, typed)) out.insert(std::move(s));
+                        for (auto& s : h.suggest(*ctx, item.key, typed)) out.insert(std::move(s));
                     }
                     break;
                 case ItemKind::Command:
@@ -355,14 +355,15 @@ struct Suggester {
 
 }  // namespace
 
-std::vector<std::string> CommandTable::suggestWords(std::string_view line, Env* env) const {
+std::vector<std::string> CommandTable::suggestWords(std::string_view line,
+                                                    CommandContext* ctx) const {
     auto tl = tokenize(line);
     if (!tl.ok()) return {};
     std::vector<std::string> items;
     for (const auto& t : tl->tokens) items.push_back(t.value);
     const std::string raw(line);
     std::set<std::string> out;
-    Suggester{handlers_, raw, env, out}.all(items);
+    Suggester{handlers_, raw, ctx, out}.all(items);
     return {out.begin(), out.end()};
 }
 
@@ -378,8 +379,8 @@ std::vector<std::string> completeLine(std::string_view line,
     return out;
 }
 
-std::vector<std::string> CommandTable::suggest(std::string_view line, Env* env) const {
-    return completeLine(line, suggestWords(line, env));
+std::vector<std::string> CommandTable::suggest(std::string_view line, CommandContext* ctx) const {
+    return completeLine(line, suggestWords(line, ctx));
 }
 
 // ---------------------------------------------------------------------------

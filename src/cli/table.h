@@ -15,16 +15,16 @@
 #include "cli/tokenizer.h"
 
 namespace herd {
-struct Env;  // defined by the service layer: what a handler may touch
+class CommandContext;  // defined by the service layer: what a handler may touch
 }
 
 namespace herd::cli {
 
-using CallFn = std::function<void(Command&, Env&)>;
+using CallFn = std::function<void(Command&, CommandContext&)>;
 
 // Completes the value of argument `key` given what was typed so far.
-using SuggestFn =
-    std::function<std::vector<std::string>(Env&, const std::string& key, const std::string& typed)>;
+using SuggestFn = std::function<std::vector<std::string>(CommandContext&, const std::string& key,
+                                                         const std::string& typed)>;
 
 struct Handler {
     std::string help_short;
@@ -61,12 +61,12 @@ class CommandTable {
     // Completions for the last word of `line`: each is the whole line with
     // the last word completed, plus a trailing space (what minimega answers
     // a Suggest request with).
-    // `env` is handed to the handlers' suggest functions (not called when null).
-    std::vector<std::string> suggest(std::string_view line, Env* env) const;
+    // `ctx` is handed to the handlers' suggest functions (not called when null).
+    std::vector<std::string> suggest(std::string_view line, CommandContext* ctx) const;
 
     // The bare words that could complete the last word of `line` (sorted,
-    // unique); suggest() is completeLine(line, suggestWords(line, env)).
-    std::vector<std::string> suggestWords(std::string_view line, Env* env) const;
+    // unique); suggest() is completeLine(line, suggestWords(line, ctx)).
+    std::vector<std::string> suggestWords(std::string_view line, CommandContext* ctx) const;
 
     // `help [input]` text, laid out as minimega's.
     std::string help(std::string_view input) const;

@@ -214,6 +214,41 @@ void warmReactor(asio::io_context& io) {
     }
 }
 
+// This daemon as the service layer sees it (service/daemon_link.h): jobs and
+// unlocked waits go through the command thread, sockets to `io`; the web
+// page and `quit` are wired in once they exist.
+class DaemonHooks final : public DaemonLink {
+  public:
+    DaemonHooks(asio::io_context& io, CommandThread& cmd) : io_(io), cmd_(cmd) {}
+
+    void setWeb(std::shared_ptr<WebControl> web, std::function<void()> changed) {
+        web_ = std::move(web);
+        changed_ = std::move(changed);
+    }
+    void setQuit(std::function<void(int)> quit) { quit_ = std::move(quit); }
+
+    asio::io_context* io() override { return &io_; }
+    void post(std::function<void()> job) override { cmd_.post(std::move(job)); }
+    void runUnlocked(const std::function<void()>& wait,
+                     const std::function<void()>& cancel) override {
+        cmd_.unlocked(wait, cancel);
+    }
+    void changed() override {
+        if (changed_) changed_();
+    }
+    void requestQuit(int delay_s) override {
+        if (quit_) quit_(delay_s);
+    }
+    WebControl* web() override { return web_.get(); }
+
+  private:
+    asio::io_context& io_;
+    CommandThread& cmd_;
+    std::shared_ptr<WebControl> web_;
+    std::function<void()> changed_;
+    std::function<void(int)> quit_;
+};
+
 }  // namespace
 
 int runDaemon(const Flags& flags) {
@@ -252,8 +287,7 @@ int runDaemon(const Flags& flags) {
     }
 
     Herd herd(opts);
-    herd.base_dir = lock->dir();
-    herd.files_dir = *files;
+    herd.setDirs(lock->dir(), *files);
     registerAllCommands(herd);
     Executor exec(herd);
 
@@ -274,7 +308,7 @@ int runDaemon(const Flags& flags) {
     asio::io_context io(1);
     warmReactor(io);
     CommandThread cmd;
-    Server server(io, cmd, exec, herd.opts.hostname);
+    Server server(io, cmd, exec, herd.options().hostname);
     RuntimeFlags rf;
     rf.kind = flags.runtime;
     rf.image = flags.image;
@@ -284,18 +318,21 @@ int runDaemon(const Flags& flags) {
     rf.net.ovsdb = flags.ovsdb;
     rf.net.ovs_datapath = flags.ovs_datapath;
     rf.prefix_claim = *claim;
-    herd.runtime = makeRuntime(rf, herd, io, [&cmd, &herd](std::function<void()> job) {
+    // What the service layer asks of this daemon (service/daemon_link.h).
+    // Detached again before anything it points to goes.
+    DaemonHooks hooks(io, cmd);
+    herd.attachDaemon(&hooks);
+    struct Detach {
+        Herd& herd;
+        ~Detach() { herd.attachDaemon(nullptr); }
+    } detach{herd};
+    herd.setRuntime(makeRuntime(rf, herd, io, [&cmd, &herd](std::function<void()> job) {
         // A runtime event (a container exited) changes VMs as a command does.
         cmd.post([&herd, job = std::move(job)] {
             job();
-            if (herd.on_change) herd.on_change();
+            herd.daemon().changed();
         });
-    });
-    herd.io = &io;
-    herd.post = [&cmd](std::function<void()> job) { cmd.post(std::move(job)); };
-    herd.unlocked = [&cmd](const std::function<void()>& wait, const std::function<void()>& cancel) {
-        cmd.unlocked(wait, cancel);
-    };
+    }));
     attachCc(herd);
 
     // The web page (issue 6): started by -web or the `web` command.
@@ -311,8 +348,7 @@ int runDaemon(const Flags& flags) {
         web::Backend{herd, exec,
                      [&cmd](std::function<void()> job) { return cmd.post(std::move(job)); }},
         web_root, token, opts.base + "/web.url");
-    herd.web = web.control();
-    herd.on_change = [&web] { web.changed(); };
+    hooks.setWeb(web.control(), [&web] { web.changed(); });
 
     ShutdownLatch latch;
     std::unique_ptr<Prompt> prompt;
@@ -376,7 +412,7 @@ int runDaemon(const Flags& flags) {
     // reply is still delivered: shutdown waits for the command to finish and
     // then flushes every client's queued replies.
     asio::steady_timer quit_timer(io);
-    herd.request_quit = [&](int delay_s) {
+    hooks.setQuit([&](int delay_s) {
         if (delay_s <= 0) {
             requestShutdown("quit");
             return;
@@ -387,7 +423,7 @@ int runDaemon(const Flags& flags) {
                 if (!ec) requestShutdown("quit");
             });
         });
-    };
+    });
 
     auto work = asio::make_work_guard(io);
     cmd.start();
@@ -416,8 +452,8 @@ int runDaemon(const Flags& flags) {
                 (void)destroyNamespace(herd, "all");
                 hostnetShutdown(herd);  // dnsmasq, DHCP clients; before the switches go
                 // Kills what still runs; whatever comes after is refused.
-                herd.runtime = makeUnavailableRuntime("the daemon is shutting down");
-                forgetPrefix(*herd.base_dir);  // nothing with the prefix is left
+                herd.setRuntime(makeUnavailableRuntime("the daemon is shutting down"));
+                forgetPrefix(*herd.baseDir());  // nothing with the prefix is left
                 done->set_value();
             })) {
             fut.wait_for(std::chrono::seconds(60));
@@ -438,7 +474,7 @@ int runDaemon(const Flags& flags) {
         });
     });
     io_thread.join();
-    herd.cc.reset();  // its sockets belong to `io`, which goes first
+    herd.dropCc();  // its sockets belong to `io`, which goes first
     server.removeSocketFile();
     lock->release();
     prompt.reset();

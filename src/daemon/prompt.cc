@@ -10,7 +10,7 @@
 #include "base/strings.h"
 #include "daemon/command_thread.h"
 #include "daemon/protocol.h"
-#include "service/env.h"
+#include "service/command_context.h"
 #include "service/executor.h"
 
 namespace herd::daemon {
@@ -62,8 +62,9 @@ std::vector<std::string> Prompt::suggest(const std::string& line) {
         [this, line] {
             Herd& herd = exec_.herd();
             try {
-                Env env{herd, session_, exec_, [](cli::Batch) {}, herd.namespaces.activeName()};
-                return herd.table.suggest(line, &env);
+                CommandContext ctx{herd, session_, exec_, [](cli::Batch) {},
+                                   herd.namespaces().activeName()};
+                return herd.commands().suggest(line, &ctx);
             } catch (const std::exception& e) {
                 HERD_LOG(error, "suggest `{}`: {}", line, e.what());
                 return std::vector<std::string>{};
@@ -84,16 +85,17 @@ void Prompt::runLine(const std::string& line) {
             });
         } catch (const std::exception& e) {
             HERD_LOG(error, "stdin: `{}`: uncaught exception: {}", line, e.what());
-            writeLine(stderr, "Error (" + herd.opts.hostname + "): internal error: " + e.what());
+            writeLine(stderr,
+                      "Error (" + herd.options().hostname + "): internal error: " + e.what());
         }
-        return herd.namespaces.activeName();
+        return herd.namespaces().activeName();
     });
     if (ns) ns_ = *ns;
 }
 
 bool Prompt::run() {
     auto ns =
-        onCommandThread(cmd_, stopping_, [this] { return exec_.herd().namespaces.activeName(); });
+        onCommandThread(cmd_, stopping_, [this] { return exec_.herd().namespaces().activeName(); });
     if (!ns) return false;
     ns_ = *ns;
     std::string raw;

@@ -48,7 +48,7 @@ class UnavailableRuntime : public DryRuntime {
 };
 
 std::string defaultImage(const Herd& herd) {
-    std::string exe = herd.opts.self_exe;
+    std::string exe = herd.options().self_exe;
     auto slash = exe.find_last_of('/');
     return (slash == std::string::npos ? std::string(".") : exe.substr(0, slash)) + "/guest";
 }
@@ -123,10 +123,10 @@ std::shared_ptr<Runtime> makeRuntime(const RuntimeFlags& flags, const Herd& herd
                                                     problems.front());
     }
     ContainerRuntimeOptions o;
-    o.base = herd.opts.base;
-    o.base_dir = herd.base_dir;
-    o.prefix = herd.opts.prefix;
-    o.cgroup_root = herd.opts.cgroup;
+    o.base = herd.options().base;
+    o.base_dir = herd.baseDir();
+    o.prefix = herd.options().prefix;
+    o.cgroup_root = herd.options().cgroup;
     o.default_image = flags.image.empty() ? defaultImage(herd) : flags.image;
     o.console_address = flags.console_address;
     o.console_token = flags.console_token;

@@ -16,7 +16,7 @@
 #include "base/log.h"
 #include "daemon/command_thread.h"
 #include "daemon/protocol.h"
-#include "service/env.h"
+#include "service/command_context.h"
 #include "service/executor.h"
 #include "service/session.h"
 
@@ -227,8 +227,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
         Executor& exec = server_.exec_;
         Herd& herd = exec.herd();
         try {
-            Env env{herd, session_, exec, [](cli::Batch) {}, herd.namespaces.activeName()};
-            return encodeSuggestReply(herd.table.suggest(line, &env));
+            CommandContext ctx{herd, session_, exec, [](cli::Batch) {},
+                               herd.namespaces().activeName()};
+            return encodeSuggestReply(herd.commands().suggest(line, &ctx));
         } catch (const std::exception& e) {
             HERD_LOG(error, "suggest `{}`: {}", line, e.what());
             return encodeSuggestReply({});

@@ -155,22 +155,18 @@ std::vector<const Capture*> CaptureService::list(const std::string& ns) const {
     return out;
 }
 
-CaptureService& captureService(Herd& herd) {
-    if (!herd.captures) herd.captures = std::make_shared<CaptureService>(herd.opts.prefix);
-    return *herd.captures;
-}
-
 runtime::SwitchBackend* captureSwitch(Herd& herd) {
-    return runtimeOf(herd).switchBackend();
+    return herd.runtime().switchBackend();
 }
 
 void captureVmsDown(Herd& herd, const std::vector<Vm*>& vms) {
-    if (!herd.captures) return;
-    for (const Vm* vm : vms) herd.captures->vmDown(vm->id);
+    CaptureService* cs = herd.capturesIfAny();
+    if (!cs) return;
+    for (const Vm* vm : vms) cs->vmDown(vm->id);
 }
 
 void captureClearNamespace(Herd& herd, const std::string& ns) {
-    if (herd.captures) herd.captures->clearNamespace(ns, captureSwitch(herd));
+    if (CaptureService* cs = herd.capturesIfAny()) cs->clearNamespace(ns, captureSwitch(herd));
 }
 
 Result<unique_fd> openCaptureFile(const Dir* root, const std::string& path) {

@@ -101,8 +101,6 @@ class CaptureService {
     std::optional<runtime::Netlink> nl_;
 };
 
-// The daemon's CaptureService, made on first use.
-CaptureService& captureService(Herd& herd);
 // The switch backend of the container runtime; null under -runtime dry.
 runtime::SwitchBackend* captureSwitch(Herd& herd);
 // Hooks for the VM lifecycle and namespace teardown (no-ops when no capture

@@ -40,11 +40,18 @@ using nlohmann::json;
 
 namespace {
 
+// Runs a job on the command thread, from the io thread: how socket events
+// reach the service.
+std::function<void(std::function<void()>)> poster(Herd& herd) {
+    DaemonLink* d = &herd.daemon();
+    return [d](std::function<void()> job) { d->post(std::move(job)); };
+}
+
 // Where `path` (under the file root, -filepath) is beneath the file root's
 // descriptor: what the guests send is written there through no symbolic link.
 Result<std::string> beneathFiles(const Herd& herd, const std::string& path) {
-    const std::string& root = herd.opts.filepath;
-    if (!herd.files_dir || !herd.files_dir->valid()) return Error::msg("no file root open");
+    const std::string& root = herd.options().filepath;
+    if (!herd.filesDir() || !herd.filesDir()->valid()) return Error::msg("no file root open");
     if (path.compare(0, root.size() + 1, root + "/") != 0) return Error::sys(EXDEV, "open", path);
     return path.substr(root.size() + 1);
 }
@@ -52,7 +59,7 @@ Result<std::string> beneathFiles(const Herd& herd, const std::string& path) {
 Result<unique_fd> createFile(const Herd& herd, const std::string& path) {
     auto rel = beneathFiles(herd, path);
     if (!rel.ok()) return rel.error();
-    return herd.files_dir->openFile(*rel, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    return herd.filesDir()->openFile(*rel, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 }
 
 Result<void> writeFile(const Herd& herd, const std::string& path, std::string_view data) {
@@ -64,7 +71,7 @@ Result<void> writeFile(const Herd& herd, const std::string& path, std::string_vi
 Result<void> appendFile(const Herd& herd, const std::string& path, std::string_view data) {
     auto rel = beneathFiles(herd, path);
     if (!rel.ok()) return rel.error();
-    auto f = herd.files_dir->openFile(*rel, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    auto f = herd.filesDir()->openFile(*rel, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (!f.ok()) return f.error();
     return writeAll(f->get(), data, path);
 }
@@ -72,7 +79,7 @@ Result<void> appendFile(const Herd& herd, const std::string& path, std::string_v
 Result<void> makeDirs(const Herd& herd, const std::string& dir) {
     auto rel = beneathFiles(herd, dir);
     if (!rel.ok()) return rel.error();
-    auto d = herd.files_dir->makeDirs(*rel, 0755);
+    auto d = herd.filesDir()->makeDirs(*rel, 0755);
     if (!d.ok()) return d.error();
     return Ok();
 }
@@ -534,7 +541,7 @@ class CcListener : public std::enable_shared_from_this<CcListener> {
                 } else if (!ec) {
                     auto conn = std::make_shared<CcConn>(std::move(s));
                     CcService* svc = &self->svc_;
-                    auto post = self->herd_.post;
+                    auto post = poster(self->herd_);
                     int id = self->vm_id_;
                     ++self->conns_;
                     conn->on_gone = [self] { --self->conns_; };
@@ -597,7 +604,7 @@ CcService::~CcService() {
 }
 
 const std::string& CcService::fileRoot() const {
-    return herd_.opts.filepath;
+    return herd_.options().filepath;
 }
 
 std::string CcService::responsesDir(const std::string& ns) const {
@@ -608,8 +615,9 @@ std::string CcService::responsesDir(const std::string& ns) const {
 Result<std::string> CcService::open(Vm& vm) {
     auto it = listeners_.find(vm.id);
     if (it != listeners_.end()) return it->second->path();
-    if (!herd_.io || !herd_.post) return Error::msg("no event loop for cc");
-    auto l = std::make_shared<CcListener>(*herd_.io, *this, herd_, vm.id, vm.instance_path + "/cc");
+    if (!herd_.daemon().io()) return Error::msg("no event loop for cc");
+    auto l = std::make_shared<CcListener>(*herd_.daemon().io(), *this, herd_, vm.id,
+                                          vm.instance_path + "/cc");
     HERD_TRY(l->listen());
     listeners_[vm.id] = l;
     CcClient& c = clients_[vm.id];
@@ -622,7 +630,7 @@ Result<std::string> CcService::open(Vm& vm) {
 // Every few seconds on the command thread: sweep(). The timer lives on the
 // io thread and stops once the service is gone.
 void CcService::startTicker() {
-    if (ticking_ || !herd_.io || !herd_.post) return;
+    if (ticking_ || !herd_.daemon().io()) return;
     ticking_ = true;
     struct Tick {
         static void arm(std::shared_ptr<asio::steady_timer> t, std::weak_ptr<CcService> w,
@@ -637,9 +645,9 @@ void CcService::startTicker() {
             });
         }
     };
-    auto t = std::make_shared<asio::steady_timer>(*herd_.io);
+    auto t = std::make_shared<asio::steady_timer>(*herd_.daemon().io());
     std::weak_ptr<CcService> w = weak_from_this();
-    asio::post(*herd_.io, [t, w, post = herd_.post] { Tick::arm(t, w, post); });
+    asio::post(*herd_.daemon().io(), [t, w, post = poster(herd_)] { Tick::arm(t, w, post); });
 }
 
 // Closes guest files that went without data for kFileIdle: the agent sends
@@ -690,7 +698,7 @@ void CcService::clearNamespace(const std::string& name) {
 }
 
 Vm* CcService::vmOf(const CcClient& c) {
-    return herd_.vms.find(c.ns, std::to_string(c.vm_id));
+    return herd_.vms().find(c.ns, std::to_string(c.vm_id));
 }
 
 void CcService::accepted(int vm_id, std::shared_ptr<CcConn> conn) {
@@ -1022,7 +1030,7 @@ bool CcService::matches(const CcClient& c, const std::optional<CcFilter>& f) {
     if (!vm) return f->tags.empty();
     for (const auto& [k, v] : f->tags) {
         // A `vm info` column with a value wins over a tag of the same name.
-        auto col = vm->info(k, herd_.vlans);
+        auto col = vm->info(k, herd_.vlans());
         if (col.ok() && !col->empty()) {
             if (*col != v) return false;
             continue;
@@ -1113,7 +1121,7 @@ CcClient* CcService::connected(int vm_id) {
 Result<int> CcService::openTunnel(CcClient& c, uint16_t src, const std::string& host,
                                   uint16_t dst) {
     using tcp = asio::ip::tcp;
-    auto acc = std::make_shared<tcp::acceptor>(*herd_.io);
+    auto acc = std::make_shared<tcp::acceptor>(*herd_.daemon().io());
     boost::system::error_code ec;
     // Every address, IPv6 and IPv4 (minimega's `:<src>`); IPv4 alone where
     // the host has no IPv6.
@@ -1170,8 +1178,7 @@ void CcService::clearTunnels(const std::string& nsname) {
 }
 
 void attachCc(Herd& herd) {
-    herd.cc = std::make_shared<CcService>(herd);
-    std::weak_ptr<CcService> w = herd.cc;
+    std::weak_ptr<CcService> w = herd.cc().weak_from_this();
     Backchannel b;
     b.open = [w](Vm& vm) -> Result<std::string> {
         if (auto s = w.lock()) return s->open(vm);
@@ -1183,11 +1190,11 @@ void attachCc(Herd& herd) {
     b.close = [w](Vm& vm) {
         if (auto s = w.lock()) s->close(vm);
     };
-    runtimeOf(herd).setBackchannel(std::move(b));
+    herd.runtime().setBackchannel(std::move(b));
 }
 
 void ccClearNamespace(Herd& herd, const std::string& ns) {
-    if (herd.cc) herd.cc->clearNamespace(ns);
+    if (CcService* cc = herd.ccIfAny()) cc->clearNamespace(ns);
 }
 
 }  // namespace herd

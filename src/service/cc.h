@@ -252,8 +252,8 @@ class CcService : public std::enable_shared_from_this<CcService> {
     std::map<int, std::chrono::steady_clock::time_point> warned_;
 };
 
-// Creates herd.cc and hooks it into the container runtime (if that is the
-// runtime). Needs herd.io and herd.post.
+// Makes herd.cc() and hooks it into the runtime as the VMs' backchannel.
+// cc serves its sockets only with a daemon's event loop (herd.daemon().io()).
 void attachCc(Herd& herd);
 // Forgets a destroyed namespace's commands, filter and prefix.
 void ccClearNamespace(Herd& herd, const std::string& ns);

@@ -23,16 +23,16 @@ std::string expandAlias(std::string_view line, const std::map<std::string, std::
 }  // namespace
 
 void Executor::runLine(std::string_view line, Session& session, const BatchOut& out) {
-    std::string text = expandAlias(line, herd_.aliases);
+    std::string text = expandAlias(line, herd_.aliases());
 
     // Each batch is rendered with the flags in force when it is emitted, so
     // that `.annotate false (command)` applies to that command's output only.
     Sink sink = [&](cli::Batch b) { out(b, cli::render(b, session.flags)); };
 
-    auto compiled = herd_.table.compile(text);
+    auto compiled = herd_.commands().compile(text);
     if (!compiled.ok()) {
         cli::Response r;
-        r.host = herd_.opts.hostname;
+        r.host = herd_.options().hostname;
         r.error = compiled.error().text();
         sink({std::move(r)});
         return;
@@ -42,34 +42,34 @@ void Executor::runLine(std::string_view line, Session& session, const BatchOut& 
 
     // `.record true` typed while recording is off must not be recorded either.
     const bool recording = session.flags.record;
-    Env env{herd_, session, *this, sink, herd_.namespaces.activeName()};
-    if (!cmd.comment) run(cmd, env);
-    if (recording && session.flags.record && cmd.record) herd_.history.push_back(cmd.original);
-    if (herd_.on_change) herd_.on_change();
+    CommandContext ctx{herd_, session, *this, sink, herd_.namespaces().activeName()};
+    if (!cmd.comment) run(cmd, ctx);
+    if (recording && session.flags.record && cmd.record) herd_.history().push_back(cmd.original);
+    herd_.daemon().changed();
 }
 
-Result<void> Executor::runFileLine(std::string_view line, Env& env) {
-    auto compiled = herd_.table.compile(line);
+Result<void> Executor::runFileLine(std::string_view line, CommandContext& ctx) {
+    auto compiled = herd_.commands().compile(line);
     if (!compiled.ok()) return compiled.error();
     cli::Command& cmd = *compiled;
     if (cmd.empty() || cmd.comment) return Ok();
-    run(cmd, env);
+    run(cmd, ctx);
     return Ok();
 }
 
-void Executor::run(cli::Command& cmd, Env& env) {
+void Executor::run(cli::Command& cmd, CommandContext& ctx) {
     if (!cmd.handler) return;
-    if (env.session.flags.preprocess) {
-        const auto& vars = herd_.environ;
+    if (ctx.session().flags.preprocess) {
+        const auto& vars = herd_.environ();
         cli::preprocess(cmd, [&vars](const std::string& k) -> std::optional<std::string> {
             auto it = vars.find(k);
             if (it == vars.end()) return std::nullopt;
             return it->second;
         });
         // URL forms (http://, file:, tar:): a failure keeps the command from running.
-        if (auto r = preprocessUrls(cmd, herd_); !r.ok()) return env.fail(r.error().text());
+        if (auto r = preprocessUrls(cmd, herd_); !r.ok()) return ctx.fail(r.error().text());
     }
-    cmd.handler->call(cmd, env);
+    cmd.handler->call(cmd, ctx);
 }
 
 }  // namespace herd

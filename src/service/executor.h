@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "cli/response.h"
-#include "service/env.h"
+#include "service/command_context.h"
 #include "service/herd.h"
 #include "service/session.h"
 
@@ -27,10 +27,10 @@ class Executor {
 
     // Same, for a line of a `read` file: no alias expansion, runs in `ns`;
     // returns the parse error (to stop the file) if the line did not compile.
-    Result<void> runFileLine(std::string_view line, Env& env);
+    Result<void> runFileLine(std::string_view line, CommandContext& ctx);
 
-    // Runs a compiled command within `env` (preprocessing, handler).
-    void run(cli::Command& cmd, Env& env);
+    // Runs a compiled command within `ctx` (preprocessing, handler).
+    void run(cli::Command& cmd, CommandContext& ctx);
 
     Herd& herd() { return herd_; }
 
@@ -38,7 +38,7 @@ class Executor {
     Herd& herd_;
 };
 
-// Registers every command of herd into herd.table. Defined in
+// Registers every command of herd into herd.commands(). Defined in
 // service/commands/register.cc; each module adds its own register function.
 void registerAllCommands(Herd& herd);
 

@@ -2,33 +2,73 @@
 
 #include <unistd.h>
 
+#include "service/capture.h"
+#include "service/cc.h"
 #include "service/dry_runtime.h"
+#include "service/hostnet.h"
+#include "service/tap_mirror.h"
 
 extern char** environ;
 
 namespace herd {
 
-Herd::Herd(Options o) : opts(std::move(o)), runtime(std::make_shared<DryRuntime>()) {
-    if (opts.filepath.empty()) opts.filepath = opts.base + "/files";
-    if (opts.hostname.empty()) {
+Herd::Herd(Options o) : opts_(std::move(o)), runtime_(std::make_shared<DryRuntime>()) {
+    if (opts_.filepath.empty()) opts_.filepath = opts_.base + "/files";
+    if (opts_.hostname.empty()) {
         char buf[256] = {};
-        opts.hostname = gethostname(buf, sizeof buf - 1) == 0 ? buf : "localhost";
+        opts_.hostname = gethostname(buf, sizeof buf - 1) == 0 ? buf : "localhost";
     }
     // $VAR expansion reads the daemon's environment as it was at start, plus
     // `.env` edits. A map, not setenv(): other threads may call getenv.
     for (char** e = ::environ; e && *e; ++e) {
         std::string kv = *e;
         auto eq = kv.find('=');
-        if (eq != std::string::npos) this->environ[kv.substr(0, eq)] = kv.substr(eq + 1);
+        if (eq != std::string::npos) environ_[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
 }
 
-void Herd::waitUnlocked(const std::function<void()>& wait, const std::function<void()>& cancel) {
-    if (unlocked) {
-        unlocked(wait, cancel);
-    } else {
-        wait();
-    }
+Herd::~Herd() = default;
+
+void Herd::setRuntime(std::shared_ptr<Runtime> rt) {
+    if (!rt) throw std::logic_error("Herd::setRuntime: null runtime");
+    runtime_ = std::move(rt);
+}
+
+void Herd::setDirs(std::shared_ptr<const Dir> base, std::shared_ptr<const Dir> files) {
+    base_dir_ = std::move(base);
+    files_dir_ = std::move(files);
+}
+
+void Herd::attachDaemon(DaemonLink* d) {
+    daemon_ = d ? d : &no_daemon_;
+}
+
+CcService& Herd::cc() {
+    if (!cc_) cc_ = std::make_shared<CcService>(*this);
+    return *cc_;
+}
+
+HostNet& Herd::hostnet() {
+    if (!hostnet_) hostnet_ = makeHostNet(*this);
+    return *hostnet_;
+}
+
+CaptureService& Herd::captures() {
+    if (!captures_) captures_ = std::make_shared<CaptureService>(opts_.prefix);
+    return *captures_;
+}
+
+TapMirrors& Herd::tapMirrors() {
+    if (!tap_mirrors_) tap_mirrors_ = std::make_shared<TapMirrors>();
+    return *tap_mirrors_;
+}
+
+void Herd::dropCc() {
+    cc_.reset();
+}
+
+void Herd::dropHostnet() {
+    hostnet_.reset();
 }
 
 std::string versionString() {

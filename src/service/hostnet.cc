@@ -407,7 +407,7 @@ int HostNet::dnsmasqPid(const DnsmasqServer& s) const {
 namespace {
 
 runtime::SwitchBackend* switchOf(Herd& herd) {
-    return runtimeOf(herd).switchBackend();
+    return herd.runtime().switchBackend();
 }
 
 // The DHCP servers whose leases `vm info` shows: a dnsmasq herd started on
@@ -415,7 +415,7 @@ runtime::SwitchBackend* switchOf(Herd& herd) {
 // server on any other interface (or a dnsmasq from a config file alone)
 // could be anywhere, so its leases show only once the guest ARPs.
 void syncDhcpServers(Herd& herd, const HostNet& hn) {
-    Runtime& rt = runtimeOf(herd);
+    Runtime& rt = herd.runtime();
     if (!rt.runsContainers()) return;
     std::vector<DhcpServerPort> servers;
     for (const DnsmasqServer* s : hn.dnsmasqs()) {
@@ -429,35 +429,37 @@ void syncDhcpServers(Herd& herd, const HostNet& hn) {
 
 }  // namespace
 
-HostNet& hostNet(Herd& herd) {
-    if (!herd.hostnet) {
-        auto base = herd.base_dir;
-        if (!base) {  // unit tests: no daemon opened it
-            auto d = Dir::open(herd.opts.base);
-            base = std::make_shared<const Dir>(d.ok() ? std::move(*d) : Dir());
-        }
-        herd.hostnet = std::make_shared<HostNet>(base, herd.opts.prefix, herd.post);
-        herd.hostnet->onServersChanged(
-            [&herd, hn = herd.hostnet.get()] { syncDhcpServers(herd, *hn); });
+std::shared_ptr<HostNet> makeHostNet(Herd& herd) {
+    auto base = herd.baseDir();
+    if (!base) {  // unit tests: no daemon opened it
+        auto d = Dir::open(herd.options().base);
+        base = std::make_shared<const Dir>(d.ok() ? std::move(*d) : Dir());
     }
-    return *herd.hostnet;
+    DaemonLink* daemon = &herd.daemon();
+    auto hn = std::make_shared<HostNet>(
+        base, herd.options().prefix,
+        [daemon](std::function<void()> job) { daemon->post(std::move(job)); });
+    hn->onServersChanged([&herd, raw = hn.get()] { syncDhcpServers(herd, *raw); });
+    return hn;
 }
 
 void hostnetClearNamespace(Herd& herd, const std::string& ns) {
-    if (!herd.hostnet) return;
+    HostNet* hn = herd.hostnetIfAny();
+    if (!hn) return;
     std::vector<std::string> names;
-    for (const HostTap* t : herd.hostnet->taps())
+    for (const HostTap* t : hn->taps())
         if (t->ns == ns) names.push_back(t->name);
     for (const auto& n : names) {
-        if (auto r = herd.hostnet->deleteTap(switchOf(herd), n); !r.ok())
+        if (auto r = hn->deleteTap(switchOf(herd), n); !r.ok())
             HERD_LOG(warn, "delete host tap {}: {}", n, r.error().text());
     }
 }
 
 void hostnetShutdown(Herd& herd) {
-    if (!herd.hostnet) return;
-    herd.hostnet->shutdown(switchOf(herd));
-    herd.hostnet.reset();
+    HostNet* hn = herd.hostnetIfAny();
+    if (!hn) return;
+    hn->shutdown(switchOf(herd));
+    herd.dropHostnet();
 }
 
 Result<void> nukeHostNet(const Dir& base, const std::string& prefix) {

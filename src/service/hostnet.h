@@ -108,8 +108,8 @@ class HostNet : public std::enable_shared_from_this<HostNet> {
     std::function<void()> servers_changed_;
 };
 
-// The daemon's HostNet, made on first use.
-HostNet& hostNet(Herd& herd);
+// Makes the daemon's HostNet (Herd::hostnet() calls it on first use).
+std::shared_ptr<HostNet> makeHostNet(Herd& herd);
 // Deletes the host taps of namespace `ns` (`clear namespace`).
 void hostnetClearNamespace(Herd& herd, const std::string& ns);
 // Deletes every tap and stops every helper (quit, the nuke command), while

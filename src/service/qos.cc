@@ -87,7 +87,7 @@ Result<void> applyToTarget(Herd& herd, const std::string& ns, const std::string&
     if (!sel.ok()) errors.push_back(sel.error().text());
     if (!errors.empty()) return joinErrors(errors);
     if (reqs.empty()) return Ok();
-    auto results = runtimeOf(herd).applyQos(reqs);
+    auto results = herd.runtime().applyQos(reqs);
     for (size_t k = 0; k < reqs.size(); ++k) {
         if (k < results.size() && !results[k].ok()) {
             errors.push_back(results[k].error().text());

@@ -75,22 +75,19 @@ std::vector<const TapMirror*> TapMirrors::list(const std::string& ns) const {
     return out;
 }
 
-TapMirrors& tapMirrors(Herd& herd) {
-    if (!herd.tap_mirrors) herd.tap_mirrors = std::make_shared<TapMirrors>();
-    return *herd.tap_mirrors;
-}
-
 void tapMirrorVmsDown(Herd& herd, const std::vector<Vm*>& vms) {
-    if (!herd.tap_mirrors) return;
+    TapMirrors* tm = herd.tapMirrorsIfAny();
+    if (!tm) return;
     std::vector<std::string> ports;
     for (const Vm* vm : vms)
         for (const auto& n : vm->config.networks)
             if (!n.tap.empty()) ports.push_back(n.tap);
-    herd.tap_mirrors->portsGone(runtimeOf(herd).switchBackend(), ports);
+    tm->portsGone(herd.runtime().switchBackend(), ports);
 }
 
 void tapMirrorClearNamespace(Herd& herd, const std::string& ns) {
-    if (herd.tap_mirrors) (void)herd.tap_mirrors->removeAll(runtimeOf(herd).switchBackend(), ns);
+    if (TapMirrors* tm = herd.tapMirrorsIfAny())
+        (void)tm->removeAll(herd.runtime().switchBackend(), ns);
 }
 
 }  // namespace herd

@@ -49,7 +49,6 @@ class TapMirrors {
     std::optional<runtime::Netlink> nl_;
 };
 
-TapMirrors& tapMirrors(Herd& herd);
 // Hooks: a VM's host ends are about to go; a namespace is being cleared.
 void tapMirrorVmsDown(Herd& herd, const std::vector<Vm*>& vms);
 void tapMirrorClearNamespace(Herd& herd, const std::string& ns);

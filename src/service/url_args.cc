@@ -180,7 +180,7 @@ Result<void> preprocessUrls(cli::Command& cmd, Herd& herd) {
         }
     }
     if (args.empty()) return Ok();
-    const std::shared_ptr<const Dir> root = herd.files_dir;
+    const std::shared_ptr<const Dir> root = herd.filesDir();
     if (!root) return Error::msg("preprocess: the file root is not open");
 
     // Copies in, results out: the work below runs without the command lock.

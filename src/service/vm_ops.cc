@@ -26,7 +26,7 @@ namespace {
 // The checks minimega makes when a VM is created at launch time.
 Result<void> conflicts(Herd& herd, const std::string& ns, const std::string& name,
                        const VmConfig& config) {
-    for (Vm* vm : herd.vms.inNamespace(ns)) {
+    for (Vm* vm : herd.vms().inNamespace(ns)) {
         if (vm->type == VmType::Container && vm->config.filesystem == config.filesystem &&
             (!vm->config.snapshot || !config.snapshot))
             return Error::msg(
@@ -59,20 +59,13 @@ Result<void> checkHostname(VmType type, std::string_view name, const std::string
 
 }  // namespace
 
-Runtime& runtimeOf(Herd& herd) {
-    // Herd starts with the dry runtime and the daemon replaces it; none at
-    // all is a bug, never a reason to run VMs without containers.
-    if (!herd.runtime) throw std::logic_error("herd has no runtime");
-    return *herd.runtime;
-}
-
 ConfigContext configContext(Herd& herd, const std::string& ns) {
     ConfigContext ctx;
-    ctx.filepath = herd.opts.filepath;
-    ctx.hostname = herd.opts.hostname;
-    ctx.hosts = {herd.opts.hostname};
+    ctx.filepath = herd.options().filepath;
+    ctx.hostname = herd.options().hostname;
+    ctx.hosts = {herd.options().hostname};
     ctx.lookup_vlan = [&herd, ns](const std::string& alias) {
-        return herd.vlans.lookup(ns, alias);
+        return herd.vlans().lookup(ns, alias);
     };
     return ctx;
 }
@@ -86,7 +79,7 @@ Result<void> applyTarget(Herd& herd, const std::string& ns, std::string_view tar
 
     std::vector<std::string> errors;
     std::map<std::string, bool> applied;  // by name and by id text
-    for (Vm* vm : herd.vms.inNamespace(ns)) {
+    for (Vm* vm : herd.vms().inNamespace(ns)) {
         if (!t->wild && !names.count(vm->name) && !ids.count(vm->id)) continue;
         names.erase(vm->name);
         ids.erase(vm->id);
@@ -115,10 +108,10 @@ Result<void> queueVms(Herd& herd, Namespace& ns, std::string_view arg, VmType ty
     const auto& names = *expanded;
     if (names.size() > 1 && !config.uuid.empty())
         return Error::msg("cannot launch multiple VMs with a pre-configured UUID");
-    if (type == VmType::Container) HERD_TRY(runtimeOf(herd).checkConfig(config));
+    if (type == VmType::Container) HERD_TRY(herd.runtime().checkConfig(config));
 
     std::set<std::string> taken_name, taken_uuid;
-    for (Vm* vm : herd.vms.inNamespace(ns.name)) {
+    for (Vm* vm : herd.vms().inNamespace(ns.name)) {
         taken_name.insert(vm->name);
         taken_uuid.insert(vm->uuid());
     }
@@ -153,7 +146,7 @@ Result<void> scheduleQueue(Herd& herd, Namespace& ns) {
     ns.queue.clear();
 
     std::vector<std::string> errors;
-    Runtime& rt = runtimeOf(herd);
+    Runtime& rt = herd.runtime();
     std::vector<Vm*> created;
     for (auto& q : queue) {
         for (auto name : q.names) {
@@ -162,8 +155,8 @@ Result<void> scheduleQueue(Herd& herd, Namespace& ns) {
                 errors.push_back(c.error().text());
                 continue;
             }
-            created.push_back(&herd.vms.create(name, ns.name, herd.opts.hostname, q.type, q.config,
-                                               herd.opts.base));
+            created.push_back(&herd.vms().create(name, ns.name, herd.options().hostname, q.type,
+                                                 q.config, herd.options().base));
         }
     }
     // One batch, so that the runtime can launch in parallel.
@@ -203,7 +196,7 @@ Result<void> batchTarget(Herd& herd, const std::string& ns, std::string_view tar
 }
 
 Result<void> startVms(Herd& herd, const std::string& ns, std::string_view target) {
-    Runtime& rt = runtimeOf(herd);
+    Runtime& rt = herd.runtime();
     return batchTarget(
         herd, ns, target,
         [&](Vm& vm, bool wild, std::vector<std::string>& errs) {
@@ -225,7 +218,7 @@ Result<void> startVms(Herd& herd, const std::string& ns, std::string_view target
 }
 
 Result<void> stopVms(Herd& herd, const std::string& ns, std::string_view target) {
-    Runtime& rt = runtimeOf(herd);
+    Runtime& rt = herd.runtime();
     return applyTarget(herd, ns, target, [&](Vm& vm, bool, std::vector<std::string>& errs) {
         if (vm.state != VmState::Running) return false;
         if (auto r = rt.stop(vm); !r) errs.push_back(r.error().text());
@@ -234,7 +227,7 @@ Result<void> stopVms(Herd& herd, const std::string& ns, std::string_view target)
 }
 
 Result<void> killVms(Herd& herd, const std::string& ns, std::string_view target) {
-    Runtime& rt = runtimeOf(herd);
+    Runtime& rt = herd.runtime();
     return batchTarget(
         herd, ns, target,
         [&](Vm& vm, bool, std::vector<std::string>&) {
@@ -248,7 +241,7 @@ Result<void> killVms(Herd& herd, const std::string& ns, std::string_view target)
 }
 
 Result<void> flushVms(Herd& herd, const std::string& ns, std::string_view target) {
-    Runtime& rt = runtimeOf(herd);
+    Runtime& rt = herd.runtime();
     return batchTarget(
         herd, ns, target,
         [&](Vm& vm, bool, std::vector<std::string>&) {
@@ -262,52 +255,52 @@ Result<void> flushVms(Herd& herd, const std::string& ns, std::string_view target
             tapMirrorVmsDown(herd, vms);
             auto results = rt.flushMany(vms);
             for (size_t i = 0; i < vms.size(); ++i)
-                if (results[i]) herd.vms.erase(vms[i]->id);
+                if (results[i]) herd.vms().erase(vms[i]->id);
             return results;
         });
 }
 
 void flushAll(Herd& herd, const std::string& ns) {
     std::vector<Vm*> done;
-    for (Vm* vm : herd.vms.inNamespace(ns))
+    for (Vm* vm : herd.vms().inNamespace(ns))
         if (inStates(vm->state,
                      static_cast<unsigned>(VmState::Quit) | static_cast<unsigned>(VmState::Error)))
             done.push_back(vm);
     // minimega logs flush failures and forgets the VMs anyway.
     captureVmsDown(herd, done);
     tapMirrorVmsDown(herd, done);
-    (void)runtimeOf(herd).flushMany(done);
-    for (Vm* vm : done) herd.vms.erase(vm->id);
+    (void)herd.runtime().flushMany(done);
+    for (Vm* vm : done) herd.vms().erase(vm->id);
 }
 
 Result<void> destroyNamespace(Herd& herd, const std::string& name) {
     std::vector<std::string> targets;
     if (name == kWildcard)
-        targets = herd.namespaces.names();
-    else if (herd.namespaces.find(name))
+        targets = herd.namespaces().names();
+    else if (herd.namespaces().find(name))
         targets = {name};
     else
         return Error::msg(fmt::format("unknown namespace: {}", name));
 
-    Runtime& rt = runtimeOf(herd);
+    Runtime& rt = herd.runtime();
     for (auto& ns : targets) {
         captureClearNamespace(herd, ns);  // while the switches are there
         tapMirrorClearNamespace(herd, ns);
         std::vector<Vm*> live;
-        for (Vm* vm : herd.vms.inNamespace(ns))
+        for (Vm* vm : herd.vms().inNamespace(ns))
             if (inStates(vm->state, kKillable)) live.push_back(vm);
         (void)rt.killMany(live);
-        auto all = herd.vms.inNamespace(ns);
+        auto all = herd.vms().inNamespace(ns);
         (void)rt.flushMany(all);
-        for (Vm* vm : all) herd.vms.erase(vm->id);
-        herd.vlans.clearNamespace(ns);
+        for (Vm* vm : all) herd.vms().erase(vm->id);
+        herd.vlans().clearNamespace(ns);
         ccClearNamespace(herd, ns);
         hostnetClearNamespace(herd, ns);
-        herd.namespaces.erase(ns);
+        herd.namespaces().erase(ns);
     }
     // With every namespace gone no VLAN is in use any more (minimega's
     // `clear all` also runs `clear vlans all`).
-    if (name == kWildcard) herd.vlans.reset();
+    if (name == kWildcard) herd.vlans().reset();
     return Ok();
 }
 

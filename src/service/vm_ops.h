@@ -14,9 +14,6 @@
 
 namespace herd {
 
-// The runtime that runs the VMs (never null: see Herd::runtime).
-Runtime& runtimeOf(Herd& herd);
-
 // What `vm config` setters need, for namespace `ns`.
 ConfigContext configContext(Herd& herd, const std::string& ns);
 

@@ -29,17 +29,17 @@ std::string errorLines(const cli::Batch& batch) {
 cli::Batch runQuiet(Herd& herd, Executor& exec, Session& session, const std::string& line,
                     const std::string& ns) {
     cli::Batch all;
-    auto compiled = herd.table.compile(line);
+    auto compiled = herd.commands().compile(line);
     if (!compiled.ok()) {
         HERD_LOG(error, "web: `{}`: {}", line, compiled.error().text());
         return all;
     }
-    Env env{herd, session, exec,
-            [&all](cli::Batch b) {
-                for (auto& r : b) all.push_back(std::move(r));
-            },
-            ns};
-    exec.run(*compiled, env);
+    CommandContext ctx{herd, session, exec,
+                       [&all](cli::Batch b) {
+                           for (auto& r : b) all.push_back(std::move(r));
+                       },
+                       ns};
+    exec.run(*compiled, ctx);
     return all;
 }
 
@@ -50,21 +50,21 @@ ConsoleLookup findConsole(Herd& herd, const std::string& name, const std::string
     ConsoleLookup out;
     Vm* found = nullptr;
     auto consider = [&](const std::string& n) {
-        for (Vm* vm : herd.vms.inNamespace(n)) {
+        for (Vm* vm : herd.vms().inNamespace(n)) {
             if (vm->name == name && (!found || vm->id < found->id)) found = vm;
         }
     };
     if (!ns.empty()) {
         consider(ns);
     } else {
-        for (const auto& n : herd.namespaces.names()) consider(n);
+        for (const auto& n : herd.namespaces().names()) consider(n);
     }
     if (!found) {
         out.status = 404;
         out.error = fmt::format("vm {} not found", name);
         return out;
     }
-    out.console = runtimeOf(herd).console(*found);
+    out.console = herd.runtime().console(*found);
     if (need_console && !out.console) {
         out.status = 404;
         out.error = fmt::format("vm {} has no console", name);
@@ -100,13 +100,13 @@ void TableBuilder::refreshCpu(Herd& herd, Executor&) {
     // The same cgroup counter `vm top` reads, but measured between two
     // refreshes instead of over a window spent sleeping on the command
     // thread: an open page must not make every CLI command wait.
-    Runtime& rt = runtimeOf(herd);
+    Runtime& rt = herd.runtime();
     std::map<std::pair<std::string, std::string>, std::string> cpu;
     std::map<int, CpuSample> samples;
     auto now = std::chrono::steady_clock::now();
     if (rt.runsContainers()) {
-        for (const auto& ns : herd.namespaces.names()) {
-            for (Vm* vm : herd.vms.inNamespace(ns)) {
+        for (const auto& ns : herd.namespaces().names()) {
+            for (Vm* vm : herd.vms().inNamespace(ns)) {
                 if (vm->state != VmState::Running) continue;
                 auto st = rt.stats(*vm);
                 if (!st.ok()) continue;
@@ -128,8 +128,8 @@ void TableBuilder::refreshCpu(Herd& herd, Executor&) {
 
 std::string TableBuilder::build(Herd& herd, Executor& exec) {
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
-    for (const auto& ns : herd.namespaces.names()) {
-        if (herd.vms.inNamespace(ns).empty()) continue;
+    for (const auto& ns : herd.namespaces().names()) {
+        if (herd.vms().inNamespace(ns).empty()) continue;
         for (const auto& r : runQuiet(herd, exec, session_, "vm info", ns)) {
             std::map<std::string, size_t> at;
             for (size_t i = 0; i < r.header.size(); ++i) at[r.header[i]] = i;

@@ -23,7 +23,7 @@
 #include "cli/tokenizer.h"
 #include "cli/transform.h"
 #include "daemon/protocol.h"
-#include "service/env.h"
+#include "service/command_context.h"
 #include "service/executor.h"
 #include "service/herd.h"
 
@@ -72,8 +72,8 @@ void fuzzMatcher(std::string_view in) {
     }
     herd::Session session;
     herd::Executor exec(h);
-    herd::Env env{h, session, exec, [](herd::cli::Batch) {}, "minimega"};
-    (void)h.table.suggest(in, &env);
+    herd::CommandContext ctx{h, session, exec, [](herd::cli::Batch) {}, "minimega"};
+    (void)h.table.suggest(in, &ctx);
     if (in.size() < 256) (void)h.table.help(in);
 }
 

@@ -367,15 +367,15 @@ TEST_F(CliSuggest, NestedCommands) {
 TEST_F(CliSuggest, HandlerSuggestFunction) {
     Handler h = handler({"vm start <target>"});
     std::vector<std::string> seen;
-    h.suggest = [&seen](Env&, const std::string& key, const std::string& typed) {
+    h.suggest = [&seen](CommandContext&, const std::string& key, const std::string& typed) {
         seen = {key, typed};
         return std::vector<std::string>{"foo1", "foo2", "bar"};
     };
     ASSERT_TRUE(table.add(std::move(h)).ok());
-    // The table only forwards the Env: an opaque, never dereferenced pointer.
+    // The table only forwards the CommandContext: an opaque, never dereferenced pointer.
     alignas(64) static unsigned char fake_env[1024];
-    Env* env = reinterpret_cast<Env*>(fake_env);
-    EXPECT_EQ(table.suggest("vm start fo", env),
+    CommandContext* ctx = reinterpret_cast<CommandContext*>(fake_env);
+    EXPECT_EQ(table.suggest("vm start fo", ctx),
               (L{"vm start bar ", "vm start foo1 ", "vm start foo2 "}));
     EXPECT_EQ(seen, (L{"target", "fo"}));
     EXPECT_EQ(table.suggest("vm start fo", nullptr), L{});

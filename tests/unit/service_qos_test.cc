@@ -159,7 +159,7 @@ class QosCommands : public ::testing::Test {
         return o;
     }
     void SetUp() override {
-        Namespace& ns = h.namespaces.active();
+        Namespace& ns = h.namespaces().active();
         ns.vm_config.networks.resize(2);
         ASSERT_EQ(err(queueVms(h, ns, "a,b", VmType::Container, ns.vm_config)), "");
         ns.vm_config.networks.resize(1);
@@ -167,9 +167,9 @@ class QosCommands : public ::testing::Test {
         ASSERT_EQ(err(scheduleQueue(h, ns)), "");
     }
     std::string column(const std::string& name) {
-        return *h.vms.find(ns(), name)->info("qos", h.vlans);
+        return *h.vms().find(ns(), name)->info("qos", h.vlans());
     }
-    std::string ns() { return h.namespaces.active().name; }
+    std::string ns() { return h.namespaces().active().name; }
     Herd h;
 };
 

@@ -21,19 +21,19 @@ std::string err(const Result<void>& r) {
 
 std::string states(Herd& h, const std::string& ns) {
     std::string out;
-    for (Vm* vm : h.vms.inNamespace(ns))
+    for (Vm* vm : h.vms().inNamespace(ns))
         out += vm->name + "=" + std::string(stateString(vm->state)) + " ";
     return out;
 }
 
 TEST(ServiceVm, LaunchAssignsIdsNamesAndUuids) {
     Herd h = makeHerd();
-    Namespace& ns = h.namespaces.active();
+    Namespace& ns = h.namespaces().active();
     ASSERT_EQ(err(queueVms(h, ns, "2", VmType::Container, ns.vm_config)), "");
     ASSERT_EQ(err(scheduleQueue(h, ns)), "");
     ASSERT_EQ(err(queueVms(h, ns, "foo", VmType::Container, ns.vm_config)), "");
     ASSERT_EQ(err(scheduleQueue(h, ns)), "");
-    auto vms = h.vms.inNamespace(ns.name);
+    auto vms = h.vms().inNamespace(ns.name);
     ASSERT_EQ(vms.size(), 3u);
     EXPECT_EQ(vms[0]->name, "vm-0");
     EXPECT_EQ(vms[1]->name, "vm-1");
@@ -43,14 +43,14 @@ TEST(ServiceVm, LaunchAssignsIdsNamesAndUuids) {
     EXPECT_EQ(vms[0]->uuid().size(), 36u);
     EXPECT_EQ(vms[0]->uuid()[14], '4');
     EXPECT_NE(vms[0]->uuid(), vms[1]->uuid());
-    EXPECT_EQ(vms[0]->info("fifo", h.vlans).value(), "0");
-    EXPECT_EQ(vms[0]->info("type", h.vlans).value(), "container");
-    EXPECT_FALSE(vms[0]->info("kernel", h.vlans).ok());
+    EXPECT_EQ(vms[0]->info("fifo", h.vlans()).value(), "0");
+    EXPECT_EQ(vms[0]->info("type", h.vlans()).value(), "container");
+    EXPECT_FALSE(vms[0]->info("kernel", h.vlans()).ok());
 }
 
 TEST(ServiceVm, QueueChecksInOrder) {
     Herd h = makeHerd();
-    Namespace& ns = h.namespaces.active();
+    Namespace& ns = h.namespaces().active();
     VmConfig cfg = ns.vm_config;
     ASSERT_EQ(err(queueVms(h, ns, "foo", VmType::Container, cfg)), "");
     ASSERT_EQ(err(scheduleQueue(h, ns)), "");
@@ -59,7 +59,7 @@ TEST(ServiceVm, QueueChecksInOrder) {
     EXPECT_EQ(err(queueVms(h, ns, "bad/name", VmType::Container, cfg)),
               "invalid name; must only include letters, numbers, hyphens and underscores: "
               "`bad/name`");
-    cfg.uuid = h.vms.inNamespace(ns.name)[0]->uuid();
+    cfg.uuid = h.vms().inNamespace(ns.name)[0]->uuid();
     EXPECT_EQ(err(queueVms(h, ns, "a,b", VmType::Container, cfg)),
               "cannot launch multiple VMs with a pre-configured UUID");
     EXPECT_EQ(err(queueVms(h, ns, "bar", VmType::Container, cfg)),
@@ -78,7 +78,7 @@ TEST(ServiceVm, QueueChecksInOrder) {
 
 TEST(ServiceVm, Lifecycle) {
     Herd h = makeHerd();
-    Namespace& ns = h.namespaces.active();
+    Namespace& ns = h.namespaces().active();
     ASSERT_EQ(err(queueVms(h, ns, "foo[0-2]", VmType::Container, ns.vm_config)), "");
     ASSERT_EQ(err(scheduleQueue(h, ns)), "");
     const std::string n = ns.name;
@@ -98,17 +98,17 @@ TEST(ServiceVm, Lifecycle) {
     EXPECT_EQ(err(flushVms(h, n, "foo1")), "");
     EXPECT_EQ(err(killVms(h, n, "all")), "");
     flushAll(h, n);
-    EXPECT_TRUE(h.vms.inNamespace(n).empty());
+    EXPECT_TRUE(h.vms().inNamespace(n).empty());
     // Ids are never reused.
     ASSERT_EQ(err(queueVms(h, ns, "foo0", VmType::Container, ns.vm_config)), "");
     ASSERT_EQ(err(scheduleQueue(h, ns)), "");
-    EXPECT_EQ(h.vms.inNamespace(n)[0]->id, 3);
+    EXPECT_EQ(h.vms().inNamespace(n)[0]->id, 3);
 }
 
 TEST(ServiceVm, NamespacesIsolateVms) {
     Herd h = makeHerd();
-    Namespace& a = h.namespaces.getOrCreate("a");
-    Namespace& b = h.namespaces.getOrCreate("b");
+    Namespace& a = h.namespaces().getOrCreate("a");
+    Namespace& b = h.namespaces().getOrCreate("b");
     ASSERT_EQ(err(queueVms(h, a, "foo", VmType::Container, a.vm_config)), "");
     ASSERT_EQ(err(scheduleQueue(h, a)), "");
     ASSERT_EQ(err(queueVms(h, b, "foo", VmType::Container, b.vm_config)), "");
@@ -118,10 +118,10 @@ TEST(ServiceVm, NamespacesIsolateVms) {
     EXPECT_EQ(states(h, "b"), "foo=BUILDING ");
     EXPECT_EQ(err(destroyNamespace(h, "a")), "");
     EXPECT_EQ(states(h, "a"), "");
-    EXPECT_EQ(h.namespaces.find("a"), nullptr);
+    EXPECT_EQ(h.namespaces().find("a"), nullptr);
     EXPECT_EQ(err(destroyNamespace(h, "a")), "unknown namespace: a");
     EXPECT_EQ(err(destroyNamespace(h, "all")), "");
-    EXPECT_TRUE(h.vms.empty());
+    EXPECT_TRUE(h.vms().empty());
 }
 
 }  // namespace

@@ -28,10 +28,10 @@ Result<int> parseInterface(const std::string& s) {
 // minimega's columns, then herd's: how many frames reached the file, how
 // many the kernel dropped because the writer fell behind, and whether it
 // still runs.
-void listCaptures(Command&, Env& env) {
+void listCaptures(Command&, CommandContext& ctx) {
     std::vector<std::vector<std::string>> rows;
-    if (env.herd.captures) {
-        for (const Capture* c : env.herd.captures->list(env.ns)) {
+    if (ctx.herd().capturesIfAny()) {
+        for (const Capture* c : ctx.herd().captures().list(ctx.ns())) {
             runtime::CaptureStats st;
             if (c->pcap) st = c->pcap->stats();
             std::string state = st.running ? "running" : "stopped";
@@ -42,116 +42,115 @@ void listCaptures(Command&, Env& env) {
                             state});
         }
     }
-    env.table(
+    ctx.table(
         {"bridge", "type", "interface", "mode", "compress", "path", "packets", "dropped", "state"},
         std::move(rows));
 }
 
-void captureConfig(Command& c, Env& env) {
-    CaptureSettings& s = captureService(env.herd).settings(env.ns);
+void captureConfig(Command& c, CommandContext& ctx) {
+    CaptureSettings& s = ctx.herd().captures().settings(ctx.ns());
     if (c.flag("snaplen")) {
-        if (!typed(c, "size")) return env.reply(std::to_string(s.snaplen));
+        if (!typed(c, "size")) return ctx.reply(std::to_string(s.snaplen));
         auto v = go::parseUint(c.str("size"), 32);
-        if (!v.ok()) return env.fail(v.error().text());
+        if (!v.ok()) return ctx.fail(v.error().text());
         s.snaplen = static_cast<uint32_t>(*v);
-        return env.ok();
+        return ctx.ok();
     }
     if (c.flag("filter")) {
-        if (!typed(c, "bpf")) return env.reply(s.filter);
+        if (!typed(c, "bpf")) return ctx.reply(s.filter);
         s.filter = c.str("bpf");
-        return env.ok();
+        return ctx.ok();
     }
     if (c.flag("mode")) {
         if (c.flag("raw") || c.flag("ascii")) {
             s.netflow_ascii = c.flag("ascii");
-            return env.ok();
+            return ctx.ok();
         }
-        return env.reply(s.netflow_ascii ? "ascii" : "raw");
+        return ctx.reply(s.netflow_ascii ? "ascii" : "raw");
     }
     if (c.flag("gzip")) {
         if (c.flag("true") || c.flag("false")) {
             s.netflow_gzip = c.flag("true");
-            return env.ok();
+            return ctx.ok();
         }
-        return env.reply(s.netflow_gzip ? "true" : "false");
+        return ctx.reply(s.netflow_gzip ? "true" : "false");
     }
 }
 
-void captureVm(Command& c, Env& env) {
-    Herd& herd = env.herd;
+void captureVm(Command& c, CommandContext& ctx) {
+    Herd& herd = ctx.herd();
     const std::string name = c.str("vm");
     if (c.flag("delete")) {
         std::optional<int> iface;
         if (typed(c, "interface")) {
             auto i = parseInterface(c.str("interface"));
-            if (!i.ok()) return env.fail(i.error().text());
+            if (!i.ok()) return ctx.fail(i.error().text());
             iface = *i;
         }
-        if (!herd.captures) return env.fail("vm not found: " + name);
-        return okOrFail(env, herd.captures->deleteVm(env.ns, name, iface, captureSwitch(herd)));
+        if (!herd.capturesIfAny()) return ctx.fail("vm not found: " + name);
+        return okOrFail(ctx, herd.captures().deleteVm(ctx.ns(), name, iface, captureSwitch(herd)));
     }
     auto iface = parseInterface(c.str("interface"));
-    if (!iface.ok()) return env.fail(iface.error().text());
-    Vm* vm = herd.vms.find(env.ns, name);
-    if (!vm) return env.fail("vm not found: " + name);
+    if (!iface.ok()) return ctx.fail(iface.error().text());
+    Vm* vm = herd.vms().find(ctx.ns(), name);
+    if (!vm) return ctx.fail("vm not found: " + name);
     const auto& nets = vm->config.networks;
     if (*iface < 0 || static_cast<size_t>(*iface) >= nets.size()) {
-        return env.fail(fmt::format("no such interface {} for {}", *iface, vm->name));
+        return ctx.fail(fmt::format("no such interface {} for {}", *iface, vm->name));
     }
     if (!captureSwitch(herd)) {
-        return env.fail("capture needs the container runtime (not -runtime dry)");
+        return ctx.fail("capture needs the container runtime (not -runtime dry)");
     }
     const NetConfig& nic = nets[static_cast<size_t>(*iface)];
     if (!inStates(vm->state, kKillable) || nic.tap.empty()) {
-        return env.fail("unknown tap on bridge " + nic.bridge + ": " + nic.tap);
+        return ctx.fail("unknown tap on bridge " + nic.bridge + ": " + nic.tap);
     }
     // As minimega: a relative name is beneath the file root.
     std::string path = c.str("filename");
     const bool relative = path.empty() || path[0] != '/';
-    auto out = openCaptureFile(herd.files_dir.get(), path);
-    if (!out.ok()) return env.fail(out.error().text());
-    if (relative) path = go::joinPath(herd.opts.filepath, path);
-    okOrFail(env,
-             captureService(herd).startVm(env.ns, *vm, *iface, nic.tap, path, std::move(*out)));
+    auto out = openCaptureFile(herd.filesDir().get(), path);
+    if (!out.ok()) return ctx.fail(out.error().text());
+    if (relative) path = go::joinPath(herd.options().filepath, path);
+    okOrFail(ctx, herd.captures().startVm(ctx.ns(), *vm, *iface, nic.tap, path, std::move(*out)));
 }
 
-void capturePcapBridge(Command& c, Env& env) {
-    Herd& herd = env.herd;
+void capturePcapBridge(Command& c, CommandContext& ctx) {
+    Herd& herd = ctx.herd();
     const std::string bridge = c.str("bridge");
     if (c.flag("delete")) {
-        if (!herd.captures) return env.ok();
-        return okOrFail(env, herd.captures->deleteBridge(env.ns, bridge, captureSwitch(herd)));
+        if (!herd.capturesIfAny()) return ctx.ok();
+        return okOrFail(ctx, herd.captures().deleteBridge(ctx.ns(), bridge, captureSwitch(herd)));
     }
     runtime::SwitchBackend* sw = captureSwitch(herd);
-    if (!sw) return env.fail("capture needs the container runtime (not -runtime dry)");
+    if (!sw) return ctx.fail("capture needs the container runtime (not -runtime dry)");
     // As minimega: the name as given (relative to the daemon's directory).
     const std::string path = c.str("filename");
     auto out = openCaptureFile(nullptr, path);
-    if (!out.ok()) return env.fail(out.error().text());
-    okOrFail(env, captureService(herd).startBridge(env.ns, bridge, path, std::move(*out), *sw));
+    if (!out.ok()) return ctx.fail(out.error().text());
+    okOrFail(ctx, herd.captures().startBridge(ctx.ns(), bridge, path, std::move(*out), *sw));
 }
 
-void captureNetflow(Command& c, Env& env) {
-    CaptureService& cs = captureService(env.herd);
+void captureNetflow(Command& c, CommandContext& ctx) {
+    CaptureService& cs = ctx.herd().captures();
     if (c.flag("timeout")) {
-        if (!typed(c, "timeout")) return env.reply(std::to_string(cs.netflow_timeout));
+        if (!typed(c, "timeout")) return ctx.reply(std::to_string(cs.netflow_timeout));
         auto v = go::parseUint(c.str("timeout"), 32);
-        if (!v.ok()) return env.fail(v.error().text());
+        if (!v.ok()) return ctx.fail(v.error().text());
         cs.netflow_timeout = static_cast<uint32_t>(*v);
-        return env.ok();
+        return ctx.ok();
     }
-    if (c.flag("delete")) return env.ok();  // there is never a netflow capture to delete
-    env.fail("capture netflow: not implemented (herd has no NetFlow collector; use capture pcap)");
+    if (c.flag("delete")) return ctx.ok();  // there is never a netflow capture to delete
+    ctx.fail("capture netflow: not implemented (herd has no NetFlow collector; use capture pcap)");
 }
 
-void captureCommand(Command& c, Env& env) {
-    if (c.flag("netflow")) return captureNetflow(c, env);
-    capturePcapBridge(c, env);
+void captureCommand(Command& c, CommandContext& ctx) {
+    if (c.flag("netflow")) return captureNetflow(c, ctx);
+    capturePcapBridge(c, ctx);
 }
 
-void clearCapture(Command&, Env& env) {
-    if (!env.herd.captures) return env.ok();
-    okOrFail(env, env.herd.captures->deleteAll(env.ns, captureSwitch(env.herd)));
+void clearCapture(Command&, CommandContext& ctx) {
+    if (!ctx.herd().capturesIfAny()) return ctx.ok();
+    okOrFail(ctx, ctx.herd().captures().deleteAll(ctx.ns(), captureSwitch(ctx.herd())));
 }
 
 }  // namespace

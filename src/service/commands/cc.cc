@@ -22,11 +22,6 @@ namespace {
 using cli::Command;
 namespace fs = std::filesystem;
 
-CcService& ccOf(Herd& herd) {
-    if (!herd.cc) herd.cc = std::make_shared<CcService>(herd);
-    return *herd.cc;
-}
-
 // Go's %v of a []string.
 std::string goList(const std::vector<std::string>& v) {
     std::string out = "[";
@@ -52,46 +47,46 @@ std::string readAll(const std::string& path, bool& ok) {
     return ss.str();
 }
 
-void replyWithId(Env& env, int id) {
-    auto r = env.response();
+void replyWithId(CommandContext& ctx, int id) {
+    auto r = ctx.response();
     r.data = id;
-    env.emit({std::move(r)});
+    ctx.emit({std::move(r)});
 }
 
-void ccStatus(Command&, Env& env) {
-    auto n = ccOf(env.herd).active(env.ns).size();
-    emitTable(env, {"clients"}, {{std::to_string(n)}}, "");
+void ccStatus(Command&, CommandContext& ctx) {
+    auto n = ctx.herd().cc().active(ctx.ns()).size();
+    emitTable(ctx, {"clients"}, {{std::to_string(n)}}, "");
 }
 
-void ccClients(Command&, Env& env) {
+void ccClients(Command&, CommandContext& ctx) {
     std::vector<std::vector<std::string>> rows;
-    for (CcClient* c : ccOf(env.herd).active(env.ns))
+    for (CcClient* c : ctx.herd().cc().active(ctx.ns()))
         rows.push_back({c->uuid, c->hostname, c->arch, c->os, goList(c->ip), goList(c->mac)});
-    emitTable(env, {"uuid", "hostname", "arch", "os", "ip", "mac"}, std::move(rows), "");
+    emitTable(ctx, {"uuid", "hostname", "arch", "os", "ip", "mac"}, std::move(rows), "");
 }
 
-void ccPrefix(Command& c, Env& env) {
-    auto& n = ccOf(env.herd).ns(env.ns);
+void ccPrefix(Command& c, CommandContext& ctx) {
+    auto& n = ctx.herd().cc().ns(ctx.ns());
     // The literal `prefix` is a bool of the same key: look at the strings.
-    if (!c.strings.count("prefix")) return env.reply(n.prefix);
+    if (!c.strings.count("prefix")) return ctx.reply(n.prefix);
     n.prefix = c.str("prefix");
-    env.ok();
+    ctx.ok();
 }
 
 // `cc budget [size]`: what one VM may store for one command.
-void ccBudget(Command& c, Env& env) {
-    auto& n = ccOf(env.herd).ns(env.ns);
-    if (!c.strings.count("size")) return env.reply(std::to_string(n.budget));
+void ccBudget(Command& c, CommandContext& ctx) {
+    auto& n = ctx.herd().cc().ns(ctx.ns());
+    if (!c.strings.count("size")) return ctx.reply(std::to_string(n.budget));
     auto v = parseByteSize(c.str("size"));
     if (!v)
-        return env.fail("invalid size `" + c.str("size") +
+        return ctx.fail("invalid size `" + c.str("size") +
                         "`: want a number of bytes, optionally with a K, M, G or T suffix "
                         "(e.g. 512M)");
     n.budget = *v;
-    env.ok();
+    ctx.ok();
 }
 
-void ccExec(Command& c, Env& env) {
+void ccExec(Command& c, CommandContext& ctx) {
     CcCommand cmd;
     cmd.argv = c.list("command");
     cmd.background = c.flag("background") || c.flag("background-once");
@@ -101,21 +96,21 @@ void ccExec(Command& c, Env& env) {
         if (eq == std::string::npos) break;
         std::string k = a.substr(0, eq);
         if (k == "stdin" || k == "stdout" || k == "stderr")
-            return env.fail("cc: binding stdio to pipes (" + k + "=) is not supported");
+            return ctx.fail("cc: binding stdio to pipes (" + k + "=) is not supported");
         break;
     }
-    replyWithId(env, ccOf(env.herd).post(env.ns, std::move(cmd)));
+    replyWithId(ctx, ctx.herd().cc().post(ctx.ns(), std::move(cmd)));
 }
 
-void ccSend(Command& c, Env& env) {
-    CcService& cc = ccOf(env.herd);
+void ccSend(Command& c, CommandContext& ctx) {
+    CcService& cc = ctx.herd().cc();
     const std::string root = cc.fileRoot();
     CcCommand cmd;
     for (const auto& arg : c.list("file")) {
         // The file root first, then the namespace's own directory under it.
         std::vector<std::string> found;
         std::string base;
-        for (const std::string& b : {root, root + "/" + env.ns}) {
+        for (const std::string& b : {root, root + "/" + ctx.ns()}) {
             glob_t g{};
             std::string pat = b + "/" + arg;
             if (::glob(pat.c_str(), 0, nullptr, &g) == 0) {
@@ -128,7 +123,7 @@ void ccSend(Command& c, Env& env) {
             }
         }
         if (found.empty())
-            return env.fail(fmt::format("unable to get file {} via the mesh: file not found", arg));
+            return ctx.fail(fmt::format("unable to get file {} via the mesh: file not found", arg));
         for (const auto& f : found) {
             std::error_code ec;
             std::vector<std::string> files;
@@ -145,36 +140,36 @@ void ccSend(Command& c, Env& env) {
             }
         }
     }
-    replyWithId(env, cc.post(env.ns, std::move(cmd)));
+    replyWithId(ctx, cc.post(ctx.ns(), std::move(cmd)));
 }
 
-void ccRecv(Command& c, Env& env) {
+void ccRecv(Command& c, CommandContext& ctx) {
     CcCommand cmd;
     cmd.recv = c.list("file");
-    replyWithId(env, ccOf(env.herd).post(env.ns, std::move(cmd)));
+    replyWithId(ctx, ctx.herd().cc().post(ctx.ns(), std::move(cmd)));
 }
 
-void ccCommands(Command&, Env& env) {
+void ccCommands(Command&, CommandContext& ctx) {
     std::vector<std::vector<std::string>> rows;
-    for (const auto& [id, cmd] : ccOf(env.herd).ns(env.ns).commands) {
+    for (const auto& [id, cmd] : ctx.herd().cc().ns(ctx.ns()).commands) {
         rows.push_back({std::to_string(id), cmd.prefix, goList(cmd.argv),
                         std::to_string(cmd.checked_in.size()), cmd.background ? "true" : "false",
                         cmd.once ? "true" : "false", goList(cmd.send), goList(cmd.recv), "", "",
                         cmd.filter ? cmd.filter->str() : ""});
     }
-    emitTable(env,
+    emitTable(ctx,
               {"id", "prefix", "command", "responses", "background", "once", "sent", "received",
                "connectivity", "level", "filter"},
               std::move(rows), "");
 }
 
-void ccFilter(Command& c, Env& env) {
-    auto& n = ccOf(env.herd).ns(env.ns);
+void ccFilter(Command& c, CommandContext& ctx) {
+    auto& n = ctx.herd().cc().ns(ctx.ns());
     const auto& args = c.list("filter");
     if (args.empty()) {
-        if (!n.filter) return env.ok();
+        if (!n.filter) return ctx.ok();
         const CcFilter& f = *n.filter;
-        return emitTable(env, {"uuid", "hostname", "arch", "os", "ip", "mac", "tags"},
+        return emitTable(ctx, {"uuid", "hostname", "arch", "os", "ip", "mac", "tags"},
                          {{f.uuid, f.hostname, f.arch, f.os, joinSpace(f.ip), joinSpace(f.mac),
                            go::jsonMap(f.tags)}},
                          "");
@@ -182,7 +177,7 @@ void ccFilter(Command& c, Env& env) {
     CcFilter f;
     for (const auto& a : args) {
         auto eq = a.find('=');
-        if (eq == std::string::npos) return env.fail("malformed id=value pair: " + a);
+        if (eq == std::string::npos) return ctx.fail("malformed id=value pair: " + a);
         std::string k = a.substr(0, eq), v = a.substr(eq + 1);
         std::string lk = k;
         std::transform(lk.begin(), lk.end(), lk.begin(), ::tolower);
@@ -210,7 +205,7 @@ void ccFilter(Command& c, Env& env) {
         }
     }
     n.filter = std::move(f);
-    env.ok();
+    ctx.ok();
 }
 
 // Command ids named by `cc responses/delete`: an id, a prefix or all.
@@ -221,20 +216,20 @@ std::vector<int> prefixIds(CcService& cc, const std::string& ns, const std::stri
     return ids;
 }
 
-void ccResponses(Command& c, Env& env) {
-    CcService& cc = ccOf(env.herd);
-    const std::string base = cc.responsesDir(env.ns);
+void ccResponses(Command& c, CommandContext& ctx) {
+    CcService& cc = ctx.herd().cc();
+    const std::string base = cc.responsesDir(ctx.ns());
     const std::string& id = c.str("id");
     std::vector<std::string> roots;
     std::error_code ec;
     if (id == kWildcard) {
         roots.push_back(base);
     } else if (isInt(id)) {
-        if (!fs::is_directory(base + "/" + id, ec)) return env.fail("no responses for " + id);
+        if (!fs::is_directory(base + "/" + id, ec)) return ctx.fail("no responses for " + id);
         roots.push_back(base + "/" + id);
     } else {
-        auto ids = prefixIds(cc, env.ns, id);
-        if (ids.empty()) return env.fail("no such prefix: `" + id + "`");
+        auto ids = prefixIds(cc, ctx.ns(), id);
+        if (ids.empty()) return ctx.fail("no such prefix: `" + id + "`");
         for (int i : ids) roots.push_back(base + "/" + std::to_string(i));
     }
     std::vector<fs::path> files;
@@ -253,57 +248,57 @@ void ccResponses(Command& c, Env& env) {
     for (const auto& f : files) {
         bool ok = false;
         std::string data = readAll(base + "/" + f.string(), ok);
-        if (!ok) return env.fail(fmt::format("open {}/{}: no such file", base, f.string()));
+        if (!ok) return ctx.fail(fmt::format("open {}/{}: no such file", base, f.string()));
         if (!c.flag("raw")) out += f.string() + ":\n";
         out += data + "\n";
     }
-    env.reply(out);
+    ctx.reply(out);
 }
 
-void ccExitcode(Command& c, Env& env) {
+void ccExitcode(Command& c, CommandContext& ctx) {
     const std::string& id = c.str("id");
-    if (!isInt(id)) return env.fail("invalid command id: " + id);
-    Vm* vm = env.herd.vms.find(env.ns, c.str("vm"));
-    if (!vm) return env.fail(fmt::format("vm not found: {}", c.str("vm")));
+    if (!isInt(id)) return ctx.fail("invalid command id: " + id);
+    Vm* vm = ctx.herd().vms().find(ctx.ns(), c.str("vm"));
+    if (!vm) return ctx.fail(fmt::format("vm not found: {}", c.str("vm")));
     std::string uuid = vm->uuid();
     std::transform(uuid.begin(), uuid.end(), uuid.begin(), ::tolower);
     // A path is built from it.
     if (!isUuid(uuid))
-        return env.fail(fmt::format("no exit code for command {} on {}", id, vm->name));
+        return ctx.fail(fmt::format("no exit code for command {} on {}", id, vm->name));
     bool ok = false;
     std::string code =
-        readAll(ccOf(env.herd).responsesDir(env.ns) + "/" + id + "/" + uuid + "/exitcode", ok);
-    if (!ok) return env.fail(fmt::format("no exit code for command {} on {}", id, vm->name));
-    env.reply(code);
+        readAll(ctx.herd().cc().responsesDir(ctx.ns()) + "/" + id + "/" + uuid + "/exitcode", ok);
+    if (!ok) return ctx.fail(fmt::format("no exit code for command {} on {}", id, vm->name));
+    ctx.reply(code);
 }
 
-void ccProcess(Command& c, Env& env) {
-    CcService& cc = ccOf(env.herd);
+void ccProcess(Command& c, CommandContext& ctx) {
+    CcService& cc = ctx.herd().cc();
     if (c.flag("list")) {
         const std::string& target = c.str("vm");
         Vm* only = nullptr;
         if (target != kWildcard) {
-            only = env.herd.vms.find(env.ns, target);
-            if (!only) return env.fail(fmt::format("vm not found: {}", target));
+            only = ctx.herd().vms().find(ctx.ns(), target);
+            if (!only) return ctx.fail(fmt::format("vm not found: {}", target));
         }
         std::vector<std::vector<std::string>> rows;
-        for (CcClient* cl : cc.active(env.ns)) {
+        for (CcClient* cl : cc.active(ctx.ns())) {
             if (only && only->id != cl->vm_id) continue;
-            Vm* vm = env.herd.vms.find(env.ns, std::to_string(cl->vm_id));
+            Vm* vm = ctx.herd().vms().find(ctx.ns(), std::to_string(cl->vm_id));
             for (const auto& p : cl->procs)
                 rows.push_back(
                     {vm ? vm->name : "", cl->uuid, std::to_string(p.pid), goList(p.argv)});
         }
-        return emitTable(env, {"name", "uuid", "pid", "command"}, std::move(rows), "");
+        return emitTable(ctx, {"name", "uuid", "pid", "command"}, std::move(rows), "");
     }
     if (c.flag("kill")) {
         const std::string& pid = c.str("pid");
-        if (pid != kWildcard && !isInt(pid)) return env.fail("invalid pid: " + pid);
-        cc.signal(env.ns, {{"type", "kill"}, {"pid", pid == kWildcard ? -1 : std::stoi(pid)}});
-        return env.ok();
+        if (pid != kWildcard && !isInt(pid)) return ctx.fail("invalid pid: " + pid);
+        cc.signal(ctx.ns(), {{"type", "kill"}, {"pid", pid == kWildcard ? -1 : std::stoi(pid)}});
+        return ctx.ok();
     }
-    cc.signal(env.ns, {{"type", "killall"}, {"name", c.str("name")}});
-    env.ok();
+    cc.signal(ctx.ns(), {{"type", "killall"}, {"name", c.str("name")}});
+    ctx.ok();
 }
 
 void clearCommands(CcService& cc, const std::string& ns) {
@@ -315,67 +310,67 @@ void clearResponses(CcService& cc, const std::string& ns) {
     fs::remove_all(cc.responsesDir(ns), ec);
 }
 
-void ccDelete(Command& c, Env& env) {
-    CcService& cc = ccOf(env.herd);
+void ccDelete(Command& c, CommandContext& ctx) {
+    CcService& cc = ctx.herd().cc();
     const std::string& id = c.str("id");
     bool commands = c.flag("command");
     if (id == kWildcard) {
-        commands ? clearCommands(cc, env.ns) : clearResponses(cc, env.ns);
-        return env.ok();
+        commands ? clearCommands(cc, ctx.ns()) : clearResponses(cc, ctx.ns());
+        return ctx.ok();
     }
-    std::vector<int> ids = prefixIds(cc, env.ns, id);
+    std::vector<int> ids = prefixIds(cc, ctx.ns(), id);
     if (ids.empty()) {
-        if (!isInt(id)) return env.fail("no such id or prefix " + id);
+        if (!isInt(id)) return ctx.fail("no such id or prefix " + id);
         ids.push_back(std::stoi(id));
-        if (commands && !cc.ns(env.ns).commands.count(ids[0]))
-            return env.fail(fmt::format("cc delete command {} : command {} not found", id, id));
+        if (commands && !cc.ns(ctx.ns()).commands.count(ids[0]))
+            return ctx.fail(fmt::format("cc delete command {} : command {} not found", id, id));
     }
     for (int i : ids) {
         if (commands) {
-            cc.deleteCommand(env.ns, i);
+            cc.deleteCommand(ctx.ns(), i);
         } else {
             std::error_code ec;
-            fs::remove_all(cc.responsesDir(env.ns) + "/" + std::to_string(i), ec);
+            fs::remove_all(cc.responsesDir(ctx.ns()) + "/" + std::to_string(i), ec);
         }
     }
-    env.ok();
+    ctx.ok();
 }
 
-void ccCommand(Command& c, Env& env) {
-    if (c.flag("clients")) return ccClients(c, env);
-    if (c.flag("prefix")) return ccPrefix(c, env);
-    if (c.flag("budget")) return ccBudget(c, env);
-    if (c.flag("send")) return ccSend(c, env);
-    if (c.flag("recv")) return ccRecv(c, env);
+void ccCommand(Command& c, CommandContext& ctx) {
+    if (c.flag("clients")) return ccClients(c, ctx);
+    if (c.flag("prefix")) return ccPrefix(c, ctx);
+    if (c.flag("budget")) return ccBudget(c, ctx);
+    if (c.flag("send")) return ccSend(c, ctx);
+    if (c.flag("recv")) return ccRecv(c, ctx);
     if (c.flag("exec") || c.flag("exec-once") || c.flag("background") || c.flag("background-once"))
-        return ccExec(c, env);
-    if (c.flag("commands")) return ccCommands(c, env);
-    if (c.flag("filter")) return ccFilter(c, env);
-    if (c.flag("responses")) return ccResponses(c, env);
-    if (c.flag("exitcode")) return ccExitcode(c, env);
-    if (c.flag("process")) return ccProcess(c, env);
-    if (c.flag("delete")) return ccDelete(c, env);
-    if (c.flag("tunnel")) return ccTunnel(c, env);
-    if (c.flag("rtunnel")) return ccRtunnel(c, env);
-    if (c.flag("test-conn")) return ccTestConn(c, env);
-    if (c.flag("log")) return ccLogLevel(c, env);
-    if (c.flag("listen")) return ccListen(c, env);
-    if (c.flag("mount")) return ccMount(c, env);
-    ccStatus(c, env);
+        return ccExec(c, ctx);
+    if (c.flag("commands")) return ccCommands(c, ctx);
+    if (c.flag("filter")) return ccFilter(c, ctx);
+    if (c.flag("responses")) return ccResponses(c, ctx);
+    if (c.flag("exitcode")) return ccExitcode(c, ctx);
+    if (c.flag("process")) return ccProcess(c, ctx);
+    if (c.flag("delete")) return ccDelete(c, ctx);
+    if (c.flag("tunnel")) return ccTunnel(c, ctx);
+    if (c.flag("rtunnel")) return ccRtunnel(c, ctx);
+    if (c.flag("test-conn")) return ccTestConn(c, ctx);
+    if (c.flag("log")) return ccLogLevel(c, ctx);
+    if (c.flag("listen")) return ccListen(c, ctx);
+    if (c.flag("mount")) return ccMount(c, ctx);
+    ccStatus(c, ctx);
 }
 
-void clearCc(Command& c, Env& env) {
-    CcService& cc = ccOf(env.herd);
+void clearCc(Command& c, CommandContext& ctx) {
+    CcService& cc = ctx.herd().cc();
     bool all = !c.flag("commands") && !c.flag("filter") && !c.flag("prefix") &&
                !c.flag("responses") && !c.flag("budget");
-    auto& n = cc.ns(env.ns);
-    if (all || c.flag("commands")) clearCommands(cc, env.ns);
+    auto& n = cc.ns(ctx.ns());
+    if (all || c.flag("commands")) clearCommands(cc, ctx.ns());
     if (all || c.flag("filter")) n.filter.reset();
     if (all || c.flag("prefix")) n.prefix.clear();
-    if (all || c.flag("responses")) clearResponses(cc, env.ns);
+    if (all || c.flag("responses")) clearResponses(cc, ctx.ns());
     if (all || c.flag("budget")) n.budget = cclimits::kDefaultBudget;
-    if (all) cc.clearTunnels(env.ns);
-    env.ok();
+    if (all) cc.clearTunnels(ctx.ns());
+    ctx.ok();
 }
 
 }  // namespace

@@ -18,21 +18,16 @@ namespace {
 
 using cli::Command;
 
-CcService& ccOf(Herd& herd) {
-    if (!herd.cc) herd.cc = std::make_shared<CcService>(herd);
-    return *herd.cc;
-}
-
-void replyWithId(Env& env, int id) {
-    auto r = env.response();
+void replyWithId(CommandContext& ctx, int id) {
+    auto r = ctx.response();
     r.data = id;
-    env.emit({std::move(r)});
+    ctx.emit({std::move(r)});
 }
 
 // A VM of the namespace by name, id or uuid.
-Vm* findVm(Env& env, const std::string& s) {
-    if (Vm* vm = env.herd.vms.find(env.ns, s)) return vm;
-    for (Vm* vm : env.herd.vms.inNamespace(env.ns))
+Vm* findVm(CommandContext& ctx, const std::string& s) {
+    if (Vm* vm = ctx.herd().vms().find(ctx.ns(), s)) return vm;
+    for (Vm* vm : ctx.herd().vms().inNamespace(ctx.ns()))
         if (cli::text::toLower(vm->uuid()) == cli::text::toLower(s)) return vm;
     return nullptr;
 }
@@ -55,18 +50,18 @@ bool hostOk(const std::string& h) {
            std::all_of(h.begin(), h.end(), [](unsigned char ch) { return ch > 0x20 && ch < 0x7f; });
 }
 
-void tunnelList(Command& c, Env& env) {
-    CcService& cc = ccOf(env.herd);
+void tunnelList(Command& c, CommandContext& ctx) {
+    CcService& cc = ctx.herd().cc();
     const std::string& target = c.str("vm");
     Vm* only = nullptr;
     if (target != kWildcard) {
-        only = findVm(env, target);
-        if (!only) return env.fail(fmt::format("vm not found: {}", target));
+        only = findVm(ctx, target);
+        if (!only) return ctx.fail(fmt::format("vm not found: {}", target));
     }
     std::vector<std::pair<std::string, std::vector<std::string>>> rows;
-    for (CcClient* cl : cc.active(env.ns)) {
+    for (CcClient* cl : cc.active(ctx.ns())) {
         if (only && only->id != cl->vm_id) continue;
-        Vm* vm = env.herd.vms.find(env.ns, std::to_string(cl->vm_id));
+        Vm* vm = ctx.herd().vms().find(ctx.ns(), std::to_string(cl->vm_id));
         std::string name = vm ? vm->name : cl->uuid;
         for (const auto& [id, t] : cl->tunnels)
             rows.push_back(
@@ -78,20 +73,20 @@ void tunnelList(Command& c, Env& env) {
                      [](const auto& a, const auto& b) { return a.first < b.first; });
     std::vector<std::vector<std::string>> out;
     for (auto& r : rows) out.push_back(std::move(r.second));
-    emitTable(env, {"vm", "id", "src port", "dst", "dst port"}, std::move(out), "");
+    emitTable(ctx, {"vm", "id", "src port", "dst", "dst port"}, std::move(out), "");
 }
 
-void tunnelClose(Command& c, Env& env) {
-    CcService& cc = ccOf(env.herd);
-    Vm* vm = findVm(env, c.str("vm"));
-    if (!vm) return env.fail(fmt::format("vm not found: {}", c.str("vm")));
+void tunnelClose(Command& c, CommandContext& ctx) {
+    CcService& cc = ctx.herd().cc();
+    Vm* vm = findVm(ctx, c.str("vm"));
+    if (!vm) return ctx.fail(fmt::format("vm not found: {}", c.str("vm")));
     auto id = go::atoi(c.str("id"));
-    if (!id.ok() || *id < 1 || *id > INT32_MAX) return env.fail("invalid format for tunnel ID");
+    if (!id.ok() || *id < 1 || *id > INT32_MAX) return ctx.fail("invalid format for tunnel ID");
     CcClient* cl = cc.connected(vm->id);
-    if (!cl) return env.fail(fmt::format("no such client: {}", vm->uuid()));
+    if (!cl) return ctx.fail(fmt::format("no such client: {}", vm->uuid()));
     if (!cc.closeTunnel(*cl, static_cast<int>(*id)))
-        return env.fail(fmt::format("forwarder with ID {} not found", *id));
-    env.ok();
+        return ctx.fail(fmt::format("forwarder with ID {} not found", *id));
+    ctx.ok();
 }
 
 struct Endpoints {
@@ -112,63 +107,63 @@ Result<Endpoints> endpoints(const Command& c) {
     return Endpoints{*src, host, *dst};
 }
 
-void tunnelOpen(Command& c, Env& env) {
-    CcService& cc = ccOf(env.herd);
+void tunnelOpen(Command& c, CommandContext& ctx) {
+    CcService& cc = ctx.herd().cc();
     auto ends = endpoints(c);
-    if (!ends.ok()) return env.fail(ends.error().text());
+    if (!ends.ok()) return ctx.fail(ends.error().text());
     const auto& [src, host, dst] = *ends;
-    Vm* vm = findVm(env, c.str("vm"));
-    if (!vm) return env.fail(fmt::format("vm not found: {}", c.str("vm")));
+    Vm* vm = findVm(ctx, c.str("vm"));
+    if (!vm) return ctx.fail(fmt::format("vm not found: {}", c.str("vm")));
     CcClient* cl = cc.connected(vm->id);
-    if (!cl) return env.fail(fmt::format("no such client: {}", vm->uuid()));
+    if (!cl) return ctx.fail(fmt::format("no such client: {}", vm->uuid()));
     auto id = cc.openTunnel(*cl, src, host, dst);
-    if (!id.ok()) return env.fail(id.error().text());
-    env.ok();
+    if (!id.ok()) return ctx.fail(id.error().text());
+    ctx.ok();
 }
 
 }  // namespace
 
-void ccTunnel(Command& c, Env& env) {
-    if (c.flag("list")) return tunnelList(c, env);
-    if (c.flag("close")) return tunnelClose(c, env);
-    tunnelOpen(c, env);
+void ccTunnel(Command& c, CommandContext& ctx) {
+    if (c.flag("list")) return tunnelList(c, ctx);
+    if (c.flag("close")) return tunnelClose(c, ctx);
+    tunnelOpen(c, ctx);
 }
 
-void ccRtunnel(Command& c, Env& env) {
-    CcService& cc = ccOf(env.herd);
+void ccRtunnel(Command& c, CommandContext& ctx) {
+    CcService& cc = ctx.herd().cc();
     auto ends = endpoints(c);
-    if (!ends.ok()) return env.fail(ends.error().text());
+    if (!ends.ok()) return ctx.fail(ends.error().text());
     const auto& [src, host, dst] = *ends;
-    auto clients = cc.matching(env.ns);
-    if (clients.empty()) return env.fail("cc rtunnel: no connected client matches the cc filter");
+    auto clients = cc.matching(ctx.ns());
+    if (clients.empty()) return ctx.fail("cc rtunnel: no connected client matches the cc filter");
     for (CcClient* cl : clients) cc.openRtunnel(*cl, src, host, dst);
-    env.ok();
+    ctx.ok();
 }
 
-void ccTestConn(Command& c, Env& env) {
+void ccTestConn(Command& c, CommandContext& ctx) {
     const std::string proto = c.flag("udp") ? "udp" : "tcp";
     const std::string& host = c.str("ip");
     if (!hostOk(host))
-        return env.fail("invalid host `" + host + "`: want a host name or an IP address");
+        return ctx.fail("invalid host `" + host + "`: want a host name or an IP address");
     const std::string& p = c.str("port");
     auto pv = go::atoi(p);
-    if (!pv.ok()) return env.fail(fmt::format("invalid port {}: {}", p, pv.error().text()));
-    if (*pv < 1 || *pv > 65535) return env.fail(fmt::format("invalid port {}: want 1-65535", p));
+    if (!pv.ok()) return ctx.fail(fmt::format("invalid port {}: {}", p, pv.error().text()));
+    if (*pv < 1 || *pv > 65535) return ctx.fail(fmt::format("invalid port {}: want 1-65535", p));
     const std::string& d = c.str("duration");
     auto wait = go::parseDuration(d);
     if (!wait.ok())
-        return env.fail(fmt::format("invalid wait duration {}: {}", d, wait.error().text()));
-    if (*wait < 0) return env.fail(fmt::format("invalid wait duration {}: negative", d));
+        return ctx.fail(fmt::format("invalid wait duration {}: {}", d, wait.error().text()));
+    if (*wait < 0) return ctx.fail(fmt::format("invalid wait duration {}: negative", d));
     std::string packet;
     if (c.strings.count("base64")) {
-        if (proto != "udp") return env.fail("a packet is only sent by a udp test");
+        if (proto != "udp") return ctx.fail("a packet is only sent by a udp test");
         namespace b64 = boost::beast::detail::base64;
         const std::string& in = c.str("base64");
         std::string out(b64::decoded_size(in.size()), '\0');
         auto [wrote, read] = b64::decode(out.data(), in.data(), in.size());
         // Go's StdEncoding: padded to a multiple of 4, nothing after the padding.
         if (read != in.size() || in.size() % 4 != 0)
-            return env.fail(
+            return ctx.fail(
                 fmt::format("unable to decode base64 packet string: illegal base64 data at "
                             "input byte {}",
                             std::min(read, in.size())));
@@ -185,27 +180,27 @@ void ccTestConn(Command& c, Env& env) {
                              {"port", *pv},
                              {"wait_ms", *wait / 1000000},
                              {"packet", packet}};
-    replyWithId(env, ccOf(env.herd).post(env.ns, std::move(cmd)));
+    replyWithId(ctx, ctx.herd().cc().post(ctx.ns(), std::move(cmd)));
 }
 
-void ccLogLevel(Command& c, Env& env) {
+void ccLogLevel(Command& c, CommandContext& ctx) {
     std::string level;
     for (const char* l : {"debug", "info", "warn", "error", "fatal"})
         if (c.flag(l)) level = l;
     CcCommand cmd;
     cmd.extra["loglevel"] = level;
-    replyWithId(env, ccOf(env.herd).post(env.ns, std::move(cmd)));
+    replyWithId(ctx, ctx.herd().cc().post(ctx.ns(), std::move(cmd)));
 }
 
-void ccListen(Command&, Env& env) {
-    env.fail(
+void ccListen(Command&, CommandContext& ctx) {
+    ctx.fail(
         "cc listen: not supported: herd's agents connect only over their container's own unix "
         "socket, which identifies the VM; a TCP listener on a shared host would let any host "
         "user or guest on the network claim to be an agent");
 }
 
-void ccMount(Command&, Env& env) {
-    env.fail(
+void ccMount(Command&, CommandContext& ctx) {
+    ctx.fail(
         "cc mount: not supported yet: a container's files are on the host already "
         "(vm info's filesystem, or `cc recv`)");
 }

@@ -2,15 +2,15 @@
 #pragma once
 
 #include "cli/command.h"
-#include "service/env.h"
+#include "service/command_context.h"
 
 namespace herd {
 
-void ccTunnel(cli::Command& c, Env& env);    // cc tunnel [list|close]
-void ccRtunnel(cli::Command& c, Env& env);   // cc rtunnel
-void ccTestConn(cli::Command& c, Env& env);  // cc test-conn
-void ccLogLevel(cli::Command& c, Env& env);  // cc log level
-void ccListen(cli::Command& c, Env& env);    // cc listen (refused)
-void ccMount(cli::Command& c, Env& env);     // cc mount (refused)
+void ccTunnel(cli::Command& c, CommandContext& ctx);    // cc tunnel [list|close]
+void ccRtunnel(cli::Command& c, CommandContext& ctx);   // cc rtunnel
+void ccTestConn(cli::Command& c, CommandContext& ctx);  // cc test-conn
+void ccLogLevel(cli::Command& c, CommandContext& ctx);  // cc log level
+void ccListen(cli::Command& c, CommandContext& ctx);    // cc listen (refused)
+void ccMount(cli::Command& c, CommandContext& ctx);     // cc mount (refused)
 
 }  // namespace herd

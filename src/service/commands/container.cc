@@ -43,30 +43,30 @@ std::array<uint64_t, 3> memoryOf(const std::vector<int>& pids) {
     return sum;
 }
 
-void topCommand(Command& c, Env& env) {
+void topCommand(Command& c, CommandContext& ctx) {
     // Held: other commands run during the window.
-    std::shared_ptr<Runtime> rt = env.herd.runtime;
-    if (!rt || !rt->runsContainers()) return env.fail("vm top needs the container runtime");
+    std::shared_ptr<Runtime> rt = ctx.herd().runtimeShared();
+    if (!rt || !rt->runsContainers()) return ctx.fail("vm top needs the container runtime");
     double window = 1;
     if (c.has("seconds")) {
         auto v = go::atoi(c.str("seconds"));
-        if (!v.ok()) return env.fail(v.error().text());
-        if (*v <= 0) return env.fail("seconds must be > 0");
+        if (!v.ok()) return ctx.fail(v.error().text());
+        if (*v <= 0) return ctx.fail("seconds must be > 0");
         window = static_cast<double>(*v);
     }
     std::vector<TopSample> samples;
-    for (Vm* vm : env.herd.vms.inNamespace(env.ns)) {
+    for (Vm* vm : ctx.herd().vms().inNamespace(ctx.ns())) {
         if (!inStates(vm->state, kKillable)) continue;  // no cgroup: omitted
         auto st = rt->stats(*vm);
         if (!st.ok()) continue;
         samples.push_back({vm->id, st->cpu_ns});
     }
     // Other commands run during the window.
-    env.herd.waitUnlocked(
+    ctx.herd().waitUnlocked(
         [window] { std::this_thread::sleep_for(std::chrono::duration<double>(window)); });
     std::vector<std::vector<std::string>> rows;
     for (auto& s : samples) {
-        Vm* vm = env.herd.vms.find(env.ns, std::to_string(s.id));
+        Vm* vm = ctx.herd().vms().find(ctx.ns(), std::to_string(s.id));
         if (!vm || !inStates(vm->state, kKillable)) continue;
         auto st = rt->stats(*vm);
         if (!st.ok()) continue;
@@ -80,17 +80,17 @@ void topCommand(Command& c, Env& env) {
                         go::duration(static_cast<int64_t>(st->cpu_ns)), std::to_string(st->procs),
                         "0.00", "0.00"});
     }
-    emitTable(env, {"name", "virt", "res", "shr", "cpu", "vcpu", "time", "procs", "rx", "tx"},
+    emitTable(ctx, {"name", "virt", "res", "shr", "cpu", "vcpu", "time", "procs", "rx", "tx"},
               std::move(rows), "");
 }
 
-void nukeCommand(Command&, Env& env) {
+void nukeCommand(Command&, CommandContext& ctx) {
     // Every namespace's VMs, then whatever else carries our prefix.
-    (void)destroyNamespace(env.herd, "all");
-    hostnetShutdown(env.herd);
-    if (env.herd.base_dir) (void)nukeHostNet(*env.herd.base_dir, env.herd.opts.prefix);
-    if (auto r = runtimeOf(env.herd).nuke(); !r.ok()) return env.fail(r.error().text());
-    env.ok();
+    (void)destroyNamespace(ctx.herd(), "all");
+    hostnetShutdown(ctx.herd());
+    if (ctx.herd().baseDir()) (void)nukeHostNet(*ctx.herd().baseDir(), ctx.herd().options().prefix);
+    if (auto r = ctx.herd().runtime().nuke(); !r.ok()) return ctx.fail(r.error().text());
+    ctx.ok();
 }
 
 }  // namespace

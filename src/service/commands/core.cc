@@ -13,8 +13,8 @@
 
 #include "base/fs.h"
 #include "base/subprocess.h"
+#include "service/command_context.h"
 #include "service/commands/commands.h"
-#include "service/env.h"
 #include "service/executor.h"
 
 namespace herd {
@@ -50,9 +50,10 @@ bool mentionsRead(const Command& c) {
 }
 
 std::string pathEnv(const Herd& herd) {
-    auto it = herd.environ.find("PATH");
-    return it == herd.environ.end() ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-                                    : it->second;
+    auto it = herd.environ().find("PATH");
+    return it == herd.environ().end()
+               ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+               : it->second;
 }
 
 // Background jobs started by `background`: a waiter thread per job records
@@ -85,85 +86,84 @@ std::string timeText(std::chrono::system_clock::time_point t) {
     return buf;
 }
 
-void helpCommand(Command& c, Env& env) {
-    env.reply(env.herd.table.help(joinArgs(c.list("command"))));
+void helpCommand(Command& c, CommandContext& ctx) {
+    ctx.reply(ctx.herd().commands().help(joinArgs(c.list("command"))));
 }
 
-void readCommand(Command& c, Env& env) {
+void readCommand(Command& c, CommandContext& ctx) {
     c.record = false;  // `read` itself is not recorded; the lines it runs are
     const std::string& file = c.str("file");
     std::ifstream in(file);
-    if (!in) return env.fail(goPathError("open", file, errno));
-    if (env.in_read) return env.fail("cannot run nested `read` commands");
+    if (!in) return ctx.fail(goPathError("open", file, errno));
+    if (ctx.inRead()) return ctx.fail("cannot run nested `read` commands");
 
-    Env file_env = env;
-    file_env.in_read = true;
+    CommandContext file_ctx = ctx.forReadFile();
     std::string line;
     int lineno = 0;
     while (std::getline(in, line)) {
         ++lineno;
-        auto compiled = env.herd.table.compile(line);
+        auto compiled = ctx.herd().commands().compile(line);
         if (!compiled.ok()) {
-            return env.fail(baseName(file) + ":" + std::to_string(lineno) + " " +
+            return ctx.fail(baseName(file) + ":" + std::to_string(lineno) + " " +
                             compiled.error().text());
         }
         Command& cmd = *compiled;
         if (cmd.empty()) continue;
-        if (mentionsRead(cmd)) return env.fail("cannot run nested `read` commands");
+        if (mentionsRead(cmd)) return ctx.fail("cannot run nested `read` commands");
         if (c.flag("check")) continue;
 
         // Lines run in the namespace active when `read` started, following any
         // namespace switch the file itself makes.
-        const std::string before = env.herd.namespaces.activeName();
-        const bool recording = env.session.flags.record;
-        if (!cmd.comment) env.exec.run(cmd, file_env);
-        if (recording && env.session.flags.record && cmd.record) {
-            env.herd.history.push_back(cmd.original);
+        const std::string before = ctx.herd().namespaces().activeName();
+        const bool recording = ctx.session().flags.record;
+        if (!cmd.comment) file_ctx.run(cmd);
+        if (recording && ctx.session().flags.record && cmd.record) {
+            ctx.herd().history().push_back(cmd.original);
         }
-        if (env.herd.namespaces.activeName() != before) {
-            file_env.ns = env.herd.namespaces.activeName();
+        if (ctx.herd().namespaces().activeName() != before) {
+            file_ctx.switchNamespace(ctx.herd().namespaces().activeName());
         }
     }
-    if (c.flag("check")) env.ok();
+    if (c.flag("check")) ctx.ok();
 }
 
-void shellCommand(Command& c, Env& env) {
+void shellCommand(Command& c, CommandContext& ctx) {
     const auto& args = c.list("command");
-    auto path = lookPath(args[0], pathEnv(env.herd));
-    if (!path.ok()) return env.fail(path.error().text());
+    auto path = lookPath(args[0], pathEnv(ctx.herd()));
+    if (!path.ok()) return ctx.fail(path.error().text());
     // The child runs without the command lock (other clients, cc and the
     // web page go on meanwhile), so it gets copies of what it reads.
     const std::vector<std::string> argv = args;
-    const std::map<std::string, std::string> vars = env.herd.environ;
+    const std::map<std::string, std::string> vars = ctx.herd().environ();
     auto canceller = std::make_shared<ProcessCanceller>();
     std::optional<Result<ProcessOutput>> ran;
-    env.herd.waitUnlocked([&] { ran.emplace(runProcess(*path, argv, vars, canceller.get())); },
-                          [canceller] { canceller->cancel(); });
-    if (!ran) return env.fail("shell: not run");
+    ctx.herd().waitUnlocked([&] { ran.emplace(runProcess(*path, argv, vars, canceller.get())); },
+                            [canceller] { canceller->cancel(); });
+    if (!ran) return ctx.fail("shell: not run");
     auto& out = *ran;
-    if (!out.ok()) return env.fail(out.error().text());
-    auto r = env.response();
+    if (!out.ok()) return ctx.fail(out.error().text());
+    auto r = ctx.response();
     if (out->status != 0) {
         r.error = waitStatusText(out->status);
     } else {
         r.response = out->out;
         r.error = out->err;
     }
-    env.emit({std::move(r)});
+    ctx.emit({std::move(r)});
 }
 
-void backgroundCommand(Command& c, Env& env) {
+void backgroundCommand(Command& c, CommandContext& ctx) {
     const auto& args = c.list("command");
-    auto path = lookPath(args[0], pathEnv(env.herd));
-    if (!path.ok()) return env.fail(path.error().text());
+    auto path = lookPath(args[0], pathEnv(ctx.herd()));
+    if (!path.ok()) return ctx.fail(path.error().text());
     // Beneath the base's descriptor: never through a link planted there.
     auto log =
-        env.herd.base_dir
-            ? env.herd.base_dir->openFile("background.log", O_WRONLY | O_CREAT | O_APPEND, 0640)
+        ctx.herd().baseDir()
+            ? ctx.herd().baseDir()->openFile("background.log", O_WRONLY | O_CREAT | O_APPEND, 0640)
             : Result<unique_fd>(unique_fd(::open("/dev/null", O_WRONLY | O_CLOEXEC)));
-    if (!log.ok()) return env.fail(log.error().text());
-    auto pid = spawnBackground(*path, args, env.herd.environ, log->get());
-    if (!pid.ok()) return env.fail(pid.error().text());
+    if (!log.ok()) return ctx.fail(log.error().text());
+    auto pid = spawnBackground(*path, args, ctx.herd().environ(), log->get());
+    if (!pid.ok()) return ctx.fail(pid.error().text());
 
     auto& jobs = backgroundJobs();
     std::lock_guard lock(jobs.mu);
@@ -184,10 +184,10 @@ void backgroundCommand(Command& c, Env& env) {
         j.end = std::chrono::system_clock::now();
         if (status != 0) j.error = waitStatusText(status);
     }).detach();
-    env.ok();
+    ctx.ok();
 }
 
-void backgroundStatusCommand(Command& c, Env& env) {
+void backgroundStatusCommand(Command& c, CommandContext& ctx) {
     auto& jobs = backgroundJobs();
     std::lock_guard lock(jobs.mu);
     std::vector<std::vector<std::string>> rows;
@@ -196,37 +196,37 @@ void backgroundStatusCommand(Command& c, Env& env) {
         rows.push_back({std::to_string(j.id), std::to_string(j.pid), j.running ? "true" : "false",
                         j.error, timeText(j.start), j.running ? "" : timeText(j.end), j.command});
     }
-    env.table({"ID", "PID", "RUNNING", "ERROR", "TIME_START", "TIME_END", "COMMAND"},
+    ctx.table({"ID", "PID", "RUNNING", "ERROR", "TIME_START", "TIME_END", "COMMAND"},
               std::move(rows));
 }
 
-void historyCommand(Command& c, Env& env) {
+void historyCommand(Command& c, CommandContext& ctx) {
     if (c.pattern.rfind("clear", 0) == 0) {
         // Not recorded itself: `history` right after it prints nothing.
-        env.herd.history.clear();
+        ctx.herd().history().clear();
         c.record = false;
-        return env.ok();
+        return ctx.ok();
     }
     std::string s;
-    for (const auto& l : env.herd.history) s += (s.empty() ? "" : "\n") + l;
-    env.reply(s);
+    for (const auto& l : ctx.herd().history()) s += (s.empty() ? "" : "\n") + l;
+    ctx.reply(s);
 }
 
-void writeCommand(Command& c, Env& env) {
+void writeCommand(Command& c, CommandContext& ctx) {
     const std::string& file = c.str("file");
     std::ofstream out(file, std::ios::trunc);
-    if (!out) return env.fail(goPathError("open", file, errno));
-    for (size_t i = 0; i < env.herd.history.size(); ++i) {
-        out << (i ? "\n" : "") << env.herd.history[i];
+    if (!out) return ctx.fail(goPathError("open", file, errno));
+    for (size_t i = 0; i < ctx.herd().history().size(); ++i) {
+        out << (i ? "\n" : "") << ctx.herd().history()[i];
     }
-    if (!out.flush()) return env.fail(goPathError("write", file, errno));
-    env.ok();
+    if (!out.flush()) return ctx.fail(goPathError("write", file, errno));
+    ctx.ok();
 }
 
-void quitCommand(Command& c, Env& env) {
+void quitCommand(Command& c, CommandContext& ctx) {
     if (!c.has("delay")) {
         // As minimega: no reply; the client sees the connection close.
-        if (env.herd.request_quit) env.herd.request_quit(0);
+        ctx.herd().daemon().requestQuit(0);
         return;
     }
     const std::string& d = c.str("delay");
@@ -234,30 +234,30 @@ void quitCommand(Command& c, Env& env) {
     errno = 0;
     long v = std::strtol(d.c_str(), &end, 10);
     if (d.empty() || *end || errno == ERANGE || v < 0 || v > 86400 * 365) {
-        return env.fail("strconv.Atoi: parsing \"" + d + "\": invalid syntax");
+        return ctx.fail("strconv.Atoi: parsing \"" + d + "\": invalid syntax");
     }
-    env.reply("quitting after " + std::to_string(v) + " seconds");
-    if (env.herd.request_quit) env.herd.request_quit(static_cast<int>(v));
+    ctx.reply("quitting after " + std::to_string(v) + " seconds");
+    ctx.herd().daemon().requestQuit(static_cast<int>(v));
 }
 
 // `clear all` resets every subsystem, in minimega's order; subsystems that a
 // later issue adds register their clear command and are picked up here. As in
 // minimega the sub-commands are recorded, but `clear history` empties the
 // history and is not recorded itself, so it ends up holding `clear all`.
-void clearAllCommand(Command&, Env& env) {
+void clearAllCommand(Command&, CommandContext& ctx) {
     for (const char* line : {"clear deploy flags", "dnsmasq kill all", "clear namespace all",
                              "clear vlans all", "clear plumb", "clear pipe", "clear history"}) {
-        auto compiled = env.herd.table.compile(line);
+        auto compiled = ctx.herd().commands().compile(line);
         if (!compiled.ok() || compiled->empty()) continue;
-        env.exec.run(*compiled, env);
-        if (env.session.flags.record && compiled->record) {
-            env.herd.history.push_back(compiled->original);
+        ctx.run(*compiled);
+        if (ctx.session().flags.record && compiled->record) {
+            ctx.herd().history().push_back(compiled->original);
         }
     }
 }
 
 void add(Herd& herd, cli::Handler h) {
-    auto r = herd.table.add(std::move(h));
+    auto r = herd.commands().add(std::move(h));
     if (!r.ok()) throw std::logic_error(r.error().text());
 }
 
@@ -288,13 +288,13 @@ void registerCoreCommands(Herd& herd) {
     add(herd, {"display the herd version",
                "",
                {"version"},
-               [](Command&, Env& env) { env.reply(versionString()); },
+               [](Command&, CommandContext& ctx) { ctx.reply(versionString()); },
                nullptr,
                {}});
     add(herd, {"display input text after comment removal",
                "",
                {"echo [args]..."},
-               [](Command& c, Env& env) { env.reply(joinArgs(c.list("args"))); },
+               [](Command& c, CommandContext& ctx) { ctx.reply(joinArgs(c.list("args"))); },
                nullptr,
                {}});
     add(herd, {"execute a command",
@@ -335,7 +335,7 @@ void registerCoreCommands(Herd& herd) {
     add(herd, {"check for external dependencies",
                "",
                {"check"},
-               [](Command&, Env& env) { env.ok(); },
+               [](Command&, CommandContext& ctx) { ctx.ok(); },
                nullptr,
                {}});
 }

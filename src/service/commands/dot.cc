@@ -2,8 +2,8 @@
 #include <algorithm>
 
 #include "cli/transform.h"
+#include "service/command_context.h"
 #include "service/commands/commands.h"
-#include "service/env.h"
 
 namespace herd {
 
@@ -57,35 +57,35 @@ constexpr unsigned kModePin = 1u << 8;
 
 // `.X [true,false]` prints or sets this client's default; `.X <true,false>
 // (command)` applies the value to that command only.
-void flagCommand(Command& c, Env& env, bool cli::Flags::*field) {
-    bool& slot = env.session.flags.*field;
+void flagCommand(Command& c, CommandContext& ctx, bool cli::Flags::*field) {
+    bool& slot = ctx.session().flags.*field;
     if (!c.sub) {
         if (c.flag("true") || c.flag("false")) {
             slot = c.flag("true");
-            env.ok();
+            ctx.ok();
         } else {
-            env.reply(boolText(slot));
+            ctx.reply(boolText(slot));
         }
         return;
     }
     c.sub->setRecord(false);
-    ScopedFlag<bool> scoped(env.session, pinBit(field), slot, c.flag("true"));
-    env.run(*c.sub);
+    ScopedFlag<bool> scoped(ctx.session(), pinBit(field), slot, c.flag("true"));
+    ctx.run(*c.sub);
 }
 
 // .csv and .json: enabling sets the mode; `false` resets only if that mode
 // is the current one (and, as in minicli, otherwise prints the state).
-void modeCommand(Command& c, Env& env, cli::Mode mode) {
-    cli::Mode& slot = env.session.flags.mode;
+void modeCommand(Command& c, CommandContext& ctx, cli::Mode mode) {
+    cli::Mode& slot = ctx.session().flags.mode;
     if (!c.sub) {
         if (c.flag("true")) {
             slot = mode;
-            env.ok();
+            ctx.ok();
         } else if (c.flag("false") && slot == mode) {
             slot = cli::Mode::Default;
-            env.ok();
+            ctx.ok();
         } else {
-            env.reply(boolText(slot == mode));
+            ctx.reply(boolText(slot == mode));
         }
         return;
     }
@@ -96,80 +96,79 @@ void modeCommand(Command& c, Env& env, cli::Mode mode) {
     } else if (slot == mode) {
         value = cli::Mode::Default;
     }
-    ScopedFlag<cli::Mode> scoped(env.session, kModePin, slot, value);
-    env.run(*c.sub);
+    ScopedFlag<cli::Mode> scoped(ctx.session(), kModePin, slot, value);
+    ctx.run(*c.sub);
 }
 
 // Runs `sub` with a sink that transforms each batch before passing it on;
 // a transform error replaces that batch by the error (as minicli does).
 template <typename Transform>
-void runTransformed(Command& c, Env& env, Transform transform) {
+void runTransformed(Command& c, CommandContext& ctx, Transform transform) {
     c.sub->setRecord(false);
-    Env inner = env;
-    inner.sink = [&env, &transform](cli::Batch b) {
+    CommandContext inner = ctx.withSink([&ctx, &transform](cli::Batch b) {
         auto r = transform(b);
         if (!r.ok()) {
-            env.fail(r.error().text());
+            ctx.fail(r.error().text());
             return;
         }
-        env.emit(std::move(b));
-    };
+        ctx.emit(std::move(b));
+    });
     inner.run(*c.sub);
 }
 
-void filterCommand(Command& c, Env& env) {
+void filterCommand(Command& c, CommandContext& ctx) {
     auto f = cli::parseFilter(c.str("filter"));
-    if (!f.ok()) return env.fail(f.error().text());
-    runTransformed(c, env, [&f](cli::Batch& b) { return cli::applyFilter(b, *f); });
+    if (!f.ok()) return ctx.fail(f.error().text());
+    runTransformed(c, ctx, [&f](cli::Batch& b) { return cli::applyFilter(b, *f); });
 }
 
-void columnsCommand(Command& c, Env& env) {
+void columnsCommand(Command& c, CommandContext& ctx) {
     std::string cols = c.str("columns");
-    runTransformed(c, env, [&cols](cli::Batch& b) { return cli::applyColumns(b, cols); });
+    runTransformed(c, ctx, [&cols](cli::Batch& b) { return cli::applyColumns(b, cols); });
 }
 
-void aliasCommand(Command& c, Env& env) {
+void aliasCommand(Command& c, CommandContext& ctx) {
     const auto& parts = c.list("alias");
     if (parts.empty()) {
         std::vector<std::vector<std::string>> rows;
-        for (const auto& [k, v] : env.herd.aliases) rows.push_back({k, v});
-        return env.table({"alias", "expansion"}, std::move(rows));
+        for (const auto& [k, v] : ctx.herd().aliases()) rows.push_back({k, v});
+        return ctx.table({"alias", "expansion"}, std::move(rows));
     }
     std::string text;
     for (const auto& p : parts) text += (text.empty() ? "" : " ") + p;
     auto eq = text.find('=');
-    if (eq == std::string::npos) return env.fail("expected alias of format `alias=expansion`");
-    env.herd.aliases[text.substr(0, eq)] = text.substr(eq + 1);
-    env.ok();
+    if (eq == std::string::npos) return ctx.fail("expected alias of format `alias=expansion`");
+    ctx.herd().aliases()[text.substr(0, eq)] = text.substr(eq + 1);
+    ctx.ok();
 }
 
-void unaliasCommand(Command& c, Env& env) {
-    env.herd.aliases.erase(c.str("alias"));
-    env.ok();
+void unaliasCommand(Command& c, CommandContext& ctx) {
+    ctx.herd().aliases().erase(c.str("alias"));
+    ctx.ok();
 }
 
-void envCommand(Command& c, Env& env) {
-    auto& vars = env.herd.environ;
+void envCommand(Command& c, CommandContext& ctx) {
+    auto& vars = ctx.herd().environ();
     if (!c.has("name")) {
         std::vector<std::vector<std::string>> rows;
         for (const auto& [k, v] : vars) rows.push_back({k, v});
-        return env.table({"key", "value"}, std::move(rows));
+        return ctx.table({"key", "value"}, std::move(rows));
     }
     const std::string& name = c.str("name");
     if (!c.has("value")) {
         auto it = vars.find(name);
-        return env.reply(it == vars.end() ? "" : it->second);
+        return ctx.reply(it == vars.end() ? "" : it->second);
     }
     if (c.str("value").empty()) {
         vars.erase(name);
     } else {
         vars[name] = c.str("value");
     }
-    env.ok();
+    ctx.ok();
 }
 
 void add(Herd& herd, cli::Handler h) {
-    auto r = herd.table.add(std::move(h));
+    auto r = herd.commands().add(std::move(h));
     if (!r.ok()) throw std::logic_error(r.error().text());
 }
 
@@ -178,7 +177,7 @@ void addFlag(Herd& herd, const std::string& name, std::string short_help, std::s
     add(herd, {std::move(short_help),
                std::move(long_help),
                {"." + name + " [true,false]", "." + name + " <true,false> (command)"},
-               [field](Command& c, Env& env) { flagCommand(c, env, field); },
+               [field](Command& c, CommandContext& ctx) { flagCommand(c, ctx, field); },
                nullptr,
                {}});
 }
@@ -188,7 +187,7 @@ void addMode(Herd& herd, const std::string& name, std::string short_help, std::s
     add(herd, {std::move(short_help),
                std::move(long_help),
                {"." + name + " [true,false]", "." + name + " <true,false> (command)"},
-               [mode](Command& c, Env& env) { modeCommand(c, env, mode); },
+               [mode](Command& c, CommandContext& ctx) { modeCommand(c, ctx, mode); },
                nullptr,
                {}});
 }
@@ -217,13 +216,13 @@ void registerDotCommands(Herd& herd) {
     add(herd, {"enable or disable history recording",
                "Enable or disable the recording of a given command in the command history.",
                {".record [true,false]", ".record <true,false> (command)"},
-               [](Command& c, Env& env) {
+               [](Command& c, CommandContext& ctx) {
                    if (c.sub) {
                        c.record = c.flag("true");
                    } else if (!c.flag("true")) {
                        c.record = false;  // `.record false` is never recorded
                    }
-                   flagCommand(c, env, &F::record);
+                   flagCommand(c, ctx, &F::record);
                },
                nullptr,
                {}});

@@ -12,38 +12,38 @@ namespace {
 
 using cli::Command;
 
-const Dir* fileRoot(Env& env) {
-    if (!env.herd.files_dir || !env.herd.files_dir->valid()) {
-        env.fail("no file root (-filepath) is open");
+const Dir* fileRoot(CommandContext& ctx) {
+    if (!ctx.herd().filesDir() || !ctx.herd().filesDir()->valid()) {
+        ctx.fail("no file root (-filepath) is open");
         return nullptr;
     }
-    return env.herd.files_dir.get();
+    return ctx.herd().filesDir().get();
 }
 
-void fileList(Command& c, Env& env, const Dir& root) {
+void fileList(Command& c, CommandContext& ctx, const Dir& root) {
     const std::string path = files::clean(c.has("path") ? c.str("path") : "/");
     auto entries = files::list(root, path, c.flag("recursive"));
-    if (!entries.ok()) return env.fail(entries.error().text());
+    if (!entries.ok()) return ctx.fail(entries.error().text());
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : *entries) {
         rows.push_back({e.dir ? "<dir>" : "", e.name, std::to_string(e.st.st_size),
                         files::rfc3339(e.st.st_mtim)});
     }
-    env.table({"dir", "name", "size", "modified"}, std::move(rows));
+    ctx.table({"dir", "name", "size", "modified"}, std::move(rows));
 }
 
-void fileCommand(Command& c, Env& env) {
-    const Dir* root = fileRoot(env);
+void fileCommand(Command& c, CommandContext& ctx) {
+    const Dir* root = fileRoot(ctx);
     if (!root) return;
-    if (c.flag("list")) return fileList(c, env, *root);
-    if (c.flag("status")) return env.table({"filename", "tempdir", "completed", "queued"}, {});
+    if (c.flag("list")) return fileList(c, ctx, *root);
+    if (c.flag("status")) return ctx.table({"filename", "tempdir", "completed", "queued"}, {});
     const std::string path = files::clean(c.str("file"));
-    if (c.flag("delete")) return okOrFail(env, files::remove(*root, path));
+    if (c.flag("delete")) return okOrFail(ctx, files::remove(*root, path));
     // get
     auto matches = files::glob(*root, path);
-    if (!matches.ok()) return env.fail(matches.error().text());
-    if (matches->empty()) return env.fail("get " + path + ": file not found");
-    env.ok();
+    if (!matches.ok()) return ctx.fail(matches.error().text());
+    if (matches->empty()) return ctx.fail("get " + path + ": file not found");
+    ctx.ok();
 }
 
 }  // namespace

@@ -11,28 +11,26 @@ namespace herd {
 
 namespace {
 
-void cliNamespace(cli::Command& c, Env& env) {
-    Namespaces& all = env.herd.namespaces;
+void cliNamespace(cli::Command& c, CommandContext& ctx) {
+    Namespaces& all = ctx.herd().namespaces();
     if (c.has("name")) {
         const std::string name = c.str("name");
-        if (!validName(name)) return env.fail(std::string(invalidNameError(name)));
+        if (!validName(name)) return ctx.fail(std::string(invalidNameError(name)));
         all.getOrCreate(name);
         if (c.sub) {
             // Run one command there; the active namespace stays what it is,
             // whatever the command does (other clients' commands may run
             // while it waits, and must not see it switch).
-            Env sub = env;
-            sub.ns = name;
-            sub.ns_scoped = true;
+            CommandContext sub = ctx.inNamespace(name);
             c.sub->setRecord(false);
-            env.exec.run(*c.sub, sub);
+            sub.run(*c.sub);
             return;
         }
         // Re-selecting the active namespace is silent (minimega's source;
         // its older tests expected an error).
-        if (!env.ns_scoped) all.setActive(name);
-        env.ns = name;  // a `read` file follows its own switches
-        return env.ok();
+        if (!ctx.nsScoped()) all.setActive(name);
+        ctx.switchNamespace(name);  // a `read` file follows its own switches
+        return ctx.ok();
     }
     // `active` is the namespace this command runs in: the daemon's active
     // one, or X in `namespace X namespace` (as minimega, which makes X active
@@ -41,22 +39,23 @@ void cliNamespace(cli::Command& c, Env& env) {
     for (auto& name : all.names()) {
         // `vlans range` of the namespace; the default one's is the global range.
         std::string vlans;
-        if (auto r = env.herd.vlans.range(name == kDefaultNamespace ? "" : name))
+        if (auto r = ctx.herd().vlans().range(name == kDefaultNamespace ? "" : name))
             vlans = fmt::format("{}-{}", r->min, r->max);
-        rows.push_back({name, vlans, name == env.ns ? "true" : "false"});
+        rows.push_back({name, vlans, name == ctx.ns() ? "true" : "false"});
     }
-    env.table({"namespace", "vlans", "active"}, std::move(rows));
+    ctx.table({"namespace", "vlans", "active"}, std::move(rows));
 }
 
-void cliClearNamespace(cli::Command& c, Env& env) {
+void cliClearNamespace(cli::Command& c, CommandContext& ctx) {
     if (!c.has("name") || c.str("name").empty()) {
-        if (!env.ns_scoped) env.herd.namespaces.setActive(kDefaultNamespace);
-        env.ns = kDefaultNamespace;
-        return env.ok();
+        if (!ctx.nsScoped()) ctx.herd().namespaces().setActive(kDefaultNamespace);
+        ctx.switchNamespace(kDefaultNamespace);
+        return ctx.ok();
     }
-    auto r = destroyNamespace(env.herd, c.str("name"));
-    if (!env.herd.namespaces.find(env.ns)) env.ns = env.herd.namespaces.activeName();
-    okOrFail(env, r);
+    auto r = destroyNamespace(ctx.herd(), c.str("name"));
+    if (!ctx.herd().namespaces().find(ctx.ns()))
+        ctx.switchNamespace(ctx.herd().namespaces().activeName());
+    okOrFail(ctx, r);
 }
 
 std::string joinNames(const std::vector<std::string>& names) {
@@ -68,16 +67,16 @@ std::string joinNames(const std::vector<std::string>& names) {
     return out;
 }
 
-void cliNs(cli::Command& c, Env& env) {
-    Namespace& ns = env.nspace();
+void cliNs(cli::Command& c, CommandContext& ctx) {
+    Namespace& ns = ctx.nspace();
     if (c.flag("queueing")) {
-        if (!c.flag("true") && !c.flag("false")) return env.reply(ns.queueing ? "true" : "false");
+        if (!c.flag("true") && !c.flag("false")) return ctx.reply(ns.queueing ? "true" : "false");
         ns.queueing = c.flag("true");
-        return env.ok();
+        return ctx.ok();
     }
     if (c.flag("flush")) {
         ns.queue.clear();
-        return env.ok();
+        return ctx.ok();
     }
     if (c.flag("queue")) {
         std::string out;
@@ -86,10 +85,10 @@ void cliNs(cli::Command& c, Env& env) {
                                joinNames(q.names), typeString(q.type));
             out += q.config.summary() + "\n\n";
         }
-        return env.reply(out);
+        return ctx.reply(out);
     }
-    if (c.flag("schedule")) return okOrFail(env, scheduleQueue(env.herd, ns));
-    if (c.flag("hosts")) return env.reply(env.herd.opts.hostname);
+    if (c.flag("schedule")) return okOrFail(ctx, scheduleQueue(ctx.herd(), ns));
+    if (c.flag("hosts")) return ctx.reply(ctx.herd().options().hostname);
 }
 
 }  // namespace
@@ -103,10 +102,10 @@ void registerNamespaceCommands(Herd& herd) {
             "With a name, makes that namespace active (creating it if needed). With a name and a\n"
             "command, runs the command in that namespace without changing the active one.",
             {"namespace [name]", "namespace <name> (command)"}, cliNamespace,
-            [](Env& env, const std::string& key, const std::string& typed) {
+            [](CommandContext& ctx, const std::string& key, const std::string& typed) {
                 std::vector<std::string> out;
                 if (key != "name") return out;
-                for (auto& n : env.herd.namespaces.names())
+                for (auto& n : ctx.herd().namespaces().names())
                     if (n.compare(0, typed.size(), typed) == 0) out.push_back(n);
                 return out;
             }));

@@ -37,27 +37,27 @@ Result<void> checkTapName(const std::string& prefix, const std::string& name) {
 }
 
 bool isVmTap(Herd& herd, const std::string& name) {
-    for (const auto& ns : herd.namespaces.names())
-        for (Vm* vm : herd.vms.inNamespace(ns))
+    for (const auto& ns : herd.namespaces().names())
+        for (Vm* vm : herd.vms().inNamespace(ns))
             for (const auto& n : vm->config.networks)
                 if (n.tap == name) return true;
     return false;
 }
 
-void tapCreate(Command& c, Env& env) {
-    Herd& herd = env.herd;
+void tapCreate(Command& c, CommandContext& ctx) {
+    Herd& herd = ctx.herd();
     const std::string bridge =
         c.has("bridge") ? c.str("bridge") : std::string(runtime::kDefaultBridgeName);
     if (bridge == std::string(kWildcard))
-        return env.fail("`" + bridge + "` is a reserved word -- cannot use for bridge name");
+        return ctx.fail("`" + bridge + "` is a reserved word -- cannot use for bridge name");
     HostNet::TapRequest req;
     req.bridge = bridge;
-    req.ns = env.ns;
+    req.ns = ctx.ns();
     req.dhcp = c.flag("dhcp");
     if (c.has("tap")) {
         req.name = c.str("tap");
-        if (auto r = checkTapName(herd.opts.prefix, req.name); !r.ok())
-            return env.fail(r.error().text());
+        if (auto r = checkTapName(herd.options().prefix, req.name); !r.ok())
+            return ctx.fail(r.error().text());
     }
     if (c.has("ip")) {
         // A bare address gets the family's full width (parseIp), as `ip
@@ -66,68 +66,68 @@ void tapCreate(Command& c, Env& env) {
         runtime::IpPrefix p;
         bool parsed = text.find('/') == std::string::npos ? runtime::parseIp(text, p)
                                                           : runtime::parseCidr(text, p);
-        if (!parsed) return env.fail("invalid CIDR address: " + text);
+        if (!parsed) return ctx.fail("invalid CIDR address: " + text);
         req.ip = p;
     }
-    auto vlan = herd.vlans.lookup(env.ns, c.str("vlan"));
-    if (!vlan.ok()) return env.fail(vlan.error().text());
+    auto vlan = herd.vlans().lookup(ctx.ns(), c.str("vlan"));
+    if (!vlan.ok()) return ctx.fail(vlan.error().text());
     req.vlan = *vlan;
-    runtime::SwitchBackend* sw = runtimeOf(herd).switchBackend();
-    if (!sw) return env.fail("host taps need the container runtime (not -runtime dry)");
-    HostNet& hn = hostNet(herd);
+    runtime::SwitchBackend* sw = herd.runtime().switchBackend();
+    if (!sw) return ctx.fail("host taps need the container runtime (not -runtime dry)");
+    HostNet& hn = herd.hostnet();
     if (!req.name.empty()) {
-        if (hn.findTap(req.name)) return env.fail("tap already on bridge");
+        if (hn.findTap(req.name)) return ctx.fail("tap already on bridge");
         auto exists = hn.linkExists(req.name);
-        if (!exists.ok()) return env.fail(exists.error().text());
+        if (!exists.ok()) return ctx.fail(exists.error().text());
         if (*exists)
-            return env.fail("invalid tap name " + req.name + ": an interface of that name exists");
+            return ctx.fail("invalid tap name " + req.name + ": an interface of that name exists");
     }
     auto name = hn.createTap(*sw, req);
-    if (!name.ok()) return env.fail(name.error().text());
-    env.reply(*name);
+    if (!name.ok()) return ctx.fail(name.error().text());
+    ctx.reply(*name);
 }
 
-Result<void> tapDelete(Env& env, const std::string& which) {
-    Herd& herd = env.herd;
-    HostNet* hn = herd.hostnet.get();
-    runtime::SwitchBackend* sw = runtimeOf(herd).switchBackend();
+Result<void> tapDelete(CommandContext& ctx, const std::string& which) {
+    Herd& herd = ctx.herd();
+    HostNet* hn = herd.hostnetIfAny();
+    runtime::SwitchBackend* sw = herd.runtime().switchBackend();
     if (which == std::string(kWildcard)) {
         if (!hn) return Ok();
         std::vector<std::string> names;
         for (const HostTap* t : hn->taps())
-            if (t->ns == env.ns) names.push_back(t->name);
-        if (herd.tap_mirrors) herd.tap_mirrors->portsGone(sw, names);
+            if (t->ns == ctx.ns()) names.push_back(t->name);
+        if (herd.tapMirrorsIfAny()) herd.tapMirrors().portsGone(sw, names);
         for (const auto& n : names) HERD_TRY(hn->deleteTap(sw, n));
         return Ok();
     }
     if (HostTap* t = hn ? hn->findTap(which) : nullptr) {
-        if (t->ns != env.ns) return Error::msg("not a host tap in active namespace");
-        if (herd.tap_mirrors) herd.tap_mirrors->portsGone(sw, {which});
+        if (t->ns != ctx.ns()) return Error::msg("not a host tap in active namespace");
+        if (herd.tapMirrorsIfAny()) herd.tapMirrors().portsGone(sw, {which});
         return hn->deleteTap(sw, which);
     }
     if (isVmTap(herd, which)) return Error::msg("not a host tap");
     return Error::msg("unknown tap");
 }
 
-void tapCommand(Command& c, Env& env) {
-    if (c.flag("create")) return tapCreate(c, env);
-    if (c.flag("mirror")) return tapMirrorCommand(c, env);
-    if (c.flag("delete")) return okOrFail(env, tapDelete(env, c.str("tap")));
+void tapCommand(Command& c, CommandContext& ctx) {
+    if (c.flag("create")) return tapCreate(c, ctx);
+    if (c.flag("mirror")) return tapMirrorCommand(c, ctx);
+    if (c.flag("delete")) return okOrFail(ctx, tapDelete(ctx, c.str("tap")));
     std::vector<std::vector<std::string>> rows;
-    if (env.herd.hostnet) {
-        for (const HostTap* t : env.herd.hostnet->taps()) {
-            if (t->ns != env.ns) continue;
-            rows.push_back({t->bridge, t->name, env.herd.vlans.print(env.ns, t->vlan)});
+    if (ctx.herd().hostnetIfAny()) {
+        for (const HostTap* t : ctx.herd().hostnet().taps()) {
+            if (t->ns != ctx.ns()) continue;
+            rows.push_back({t->bridge, t->name, ctx.herd().vlans().print(ctx.ns(), t->vlan)});
         }
     }
-    emitTable(env, {"bridge", "tap", "vlan"}, std::move(rows), "");
+    emitTable(ctx, {"bridge", "tap", "vlan"}, std::move(rows), "");
 }
 
 // minimega's columns, then herd's: which backend carries the bridge, the
 // switches behind it (one kernel bridge per VLAN, or the OVS bridge) and
 // its host taps. Not namespace-aware (as minimega), but VLANs print with
 // the active namespace's aliases.
-void bridgeCommand(Command&, Env& env) {
+void bridgeCommand(Command&, CommandContext& ctx) {
     struct Row {
         bool preexisting = true;
         std::set<int> vlans;
@@ -136,7 +136,7 @@ void bridgeCommand(Command&, Env& env) {
     };
     std::map<std::string, Row> bridges;
     std::string backend;
-    if (runtime::SwitchBackend* swp = runtimeOf(env.herd).switchBackend()) {
+    if (runtime::SwitchBackend* swp = ctx.herd().runtime().switchBackend()) {
         auto& sw = *swp;
         backend = std::string(sw.kind());
         for (const auto& s : sw.switches()) {
@@ -146,67 +146,67 @@ void bridgeCommand(Command&, Env& env) {
             r.switches.insert(s.kernel);
         }
     }
-    if (env.herd.hostnet)
-        for (const HostTap* t : env.herd.hostnet->taps())
+    if (ctx.herd().hostnetIfAny())
+        for (const HostTap* t : ctx.herd().hostnet().taps())
             bridges[t->bridge].taps.push_back(t->name);
     std::vector<std::vector<std::string>> rows;
     for (auto& [name, r] : bridges) {
         std::vector<std::string> vlans;
-        for (int v : r.vlans) vlans.push_back(env.herd.vlans.print(env.ns, v));
+        for (int v : r.vlans) vlans.push_back(ctx.herd().vlans().print(ctx.ns(), v));
         std::sort(vlans.begin(), vlans.end());
         std::vector<std::string> switches(r.switches.begin(), r.switches.end());
         rows.push_back({name, r.preexisting ? "true" : "false", go::list(vlans), "[]", "[]", "[]",
                         "[]", backend, go::list(switches), go::list(r.taps)});
     }
-    emitTable(env,
+    emitTable(ctx,
               {"bridge", "preexisting", "vlans", "trunks", "tunnels", "bonds", "config", "backend",
                "switches", "taps"},
               std::move(rows), "");
 }
 
-void dnsmasqCommand(Command& c, Env& env) {
+void dnsmasqCommand(Command& c, CommandContext& ctx) {
     if (c.has("id")) {
         const std::string& id = c.str("id");
-        HostNet* hn = env.herd.hostnet.get();
+        HostNet* hn = ctx.herd().hostnetIfAny();
         if (id == std::string(kWildcard)) {
-            if (!hn) return env.ok();
+            if (!hn) return ctx.ok();
             std::string errs;
             for (const DnsmasqServer* s : hn->dnsmasqs()) {
                 if (auto r = hn->killDnsmasq(s->id); !r.ok())
                     errs += (errs.empty() ? "" : "\n") + r.error().text();
             }
-            return errs.empty() ? env.ok() : env.fail(errs);
+            return errs.empty() ? ctx.ok() : ctx.fail(errs);
         }
         auto n = go::atoi(id);
-        if (!n.ok()) return env.fail(n.error().text());
-        if (!hn || *n < 0 || *n > 1 << 30) return env.fail("invalid id");
-        return okOrFail(env, hn->killDnsmasq(static_cast<int>(*n)));
+        if (!n.ok()) return ctx.fail(n.error().text());
+        if (!hn || *n < 0 || *n > 1 << 30) return ctx.fail("invalid id");
+        return okOrFail(ctx, hn->killDnsmasq(static_cast<int>(*n)));
     }
     if (c.has("listen") || c.has("config")) {
-        auto id = hostNet(env.herd).startDnsmasq(
+        auto id = ctx.herd().hostnet().startDnsmasq(
             c.has("listen") ? c.str("listen") : "", c.has("low") ? c.str("low") : "",
             c.has("high") ? c.str("high") : "", c.has("config") ? c.str("config") : "");
-        if (!id.ok()) return env.fail(id.error().text());
-        return env.ok();
+        if (!id.ok()) return ctx.fail(id.error().text());
+        return ctx.ok();
     }
     std::vector<std::vector<std::string>> rows;
-    if (HostNet* hn = env.herd.hostnet.get()) {
+    if (HostNet* hn = ctx.herd().hostnetIfAny()) {
         for (const DnsmasqServer* s : hn->dnsmasqs()) {
             rows.push_back({std::to_string(s->id), s->addr, s->min, s->max, s->path,
                             std::to_string(hn->dnsmasqPid(*s))});
         }
     }
-    emitTable(env, {"ID", "Listening Address", "Min", "Max", "Path", "PID"}, std::move(rows), "");
+    emitTable(ctx, {"ID", "Listening Address", "Min", "Max", "Path", "PID"}, std::move(rows), "");
 }
 
 cli::SuggestFn tapSuggest() {
-    return [](Env& env, const std::string& key, const std::string& typed) {
+    return [](CommandContext& ctx, const std::string& key, const std::string& typed) {
         std::vector<std::string> out;
         auto match = [&](const std::string& s) { return s.compare(0, typed.size(), typed) == 0; };
-        if (key == "tap" && env.herd.hostnet) {
+        if (key == "tap" && ctx.herd().hostnetIfAny()) {
             if (match(std::string(kWildcard))) out.emplace_back(kWildcard);
-            for (const HostTap* t : env.herd.hostnet->taps())
-                if (t->ns == env.ns && match(t->name)) out.push_back(t->name);
+            for (const HostTap* t : ctx.herd().hostnet().taps())
+                if (t->ns == ctx.ns() && match(t->name)) out.push_back(t->name);
         }
         return out;
     };
@@ -259,14 +259,14 @@ void registerNetCommands(Herd& herd) {
                            "or only\nmirrors. See \"help tap\".",
                            {"clear tap", "clear tap <mirror,> [name]",
                             "clear tap <mirror,> <vm name> <interface index or all>"},
-                           [](Command& c, Env& env) {
-                               if (c.flag("mirror")) return clearTapMirrorCommand(c, env);
-                               if (env.herd.tap_mirrors) {
-                                   auto r = env.herd.tap_mirrors->removeAll(
-                                       runtimeOf(env.herd).switchBackend(), env.ns);
-                                   if (!r.ok()) return env.fail(r.error().text());
+                           [](Command& c, CommandContext& ctx) {
+                               if (c.flag("mirror")) return clearTapMirrorCommand(c, ctx);
+                               if (ctx.herd().tapMirrorsIfAny()) {
+                                   auto r = ctx.herd().tapMirrors().removeAll(
+                                       ctx.herd().runtime().switchBackend(), ctx.ns());
+                                   if (!r.ok()) return ctx.fail(r.error().text());
                                }
-                               okOrFail(env, tapDelete(env, std::string(kWildcard)));
+                               okOrFail(ctx, tapDelete(ctx, std::string(kWildcard)));
                            }));
     addHandler(herd,
                makeHandler("display information about virtual bridges",

@@ -10,10 +10,10 @@ namespace {
 
 using cli::Command;
 
-void cliQosAdd(Command& c, Env& env) {
+void cliQosAdd(Command& c, CommandContext& ctx) {
     // minimega's order: the interface, then the value, then the VMs.
     auto nic = parseQosInterface(c.str("interface"));
-    if (!nic.ok()) return env.fail(nic.error().text());
+    if (!nic.ok()) return ctx.fail(nic.error().text());
     Result<QosChange> change = Error::msg("");
     if (c.flag("loss")) {
         change = parseLoss(c.str("percent"));
@@ -23,14 +23,14 @@ void cliQosAdd(Command& c, Env& env) {
         std::string unit = c.flag("kbit") ? "kbit" : c.flag("mbit") ? "mbit" : "gbit";
         change = parseRate(c.str("bw"), unit);
     }
-    if (!change.ok()) return env.fail(change.error().text());
-    okOrFail(env, addQos(env.herd, env.ns, c.str("vm"), *nic, *change));
+    if (!change.ok()) return ctx.fail(change.error().text());
+    okOrFail(ctx, addQos(ctx.herd(), ctx.ns(), c.str("vm"), *nic, *change));
 }
 
-void cliQosClear(Command& c, Env& env) {
+void cliQosClear(Command& c, CommandContext& ctx) {
     auto nic = parseClearIndex(c.has("tap") ? c.str("tap") : std::string());
-    if (!nic.ok()) return env.fail(nic.error().text());
-    okOrFail(env, clearQos(env.herd, env.ns, c.str("vm"), *nic));
+    if (!nic.ok()) return ctx.fail(nic.error().text());
+    okOrFail(ctx, clearQos(ctx.herd(), ctx.ns(), c.str("vm"), *nic));
 }
 
 }  // namespace

@@ -40,65 +40,65 @@ Result<Nic> vmNic(const Vm& vm, const std::string& index) {
 
 }  // namespace
 
-void tapMirrorCommand(cli::Command& c, Env& env) {
-    Herd& herd = env.herd;
-    runtime::SwitchBackend* sw = runtimeOf(herd).switchBackend();
+void tapMirrorCommand(cli::Command& c, CommandContext& ctx) {
+    Herd& herd = ctx.herd();
+    runtime::SwitchBackend* sw = herd.runtime().switchBackend();
     std::string src, dst, bridge;
     if (c.has("vm")) {
-        Vm* a = herd.vms.find(env.ns, c.str("vm"));
-        Vm* b = herd.vms.find(env.ns, c.str("vm2"));
+        Vm* a = herd.vms().find(ctx.ns(), c.str("vm"));
+        Vm* b = herd.vms().find(ctx.ns(), c.str("vm2"));
         if (!a || !b) {
-            return env.fail("vms are not colocated or invalid vm name: " +
+            return ctx.fail("vms are not colocated or invalid vm name: " +
                             (a ? c.str("vm2") : c.str("vm")));
         }
         if (a == b && c.str("interface") == c.str("interface2"))
-            return env.fail("cannot mirror tap to itself");
+            return ctx.fail("cannot mirror tap to itself");
         auto na = vmNic(*a, c.str("interface"));
-        if (!na.ok()) return env.fail(na.error().text());
+        if (!na.ok()) return ctx.fail(na.error().text());
         auto nb = vmNic(*b, c.str("interface2"));
-        if (!nb.ok()) return env.fail(nb.error().text());
+        if (!nb.ok()) return ctx.fail(nb.error().text());
         if (na->bridge != nb->bridge) {
-            return env.fail("interfaces on different bridges: " + na->bridge + " and " +
+            return ctx.fail("interfaces on different bridges: " + na->bridge + " and " +
                             nb->bridge);
         }
         src = na->tap;
         dst = nb->tap;
         bridge = na->bridge;
-        if (src.empty()) return env.fail("source tap is not on bridge");
-        if (dst.empty()) return env.fail("destination tap is not on bridge");
+        if (src.empty()) return ctx.fail("source tap is not on bridge");
+        if (dst.empty()) return ctx.fail("destination tap is not on bridge");
     } else {
         src = c.str("src");
         dst = c.str("dst");
         bridge = c.has("bridge") ? c.str("bridge") : std::string(runtime::kDefaultBridgeName);
     }
-    if (src == dst) return env.fail("cannot mirror tap to itself");
-    if (!sw) return env.fail("tap mirror needs the container runtime (not -runtime dry)");
-    okOrFail(env, tapMirrors(herd).add(*sw, env.ns, bridge, src, dst));
+    if (src == dst) return ctx.fail("cannot mirror tap to itself");
+    if (!sw) return ctx.fail("tap mirror needs the container runtime (not -runtime dry)");
+    okOrFail(ctx, herd.tapMirrors().add(*sw, ctx.ns(), bridge, src, dst));
 }
 
-void clearTapMirrorCommand(cli::Command& c, Env& env) {
-    Herd& herd = env.herd;
-    runtime::SwitchBackend* sw = runtimeOf(herd).switchBackend();
-    TapMirrors& tm = tapMirrors(herd);
+void clearTapMirrorCommand(cli::Command& c, CommandContext& ctx) {
+    Herd& herd = ctx.herd();
+    runtime::SwitchBackend* sw = herd.runtime().switchBackend();
+    TapMirrors& tm = herd.tapMirrors();
     if (c.has("vm")) {
-        Vm* vm = herd.vms.find(env.ns, c.str("vm"));
-        if (!vm) return env.fail("vm not found: " + c.str("vm"));
+        Vm* vm = herd.vms().find(ctx.ns(), c.str("vm"));
+        if (!vm) return ctx.fail("vm not found: " + c.str("vm"));
         const std::string which = c.str("interface");
         std::vector<std::string> dsts;
         if (which == std::string(kWildcard)) {
             for (const auto& n : vm->config.networks)
-                if (!n.tap.empty() && tm.isDestination(env.ns, n.tap)) dsts.push_back(n.tap);
+                if (!n.tap.empty() && tm.isDestination(ctx.ns(), n.tap)) dsts.push_back(n.tap);
         } else {
             auto nic = vmNic(*vm, which);
-            if (!nic.ok()) return env.fail(nic.error().text());
+            if (!nic.ok()) return ctx.fail(nic.error().text());
             dsts.push_back(nic->tap);
         }
         for (const auto& d : dsts)
-            if (auto r = tm.remove(sw, env.ns, d); !r.ok()) return env.fail(r.error().text());
-        return env.ok();
+            if (auto r = tm.remove(sw, ctx.ns(), d); !r.ok()) return ctx.fail(r.error().text());
+        return ctx.ok();
     }
-    if (c.has("name")) return okOrFail(env, tm.remove(sw, env.ns, c.str("name")));
-    okOrFail(env, tm.removeAll(sw, env.ns));
+    if (c.has("name")) return okOrFail(ctx, tm.remove(sw, ctx.ns(), c.str("name")));
+    okOrFail(ctx, tm.removeAll(sw, ctx.ns()));
 }
 
 }  // namespace herd

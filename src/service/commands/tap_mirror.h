@@ -6,7 +6,7 @@
 
 namespace herd {
 
-void tapMirrorCommand(cli::Command& c, Env& env);
-void clearTapMirrorCommand(cli::Command& c, Env& env);
+void tapMirrorCommand(cli::Command& c, CommandContext& ctx);
+void clearTapMirrorCommand(cli::Command& c, CommandContext& ctx);
 
 }  // namespace herd

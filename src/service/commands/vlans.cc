@@ -13,8 +13,8 @@ namespace {
 using cli::Command;
 
 // Ranges set in the default namespace are the global range (minimega).
-std::string rangeKey(const Env& env) {
-    return env.ns == kDefaultNamespace ? std::string() : env.ns;
+std::string rangeKey(const CommandContext& ctx) {
+    return ctx.ns() == kDefaultNamespace ? std::string() : ctx.ns();
 }
 
 // Parses a VLAN and range-checks it as the int64 it was parsed as: narrowing first would wrap
@@ -26,60 +26,60 @@ Result<int> parseVlan(const std::string& s) {
     return static_cast<int>(*vlan);
 }
 
-void vlansAdd(Command& c, Env& env) {
+void vlansAdd(Command& c, CommandContext& ctx) {
     auto vlan = parseVlan(c.str("vlan"));
-    if (!vlan.ok()) return env.fail(vlan.error().text());
-    okOrFail(env, env.herd.vlans.add(env.ns, c.str("alias"), *vlan));
+    if (!vlan.ok()) return ctx.fail(vlan.error().text());
+    okOrFail(ctx, ctx.herd().vlans().add(ctx.ns(), c.str("alias"), *vlan));
 }
 
-void vlansRange(Command& c, Env& env) {
-    VlanAliases& v = env.herd.vlans;
+void vlansRange(Command& c, CommandContext& ctx) {
+    VlanAliases& v = ctx.herd().vlans();
     if (c.has("min")) {
         auto min = go::atoi(c.str("min"));
         auto max = go::atoi(c.str("max"));
-        if (!min.ok() || !max.ok()) return env.fail("expected integer values for min/max");
+        if (!min.ok() || !max.ok()) return ctx.fail("expected integer values for min/max");
         // (sic: minimega's message for max <= min)
-        if (*max <= *min) return env.fail("expected min > max");
-        if (*min < 0 || *max > 4096) return env.fail("invalid VLAN range (0 <= min < max <= 4096)");
-        return okOrFail(env,
-                        v.setRange(rangeKey(env), static_cast<int>(*min), static_cast<int>(*max)));
+        if (*max <= *min) return ctx.fail("expected min > max");
+        if (*min < 0 || *max > 4096) return ctx.fail("invalid VLAN range (0 <= min < max <= 4096)");
+        return okOrFail(ctx,
+                        v.setRange(rangeKey(ctx), static_cast<int>(*min), static_cast<int>(*max)));
     }
     std::vector<std::vector<std::string>> rows;
-    if (auto r = v.range(rangeKey(env))) {
+    if (auto r = v.range(rangeKey(ctx))) {
         rows.push_back({std::to_string(r->min), std::to_string(r->max), std::to_string(r->next)});
     }
-    env.table({"min", "max", "next"}, std::move(rows));
+    ctx.table({"min", "max", "next"}, std::move(rows));
 }
 
-void vlansBlacklist(Command& c, Env& env) {
+void vlansBlacklist(Command& c, CommandContext& ctx) {
     if (c.has("vlan")) {
         auto vlan = parseVlan(c.str("vlan"));
-        if (!vlan.ok()) return env.fail(vlan.error().text());
-        return okOrFail(env, env.herd.vlans.blacklist(*vlan));
+        if (!vlan.ok()) return ctx.fail(vlan.error().text());
+        return okOrFail(ctx, ctx.herd().vlans().blacklist(*vlan));
     }
     std::vector<std::vector<std::string>> rows;
-    for (int v : env.herd.vlans.blacklisted()) rows.push_back({std::to_string(v)});
-    env.table({"vlan"}, std::move(rows));
+    for (int v : ctx.herd().vlans().blacklisted()) rows.push_back({std::to_string(v)});
+    ctx.table({"vlan"}, std::move(rows));
 }
 
-void cliVlans(Command& c, Env& env) {
-    if (c.flag("add")) return vlansAdd(c, env);
-    if (c.flag("range")) return vlansRange(c, env);
-    if (c.flag("blacklist")) return vlansBlacklist(c, env);
+void cliVlans(Command& c, CommandContext& ctx) {
+    if (c.flag("add")) return vlansAdd(c, ctx);
+    if (c.flag("range")) return vlansRange(c, ctx);
+    if (c.flag("blacklist")) return vlansBlacklist(c, ctx);
     std::vector<std::vector<std::string>> rows;
-    for (auto& [alias, vlan] : env.herd.vlans.aliases(env.ns))
+    for (auto& [alias, vlan] : ctx.herd().vlans().aliases(ctx.ns()))
         rows.push_back({alias, std::to_string(vlan)});
-    env.table({"alias", "vlan"}, std::move(rows));
+    ctx.table({"alias", "vlan"}, std::move(rows));
 }
 
-void cliClearVlans(Command& c, Env& env) {
+void cliClearVlans(Command& c, CommandContext& ctx) {
     std::string prefix = c.has("prefix") ? c.str("prefix") : std::string();
     if (prefix == kWildcard) {
-        env.herd.vlans.reset();
-        return env.ok();
+        ctx.herd().vlans().reset();
+        return ctx.ok();
     }
-    env.herd.vlans.clear(env.ns, prefix);
-    env.ok();
+    ctx.herd().vlans().clear(ctx.ns(), prefix);
+    ctx.ok();
 }
 
 }  // namespace

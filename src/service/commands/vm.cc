@@ -14,7 +14,7 @@ namespace herd {
 
 void addHandler(Herd& herd, cli::Handler h) {
     std::string first = h.patterns.empty() ? "" : h.patterns.front();
-    if (auto r = herd.table.add(std::move(h)); !r) {
+    if (auto r = herd.commands().add(std::move(h)); !r) {
         std::fprintf(stderr, "herd: bad command pattern `%s`: %s\n", first.c_str(),
                      r.error().text().c_str());
         std::abort();
@@ -33,29 +33,29 @@ cli::Handler makeHandler(std::string help_short, std::string help_long,
     return h;
 }
 
-void emitTable(Env& env, std::vector<std::string> header,
+void emitTable(CommandContext& ctx, std::vector<std::string> header,
                std::vector<std::vector<std::string>> rows, const std::string& error) {
-    auto r = env.response();
+    auto r = ctx.response();
     r.header = std::move(header);
     r.tabular = std::move(rows);
     r.error = error;
-    env.emit({std::move(r)});
+    ctx.emit({std::move(r)});
 }
 
-void okOrFail(Env& env, const Result<void>& r) {
+void okOrFail(CommandContext& ctx, const Result<void>& r) {
     if (r.ok())
-        env.ok();
+        ctx.ok();
     else
-        env.fail(r.error().text());
+        ctx.fail(r.error().text());
 }
 
 cli::SuggestFn vmSuggest(bool wild) {
-    return [wild](Env& env, const std::string& key, const std::string& typed) {
+    return [wild](CommandContext& ctx, const std::string& key, const std::string& typed) {
         std::vector<std::string> out;
         if (key != "vm") return out;
         if (wild && std::string(kWildcard).compare(0, typed.size(), typed) == 0)
             out.emplace_back(kWildcard);
-        for (Vm* vm : env.herd.vms.inNamespace(env.ns))
+        for (Vm* vm : ctx.herd().vms().inNamespace(ctx.ns()))
             if (vm->name.compare(0, typed.size(), typed) == 0) out.push_back(vm->name);
         return out;
     };
@@ -76,85 +76,86 @@ nlohmann::json vmData(const Vm& vm) {
             {"Pid", vm.pid}};
 }
 
-void cliVmInfo(cli::Command& c, Env& env) {
+void cliVmInfo(cli::Command& c, CommandContext& ctx) {
     const auto& cols = c.flag("summary") ? vmInfoSummaryColumns() : vmInfoColumns();
     std::vector<std::vector<std::string>> rows;
     nlohmann::json data = nlohmann::json::array();
-    for (Vm* vm : env.herd.vms.inNamespace(env.ns)) {
+    for (Vm* vm : ctx.herd().vms().inNamespace(ctx.ns())) {
         std::vector<std::string> row;
         for (auto& col : cols) {
-            auto v = vm->info(col, env.herd.vlans);
+            auto v = vm->info(col, ctx.herd().vlans());
             row.push_back(v.ok() ? *v : "N/A");
         }
         rows.push_back(std::move(row));
         data.push_back(vmData(*vm));
     }
-    auto r = env.response();
+    auto r = ctx.response();
     r.header = cols;
     r.tabular = std::move(rows);
     r.data = std::move(data);
-    env.emit({std::move(r)});
+    ctx.emit({std::move(r)});
 }
 
-void cliVmLaunch(cli::Command& c, Env& env) {
-    Namespace& ns = env.nspace();
-    if (!c.has("name")) return okOrFail(env, scheduleQueue(env.herd, ns));
+void cliVmLaunch(cli::Command& c, CommandContext& ctx) {
+    Namespace& ns = ctx.nspace();
+    if (!c.has("name")) return okOrFail(ctx, scheduleQueue(ctx.herd(), ns));
 
     VmConfig cfg = ns.vm_config;
     if (c.has("config")) {
         auto it = ns.saved_configs.find(c.str("config"));
         if (it == ns.saved_configs.end())
-            return env.fail(fmt::format("config {} does not exist", c.str("config")));
+            return ctx.fail(fmt::format("config {} does not exist", c.str("config")));
         cfg = it->second;
     }
-    if (c.flag("kvm")) return env.fail("herd only runs containers: use `vm launch container`");
+    if (c.flag("kvm")) return ctx.fail("herd only runs containers: use `vm launch container`");
 
-    auto r = queueVms(env.herd, ns, c.str("name"), VmType::Container, std::move(cfg));
-    if (r.ok() && !ns.queueing) r = scheduleQueue(env.herd, ns);
-    okOrFail(env, r);
+    auto r = queueVms(ctx.herd(), ns, c.str("name"), VmType::Container, std::move(cfg));
+    if (r.ok() && !ns.queueing) r = scheduleQueue(ctx.herd(), ns);
+    okOrFail(ctx, r);
 }
 
-void cliVmTag(cli::Command& c, Env& env) {
+void cliVmTag(cli::Command& c, CommandContext& ctx) {
     std::string key = c.has("key") ? c.str("key") : std::string(kWildcard);
     const std::string& target = c.str("vm");
     if (c.has("value")) {
-        if (key == kWildcard) return env.fail("cannot assign to wildcard");
+        if (key == kWildcard) return ctx.fail("cannot assign to wildcard");
         std::string value = c.str("value");
-        return okOrFail(env, applyTarget(env.herd, env.ns, target,
+        return okOrFail(ctx, applyTarget(ctx.herd(), ctx.ns(), target,
                                          [&](Vm& vm, bool, std::vector<std::string>&) {
                                              vm.tags()[key] = value;
                                              return true;
                                          }));
     }
     std::vector<std::vector<std::string>> rows;
-    auto r = applyTarget(env.herd, env.ns, target, [&](Vm& vm, bool, std::vector<std::string>&) {
-        if (key == kWildcard) {
-            for (auto& [k, v] : vm.tags()) rows.push_back({vm.name, k, v});
-        } else {
-            auto it = vm.tags().find(key);
-            rows.push_back({vm.name, it == vm.tags().end() ? std::string() : it->second});
-        }
-        return true;
-    });
+    auto r =
+        applyTarget(ctx.herd(), ctx.ns(), target, [&](Vm& vm, bool, std::vector<std::string>&) {
+            if (key == kWildcard) {
+                for (auto& [k, v] : vm.tags()) rows.push_back({vm.name, k, v});
+            } else {
+                auto it = vm.tags().find(key);
+                rows.push_back({vm.name, it == vm.tags().end() ? std::string() : it->second});
+            }
+            return true;
+        });
     std::vector<std::string> header = key == kWildcard
                                           ? std::vector<std::string>{"name", "tag", "value"}
                                           : std::vector<std::string>{"name", "value"};
-    emitTable(env, std::move(header), std::move(rows), r.ok() ? "" : r.error().text());
+    emitTable(ctx, std::move(header), std::move(rows), r.ok() ? "" : r.error().text());
 }
 
-void cliClearVmTag(cli::Command& c, Env& env) {
+void cliClearVmTag(cli::Command& c, CommandContext& ctx) {
     std::string target = c.has("vm") ? c.str("vm") : std::string(kWildcard);
     // minimega reads the wrong key here and always clears every tag; herd
     // clears the tag named.
     std::string key = c.has("tag") ? c.str("tag") : std::string(kWildcard);
-    okOrFail(env,
-             applyTarget(env.herd, env.ns, target, [&](Vm& vm, bool, std::vector<std::string>&) {
-                 if (key == kWildcard)
-                     vm.tags().clear();
-                 else
-                     vm.tags().erase(key);
-                 return true;
-             }));
+    okOrFail(ctx, applyTarget(ctx.herd(), ctx.ns(), target,
+                              [&](Vm& vm, bool, std::vector<std::string>&) {
+                                  if (key == kWildcard)
+                                      vm.tags().clear();
+                                  else
+                                      vm.tags().erase(key);
+                                  return true;
+                              }));
 }
 
 const char* kTargetHelp =
@@ -193,8 +194,8 @@ void registerVmCommands(Herd& herd) {
                         "state; with the wildcard only BUILDING and PAUSED VMs are started.\n\n") +
                 kTargetHelp,
             {"vm <start,> <vm target>"},
-            [](cli::Command& c, Env& env) {
-                okOrFail(env, startVms(env.herd, env.ns, c.str("vm")));
+            [](cli::Command& c, CommandContext& ctx) {
+                okOrFail(ctx, startVms(ctx.herd(), ctx.ns(), c.str("vm")));
             },
             vmSuggest(true)));
     addHandler(herd,
@@ -202,8 +203,8 @@ void registerVmCommands(Herd& herd) {
                    "stop/pause virtual machines",
                    std::string("Pause RUNNING VMs; `vm start` resumes them.\n\n") + kTargetHelp,
                    {"vm <stop,> <vm target>"},
-                   [](cli::Command& c, Env& env) {
-                       okOrFail(env, stopVms(env.herd, env.ns, c.str("vm")));
+                   [](cli::Command& c, CommandContext& ctx) {
+                       okOrFail(ctx, stopVms(ctx.herd(), ctx.ns(), c.str("vm")));
                    },
                    vmSuggest(true)));
     addHandler(herd,
@@ -212,8 +213,8 @@ void registerVmCommands(Herd& herd) {
                    std::string("Kill VMs (BUILDING, RUNNING or PAUSED); they become QUIT.\n\n") +
                        kTargetHelp,
                    {"vm <kill,> <vm target>"},
-                   [](cli::Command& c, Env& env) {
-                       okOrFail(env, killVms(env.herd, env.ns, c.str("vm")));
+                   [](cli::Command& c, CommandContext& ctx) {
+                       okOrFail(ctx, killVms(ctx.herd(), ctx.ns(), c.str("vm")));
                    },
                    vmSuggest(true)));
     addHandler(
@@ -224,12 +225,12 @@ void registerVmCommands(Herd& herd) {
                         "every such VM of the namespace is flushed.\n\n") +
                 kTargetHelp,
             {"vm <flush,>", "vm <flush,> <vm target>"},
-            [](cli::Command& c, Env& env) {
+            [](cli::Command& c, CommandContext& ctx) {
                 if (!c.has("vm")) {
-                    flushAll(env.herd, env.ns);
-                    return env.ok();
+                    flushAll(ctx.herd(), ctx.ns());
+                    return ctx.ok();
                 }
-                okOrFail(env, flushVms(env.herd, env.ns, c.str("vm")));
+                okOrFail(ctx, flushVms(ctx.herd(), ctx.ns(), c.str("vm")));
             },
             vmSuggest(true)));
     addHandler(

@@ -8,29 +8,29 @@ namespace herd {
 
 namespace {
 
-void cliVmConfig(cli::Command& c, Env& env) {
-    Namespace& ns = env.nspace();
+void cliVmConfig(cli::Command& c, CommandContext& ctx) {
+    Namespace& ns = ctx.nspace();
     if (c.flag("save")) {
         ns.saved_configs[c.str("name")] = ns.vm_config;
-        return env.ok();
+        return ctx.ok();
     }
     if (c.flag("restore")) {
         if (c.has("name")) {
             auto it = ns.saved_configs.find(c.str("name"));
             if (it == ns.saved_configs.end())
-                return env.fail(fmt::format("config {} does not exist", c.str("name")));
+                return ctx.fail(fmt::format("config {} does not exist", c.str("name")));
             ns.vm_config = it->second;
-            return env.ok();
+            return ctx.ok();
         }
-        if (ns.saved_configs.empty()) return env.fail("no vm configs saved");
+        if (ns.saved_configs.empty()) return ctx.fail("no vm configs saved");
         std::string out;
         for (auto& [name, _] : ns.saved_configs) out += name + "\n";
-        return env.reply(out);
+        return ctx.reply(out);
     }
     if (c.flag("clone")) {
         const std::string& target = c.str("vm");
-        Vm* found = env.herd.vms.find(ns.name, target);
-        if (!found) return env.fail(fmt::format("vm not found: {}", target));
+        Vm* found = ctx.herd().vms().find(ns.name, target);
+        if (!found) return ctx.fail(fmt::format("vm not found: {}", target));
         // The VM's own fields, the current KVM ones (a container has none).
         VmConfig cfg = found->config;
         for (auto& f : configFields())
@@ -41,12 +41,12 @@ void cliVmConfig(cli::Command& c, Env& env) {
         std::vector<std::string> raw;
         for (auto& n : cfg.networks) raw.push_back(n.raw);
         ns.vm_config = cfg;
-        if (raw.empty()) return env.ok();
+        if (raw.empty()) return ctx.ok();
         auto r = findConfigField("networks")
-                     ->value.set(ns.vm_config, raw, configContext(env.herd, ns.name));
-        return okOrFail(env, r);
+                     ->value.set(ns.vm_config, raw, configContext(ctx.herd(), ns.name));
+        return okOrFail(ctx, r);
     }
-    env.reply(ns.vm_config.summary());
+    ctx.reply(ns.vm_config.summary());
 }
 
 // The handler of one `vm config <field>`.
@@ -80,39 +80,39 @@ cli::Handler fieldHandler(const ConfigField& f) {
         }
     }
     const std::string name = f.name;
-    h.call = [name, list_key](cli::Command& c, Env& env) {
+    h.call = [name, list_key](cli::Command& c, CommandContext& ctx) {
         const FieldValue& f = findConfigField(name)->value;
-        VmConfig& cfg = env.nspace().vm_config;
+        VmConfig& cfg = ctx.nspace().vm_config;
         std::vector<std::string> args;
         switch (f.arity) {
             case FieldArity::One:
-                if (!c.has("value")) return env.reply(f.get(cfg));
+                if (!c.has("value")) return ctx.reply(f.get(cfg));
                 args = {c.str("value")};
                 break;
             case FieldArity::Bool:
-                if (!c.flag("true") && !c.flag("false")) return env.reply(f.get(cfg));
+                if (!c.flag("true") && !c.flag("false")) return ctx.reply(f.get(cfg));
                 args = {c.flag("true") ? "true" : "false"};
                 break;
             case FieldArity::List:
-                if (c.list(list_key).empty()) return env.reply(f.get(cfg));
+                if (c.list(list_key).empty()) return ctx.reply(f.get(cfg));
                 args = c.list(list_key);
                 break;
             case FieldArity::Map: {
-                if (!c.has("key")) return env.reply(f.get(cfg));
+                if (!c.has("key")) return ctx.reply(f.get(cfg));
                 if (!c.has("value")) {
                     // minimega looks up the wrong key here and prints
                     // nothing; herd prints the entry.
-                    return env.reply(f.lookup(cfg, c.str("key")));
+                    return ctx.reply(f.lookup(cfg, c.str("key")));
                 }
                 args = {c.str("key"), c.str("value")};
                 break;
             }
             case FieldArity::Pairs:
-                if (!c.has("match")) return env.reply(f.get(cfg));
+                if (!c.has("match")) return ctx.reply(f.get(cfg));
                 args = {c.str("match"), c.str("replacement")};
                 break;
         }
-        okOrFail(env, f.set(cfg, args, configContext(env.herd, env.ns)));
+        okOrFail(ctx, f.set(cfg, args, configContext(ctx.herd(), ctx.ns())));
     };
     return h;
 }
@@ -141,12 +141,12 @@ void registerVmConfigCommands(Herd& herd) {
     clear.patterns = {"clear vm config"};
     for (auto& name : clearableFields())
         clear.patterns.push_back("clear vm config <" + name + ",>");
-    clear.call = [](cli::Command& c, Env& env) {
+    clear.call = [](cli::Command& c, CommandContext& ctx) {
         std::string mask;
         for (auto& [k, v] : c.bools)
             if (v) mask = k;
-        env.nspace().vm_config.clear(mask);
-        env.ok();
+        ctx.nspace().vm_config.clear(mask);
+        ctx.ok();
     };
     addHandler(herd, std::move(clear));
 
@@ -154,13 +154,13 @@ void registerVmConfigCommands(Herd& herd) {
                          "remove tags for newly launched VMs",
                          "Remove one tag from `vm config tags`, or all of them with `all`.",
                          {"clear vm config tag <key>"},
-                         [](cli::Command& c, Env& env) {
-                             auto& tags = env.nspace().vm_config.tags;
+                         [](cli::Command& c, CommandContext& ctx) {
+                             auto& tags = ctx.nspace().vm_config.tags;
                              if (c.str("key") == "all")
                                  tags.clear();
                              else
                                  tags.erase(c.str("key"));
-                             env.ok();
+                             ctx.ok();
                          },
                          nullptr));
 }

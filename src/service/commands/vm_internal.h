@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "cli/table.h"
-#include "service/env.h"
+#include "service/command_context.h"
 
 namespace herd {
 
@@ -17,11 +17,11 @@ cli::Handler makeHandler(std::string help_short, std::string help_long,
 void addHandler(Herd& herd, cli::Handler h);
 
 // Emits one response holding a table and an error (either may be empty).
-void emitTable(Env& env, std::vector<std::string> header,
+void emitTable(CommandContext& ctx, std::vector<std::string> header,
                std::vector<std::vector<std::string>> rows, const std::string& error);
 
 // Emits an error when `r` failed, a silent success otherwise.
-void okOrFail(Env& env, const Result<void>& r);
+void okOrFail(CommandContext& ctx, const Result<void>& r);
 
 // Suggests VM names of the namespace (and `all` when `wild`).
 cli::SuggestFn vmSuggest(bool wild);

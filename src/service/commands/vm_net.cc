@@ -20,30 +20,30 @@ using cli::Command;
 // minimega rewrites the instance's config file after either command
 // (beneath the base, as the runtime writes it; absent under unit tests).
 void rewriteConfig(const Herd& herd, const Vm& vm) {
-    if (!herd.base_dir) return;
+    if (!herd.baseDir()) return;
     const std::string dir = std::to_string(vm.id);
-    auto st = herd.base_dir->lstat(dir);
+    auto st = herd.baseDir()->lstat(dir);
     if (!st.ok() || !S_ISDIR(st->st_mode)) return;
-    (void)herd.base_dir->writeFile(dir + "/config", vm.config.configFile(), 0755);
+    (void)herd.baseDir()->writeFile(dir + "/config", vm.config.configFile(), 0755);
 }
 
-void cliVmNet(Command& c, Env& env) {
+void cliVmNet(Command& c, CommandContext& ctx) {
     const bool connect = c.flag("connect");
     auto pos = go::atoi(c.str("tap"));
-    if (!pos.ok()) return env.fail(pos.error().text());
+    if (!pos.ok()) return ctx.fail(pos.error().text());
     int vlan = kDisconnectedVlan;
     std::string alias;
     if (connect) {
         // As minimega: the VLAN is resolved (an alias allocated) first.
-        auto v = env.herd.vlans.lookup(env.ns, c.str("vlan"));
-        if (!v.ok()) return env.fail(v.error().text());
+        auto v = ctx.herd().vlans().lookup(ctx.ns(), c.str("vlan"));
+        if (!v.ok()) return ctx.fail(v.error().text());
         vlan = *v;
         alias = go::atoi(c.str("vlan")).ok() ? std::to_string(vlan) : c.str("vlan");
     }
     const std::string bridge = c.has("bridge") ? c.str("bridge") : std::string();
-    Runtime& rt = runtimeOf(env.herd);
+    Runtime& rt = ctx.herd().runtime();
     auto r = applyTarget(
-        env.herd, env.ns, c.str("vm"), [&](Vm& vm, bool, std::vector<std::string>& errors) {
+        ctx.herd(), ctx.ns(), c.str("vm"), [&](Vm& vm, bool, std::vector<std::string>& errors) {
             auto& nets = vm.config.networks;
             if (*pos < 0 || static_cast<size_t>(*pos) >= nets.size()) {
                 bool live = inStates(vm.state, static_cast<unsigned>(VmState::Running) |
@@ -62,19 +62,19 @@ void cliVmNet(Command& c, Env& env) {
                 errors.push_back(m.error().text());
                 return true;
             }
-            rewriteConfig(env.herd, vm);
+            rewriteConfig(ctx.herd(), vm);
             return true;
         });
-    okOrFail(env, r);
+    okOrFail(ctx, r);
 }
 
 cli::SuggestFn vmNetSuggest() {
     auto vms = vmSuggest(true);
-    return [vms](Env& env, const std::string& key, const std::string& typed) {
-        if (key == "vm") return vms(env, key, typed);
+    return [vms](CommandContext& ctx, const std::string& key, const std::string& typed) {
+        if (key == "vm") return vms(ctx, key, typed);
         std::vector<std::string> out;
         if (key == "vlan") {
-            for (auto& [alias, _] : env.herd.vlans.aliases(env.ns))
+            for (auto& [alias, _] : ctx.herd().vlans().aliases(ctx.ns()))
                 if (alias.compare(0, typed.size(), typed) == 0) out.push_back(alias);
         }
         return out;

@@ -9,17 +9,18 @@ namespace herd {
 
 namespace {
 
-void webCommand(cli::Command& c, Env& env) {
-    if (!env.herd.web) return env.fail("this daemon has no web server");
-    WebControl& web = *env.herd.web;
+void webCommand(cli::Command& c, CommandContext& ctx) {
+    WebControl* server = ctx.herd().daemon().web();
+    if (!server) return ctx.fail("this daemon has no web server");
+    WebControl& web = *server;
     // One pattern: `web stop` and `web <address>` would overlap.
-    if (c.str("address") == "stop") return okOrFail(env, web.stop());
+    if (c.str("address") == "stop") return okOrFail(ctx, web.stop());
     if (c.has("address")) {
         auto r = web.start(c.str("address"));
-        if (!r.ok()) return env.fail(r.error().text());
-        return env.reply(*r);
+        if (!r.ok()) return ctx.fail(r.error().text());
+        return ctx.reply(*r);
     }
-    env.reply(web.status());
+    ctx.reply(web.status());
 }
 
 }  // namespace
