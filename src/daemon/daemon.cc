@@ -35,6 +35,7 @@
 #include "daemon/server.h"
 #include "service/cc.h"
 #include "service/executor.h"
+#include "service/guest_mounts.h"
 #include "service/herd.h"
 #include "service/hostnet.h"
 #include "service/vm_ops.h"
@@ -249,6 +250,138 @@ class DaemonHooks final : public DaemonLink {
     std::function<void(int)> quit_;
 };
 
+// What stops the daemon, seen on the io thread: SIGTERM, SIGHUP, SIGINT
+// (which at an interactive prompt only abandons the line, as minimega's
+// prompt does) and the timer of `quit <delay>`. Each calls `stop` with the
+// reason.
+class StopTriggers {
+  public:
+    StopTriggers(asio::io_context& io, Prompt* prompt, std::function<void(std::string)> stop)
+        : io_(io),
+          signals_(io, SIGINT, SIGTERM, SIGHUP),
+          quit_timer_(io),
+          prompt_(prompt),
+          stop_(std::move(stop)) {
+        awaitSignal();
+    }
+
+    // `quit [n]`, called on the command thread while the command runs; its
+    // reply is still delivered: shutdown waits for the command to finish and
+    // then flushes every client's queued replies.
+    void quit(int delay_s) {
+        if (delay_s <= 0) return stop_("quit");
+        asio::post(io_, [this, delay_s] {
+            quit_timer_.expires_after(std::chrono::seconds(delay_s));
+            quit_timer_.async_wait([this](const boost::system::error_code& ec) {
+                if (!ec) stop_("quit");
+            });
+        });
+    }
+
+    // On the io thread, once stopping: nothing more fires.
+    void cancel() {
+        boost::system::error_code ec;
+        signals_.cancel(ec);
+        quit_timer_.cancel();
+    }
+
+  private:
+    void awaitSignal() {
+        signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+            if (ec) return;
+            if (sig == SIGINT && prompt_ && prompt_->interactive()) {
+                prompt_->interrupt();
+                return awaitSignal();
+            }
+            HERD_LOG(warn, "caught signal {}, shutting down", strsignal(sig));
+            stop_(fmt::format("signal {}", strsignal(sig)));
+        });
+    }
+
+    asio::io_context& io_;
+    asio::signal_set signals_;
+    asio::steady_timer quit_timer_;
+    Prompt* prompt_;
+    std::function<void(std::string)> stop_;
+};
+
+Options optionsOf(const Flags& flags) {
+    Options opts;
+    opts.base = flags.base;
+    opts.filepath = flags.filepath.empty() ? flags.base + "/files" : flags.filepath;
+    opts.prefix = flags.prefix;
+    opts.cgroup = flags.cgroup;
+    opts.self_exe = selfExe();
+    return opts;
+}
+
+RuntimeFlags runtimeFlagsOf(const Flags& flags, const std::string& token,
+                            std::shared_ptr<unique_fd> prefix_claim) {
+    RuntimeFlags rf;
+    rf.kind = flags.runtime;
+    rf.image = flags.image;
+    rf.console_address = flags.console_addr;
+    rf.console_token = token;
+    rf.net.kind = flags.switch_kind;
+    rf.net.ovsdb = flags.ovsdb;
+    rf.net.ovs_datapath = flags.ovs_datapath;
+    rf.prefix_claim = std::move(prefix_claim);
+    return rf;
+}
+
+// The web page's files: -webroot, or web/ beside the herd binary.
+std::string webRootOf(const Flags& flags, const Options& opts) {
+    if (!flags.web_root.empty()) return flags.web_root;
+    auto slash = opts.self_exe.rfind('/');
+    return (slash == std::string::npos ? std::string(".") : opts.self_exe.substr(0, slash)) +
+           "/web";
+}
+
+// The pid file, the control socket (bound through the base's descriptor, not
+// by its path looked up again), and the web page when -web asks for it; says
+// where the web page and TCP consoles are. On an error nothing listens.
+Result<void> startListening(const Flags& flags, const Options& opts, BaseLock& lock, Server& server,
+                            web::WebServer& web, const std::string& token,
+                            const std::string& token_file) {
+    HERD_TRY(lock.writePid());
+    HERD_TRY(server.listen(opts.base + "/minimega", lock.dir()->viaFd("minimega")));
+    if (!flags.web.empty()) {
+        if (auto r = web.listen(flags.web); !r.ok()) {
+            server.removeSocketFile();
+            return Error::msg("web: " + r.error().text());
+        }
+        std::printf("web: listening on %s?token=%s\n", web.url().c_str(), token.c_str());
+        std::printf("web: token %s (also in %s/web.url)\n", token.c_str(), opts.base.c_str());
+        std::fflush(stdout);
+    }
+    if (!flags.console_addr.empty()) {
+        std::printf(
+            "console: TCP consoles on %s (vm info's console_port); a viewer sends the "
+            "token (%s) as its first line\n",
+            flags.console_addr.c_str(), token_file.c_str());
+        std::fflush(stdout);
+    }
+    return Ok();
+}
+
+// Containers die with the daemon (minimega's teardown): every namespace's
+// VMs are killed and flushed on the command thread, while the io thread
+// still runs their consoles.
+void stopContainers(CommandThread& cmd, Herd& herd) {
+    auto done = std::make_shared<std::promise<void>>();
+    auto fut = done->get_future();
+    if (cmd.post([&herd, done] {
+            (void)destroyNamespace(herd, "all");
+            hostnetShutdown(herd);  // dnsmasq, DHCP clients; before the switches go
+            // Kills what still runs; whatever comes after is refused.
+            herd.setRuntime(makeUnavailableRuntime("the daemon is shutting down"));
+            forgetPrefix(*herd.baseDir());  // nothing with the prefix is left
+            done->set_value();
+        })) {
+        fut.wait_for(std::chrono::seconds(60));
+    }
+}
+
 }  // namespace
 
 int runDaemon(const Flags& flags) {
@@ -258,12 +391,7 @@ int runDaemon(const Flags& flags) {
     raiseFileLimit();
     if (::geteuid() != 0) HERD_LOG(warn, "not running as root");
 
-    Options opts;
-    opts.base = flags.base;
-    opts.filepath = flags.filepath.empty() ? flags.base + "/files" : flags.filepath;
-    opts.prefix = flags.prefix;
-    opts.cgroup = flags.cgroup;
-    opts.self_exe = selfExe();
+    const Options opts = optionsOf(flags);
 
     auto lock = BaseLock::acquire(opts.base, flags.force);
     if (!lock.ok()) {
@@ -288,6 +416,9 @@ int runDaemon(const Flags& flags) {
 
     Herd herd(opts);
     herd.setDirs(lock->dir(), *files);
+    // `cc mount`s a killed daemon left on host directories.
+    if (auto r = nukeGuestMounts(*lock->dir()); !r.ok())
+        HERD_LOG(warn, "cc mount: leftovers: {}", r.error().text());
     registerAllCommands(herd);
     Executor exec(herd);
 
@@ -309,15 +440,6 @@ int runDaemon(const Flags& flags) {
     warmReactor(io);
     CommandThread cmd;
     Server server(io, cmd, exec, herd.options().hostname);
-    RuntimeFlags rf;
-    rf.kind = flags.runtime;
-    rf.image = flags.image;
-    rf.console_address = flags.console_addr;
-    rf.console_token = token;
-    rf.net.kind = flags.switch_kind;
-    rf.net.ovsdb = flags.ovsdb;
-    rf.net.ovs_datapath = flags.ovs_datapath;
-    rf.prefix_claim = *claim;
     // What the service layer asks of this daemon (service/daemon_link.h).
     // Detached again before anything it points to goes.
     DaemonHooks hooks(io, cmd);
@@ -326,28 +448,23 @@ int runDaemon(const Flags& flags) {
         Herd& herd;
         ~Detach() { herd.attachDaemon(nullptr); }
     } detach{herd};
-    herd.setRuntime(makeRuntime(rf, herd, io, [&cmd, &herd](std::function<void()> job) {
-        // A runtime event (a container exited) changes VMs as a command does.
-        cmd.post([&herd, job = std::move(job)] {
-            job();
-            herd.daemon().changed();
-        });
-    }));
+    herd.setRuntime(makeRuntime(runtimeFlagsOf(flags, token, *claim), herd, io,
+                                [&cmd, &herd](std::function<void()> job) {
+                                    // A runtime event (a container exited) changes VMs as a command
+                                    // does.
+                                    cmd.post([&herd, job = std::move(job)] {
+                                        job();
+                                        herd.daemon().changed();
+                                    });
+                                }));
     attachCc(herd);
 
-    // The web page (issue 6): started by -web or the `web` command.
-    std::string web_root = flags.web_root;
-    if (web_root.empty()) {
-        auto slash = opts.self_exe.rfind('/');
-        web_root =
-            (slash == std::string::npos ? std::string(".") : opts.self_exe.substr(0, slash)) +
-            "/web";
-    }
+    // The web page: started by -web or the `web` command.
     web::WebServer web(
         io,
         web::Backend{herd, exec,
                      [&cmd](std::function<void()> job) { return cmd.post(std::move(job)); }},
-        web_root, token, opts.base + "/web.url");
+        webRootOf(flags, opts), token, opts.base + "/web.url");
     hooks.setWeb(web.control(), [&web] { web.changed(); });
 
     ShutdownLatch latch;
@@ -357,73 +474,18 @@ int runDaemon(const Flags& flags) {
         latch.request(reason);
         if (prompt) prompt->stop();
     };
-
     server.setStoppingProbe([&latch] { return latch.flag().load(); });
-
-    asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
-    std::function<void(const boost::system::error_code&, int)> onSignal =
-        [&](const boost::system::error_code& ec, int sig) {
-            if (ec) return;
-            // ^C at an interactive prompt abandons the line (minimega's prompt
-            // does the same); `quit`, ^D or SIGTERM stop the daemon.
-            if (sig == SIGINT && prompt && prompt->interactive()) {
-                prompt->interrupt();
-                signals.async_wait(onSignal);
-                return;
-            }
-            HERD_LOG(warn, "caught signal {}, shutting down", strsignal(sig));
-            requestShutdown(fmt::format("signal {}", strsignal(sig)));
-        };
-    signals.async_wait(onSignal);
+    // `quit`, ^D, SIGTERM or SIGHUP stop the daemon.
+    StopTriggers triggers(io, prompt.get(), requestShutdown);
+    hooks.setQuit([&triggers](int delay_s) { triggers.quit(delay_s); });
 
     // Signals are handled before the socket exists: a client that sees the
     // socket may signal us at once. The pid file is written first, too.
-    if (auto r = lock->writePid(); !r.ok()) {
+    if (auto r = startListening(flags, opts, *lock, server, web, token, token_file); !r.ok()) {
         reportError(r.error().text());
         lock->release();
         return 1;
     }
-    // Bound through the base's descriptor, not by its path looked up again.
-    if (auto r = server.listen(opts.base + "/minimega", lock->dir()->viaFd("minimega")); !r.ok()) {
-        reportError(r.error().text());
-        lock->release();
-        return 1;
-    }
-    if (!flags.web.empty()) {
-        if (auto r = web.listen(flags.web); !r.ok()) {
-            reportError("web: " + r.error().text());
-            server.removeSocketFile();
-            lock->release();
-            return 1;
-        }
-        std::printf("web: listening on %s?token=%s\n", web.url().c_str(), token.c_str());
-        std::printf("web: token %s (also in %s/web.url)\n", token.c_str(), opts.base.c_str());
-        std::fflush(stdout);
-    }
-    if (!flags.console_addr.empty()) {
-        std::printf(
-            "console: TCP consoles on %s (vm info's console_port); a viewer sends the "
-            "token (%s) as its first line\n",
-            flags.console_addr.c_str(), token_file.c_str());
-        std::fflush(stdout);
-    }
-
-    // `quit [n]`, called on the command thread while the command runs; its
-    // reply is still delivered: shutdown waits for the command to finish and
-    // then flushes every client's queued replies.
-    asio::steady_timer quit_timer(io);
-    hooks.setQuit([&](int delay_s) {
-        if (delay_s <= 0) {
-            requestShutdown("quit");
-            return;
-        }
-        asio::post(io, [&, delay_s] {
-            quit_timer.expires_after(std::chrono::seconds(delay_s));
-            quit_timer.async_wait([&](const boost::system::error_code& ec) {
-                if (!ec) requestShutdown("quit");
-            });
-        });
-    });
 
     auto work = asio::make_work_guard(io);
     cmd.start();
@@ -442,28 +504,10 @@ int runDaemon(const Flags& flags) {
     std::string reason = latch.wait();
     HERD_LOG(info, "shutting down: {}", reason);
 
-    // Containers die with the daemon (minimega's teardown): every namespace's
-    // VMs are killed and flushed on the command thread, while the io thread
-    // still runs their consoles.
-    {
-        auto done = std::make_shared<std::promise<void>>();
-        auto fut = done->get_future();
-        if (cmd.post([&herd, done] {
-                (void)destroyNamespace(herd, "all");
-                hostnetShutdown(herd);  // dnsmasq, DHCP clients; before the switches go
-                // Kills what still runs; whatever comes after is refused.
-                herd.setRuntime(makeUnavailableRuntime("the daemon is shutting down"));
-                forgetPrefix(*herd.baseDir());  // nothing with the prefix is left
-                done->set_value();
-            })) {
-            fut.wait_for(std::chrono::seconds(60));
-        }
-    }
+    stopContainers(cmd, herd);
     bool cmd_stopped = cmd.stop(std::chrono::seconds(5));
     asio::post(io, [&] {
-        boost::system::error_code ec;
-        signals.cancel(ec);
-        quit_timer.cancel();
+        triggers.cancel();
         // Web connections first (their consoles are gone already), then
         // the control socket's clients.
         web.shutdown(std::chrono::seconds(1), [&] {

@@ -19,6 +19,7 @@
 #include "runtime/hostcheck.h"
 #include "service/container_runtime.h"
 #include "service/dry_runtime.h"
+#include "service/guest_mounts.h"
 #include "service/hostnet.h"
 
 namespace herd::daemon {
@@ -204,8 +205,13 @@ int nukeStandalone(const Options& options, const runtime::SwitchOptions& net, bo
             status = 1;
         }
     }
-    // dnsmasq servers and tap DHCP clients by their records; user-named taps.
+    // dnsmasq servers and tap DHCP clients by their records; user-named
+    // taps; `cc mount`s of the containers' root filesystems.
     if (base) {
+        if (auto r = nukeGuestMounts(*base); !r.ok()) {
+            std::fprintf(stderr, "herd: nuke: %s\n", r.error().text().c_str());
+            status = 1;
+        }
         if (auto r = nukeHostNet(*base, opts.prefix); !r.ok()) {
             std::fprintf(stderr, "herd: nuke: %s\n", r.error().text().c_str());
             status = 1;

@@ -1,5 +1,7 @@
 #include "service/container_runtime.h"
 
+#include "runtime/guest_mount.h"
+
 #include <malloc.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -518,6 +520,13 @@ std::vector<int> ContainerRuntime::procs(const Vm& vm) {
 std::shared_ptr<runtime::Console> ContainerRuntime::console(const Vm& vm) {
     auto* c = find(vm.id);
     return c ? c->console() : nullptr;
+}
+
+Result<runtime::GuestMount> ContainerRuntime::mountRoot(const Vm& vm, const std::string& target) {
+    auto* c = find(vm.id);
+    if (!c || !c->running() || !inStates(vm.state, kKillable))
+        return Error::msg("vm not running: " + vm.name);
+    return runtime::mountGuestRoot(c->pidfd(), target);
 }
 
 std::vector<std::string> ContainerRuntime::nicHostNames(const Vm& vm) const {

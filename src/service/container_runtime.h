@@ -77,6 +77,7 @@ class ContainerRuntime : public Runtime {
     Result<runtime::CgroupStats> stats(const Vm& vm) override;
     std::vector<int> procs(const Vm& vm) override;
     std::shared_ptr<runtime::Console> console(const Vm& vm) override;
+    Result<runtime::GuestMount> mountRoot(const Vm& vm, const std::string& target) override;
     std::vector<std::string> nicHostNames(const Vm& vm) const override;
     // Command thread only.
     runtime::SwitchBackend* switchBackend() override { return switch_.get(); }

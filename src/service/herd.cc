@@ -5,6 +5,7 @@
 #include "service/capture.h"
 #include "service/cc.h"
 #include "service/dry_runtime.h"
+#include "service/guest_mounts.h"
 #include "service/hostnet.h"
 #include "service/tap_mirror.h"
 
@@ -61,6 +62,15 @@ CaptureService& Herd::captures() {
 TapMirrors& Herd::tapMirrors() {
     if (!tap_mirrors_) tap_mirrors_ = std::make_shared<TapMirrors>();
     return *tap_mirrors_;
+}
+
+GuestMounts& Herd::guestMounts() {
+    if (!guest_mounts_) guest_mounts_ = std::make_shared<GuestMounts>(base_dir_);
+    return *guest_mounts_;
+}
+
+void Herd::dropGuestMounts() {
+    guest_mounts_.reset();
 }
 
 void Herd::dropCc() {

@@ -20,6 +20,7 @@ namespace herd {
 class CaptureService;
 class CcService;
 class Dir;
+class GuestMounts;
 class HostNet;
 class TapMirrors;
 
@@ -102,9 +103,13 @@ class Herd {
     CaptureService* capturesIfAny() { return captures_.get(); }
     TapMirrors& tapMirrors();
     TapMirrors* tapMirrorsIfAny() { return tap_mirrors_.get(); }
+    // `cc mount`s (service/guest_mounts.h).
+    GuestMounts& guestMounts();
+    GuestMounts* guestMountsIfAny() { return guest_mounts_.get(); }
     // Drops a service (the daemon's shutdown; the next use makes a new one).
     void dropCc();
     void dropHostnet();
+    void dropGuestMounts();
 
   private:
     Options opts_;
@@ -124,6 +129,7 @@ class Herd {
     std::shared_ptr<HostNet> hostnet_;
     std::shared_ptr<CaptureService> captures_;
     std::shared_ptr<TapMirrors> tap_mirrors_;
+    std::shared_ptr<GuestMounts> guest_mounts_;
 };
 
 // The version string `version` prints and `-version` shows.

@@ -1,5 +1,7 @@
 #include "service/vm.h"
 
+#include "runtime/guest_mount.h"
+
 #include <fmt/format.h>
 
 #include <random>
@@ -236,6 +238,10 @@ std::vector<int> Runtime::procs(const Vm&) {
 
 std::shared_ptr<runtime::Console> Runtime::console(const Vm&) {
     return nullptr;
+}
+
+Result<runtime::GuestMount> Runtime::mountRoot(const Vm&, const std::string&) {
+    return Error::msg("cc mount needs the container runtime");
 }
 
 std::vector<std::string> Runtime::nicHostNames(const Vm&) const {

@@ -18,6 +18,7 @@ namespace herd::runtime {
 class Console;
 class SwitchBackend;
 struct CgroupStats;
+struct GuestMount;
 }  // namespace herd::runtime
 
 namespace herd {
@@ -134,6 +135,9 @@ class Runtime {
     virtual Result<runtime::CgroupStats> stats(const Vm& vm);
     virtual std::vector<int> procs(const Vm& vm);
     virtual std::shared_ptr<runtime::Console> console(const Vm& vm);
+    // `cc mount`: the running container's root filesystem on the host
+    // directory `target` (runtime/guest_mount.h).
+    virtual Result<runtime::GuestMount> mountRoot(const Vm& vm, const std::string& target);
     // The host-side interfaces of a VM's NICs (`qos`, `capture`), in NIC
     // order, while its container has them (BUILDING, RUNNING, PAUSED);
     // empty otherwise.

@@ -1,5 +1,7 @@
 #include "service/vm_ops.h"
 
+#include "service/guest_mounts.h"
+
 #include <fmt/format.h>
 
 #include <set>
@@ -226,6 +228,19 @@ Result<void> stopVms(Herd& herd, const std::string& ns, std::string_view target)
     });
 }
 
+namespace {
+
+// What the services beside the VMs drop before these VMs' containers go:
+// captures and mirrors of their veths (while the veths exist), `cc mount`s
+// of their root filesystems.
+void vmsGoing(Herd& herd, const std::vector<Vm*>& vms) {
+    captureVmsDown(herd, vms);
+    tapMirrorVmsDown(herd, vms);
+    if (GuestMounts* gm = herd.guestMountsIfAny()) gm->vmsDown(vms);
+}
+
+}  // namespace
+
 Result<void> killVms(Herd& herd, const std::string& ns, std::string_view target) {
     Runtime& rt = herd.runtime();
     return batchTarget(
@@ -234,8 +249,7 @@ Result<void> killVms(Herd& herd, const std::string& ns, std::string_view target)
             return inStates(vm.state, kKillable) ? kBatch : kSkip;
         },
         [&](const std::vector<Vm*>& vms) {
-            captureVmsDown(herd, vms);  // before their veths go
-            tapMirrorVmsDown(herd, vms);
+            vmsGoing(herd, vms);
             return rt.killMany(vms);
         });
 }
@@ -251,8 +265,7 @@ Result<void> flushVms(Herd& herd, const std::string& ns, std::string_view target
                        : kSkip;
         },
         [&](const std::vector<Vm*>& vms) {
-            captureVmsDown(herd, vms);
-            tapMirrorVmsDown(herd, vms);
+            vmsGoing(herd, vms);
             auto results = rt.flushMany(vms);
             for (size_t i = 0; i < vms.size(); ++i)
                 if (results[i]) herd.vms().erase(vms[i]->id);
@@ -267,8 +280,7 @@ void flushAll(Herd& herd, const std::string& ns) {
                      static_cast<unsigned>(VmState::Quit) | static_cast<unsigned>(VmState::Error)))
             done.push_back(vm);
     // minimega logs flush failures and forgets the VMs anyway.
-    captureVmsDown(herd, done);
-    tapMirrorVmsDown(herd, done);
+    vmsGoing(herd, done);
     (void)herd.runtime().flushMany(done);
     for (Vm* vm : done) herd.vms().erase(vm->id);
 }
@@ -295,6 +307,7 @@ Result<void> destroyNamespace(Herd& herd, const std::string& name) {
         for (Vm* vm : all) herd.vms().erase(vm->id);
         herd.vlans().clearNamespace(ns);
         ccClearNamespace(herd, ns);
+        if (GuestMounts* gm = herd.guestMountsIfAny()) (void)gm->remove(ns, "");
         hostnetClearNamespace(herd, ns);
         herd.namespaces().erase(ns);
     }

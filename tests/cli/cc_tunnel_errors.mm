@@ -20,4 +20,9 @@ cc test-conn udp 10.0.0.1 53 wait 1s !!!!
 cc test-conn udp 10.0.0.1 53 wait 1s aGVsbG8
 cc listen 9000
 cc mount
+cc mount nosuch /
+cc mount a
+cc mount a /nonexistent-herd-dir
+cc mount a /
+clear cc mount a
 clear cc

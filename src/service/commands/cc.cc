@@ -12,6 +12,7 @@
 #include "service/commands/commands.h"
 #include "service/commands/vm_internal.h"
 #include "service/gostr.h"
+#include "service/guest_mounts.h"
 #include "service/names.h"
 #include "service/vmconfig.h"
 
@@ -360,6 +361,7 @@ void ccCommand(Command& c, CommandContext& ctx) {
 }
 
 void clearCc(Command& c, CommandContext& ctx) {
+    if (c.flag("mount")) return clearCcMount(c, ctx);
     CcService& cc = ctx.herd().cc();
     bool all = !c.flag("commands") && !c.flag("filter") && !c.flag("prefix") &&
                !c.flag("responses") && !c.flag("budget");
@@ -370,6 +372,11 @@ void clearCc(Command& c, CommandContext& ctx) {
     if (all || c.flag("responses")) clearResponses(cc, ctx.ns());
     if (all || c.flag("budget")) n.budget = cclimits::kDefaultBudget;
     if (all) cc.clearTunnels(ctx.ns());
+    if (all) {
+        if (GuestMounts* gm = ctx.herd().guestMountsIfAny()) {
+            if (auto r = gm->remove(ctx.ns(), ""); !r.ok()) return ctx.fail(r.error().text());
+        }
+    }
     ctx.ok();
 }
 
@@ -422,13 +429,14 @@ void registerCcCommands(Herd& herd) {
              "cc <mount,>",
              "cc <mount,> <vm or uuid> [path]"},
             ccCommand));
-    addHandler(herd,
-               makeHandler("reset command and control state",
-                           "Resets the cc state of the namespace: commands, filter, prefix, "
-                           "responses and budget,\nor only the part named.",
-                           {"clear cc", "clear cc <commands,>", "clear cc <filter,>",
-                            "clear cc <prefix,>", "clear cc <responses,>", "clear cc <budget,>"},
-                           clearCc));
+    addHandler(herd, makeHandler("reset command and control state",
+                                 "Resets the cc state of the namespace: commands, filter, prefix, "
+                                 "responses, budget,\ntunnels and mounts, or only the part named. "
+                                 "`clear cc mount` takes a VM's name or uuid,\nor a mount path.",
+                                 {"clear cc", "clear cc <commands,>", "clear cc <filter,>",
+                                  "clear cc <prefix,>", "clear cc <responses,>",
+                                  "clear cc <budget,>", "clear cc <mount,> [uuid or name or path]"},
+                                 clearCc));
 }
 
 }  // namespace herd

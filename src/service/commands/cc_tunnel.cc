@@ -10,6 +10,7 @@
 #include "service/cc.h"
 #include "service/commands/vm_internal.h"
 #include "service/gostr.h"
+#include "service/guest_mounts.h"
 #include "service/names.h"
 
 namespace herd {
@@ -199,10 +200,25 @@ void ccListen(Command&, CommandContext& ctx) {
         "user or guest on the network claim to be an agent");
 }
 
-void ccMount(Command&, CommandContext& ctx) {
-    ctx.fail(
-        "cc mount: not supported yet: a container's files are on the host already "
-        "(vm info's filesystem, or `cc recv`)");
+// `cc mount`: the mounts of this namespace; `cc mount <vm> <path>`: the
+// VM's root filesystem on the host directory <path> (nosuid, nodev, noexec,
+// nosymfollow; the container's own submounts are not included).
+void ccMount(Command& c, CommandContext& ctx) {
+    GuestMounts& gm = ctx.herd().guestMounts();
+    if (!c.has("vm")) {
+        std::vector<std::vector<std::string>> rows;
+        for (const CcMount* m : gm.list(ctx.ns()))
+            rows.push_back({m->vm_name, m->uuid, "local", m->mount.target});
+        return ctx.table({"name", "uuid", "addr", "path"}, std::move(rows));
+    }
+    Vm* vm = findVm(ctx, c.str("vm"));
+    if (!vm) return ctx.fail("vm not found: " + c.str("vm"));
+    if (!c.has("path")) return ctx.fail("must provide a mount path");
+    okOrFail(ctx, gm.add(ctx.herd().runtime(), ctx.ns(), *vm, c.str("path")));
+}
+
+void clearCcMount(Command& c, CommandContext& ctx) {
+    okOrFail(ctx, ctx.herd().guestMounts().remove(ctx.ns(), c.has("uuid") ? c.str("uuid") : ""));
 }
 
 }  // namespace herd
