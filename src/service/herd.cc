@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "service/bridges.h"
 #include "service/capture.h"
 #include "service/cc.h"
 #include "service/dry_runtime.h"
@@ -61,6 +62,11 @@ CaptureService& Herd::captures() {
 TapMirrors& Herd::tapMirrors() {
     if (!tap_mirrors_) tap_mirrors_ = std::make_shared<TapMirrors>();
     return *tap_mirrors_;
+}
+
+Bridges& Herd::bridges() {
+    if (!bridges_) bridges_ = std::make_shared<Bridges>(opts_.prefix);
+    return *bridges_;
 }
 
 void Herd::dropCc() {

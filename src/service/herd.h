@@ -17,6 +17,7 @@
 
 namespace herd {
 
+class Bridges;
 class CaptureService;
 class CcService;
 class Dir;
@@ -102,6 +103,9 @@ class Herd {
     CaptureService* capturesIfAny() { return captures_.get(); }
     TapMirrors& tapMirrors();
     TapMirrors* tapMirrorsIfAny() { return tap_mirrors_.get(); }
+    // `bridge trunk|tunnel|config|destroy` (service/bridges.h).
+    Bridges& bridges();
+    Bridges* bridgesIfAny() { return bridges_.get(); }
     // Drops a service (the daemon's shutdown; the next use makes a new one).
     void dropCc();
     void dropHostnet();
@@ -124,6 +128,7 @@ class Herd {
     std::shared_ptr<HostNet> hostnet_;
     std::shared_ptr<CaptureService> captures_;
     std::shared_ptr<TapMirrors> tap_mirrors_;
+    std::shared_ptr<Bridges> bridges_;
 };
 
 // The version string `version` prints and `-version` shows.
