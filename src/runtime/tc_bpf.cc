@@ -36,7 +36,7 @@ constexpr bpf_insn movImm(uint8_t dst, int32_t imm) {
     return insn(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm);
 }
 constexpr bpf_insn addImm(uint8_t dst, int32_t imm) {
-    return insn(BPF_ALU64 | BPF_ADD | BPF_K, dst, 0, 0, imm);
+    return insn(BPF_ALU64 | BPF_ADD, dst, 0, 0, imm);  // (BPF_K is 0)
 }
 constexpr bpf_insn andImm(uint8_t dst, int32_t imm) {
     return insn(BPF_ALU64 | BPF_AND | BPF_K, dst, 0, 0, imm);
@@ -99,7 +99,8 @@ std::vector<bpf_insn> untagProgram(int map_fd) {
     const int16_t tci = ctxOffset(offsetof(__sk_buff, vlan_tci));
     // The two halves of a 64-bit immediate load; src_reg marks the
     // immediate as a map descriptor the kernel swaps for the map.
-    bpf_insn map_lo = insn(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, map_fd);
+    bpf_insn map_lo =
+        insn(BPF_LD | BPF_DW, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, map_fd);  // (BPF_IMM is 0)
     bpf_insn map_hi = insn(0, 0, 0, 0, 0);
     return {
         movReg(BPF_REG_6, BPF_REG_1),  // r6 = skb (kept across calls)
