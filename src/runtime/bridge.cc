@@ -8,7 +8,9 @@
 #include <cstring>
 
 #include "base/unique_fd.h"
+#include "runtime/tc_bpf.h"
 #include "runtime/tc_mirror.h"
+#include "runtime/trunk.h"
 
 namespace herd::runtime {
 
@@ -78,6 +80,9 @@ bool isOwnedLink(std::string_view prefix, std::string_view ifname) {
         case 't':  // t<digits>: host tap
         case 'p':  // p<digits>: bridge end of a host tap
         case 'm':  // m<digits>: capture mirror port
+        case 'u':  // u<digits>: tunnel port
+        case 'q':  // q<digits>: a trunk's VLAN port (kernel backend)
+        case 'r':  // r<digits>: its free end
             return eat(t, isDigit) && t.empty();
         default:
             return false;
@@ -101,6 +106,10 @@ Result<std::string> hostTapName(std::string_view prefix, int n) {
 
 Result<std::string> mirrorPortName(std::string_view prefix, int n) {
     return numberedName(prefix, 'm', n, "mirror port name");
+}
+
+Result<std::string> tunnelPortName(std::string_view prefix, int n) {
+    return numberedName(prefix, 'u', n, "tunnel port name");
 }
 
 Result<std::string> BridgeNames::name(const std::string& bridge, int vlan) {
@@ -168,6 +177,15 @@ class KernelBridgeBackend : public SwitchBackend {
             }
             e.ifindex = *idx;
             it = switches_.emplace(*kname, e).first;
+            // The bridge's trunks carry the new VLAN too.
+            for (auto& u : uplinks_) {
+                if (u.bridge != bridge) continue;
+                if (auto r = carryVlan(*u.trunk, vlan, e.ifindex); !r.ok()) {
+                    if (e.info.created) (void)nl_.deleteLink(*kname);
+                    switches_.erase(it);
+                    return r.error();
+                }
+            }
         }
         PortPlan p;
         p.master = it->second.ifindex;
@@ -258,10 +276,90 @@ class KernelBridgeBackend : public SwitchBackend {
         return Ok();
     }
 
+    Result<void> addTrunk(Netlink&, const std::string& bridge, const std::string& iface) override {
+        for (const auto& u : uplinks_) {
+            if (u.iface != iface) continue;
+            if (u.bridge == bridge) return Error::msg("bridge already trunking to " + iface);
+            return Error::msg("add port failed: " + iface + " is already a trunk of bridge " +
+                              u.bridge);
+        }
+        auto r = openUplink(bridge, iface, false);
+        if (!r.ok()) return r.error().wrap("add port failed");
+        return Ok();
+    }
+
+    Result<void> addTunnel(Netlink&, const std::string& bridge, const TunnelSpec& t) override {
+        if (t.type != "vxlan") {
+            return Error::msg("add tunnel failed: " + t.type +
+                              " tunnels need gretap links, which this kernel lacks "
+                              "(CONFIG_NET_IPGRE_DEMUX, CONFIG_NET_IPGRE); use vxlan, or -switch "
+                              "ovs");
+        }
+        if (auto r = nl_.createVxlan(t.name, t.key.value_or(0), t.remote); !r.ok())
+            return r.error().wrap("add tunnel failed");
+        auto r = openUplink(bridge, t.name, true);
+        if (!r.ok()) {
+            (void)nl_.deleteLink(t.name);
+            return r.error().wrap("add tunnel failed");
+        }
+        return Ok();
+    }
+
+    Result<void> removeUplink(Netlink&, const std::string& bridge, const std::string& iface,
+                              bool tunnel) override {
+        for (auto it = uplinks_.begin(); it != uplinks_.end(); ++it) {
+            if (it->bridge != bridge || it->iface != iface || it->tunnel != tunnel) continue;
+            auto r = closeUplink(*it);
+            uplinks_.erase(it);
+            if (!r.ok()) {
+                return r.error().wrap(tunnel ? "remove tunnel failed" : "remove port failed");
+            }
+            return Ok();
+        }
+        return Error::msg(std::string(tunnel ? "unknown tunnel: " : "unknown trunk: ") + iface);
+    }
+
+    std::vector<Uplink> uplinks() const override {
+        std::vector<Uplink> out;
+        for (const auto& u : uplinks_) out.push_back({u.bridge, u.iface, u.tunnel});
+        return out;
+    }
+
+    Result<void> destroyBridge(Netlink&, const std::string& bridge) override {
+        if (!hasBridge(bridge)) return Error::msg("bridge not found: " + bridge);
+        Result<void> first;
+        for (auto it = uplinks_.begin(); it != uplinks_.end();) {
+            if (it->bridge != bridge) {
+                ++it;
+                continue;
+            }
+            auto r = closeUplink(*it);
+            if (!r.ok() && first.ok()) first = r;
+            it = uplinks_.erase(it);
+        }
+        for (auto it = switches_.begin(); it != switches_.end();) {
+            if (it->second.info.bridge != bridge) {
+                ++it;
+                continue;
+            }
+            if (it->second.info.created) {
+                auto r = nl_.deleteLink(it->first);
+                if (!r.ok() && r.error().errnum() != ENODEV && first.ok()) first = r;
+            }
+            it = switches_.erase(it);
+        }
+        return first;
+    }
+
     Result<void> shutdown() override {
         Result<void> first;
         for (const auto& [dst, m] : tc_mirrors_) (void)removeTcMirror(nl_, m.src, m.prio);
         tc_mirrors_.clear();
+        for (auto& u : uplinks_) {
+            auto r = closeUplink(u);
+            if (!r.ok() && first.ok()) first = r;
+        }
+        uplinks_.clear();
         // Host taps the service layer did not delete go with their peers.
         for (const auto& [name, peer] : host_ports_) (void)nl_.deleteLink(peer);
         host_ports_.clear();
@@ -275,6 +373,7 @@ class KernelBridgeBackend : public SwitchBackend {
     }
 
     void forget() override {
+        uplinks_.clear();  // each trunk's undo finds its filter and links gone
         switches_.clear();
         host_ports_.clear();
         tc_mirrors_.clear();
@@ -307,6 +406,56 @@ class KernelBridgeBackend : public SwitchBackend {
         return false;
     }
 
+    struct KernelUplink {
+        std::string bridge;
+        std::string iface;
+        bool tunnel = false;
+        std::unique_ptr<KernelTrunk> trunk;
+    };
+
+    // A trunk on `iface` carrying every VLAN `bridge` has now.
+    Result<void> openUplink(const std::string& bridge, const std::string& iface, bool tunnel) {
+        auto t = KernelTrunk::open(nl_, iface, trunkFilterName(prefix_));
+        if (!t.ok()) return t.error();
+        for (const auto& [kname, e] : switches_) {
+            if (e.info.bridge != bridge) continue;
+            if (auto r = carryVlan(**t, e.info.vlan, e.ifindex); !r.ok()) {
+                (void)(*t)->close(nl_);
+                return r.error();
+            }
+        }
+        uplinks_.push_back({bridge, iface, tunnel, std::move(*t)});
+        return Ok();
+    }
+
+    Result<void> closeUplink(KernelUplink& u) {
+        auto r = u.trunk->close(nl_);
+        if (u.tunnel) {
+            auto d = nl_.deleteLink(u.iface);
+            if (!d.ok() && d.error().errnum() != ENODEV && r.ok()) r = d;
+        }
+        return r;
+    }
+
+    // The VLAN's veth pair for trunk `t`: the next free P q<n> / P r<n>.
+    Result<void> carryVlan(KernelTrunk& t, int vlan, int bridge_ifindex) {
+        for (;; ++next_trunk_port_) {
+            auto port = numberedName(prefix_, 'q', next_trunk_port_, "trunk port name");
+            auto peer = numberedName(prefix_, 'r', next_trunk_port_, "trunk port name");
+            if (!port.ok()) return port.error();
+            if (!peer.ok()) return peer.error();
+            bool taken = false;
+            for (const auto& n : {*port, *peer}) {
+                auto idx = nl_.ifindex(n);
+                if (idx.ok()) taken = true;
+                if (!idx.ok() && idx.error().errnum() != ENODEV) return idx.error();
+            }
+            if (taken) continue;
+            ++next_trunk_port_;
+            return t.addVlan(nl_, vlan, bridge_ifindex, *port, *peer);
+        }
+    }
+
     Result<void> checkBridge(const std::string& kname) {
         auto all = nl_.links();
         if (!all.ok()) return all.error();
@@ -331,6 +480,8 @@ class KernelBridgeBackend : public SwitchBackend {
     std::map<std::string, TcMirror> tc_mirrors_;  // by destination
     uint16_t next_prio_ = 0;
     int next_peer_ = 0;
+    std::vector<KernelUplink> uplinks_;  // trunks and tunnels
+    int next_trunk_port_ = 0;
 };
 
 }  // namespace
@@ -371,9 +522,10 @@ Result<std::unique_ptr<SwitchBackend>> makeKernelBridgeBackend(std::string prefi
 Result<void> nukeLinks(std::string_view prefix) {
     auto nl = Netlink::open();
     if (!nl.ok()) return nl.error();
+    // Trunk filters on interfaces that are not ours (a NIC the user named).
+    Result<void> first = nukeTrunkFilters(*nl, prefix);
     auto all = nl->links();
     if (!all.ok()) return all.error();
-    Result<void> first;
     // Ports first: deleting a bridge with ports works too, but a port deleted
     // afterwards would briefly be a free-standing interface.
     for (int pass = 0; pass < 2; ++pass) {

@@ -19,6 +19,10 @@
 //   P p<n>               the bridge end of a host tap's veth pair (kernel
 //                        backend); deleting it deletes the tap, whatever its name
 //   P m<n>               an Open vSwitch mirror port a whole-bridge capture reads
+//   P u<n>               a tunnel port (`bridge tunnel`): a vxlan link, or an
+//                        Open vSwitch vxlan/gre interface
+//   P q<n>, P r<n>       the two ends of a trunk's veth pair for one VLAN
+//                        (kernel backend, runtime/trunk.h)
 // Everything after P contains no lower-case letter but its markers, so no
 // other daemon's names (whose prefix starts with P) match this grammar, and
 // nuke can remove exactly what belongs to P.
@@ -67,6 +71,9 @@ class BridgeNames {
     std::map<std::pair<std::string, int>, std::string> names_;
     int next_fallback_ = 0;
 };
+
+// The name of tunnel port `n` (P u<n>); an error when it cannot fit.
+Result<std::string> tunnelPortName(std::string_view prefix, int n);
 
 // Where a new port goes: filled on the command thread, used by the workers.
 struct PortPlan {
@@ -173,6 +180,76 @@ class SwitchBackend {
         (void)nl;
         (void)dst;
         return Error::msg("not a valid mirror");
+    }
+    // Trunks and tunnels (`bridge trunk|tunnel`): interfaces that carry
+    // every VLAN of a bridge, each frame with its 802.1Q tag (an OVS port
+    // without a tag). A trunk is a host interface the user names (checked by
+    // the caller: it exists and is nobody's port); a tunnel is one herd makes
+    // (`name`, P u<n>) towards `remote`. Both make the bridge when it does
+    // not exist yet. Command thread only.
+    struct Uplink {
+        std::string bridge;
+        std::string iface;
+        bool tunnel = false;
+    };
+    struct TunnelSpec {
+        std::string type;  // vxlan | gre
+        std::string name;
+        IpPrefix remote;
+        std::optional<uint32_t> key;  // vxlan VNI / gre key
+    };
+    // Errors: `bridge already trunking to <iface>`, or `add port failed: ...`.
+    virtual Result<void> addTrunk(Netlink& nl, const std::string& bridge,
+                                  const std::string& iface) {
+        (void)nl;
+        (void)bridge;
+        (void)iface;
+        return Error::msg("add port failed: trunks are not supported on the " +
+                          std::string(kind()) + " switch");
+    }
+    // `add tunnel failed: ...`.
+    virtual Result<void> addTunnel(Netlink& nl, const std::string& bridge, const TunnelSpec& t) {
+        (void)nl;
+        (void)bridge;
+        (void)t;
+        return Error::msg("add tunnel failed: tunnels are not supported on the " +
+                          std::string(kind()) + " switch");
+    }
+    // Removes trunk or tunnel `iface` of `bridge` (a tunnel's interface goes
+    // too; a trunk's stays). `unknown trunk: <iface>` / `unknown tunnel:
+    // <iface>` when `bridge` has none of that name.
+    virtual Result<void> removeUplink(Netlink& nl, const std::string& bridge,
+                                      const std::string& iface, bool tunnel) {
+        (void)nl;
+        (void)bridge;
+        return Error::msg(std::string(tunnel ? "unknown tunnel: " : "unknown trunk: ") + iface);
+    }
+    virtual std::vector<Uplink> uplinks() const { return {}; }
+    // `bridge config <bridge> <key>=<value>` (OVS: a column of the Bridge
+    // row, or `column:key` of a map column). `set config failed: ...`.
+    virtual Result<void> setBridgeConfig(const std::string& bridge, const std::string& key,
+                                         const std::string& value) {
+        (void)bridge;
+        (void)key;
+        (void)value;
+        return Error::msg("set config failed: the " + std::string(kind()) +
+                          " switch has no bridge settings");
+    }
+    // Whether the switch carries `bridge` (a VLAN, a trunk or a tunnel).
+    virtual bool hasBridge(const std::string& bridge) const {
+        for (const auto& s : switches())
+            if (s.bridge == bridge) return true;
+        for (const auto& u : uplinks())
+            if (u.bridge == bridge) return true;
+        return false;
+    }
+    // `bridge destroy`: removes the bridge's trunks and tunnels, then what
+    // herd made of the bridge itself (a bridge that existed before is kept,
+    // without herd's ports). The caller removed taps, mirrors and captures
+    // first. `bridge not found: <bridge>`.
+    virtual Result<void> destroyBridge(Netlink& nl, const std::string& bridge) {
+        (void)nl;
+        return Error::msg("bridge not found: " + bridge);
     }
     // Removes the switches herd created; keeps ones that existed before.
     virtual Result<void> shutdown() = 0;

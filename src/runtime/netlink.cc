@@ -229,6 +229,29 @@ Result<void> Netlink::createBridge(const std::string& name) {
     return request(nlh, op, name);
 }
 
+Result<void> Netlink::createVxlan(const std::string& name, uint32_t vni, const IpPrefix& remote) {
+    const std::string op = "create vxlan";
+    HERD_TRY(checkName(name, op));
+    char buf[kReqSize];
+    nlmsghdr* nlh = startLink(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+    ifmOf(nlh)->ifi_flags = IFF_UP;
+    ifmOf(nlh)->ifi_change = IFF_UP;
+    mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
+    nlattr* linkinfo = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+    mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "vxlan");
+    nlattr* data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+    mnl_attr_put_u32(nlh, IFLA_VXLAN_ID, vni);
+    if (remote.family == AF_INET) {
+        mnl_attr_put(nlh, IFLA_VXLAN_GROUP, 4, remote.addr);
+    } else {
+        mnl_attr_put(nlh, IFLA_VXLAN_GROUP6, 16, remote.addr);
+    }
+    mnl_attr_put_u16(nlh, IFLA_VXLAN_PORT, htons(4789));
+    mnl_attr_nest_end(nlh, data);
+    mnl_attr_nest_end(nlh, linkinfo);
+    return request(nlh, op, name);
+}
+
 Result<void> Netlink::setUp(const std::string& name, bool up) {
     const std::string op = up ? "set up" : "set down";
     HERD_TRY(checkName(name, op));
@@ -284,6 +307,7 @@ LinkInfo parseLink(const nlmsghdr* nlh) {
     LinkInfo li;
     auto* ifm = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(nlh));
     li.index = ifm->ifi_index;
+    li.flags = ifm->ifi_flags;
     const nlattr* tb[IFLA_MAX + 1] = {};
     mnl_attr_parse(nlh, sizeof(ifinfomsg), linkAttr, tb);
     if (tb[IFLA_IFNAME] && mnl_attr_validate(tb[IFLA_IFNAME], MNL_TYPE_STRING) >= 0)

@@ -41,6 +41,7 @@ struct LinkInfo {
     bool link_elsewhere = false;  // IFLA_LINK_NETNSID: `link` is in another namespace
     uint32_t mtu = 0;             // IFLA_MTU
     int master = 0;               // IFLA_MASTER: the bridge it is a port of (0 = none)
+    unsigned flags = 0;           // ifi_flags (IFF_UP, IFF_LOOPBACK, ...)
 };
 
 // Parses "aa:bb:cc:dd:ee:ff" (either case); false when malformed.
@@ -82,6 +83,9 @@ class Netlink {
     // A kernel bridge, up. Error `create bridge <name>: File exists (EEXIST)`
     // when it exists already (callers decide whether that is fine).
     Result<void> createBridge(const std::string& name);
+    // A vxlan link (`ip link add <name> type vxlan id <vni> remote <ip>
+    // dstport 4789`, the IANA port Open vSwitch uses too), up.
+    Result<void> createVxlan(const std::string& name, uint32_t vni, const IpPrefix& remote);
     Result<void> setUp(const std::string& name, bool up = true);
     // Enslaves `port` to the bridge `master` (ifindex; 0 = release).
     Result<void> setMaster(const std::string& port, int master);

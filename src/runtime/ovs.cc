@@ -224,10 +224,7 @@ class OvsBackend : public SwitchBackend {
         // An OVS bridge is also a host interface of that name.
         if (bridge.size() > kMaxIfName) return Error::msg("bridge name over 15 bytes: " + bridge);
         std::lock_guard lock(mu_);
-        if (!bridges_.count(bridge)) {
-            auto r = findOrCreateBridge(bridge);
-            if (!r.ok()) return r.error().wrap("open vswitch bridge " + bridge);
-        }
+        HERD_TRY(ensureBridge(bridge));
         pairs_.insert({bridge, vlan});
         PortPlan p;
         p.switch_name = bridge;
@@ -237,12 +234,13 @@ class OvsBackend : public SwitchBackend {
 
     Result<void> attach(Netlink&, const std::string& port, const PortPlan& plan) override {
         std::lock_guard lock(mu_);
-        return addPorts({{port, plan.switch_name, plan.vlan, false}});
+        return addPorts({{port, plan.switch_name, plan.vlan, false, "", nullptr}});
     }
 
     Result<void> attachMany(const std::vector<PortRequest>& ports) override {
         std::vector<NewPort> add;
-        for (const auto& p : ports) add.push_back({p.name, p.plan.switch_name, p.plan.vlan, false});
+        for (const auto& p : ports)
+            add.push_back({p.name, p.plan.switch_name, p.plan.vlan, false, "", nullptr});
         std::lock_guard lock(mu_);
         return addPorts(add);
     }
@@ -265,7 +263,7 @@ class OvsBackend : public SwitchBackend {
         {
             std::lock_guard lock(mu_);
             if (ports_.count(name)) return Error::msg("tap " + name + ": already exists");
-            HERD_TRY(addPorts({{name, plan.switch_name, plan.vlan, true}}));
+            HERD_TRY(addPorts({{name, plan.switch_name, plan.vlan, true, "", nullptr}}));
         }
         // ovs-vswitchd made the interface while applying the change.
         auto up = nl.setUp(name);
@@ -354,6 +352,129 @@ class OvsBackend : public SwitchBackend {
         return Ok();
     }
 
+    // As `ovs-vsctl add-port <bridge> <iface>`: a port without a tag.
+    Result<void> addTrunk(Netlink&, const std::string& bridge, const std::string& iface) override {
+        std::lock_guard lock(mu_);
+        if (auto it = uplinks_.find(iface); it != uplinks_.end() && it->second.bridge == bridge)
+            return Error::msg("bridge already trunking to " + iface);
+        if (bridge.size() > kMaxIfName) return Error::msg("bridge name over 15 bytes: " + bridge);
+        HERD_TRY(ensureBridge(bridge));
+        HERD_TRY(notAPort(iface));
+        if (auto r = addPorts({{iface, bridge, -1, false, "", nullptr}}); !r.ok())
+            return r.error().wrap("add port failed");
+        uplinks_[iface] = {bridge, false};
+        return Ok();
+    }
+
+    // As `ovs-vsctl add-port <bridge> <name> -- set interface <name>
+    // type=vxlan|gre options:remote_ip=<ip> [options:key=<key>]`.
+    Result<void> addTunnel(Netlink&, const std::string& bridge, const TunnelSpec& t) override {
+        std::lock_guard lock(mu_);
+        if (bridge.size() > kMaxIfName) return Error::msg("bridge name over 15 bytes: " + bridge);
+        HERD_TRY(ensureBridge(bridge));
+        HERD_TRY(notAPort(t.name));
+        std::vector<std::pair<std::string, std::string>> options{{"remote_ip", ipText(t.remote)}};
+        if (t.key) options.emplace_back("key", std::to_string(*t.key));
+        if (auto r = addPorts({{t.name, bridge, -1, false, t.type, ovsdb::strMap(options)}});
+            !r.ok())
+            return r.error().wrap("add tunnel failed");
+        uplinks_[t.name] = {bridge, true};
+        return Ok();
+    }
+
+    Result<void> removeUplink(Netlink&, const std::string& bridge, const std::string& iface,
+                              bool tunnel) override {
+        std::lock_guard lock(mu_);
+        auto it = uplinks_.find(iface);
+        if (it == uplinks_.end() || it->second.bridge != bridge || it->second.tunnel != tunnel)
+            return Error::msg(std::string(tunnel ? "unknown tunnel: " : "unknown trunk: ") + iface);
+        auto r = removePorts({iface}, /*wait=*/true);
+        if (!r.ok()) return r.error().wrap("remove port failed");
+        uplinks_.erase(iface);
+        return Ok();
+    }
+
+    std::vector<Uplink> uplinks() const override {
+        std::lock_guard lock(mu_);
+        std::vector<Uplink> out;
+        for (const auto& [name, u] : uplinks_) out.push_back({u.bridge, name, u.tunnel});
+        return out;
+    }
+
+    bool hasBridge(const std::string& bridge) const override {
+        std::lock_guard lock(mu_);
+        return bridges_.count(bridge) > 0;
+    }
+
+    // As `ovs-vsctl set bridge <bridge> <key>=<value>`: `column=value`
+    // (true/false and integers as such, anything else a string), or
+    // `column:key=value` for a map column (other_config, external_ids).
+    Result<void> setBridgeConfig(const std::string& bridge, const std::string& key,
+                                 const std::string& value) override {
+        std::lock_guard lock(mu_);
+        if (bridge.size() > kMaxIfName) return Error::msg("bridge name over 15 bytes: " + bridge);
+        HERD_TRY(ensureBridge(bridge));
+        Json ops = Json::array();
+        auto colon = key.find(':');
+        if (colon != std::string::npos) {
+            const std::string column = key.substr(0, colon), k = key.substr(colon + 1);
+            ops.push_back(mutateOp(
+                "Bridge", byUuid(bridges_[bridge].uuid),
+                Json::array({Json::array({column, "delete", ovsdb::set({Json(k)})}),
+                             Json::array({column, "insert", ovsdb::strMap({{k, value}})})})));
+        } else {
+            Json v = value;
+            if (value == "true" || value == "false") {
+                v = value == "true";
+            } else if (!value.empty() &&
+                       value.find_first_not_of("0123456789") == std::string::npos &&
+                       value.size() < 18) {
+                v = std::stoll(value);
+            }
+            ops.push_back({{"op", "update"},
+                           {"table", "Bridge"},
+                           {"where", byUuid(bridges_[bridge].uuid)},
+                           {"row", {{key, v}}}});
+        }
+        appendCfgBump(ops);
+        auto r = transact(ops);
+        if (!r.ok()) return Error::msg("set config failed: " + r.error().text());
+        return waitApplied(cfgOf(*r), 1);
+    }
+
+    Result<void> destroyBridge(Netlink&, const std::string& bridge) override {
+        std::lock_guard lock(mu_);
+        auto b = bridges_.find(bridge);
+        if (b == bridges_.end()) return Error::msg("bridge not found: " + bridge);
+        std::vector<std::string> ours;
+        for (const auto& [name, p] : ports_)
+            if (p.bridge == bridge) ours.push_back(name);
+        for (const auto& n : ours) uplinks_.erase(n);
+        if (!b->second.created) {
+            HERD_TRY(removePorts(ours, /*wait=*/true));
+        } else {
+            // Its ports and mirrors go with it (unreferenced rows).
+            Json ops = Json::array({mutateOp(
+                "Open_vSwitch", Json::array(),
+                Json::array({Json::array(
+                    {"bridges", "delete", ovsdb::set({ovsdb::uuid(b->second.uuid)})})}))});
+            appendCfgBump(ops);
+            auto r = transact(ops);
+            if (!r.ok()) return r.error().wrap("delete bridge " + bridge);
+            for (const auto& n : ours) {
+                ports_.erase(n);
+                mirrors_.erase(n);
+            }
+            for (auto it = tap_mirrors_.begin(); it != tap_mirrors_.end();)
+                it = it->second.bridge == bridge ? tap_mirrors_.erase(it) : std::next(it);
+            HERD_TRY(waitApplied(cfgOf(*r), ours.size()));
+        }
+        bridges_.erase(bridge);
+        for (auto it = pairs_.begin(); it != pairs_.end();)
+            it = it->first == bridge ? pairs_.erase(it) : std::next(it);
+        return Ok();
+    }
+
     Result<void> shutdown() override {
         std::lock_guard lock(mu_);
         auto c = client();
@@ -383,8 +504,10 @@ class OvsBackend : public SwitchBackend {
     struct NewPort {
         std::string name;
         std::string bridge;
-        int vlan = 0;
+        int vlan = 0;       // the port's tag; -1: none (a trunk, all VLANs tagged)
         bool host = false;  // an internal port (host tap)
+        std::string type;   // the interface's type ("" = a system interface)
+        Json options;       // the interface's options (null = none)
     };
     struct Port {
         std::string uuid;
@@ -396,7 +519,28 @@ class OvsBackend : public SwitchBackend {
         bool created = false;
     };
 
+    Result<void> ensureBridge(const std::string& bridge) {
+        if (bridges_.count(bridge)) return Ok();
+        auto r = findOrCreateBridge(bridge);
+        if (!r.ok()) return r.error().wrap("open vswitch bridge " + bridge);
+        return Ok();
+    }
+
+    // An interface already on an Open vSwitch bridge (herd's or anyone's)
+    // cannot be made a trunk or tunnel.
+    Result<void> notAPort(const std::string& iface) {
+        auto r = transact(Json::array(
+            {selectOp("Port", Json::array({ovsdb::cond("name", "==", iface)}), {"_uuid"})}));
+        if (!r.ok()) return r.error();
+        if (!(*r)[0]["rows"].empty()) {
+            return Error::msg("add port failed: " + iface +
+                              " is already a port of an open vswitch bridge");
+        }
+        return Ok();
+    }
+
     void clearState() {
+        uplinks_.clear();
         ports_.clear();
         bridges_.clear();
         pairs_.clear();
@@ -518,11 +662,13 @@ class OvsBackend : public SwitchBackend {
             const auto& p = add[i];
             Json iface{{"name", p.name}};
             if (p.host) iface["type"] = "internal";
+            if (!p.type.empty()) iface["type"] = p.type;
+            if (!p.options.is_null()) iface["options"] = p.options;
             ops.push_back(insertOp("Interface", iface, "i" + std::to_string(i)));
             Json port{{"name", p.name},
                       {"interfaces", ovsdb::namedUuid("i" + std::to_string(i))},
-                      {"tag", p.vlan},
                       {"external_ids", tagMap(opts_.prefix)}};
+            if (p.vlan >= 0) port["tag"] = p.vlan;
             if (!p.host) {
                 port["qos"] = noop;
                 if (noop_qos_.empty() && !qos_op) {
@@ -747,6 +893,11 @@ class OvsBackend : public SwitchBackend {
         std::string src;
     };
     std::map<std::string, TapMirror> tap_mirrors_;  // `tap mirror`s by destination port
+    struct OvsUplink {
+        std::string bridge;
+        bool tunnel = false;
+    };
+    std::map<std::string, OvsUplink> uplinks_;  // trunks and tunnels by port name
 };
 
 }  // namespace

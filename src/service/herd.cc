@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "service/bridges.h"
 #include "service/capture.h"
 #include "service/cc.h"
 #include "service/dry_runtime.h"
@@ -71,6 +72,11 @@ GuestMounts& Herd::guestMounts() {
 
 void Herd::dropGuestMounts() {
     guest_mounts_.reset();
+}
+
+Bridges& Herd::bridges() {
+    if (!bridges_) bridges_ = std::make_shared<Bridges>(opts_.prefix);
+    return *bridges_;
 }
 
 void Herd::dropCc() {

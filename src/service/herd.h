@@ -17,6 +17,7 @@
 
 namespace herd {
 
+class Bridges;
 class CaptureService;
 class CcService;
 class Dir;
@@ -106,6 +107,9 @@ class Herd {
     // `cc mount`s (service/guest_mounts.h).
     GuestMounts& guestMounts();
     GuestMounts* guestMountsIfAny() { return guest_mounts_.get(); }
+    // `bridge trunk|tunnel|config|destroy` (service/bridges.h).
+    Bridges& bridges();
+    Bridges* bridgesIfAny() { return bridges_.get(); }
     // Drops a service (the daemon's shutdown; the next use makes a new one).
     void dropCc();
     void dropHostnet();
@@ -130,6 +134,7 @@ class Herd {
     std::shared_ptr<CaptureService> captures_;
     std::shared_ptr<TapMirrors> tap_mirrors_;
     std::shared_ptr<GuestMounts> guest_mounts_;
+    std::shared_ptr<Bridges> bridges_;
 };
 
 // The version string `version` prints and `-version` shows.

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "runtime/cgroup.h"
+#include "service/bridges.h"
 #include "service/commands/commands.h"
 #include "service/commands/vm_internal.h"
 #include "service/gostr.h"
@@ -90,6 +91,7 @@ void nukeCommand(Command&, CommandContext& ctx) {
     hostnetShutdown(ctx.herd());
     if (ctx.herd().baseDir()) (void)nukeHostNet(*ctx.herd().baseDir(), ctx.herd().options().prefix);
     if (auto r = ctx.herd().runtime().nuke(); !r.ok()) return ctx.fail(r.error().text());
+    if (Bridges* b = ctx.herd().bridgesIfAny()) b->forget();  // nothing left to configure
     ctx.ok();
 }
 

@@ -123,47 +123,6 @@ void tapCommand(Command& c, CommandContext& ctx) {
     emitTable(ctx, {"bridge", "tap", "vlan"}, std::move(rows), "");
 }
 
-// minimega's columns, then herd's: which backend carries the bridge, the
-// switches behind it (one kernel bridge per VLAN, or the OVS bridge) and
-// its host taps. Not namespace-aware (as minimega), but VLANs print with
-// the active namespace's aliases.
-void bridgeCommand(Command&, CommandContext& ctx) {
-    struct Row {
-        bool preexisting = true;
-        std::set<int> vlans;
-        std::set<std::string> switches;
-        std::vector<std::string> taps;
-    };
-    std::map<std::string, Row> bridges;
-    std::string backend;
-    if (runtime::SwitchBackend* swp = ctx.herd().runtime().switchBackend()) {
-        auto& sw = *swp;
-        backend = std::string(sw.kind());
-        for (const auto& s : sw.switches()) {
-            Row& r = bridges[s.bridge];
-            r.preexisting = r.preexisting && !s.created;
-            r.vlans.insert(s.vlan);
-            r.switches.insert(s.kernel);
-        }
-    }
-    if (ctx.herd().hostnetIfAny())
-        for (const HostTap* t : ctx.herd().hostnet().taps())
-            bridges[t->bridge].taps.push_back(t->name);
-    std::vector<std::vector<std::string>> rows;
-    for (auto& [name, r] : bridges) {
-        std::vector<std::string> vlans;
-        for (int v : r.vlans) vlans.push_back(ctx.herd().vlans().print(ctx.ns(), v));
-        std::sort(vlans.begin(), vlans.end());
-        std::vector<std::string> switches(r.switches.begin(), r.switches.end());
-        rows.push_back({name, r.preexisting ? "true" : "false", go::list(vlans), "[]", "[]", "[]",
-                        "[]", backend, go::list(switches), go::list(r.taps)});
-    }
-    emitTable(ctx,
-              {"bridge", "preexisting", "vlans", "trunks", "tunnels", "bonds", "config", "backend",
-               "switches", "taps"},
-              std::move(rows), "");
-}
-
 void dnsmasqCommand(Command& c, CommandContext& ctx) {
     if (c.has("id")) {
         const std::string& id = c.str("id");
@@ -268,13 +227,6 @@ void registerNetCommands(Herd& herd) {
                                }
                                okOrFail(ctx, tapDelete(ctx, std::string(kWildcard)));
                            }));
-    addHandler(herd,
-               makeHandler("display information about virtual bridges",
-                           "List the bridges VMs and host taps use: whether they existed before "
-                           "herd, their\nVLANs, the backend carrying them (kernel: one kernel "
-                           "bridge per VLAN; ovs),\nthe switches behind them and their host taps. "
-                           "Not namespace-aware.",
-                           {"bridge"}, bridgeCommand));
     addHandler(herd,
                makeHandler("start a dhcp/dns server on a specified ip",
                            "Start a dhcp/dns server (Debian's dnsmasq) on the interface holding "
