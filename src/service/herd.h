@@ -106,8 +106,13 @@ class Herd {
     // `cc mount`s (service/guest_mounts.h).
     GuestMounts& guestMounts();
     GuestMounts* guestMountsIfAny() { return guest_mounts_.get(); }
+    // Named pipes and pipelines (service/plumber.h); shared with the cc
+    // connections that stream guest stdio into them.
+    Plumber& plumber();
+    Plumber* plumberIfAny() { return plumber_.get(); }
     // Drops a service (the daemon's shutdown; the next use makes a new one).
     void dropCc();
+    void dropPlumber();
     void dropHostnet();
     void dropGuestMounts();
 
@@ -130,6 +135,7 @@ class Herd {
     std::shared_ptr<CaptureService> captures_;
     std::shared_ptr<TapMirrors> tap_mirrors_;
     std::shared_ptr<GuestMounts> guest_mounts_;
+    std::shared_ptr<Plumber> plumber_;
 };
 
 // The version string `version` prints and `-version` shows.
