@@ -340,7 +340,9 @@ void TunnelMux::popen(int64_t sid, const std::string& pipe, const std::string& d
     if (sid <= 0 || sid % 2 != 0 || streams_.count(sid)) return;
     if (!plumber_) return refuse("no pipes here");
     if (streams_.size() >= ccproto::kMaxStreams) return refuse("too many streams");
-    const std::string name = Plumber::qualify(ns_, pipe);
+    // A guest names pipes of its own VM's namespace only.
+    if (pipe.find("//") != std::string::npos) return refuse("not a pipe of this namespace");
+    const std::string name = ns_ + "//" + pipe;
     if (auto ok = Plumber::checkName(name); !ok.ok()) return refuse(ok.error().text());
     auto s = std::make_shared<Stream>(ex_);
     s->pipe = name;

@@ -1,11 +1,14 @@
 // service/plumber: names, delivery modes, via, bounded readers, pipelines
-// of pipes and host programs (no sockets: no base directory here).
+// of pipes and host programs (no sockets: no base directory here); and the
+// guest stdio streams of TunnelMux that feed it.
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <mutex>
 #include <thread>
 
+#include "service/cc_tunnel.h"
 #include "service/pipeline.h"
 #include "service/plumber.h"
 
@@ -179,6 +182,115 @@ TEST(Plumber, SplitStage) {
     EXPECT_EQ(Pipeline::splitStage("sed -u \"s/a b/c/\" 'x y'"),
               (std::vector<std::string>{"sed", "-u", "s/a b/c/", "x y"}));
     EXPECT_TRUE(Pipeline::splitStage("   ").empty());
+}
+
+}  // namespace
+}  // namespace herd
+
+// TunnelMux's pipe streams (`popen`) against a scripted agent: output lines
+// become messages, a pipe's messages reach a guest's stdin within the
+// window, and a hostile agent's frames are refused without effect.
+namespace herd {
+namespace {
+
+struct MuxRig {
+    boost::asio::io_context io;
+    std::vector<ccproto::Frame> sent;
+    std::shared_ptr<Plumber> plumber = make();
+    std::shared_ptr<TunnelMux> mux;
+    MuxRig() {
+        mux = std::make_shared<TunnelMux>(io.get_executor(), [this](std::string f) {
+            ccproto::Decoder d;
+            d.feed(f.data(), f.size());
+            std::string err;
+            while (auto fr = d.next(err)) sent.push_back(std::move(*fr));
+        });
+        mux->setPipes(plumber, "ns");
+    }
+    void frame(const nlohmann::json& h, const std::string& body = {}) {
+        ccproto::Decoder d;
+        std::string wire = ccproto::encode(h, body);
+        d.feed(wire.data(), wire.size());
+        std::string err;
+        mux->onFrame(*d.next(err));
+    }
+    void spin() {
+        io.restart();
+        io.run_for(std::chrono::milliseconds(50));
+    }
+    size_t bytes(const std::string& type) {
+        size_t n = 0;
+        for (const auto& f : sent)
+            if (f.type() == type) n += f.body.size();
+        return n;
+    }
+    size_t count(const std::string& type) {
+        size_t n = 0;
+        for (const auto& f : sent) n += f.type() == type;
+        return n;
+    }
+};
+
+TEST(PipeStreams, GuestOutputBecomesMessages) {
+    MuxRig r;
+    auto got = std::make_shared<Collect>();
+    ASSERT_TRUE(r.plumber->addReader("ns//out", got).ok());
+    r.frame({{"type", "popen"}, {"sid", 2}, {"pipe", "out"}, {"dir", "stdout"}});
+    EXPECT_EQ(r.plumber->list("ns")[0].writers, 1u);
+    r.frame({{"type", "tdata"}, {"sid", 2}}, "one\ntw");
+    r.frame({{"type", "tdata"}, {"sid", 2}}, "o\nthree");
+    EXPECT_EQ(got->got, (std::vector<std::string>{"one\n", "two\n"}));
+    EXPECT_EQ(r.count("tack"), 2u);  // taken at once
+    r.frame({{"type", "tclose"}, {"sid", 2}, {"eof", true}});
+    EXPECT_EQ(got->got.back(), "three\n");
+    EXPECT_EQ(r.plumber->list("ns")[0].writers, 0u);
+}
+
+TEST(PipeStreams, StdinWithinWindowAndBounded) {
+    MuxRig r;
+    r.frame({{"type", "popen"}, {"sid", 4}, {"pipe", "in"}, {"dir", "stdin"}});
+    ASSERT_EQ(r.plumber->list("ns")[0].readers, 1u);
+    std::string line(1000, 'x');
+    // 3 MiB written, nothing acknowledged: the agent is sent one window,
+    // the daemon holds at most kReaderQueue more, the rest is dropped.
+    for (int i = 0; i < 3 * 1024; ++i) ASSERT_TRUE(r.plumber->write("ns//in", line).ok());
+    r.spin();
+    EXPECT_EQ(r.bytes("tdata"), ccproto::kTunnelWindow);
+    auto info = r.plumber->list("ns")[0];
+    EXPECT_GT(info.dropped, 1000u);
+    // An acknowledgement lets more through.
+    r.frame({{"type", "tack"}, {"sid", 4}, {"n", 1000}});
+    EXPECT_EQ(r.bytes("tdata"), ccproto::kTunnelWindow + 1000);
+    // Deleting the pipe ends the guest's stdin.
+    ASSERT_TRUE(r.plumber->clearPipe("ns//in").ok());
+    r.spin();
+    EXPECT_EQ(r.sent.back().type(), "tclose");
+}
+
+TEST(PipeStreams, HostileAgentIsRefused) {
+    MuxRig r;
+    r.frame({{"type", "popen"}, {"sid", 3}, {"pipe", "x"}, {"dir", "stdout"}});  // odd: ignored
+    EXPECT_TRUE(r.sent.empty());
+    for (const char* bad : {"../x", "a/b", "", "other//x", "ns//x", ".x"}) {
+        r.frame({{"type", "popen"}, {"sid", 6}, {"pipe", bad}, {"dir", "stdout"}});
+        ASSERT_EQ(r.sent.back().type(), "tclose") << bad;
+    }
+    r.frame({{"type", "popen"}, {"sid", 6}, {"pipe", "ok"}, {"dir", "sideways"}});
+    EXPECT_EQ(r.sent.back().type(), "tclose");
+    EXPECT_TRUE(r.plumber->list("ns").empty());
+    // Data on a stdin stream is a protocol abuse: the stream goes.
+    r.frame({{"type", "popen"}, {"sid", 8}, {"pipe", "in"}, {"dir", "stdin"}});
+    r.frame({{"type", "tdata"}, {"sid", 8}}, "evil");
+    EXPECT_EQ(r.plumber->list("ns")[0].readers, 0u);
+    // At most kMaxStreams streams.
+    for (int i = 0; i < 200; ++i)
+        r.frame({{"type", "popen"}, {"sid", 100 + 2 * i}, {"pipe", "w"}, {"dir", "stdout"}});
+    size_t writers = 0;
+    for (const auto& p : r.plumber->list("ns"))
+        if (p.name == "ns//w") writers = p.writers;
+    EXPECT_EQ(writers, ccproto::kMaxStreams);
+    r.mux->closeAll(false);
+    for (const auto& p : r.plumber->list("ns")) EXPECT_EQ(p.writers, 0u) << p.name;
 }
 
 }  // namespace
