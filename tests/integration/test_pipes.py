@@ -22,8 +22,10 @@ from herdtest import (as_nobody, assert_responsive, cc_clients, class_daemon,  #
                       rss_kib, wait_for)
 
 GUESTS = ["pg1", "pg2", "pg3"]
-# Each guest prefixes what it reads with its name (herd-cc runs argv as is).
-ECHO_LOOP = "sh -c 'while read l; do echo \"$(hostname) $l\"; done'"
+# Each guest prefixes each word it reads with its name: one echo process per
+# line, so nothing waits in a stdio buffer. (No `$name` here: the command
+# line expands those itself.)
+ECHO_LOOP = "sh -c 'xargs -n1 echo \"$(hostname)\"'"
 
 
 class Lines:
