@@ -22,6 +22,7 @@ class CcService;
 class Dir;
 class GuestMounts;
 class HostNet;
+class Plumber;
 class TapMirrors;
 
 struct Options {
