@@ -16,7 +16,8 @@ pipe p0 a
 pipe p0 b
 pipe p0 c
 pipe p0 "d e"
-pipe
+# Which leaf was last depends on the readers' random ids: no `previous`.
+.columns name,mode,readers,writers,count pipe
 plumb p0 p1
 clear plumb p0 p1
 clear plumb minimega//p0 minimega//p1
