@@ -179,8 +179,57 @@ struct Spawned {
     int out = -1, err = -1;
 };
 
-// fork + execvp, stdout/stderr to pipes, stdin from /dev/null.
-Spawned spawn(const std::vector<std::string>& argv, bool own_group) {
+// The current connection's streams (null while disconnected), for binding
+// a process's stdio to the daemon's named pipes.
+std::mutex g_tunnels_mu;
+herd::agent::Tunnels* g_tunnels = nullptr;
+
+// `cc exec stdin=P stdout=Q stderr=R`: for each bound stream, a socketpair;
+// the process gets one end as that descriptor, the agent streams the other
+// to the daemon (Tunnels::openPipe). A socket rather than a pipe: the
+// stream code reads, writes and shuts down sockets.
+struct Stdio {
+    int child[3] = {-1, -1, -1};  // the process's ends (0, 1, 2), or -1
+    int mine[3] = {-1, -1, -1};
+    std::string pipe[3];
+    explicit Stdio(const json& c) {
+        const char* keys[3] = {"stdin", "stdout", "stderr"};
+        for (int i = 0; i < 3; ++i) {
+            pipe[i] = proto::jstr(c, keys[i]);
+            int sp[2];
+            if (pipe[i].empty() || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0)
+                continue;
+            child[i] = sp[0];
+            mine[i] = sp[1];
+        }
+    }
+    // After the fork: the process has its ends; the agent's go to the
+    // daemon (or are closed while disconnected: the process reads EOF).
+    void start() {
+        const char* keys[3] = {"stdin", "stdout", "stderr"};
+        std::lock_guard l(g_tunnels_mu);
+        for (int i = 0; i < 3; ++i) {
+            if (child[i] >= 0) close(child[i]);
+            child[i] = -1;
+            if (mine[i] < 0) continue;
+            if (g_tunnels)
+                g_tunnels->openPipe(mine[i], pipe[i], keys[i]);
+            else
+                close(mine[i]);
+            mine[i] = -1;
+        }
+    }
+    ~Stdio() {
+        for (int i = 0; i < 3; ++i) {
+            if (child[i] >= 0) close(child[i]);
+            if (mine[i] >= 0) close(mine[i]);
+        }
+    }
+};
+
+// fork + execvp, stdout/stderr to pipes (or to `io`'s sockets), stdin from
+// /dev/null (or `io`'s).
+Spawned spawn(const std::vector<std::string>& argv, bool own_group, const Stdio* io = nullptr) {
     Spawned s;
     int o[2], e[2];
     if (pipe2(o, O_CLOEXEC) != 0) return s;
@@ -196,9 +245,12 @@ Spawned spawn(const std::vector<std::string>& argv, bool own_group) {
     if (pid == 0) {
         if (own_group) setsid();
         int nul = open("/dev/null", O_RDONLY);
-        if (nul >= 0) dup2(nul, 0);
-        dup2(o[1], 1);
-        dup2(e[1], 2);
+        if (io && io->child[0] >= 0)
+            dup2(io->child[0], 0);
+        else if (nul >= 0)
+            dup2(nul, 0);
+        dup2(io && io->child[1] >= 0 ? io->child[1] : o[1], 1);
+        dup2(io && io->child[2] >= 0 ? io->child[2] : e[1], 2);
         if (chdir(proto::kGuestFiles) != 0 && chdir("/") != 0) _exit(127);
         sigset_t none;
         sigemptyset(&none);
@@ -273,8 +325,9 @@ void respond(int64_t id, const std::string& out, const std::string& err, std::op
     g_link.send(h, out + err);
 }
 
-void runBackground(int64_t id, std::vector<std::string> argv) {
-    Spawned s = spawn(argv, true);
+void runBackground(int64_t id, std::vector<std::string> argv, Stdio& io) {
+    Spawned s = spawn(argv, true, &io);
+    io.start();
     if (s.pid < 0) {
         respond(id, "", std::string("spawn: ") + std::strerror(errno) + "\n", std::nullopt);
         return;
@@ -362,8 +415,10 @@ class Worker {
         }
         if (!recv.empty()) return sendFiles(id, recv);
         if (argv.empty()) return respond(id, "", pendingErrors(), std::nullopt);
-        if (proto::jbool(c, "background")) return runBackground(id, argv);
-        Spawned s = spawn(argv, false);
+        Stdio io(c);
+        if (proto::jbool(c, "background")) return runBackground(id, argv, io);
+        Spawned s = spawn(argv, false, &io);
+        io.start();
         if (s.pid < 0) return respond(id, "", std::string("spawn: ") + std::strerror(errno), -1);
         std::string out, err;
         int code = collect(id, s, out, err);
@@ -480,6 +535,16 @@ void session(int fd, const std::string& uuid, Worker& worker) {
     // are gone with this one.
     herd::agent::Tunnels tunnels(
         [](const json& h, std::string_view body) { g_link.send(h, body, false); });
+    struct Current {
+        explicit Current(herd::agent::Tunnels* t) {
+            std::lock_guard l(g_tunnels_mu);
+            g_tunnels = t;
+        }
+        ~Current() {
+            std::lock_guard l(g_tunnels_mu);
+            g_tunnels = nullptr;
+        }
+    } current(&tunnels);
     bool welcomed = false;
     std::string last_info = identity("info", uuid).dump();
     auto last_check = std::chrono::steady_clock::now();

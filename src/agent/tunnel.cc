@@ -373,6 +373,21 @@ struct Tunnels::State : std::enable_shared_from_this<Tunnels::State> {
         }).detach();
     }
 
+    void openPipe(int fd, const std::string& pipe, const std::string& dir) {
+        auto s = std::make_shared<Stream>();
+        s->fd = fd;
+        {
+            std::lock_guard l(mu);
+            if (streams.size() >= proto::kMaxStreams) return;  // s closes fd
+            s->sid = next_sid;
+            next_sid += 2;
+            streams[s->sid] = s;
+        }
+        send({{"type", "popen"}, {"sid", s->sid}, {"pipe", pipe}, {"dir", dir}}, {});
+        auto self = shared_from_this();
+        std::thread([self, s] { self->run(s); }).detach();
+    }
+
     void runlisten(int64_t rid) {
         std::lock_guard l(mu);
         auto it = listeners.find(rid);
@@ -428,6 +443,10 @@ void Tunnels::onFrame(const ccproto::Frame& f) {
 
 void Tunnels::reset() {
     st_->reset();
+}
+
+void Tunnels::openPipe(int fd, const std::string& pipe, const std::string& dir) {
+    st_->openPipe(fd, pipe, dir);
 }
 
 std::string connTest(const json& spec) {

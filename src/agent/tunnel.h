@@ -26,6 +26,10 @@ class Tunnels {
     void onFrame(const ccproto::Frame& f);
     // The connection ended: every stream and reverse listener goes.
     void reset();
+    // Binds one stdio stream of a guest process to the daemon's named pipe
+    // `pipe` (`dir`: "stdin", "stdout" or "stderr"): `fd` is the agent's
+    // end of a socketpair whose other end the process has. Takes `fd`.
+    void openPipe(int fd, const std::string& pipe, const std::string& dir);
 
   private:
     struct State;

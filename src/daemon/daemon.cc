@@ -518,7 +518,8 @@ int runDaemon(const Flags& flags) {
         });
     });
     io_thread.join();
-    herd.dropCc();  // its sockets belong to `io`, which goes first
+    herd.dropCc();       // its sockets belong to `io`, which goes first
+    herd.dropPlumber();  // so do the pipes' sockets (after cc: its streams use the pipes)
     server.removeSocketFile();
     lock->release();
     prompt.reset();

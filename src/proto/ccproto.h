@@ -35,7 +35,8 @@
 // Daemon -> agent:
 //   {"type":"file","path":P,"mode":M,"eof":bool}  body = next chunk of file P (relative,
 //                                                 no ".."); written under /tmp/miniccc/files
-//   {"type":"command","id":N,"argv":[...],"background":bool,"send":[P...],"recv":[G...]}
+//   {"type":"command","id":N,"argv":[...],"background":bool,"send":[P...],"recv":[G...],
+//    "stdin":P?,"stdout":P?,"stderr":P?}   (named pipes: see popen below)
 //       argv empty: a file-only command (send: the files came just before; recv:
 //       the agent sends files G back, then the response)
 //   {"type":"kill","pid":N}         N = -1: every background process
@@ -65,6 +66,12 @@
 //   either {"type":"tack","sid":N,"n":K}   K bytes of N were written out
 //   either {"type":"tclose","sid":N,"eof":bool,"error":S?}  eof true: the
 //       sender's side ended (half close); false: the stream is gone
+//   agent  {"type":"popen","sid":N,"pipe":P,"dir":"stdin"|"stdout"|"stderr"}
+//       a stream for one stdio stream of a guest process bound to the
+//       daemon's named pipe P (a command's "stdin"/"stdout"/"stderr" fields
+//       name the pipes). stdout/stderr: the agent sends the output as tdata;
+//       stdin: the daemon sends the pipe's messages as tdata; either side
+//       ends it with tclose. The daemon refuses with tclose (eof false).
 // Flow control: each side has at most kTunnelWindow bytes of a stream sent
 // and not yet acknowledged (tack), each data frame at most kTunnelPiece; a
 // peer that exceeds the window, or acknowledges more than was sent, loses

@@ -28,6 +28,7 @@
 #include "service/cc_tunnel.h"
 #include "service/herd.h"
 #include "service/namespace.h"
+#include "service/plumber.h"
 #include "service/vm_ops.h"
 #include "service/vmconfig.h"
 
@@ -198,6 +199,10 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
     std::function<void(std::shared_ptr<CcConn>, ccproto::Frame)> on_frame;
     std::function<void(std::shared_ptr<CcConn>, std::string)> on_close;
     std::function<void()> on_gone;  // once, on the io thread, when the socket closes
+    // Named pipes for the stdio streams of its guest processes (set before
+    // start()): the plumber and the VM's namespace.
+    std::shared_ptr<Plumber> plumber;
+    std::string ns;
 
     void start() {
         hello_timer_.expires_after(cclimits::kHelloTimeout);
@@ -289,6 +294,7 @@ class CcConn : public std::enable_shared_from_this<CcConn> {
             mux_ = std::make_shared<TunnelMux>(sock_.get_executor(), [w](std::string f) {
                 if (auto self = w.lock()) self->enqueue(std::move(f));
             });
+            mux_->setPipes(plumber, ns);
         }
         return mux_;
     }
@@ -522,6 +528,9 @@ class CcListener : public std::enable_shared_from_this<CcListener> {
     }
     const std::string& path() const { return path_; }
 
+    std::shared_ptr<Plumber> plumber;  // for the connections' pipe streams
+    std::string ns;                    // the VM's namespace
+
   private:
     void acceptMore() {
         acc_.async_accept(
@@ -540,6 +549,8 @@ class CcListener : public std::enable_shared_from_this<CcListener> {
                     s.close(ignored);
                 } else if (!ec) {
                     auto conn = std::make_shared<CcConn>(std::move(s));
+                    conn->plumber = self->plumber;
+                    conn->ns = self->ns;
                     CcService* svc = &self->svc_;
                     auto post = poster(self->herd_);
                     int id = self->vm_id_;
@@ -618,6 +629,8 @@ Result<std::string> CcService::open(Vm& vm) {
     if (!herd_.daemon().io()) return Error::msg("no event loop for cc");
     auto l = std::make_shared<CcListener>(*herd_.daemon().io(), *this, herd_, vm.id,
                                           vm.instance_path + "/cc");
+    l->plumber = herd_.plumber().shared_from_this();
+    l->ns = vm.ns;
     HERD_TRY(l->listen());
     listeners_[vm.id] = l;
     CcClient& c = clients_[vm.id];

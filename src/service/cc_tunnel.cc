@@ -1,16 +1,21 @@
 #include "service/cc_tunnel.h"
 
+#include <atomic>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include "base/log.h"
+#include "service/plumber.h"
 
 namespace herd {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using nlohmann::json;
+
+struct GuestStdin;
 
 struct TunnelMux::Stream {
     explicit Stream(asio::any_io_executor ex) : sock(ex), resolver(ex) {}
@@ -26,6 +31,41 @@ struct TunnelMux::Stream {
     bool peer_eof = false;   // the agent's side ended: shut ours down once drained
     bool local_eof = false;  // our side ended: the agent was told
     bool shut = false;
+    // A guest process's stdio bound to a pipe (popen).
+    enum class Pipe { None, In, Out } pipe_dir = Pipe::None;
+    std::string pipe;  // qualified
+    uint64_t reader_id = 0;
+    std::shared_ptr<GuestStdin> stdin_reader;
+    std::deque<std::string> pending;  // In: messages waiting for the window
+    std::string line;                 // Out: an unfinished line
+};
+
+// A pipe's reader for a guest process's stdin: messages go to the io
+// thread, at most Plumber::kReaderQueue bytes on their way.
+struct GuestStdin : PipeReader, std::enable_shared_from_this<GuestStdin> {
+    asio::any_io_executor ex;
+    std::weak_ptr<TunnelMux> mux;
+    int64_t sid = 0;
+    std::atomic<size_t> inflight{0};
+
+    void deliver(const std::string& msg) override {
+        if (inflight.load() + msg.size() > Plumber::kReaderQueue) {
+            ++dropped;
+            return;
+        }
+        inflight += msg.size();
+        asio::post(ex, [self = shared_from_this(), msg] {
+            if (auto m = self->mux.lock())
+                m->pipeIn(self->sid, msg);
+            else
+                self->inflight -= msg.size();
+        });
+    }
+    void closed() override {
+        asio::post(ex, [self = shared_from_this()] {
+            if (auto m = self->mux.lock()) m->pipeGone(self->sid);
+        });
+    }
 };
 
 struct TunnelMux::Forward {
@@ -43,7 +83,8 @@ TunnelMux::~TunnelMux() {
 }
 
 bool TunnelMux::handles(const std::string& type) {
-    return type == "tdata" || type == "tack" || type == "tclose" || type == "rconnect";
+    return type == "tdata" || type == "tack" || type == "tclose" || type == "rconnect" ||
+           type == "popen";
 }
 
 void TunnelMux::onFrame(const ccproto::Frame& f) {
@@ -57,6 +98,8 @@ void TunnelMux::onFrame(const ccproto::Frame& f) {
         closed(sid, ccproto::jbool(f.header, "eof"));
     } else if (type == "rconnect") {
         rconnect(ccproto::jint(f.header, "rid", 0), sid);
+    } else if (type == "popen") {
+        popen(sid, ccproto::jstr(f.header, "pipe"), ccproto::jstr(f.header, "dir"));
     }
 }
 
@@ -71,6 +114,8 @@ void TunnelMux::data(int64_t sid, const std::string& body) {
     if (s->peer_eof || body.size() > ccproto::kTunnelPiece ||
         s->queued + body.size() > ccproto::kTunnelWindow)
         return abort(sid, "agent sent past the stream's window", true);
+    if (s->pipe_dir == Stream::Pipe::Out) return pipeOut(sid, s, body);
+    if (s->pipe_dir == Stream::Pipe::In) return abort(sid, "agent wrote to a stdin stream", true);
     s->queued += body.size();
     s->out.push_back(body);
     startWrite(sid, s);
@@ -82,6 +127,7 @@ void TunnelMux::ack(int64_t sid, int64_t n) {
     if (n <= 0 || s->credit + static_cast<uint64_t>(n) > ccproto::kTunnelWindow)
         return abort(sid, "agent acknowledged bytes it was not sent", true);
     s->credit += static_cast<size_t>(n);
+    if (s->pipe_dir == Stream::Pipe::In) return flushPipe(sid, s);
     startRead(sid, s);
 }
 
@@ -89,6 +135,13 @@ void TunnelMux::closed(int64_t sid, bool eof) {
     auto s = find(sid);
     if (!s) return;
     if (!eof) return abort(sid, "", false);
+    if (s->pipe_dir != Stream::Pipe::None) {
+        // The guest process's stream ended: an unfinished last line is
+        // still a message; the agent's side of the stream is told to go.
+        if (s->pipe_dir == Stream::Pipe::Out && !s->line.empty())
+            (void)plumber_->write(s->pipe, std::exchange(s->line, {}));
+        return abort(sid, "", true);
+    }
     s->peer_eof = true;
     startWrite(sid, s);
 }
@@ -184,6 +237,7 @@ void TunnelMux::abort(int64_t sid, const std::string& why, bool notify) {
     if (it == streams_.end()) return;
     auto s = it->second;
     streams_.erase(it);
+    releasePipe(s);
     if (!why.empty()) HERD_LOG(debug, "cc tunnel stream {}: {}", sid, why);
     boost::system::error_code ec;
     s->resolver.cancel();
@@ -265,10 +319,108 @@ void TunnelMux::closeAll(bool notify) {
     for (auto& [sid, s] : streams_) {
         s->resolver.cancel();
         s->sock.close(ec);
+        releasePipe(s);
     }
     forwards_.clear();
     reverses_.clear();
     streams_.clear();
+}
+
+void TunnelMux::setPipes(std::shared_ptr<Plumber> plumber, std::string ns) {
+    plumber_ = std::move(plumber);
+    ns_ = std::move(ns);
+}
+
+void TunnelMux::popen(int64_t sid, const std::string& pipe, const std::string& dir) {
+    auto refuse = [&](const std::string& why) {
+        HERD_LOG(debug, "cc: refused a pipe stream for `{}`: {}", pipe, why);
+        send_(ccproto::encode({{"type", "tclose"}, {"sid", sid}, {"eof", false}, {"error", why}}));
+    };
+    // Only even ids are the agent's; an id in use is not taken over.
+    if (sid <= 0 || sid % 2 != 0 || streams_.count(sid)) return;
+    if (!plumber_) return refuse("no pipes here");
+    if (streams_.size() >= ccproto::kMaxStreams) return refuse("too many streams");
+    // A guest names pipes of its own VM's namespace only.
+    if (pipe.find("//") != std::string::npos) return refuse("not a pipe of this namespace");
+    const std::string name = ns_ + "//" + pipe;
+    if (auto ok = Plumber::checkName(name); !ok.ok()) return refuse(ok.error().text());
+    auto s = std::make_shared<Stream>(ex_);
+    s->pipe = name;
+    if (dir == "stdin") {
+        auto r = std::make_shared<GuestStdin>();
+        r->ex = ex_;
+        r->mux = weak_from_this();
+        r->sid = sid;
+        auto id = plumber_->addReader(name, r);
+        if (!id.ok()) return refuse(id.error().text());
+        s->pipe_dir = Stream::Pipe::In;
+        s->reader_id = *id;
+        s->stdin_reader = r;
+    } else if (dir == "stdout" || dir == "stderr") {
+        if (auto ok = plumber_->addWriter(name); !ok.ok()) return refuse(ok.error().text());
+        s->pipe_dir = Stream::Pipe::Out;
+    } else {
+        return refuse("unknown direction");
+    }
+    streams_[sid] = s;
+}
+
+// A guest process's output: each line is a message (an overlong one is cut
+// into pieces of Plumber::kMaxMessage). Acknowledged at once: the plumber
+// has taken it.
+void TunnelMux::pipeOut(int64_t sid, const std::shared_ptr<Stream>& s, const std::string& body) {
+    for (char c : body) {
+        if (c != '\n') s->line.push_back(c);
+        if (c == '\n' || s->line.size() >= Plumber::kMaxMessage) {
+            auto r = plumber_->write(s->pipe, std::exchange(s->line, {}));
+            if (!r.ok()) HERD_LOG(debug, "cc pipe stream {}: {}", sid, r.error().text());
+        }
+    }
+    send_(ccproto::encode(
+        {{"type", "tack"}, {"sid", sid}, {"n", static_cast<int64_t>(body.size())}}));
+}
+
+void TunnelMux::pipeIn(int64_t sid, std::string msg) {
+    auto s = find(sid);
+    if (!s || s->pipe_dir != Stream::Pipe::In) return;
+    s->pending.push_back(std::move(msg));
+    flushPipe(sid, s);
+}
+
+void TunnelMux::flushPipe(int64_t sid, const std::shared_ptr<Stream>& s) {
+    while (s->credit > 0 && !s->pending.empty()) {
+        std::string& front = s->pending.front();
+        size_t n = std::min({s->credit, ccproto::kTunnelPiece, front.size()});
+        send_(
+            ccproto::encode({{"type", "tdata"}, {"sid", sid}}, std::string_view(front.data(), n)));
+        s->credit -= n;
+        s->stdin_reader->inflight -= n;
+        if (n == front.size())
+            s->pending.pop_front();
+        else
+            front.erase(0, n);
+    }
+}
+
+void TunnelMux::pipeGone(int64_t sid) {
+    auto s = find(sid);
+    if (!s || s->pipe_dir != Stream::Pipe::In) return;
+    s->reader_id = 0;  // the plumber has forgotten it already
+    abort(sid, "pipe deleted", true);
+}
+
+void TunnelMux::releasePipe(const std::shared_ptr<Stream>& s) {
+    if (!plumber_ || s->pipe_dir == Stream::Pipe::None) return;
+    if (s->pipe_dir == Stream::Pipe::In) {
+        if (s->reader_id) plumber_->removeReader(s->pipe, s->reader_id);
+        size_t left = 0;
+        for (const auto& m : s->pending) left += m.size();
+        s->stdin_reader->inflight -= left;
+        s->pending.clear();
+    } else {
+        plumber_->removeWriter(s->pipe);
+    }
+    s->pipe_dir = Stream::Pipe::None;
 }
 
 }  // namespace herd

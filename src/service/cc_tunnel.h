@@ -8,6 +8,15 @@
 // kTunnelWindow bytes per stream (it reads a host socket only while the
 // agent has room), and a connection holds at most kMaxStreams streams. The
 // daemon dials a host address only for a reverse tunnel the user created.
+//
+// The same streams carry the stdio of guest processes bound to named pipes
+// (`cc exec stdin=P stdout=Q ...`): the agent opens a stream with `popen`
+// for each bound stream of a process. A guest's stdout/stderr is split into
+// lines that are written to the pipe (acknowledged as soon as they are
+// delivered: the plumber never blocks, its readers drop what they cannot
+// queue); a pipe's messages to a guest's stdin are sent within the stream's
+// window, with at most Plumber::kReaderQueue bytes waiting (more is dropped
+// and counted).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -22,6 +31,8 @@
 #include "proto/ccproto.h"
 
 namespace herd {
+
+class Plumber;
 
 class TunnelMux : public std::enable_shared_from_this<TunnelMux> {
   public:
@@ -44,6 +55,14 @@ class TunnelMux : public std::enable_shared_from_this<TunnelMux> {
     void remove(int id);
     // Closes everything; `notify`: tell the agent (the connection stays).
     void closeAll(bool notify);
+    // Where this connection's `popen` streams go: pipe names are qualified
+    // with the VM's namespace `ns`. Without a plumber, popen is refused.
+    void setPipes(std::shared_ptr<Plumber> plumber, std::string ns);
+
+    // On the io thread, from a pipe's reader: a message for stream `sid`
+    // (a guest's stdin); the pipe was deleted.
+    void pipeIn(int64_t sid, std::string msg);
+    void pipeGone(int64_t sid);
 
   private:
     struct Stream;
@@ -64,6 +83,10 @@ class TunnelMux : public std::enable_shared_from_this<TunnelMux> {
     void ack(int64_t sid, int64_t n);
     void closed(int64_t sid, bool eof);
     void rconnect(int64_t rid, int64_t sid);
+    void popen(int64_t sid, const std::string& pipe, const std::string& dir);
+    void pipeOut(int64_t sid, const std::shared_ptr<Stream>& s, const std::string& body);
+    void flushPipe(int64_t sid, const std::shared_ptr<Stream>& s);
+    void releasePipe(const std::shared_ptr<Stream>& s);
 
     boost::asio::any_io_executor ex_;
     Send send_;
@@ -71,6 +94,8 @@ class TunnelMux : public std::enable_shared_from_this<TunnelMux> {
     std::map<int, std::shared_ptr<Forward>> forwards_;
     std::map<int, Reverse> reverses_;
     int64_t next_sid_ = 1;  // odd: the daemon's
+    std::shared_ptr<Plumber> plumber_;
+    std::string ns_;
 };
 
 }  // namespace herd

@@ -8,6 +8,7 @@
 #include "service/dry_runtime.h"
 #include "service/guest_mounts.h"
 #include "service/hostnet.h"
+#include "service/plumber.h"
 #include "service/tap_mirror.h"
 
 extern char** environ;
@@ -79,8 +80,23 @@ Bridges& Herd::bridges() {
     return *bridges_;
 }
 
+Plumber& Herd::plumber() {
+    if (!plumber_) {
+        auto it = environ_.find("PATH");
+        plumber_ = std::make_shared<Plumber>(
+            base_dir_, daemon_->io(),
+            it == environ_.end() ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+                                 : it->second);
+    }
+    return *plumber_;
+}
+
 void Herd::dropCc() {
     cc_.reset();
+}
+
+void Herd::dropPlumber() {
+    plumber_.reset();
 }
 
 void Herd::dropHostnet() {

@@ -23,6 +23,7 @@ class CcService;
 class Dir;
 class GuestMounts;
 class HostNet;
+class Plumber;
 class TapMirrors;
 
 struct Options {
@@ -110,8 +111,13 @@ class Herd {
     // `bridge trunk|tunnel|config|destroy` (service/bridges.h).
     Bridges& bridges();
     Bridges* bridgesIfAny() { return bridges_.get(); }
+    // Named pipes and pipelines (service/plumber.h); shared with the cc
+    // connections that stream guest stdio into them.
+    Plumber& plumber();
+    Plumber* plumberIfAny() { return plumber_.get(); }
     // Drops a service (the daemon's shutdown; the next use makes a new one).
     void dropCc();
+    void dropPlumber();
     void dropHostnet();
     void dropGuestMounts();
 
@@ -135,6 +141,7 @@ class Herd {
     std::shared_ptr<TapMirrors> tap_mirrors_;
     std::shared_ptr<GuestMounts> guest_mounts_;
     std::shared_ptr<Bridges> bridges_;
+    std::shared_ptr<Plumber> plumber_;
 };
 
 // The version string `version` prints and `-version` shows.

@@ -14,6 +14,7 @@
 #include "service/gostr.h"
 #include "service/guest_mounts.h"
 #include "service/names.h"
+#include "service/plumber.h"
 #include "service/vmconfig.h"
 
 namespace herd {
@@ -92,14 +93,27 @@ void ccExec(Command& c, CommandContext& ctx) {
     cmd.argv = c.list("command");
     cmd.background = c.flag("background") || c.flag("background-once");
     cmd.once = c.flag("exec-once") || c.flag("background-once");
-    for (const auto& a : cmd.argv) {
+    // Up to three leading stdin=P, stdout=P, stderr=P bind the process's
+    // stdio to named pipes (the agent streams them, service/cc_tunnel.h);
+    // the first other word starts the command.
+    size_t used = 0;
+    while (used < cmd.argv.size() && used < 3) {
+        const std::string& a = cmd.argv[used];
         auto eq = a.find('=');
-        if (eq == std::string::npos) break;
-        std::string k = a.substr(0, eq);
-        if (k == "stdin" || k == "stdout" || k == "stderr")
-            return ctx.fail("cc: binding stdio to pipes (" + k + "=) is not supported");
-        break;
+        std::string k = eq == std::string::npos ? "" : a.substr(0, eq);
+        if (k != "stdin" && k != "stdout" && k != "stderr") break;
+        std::string pipe = a.substr(eq + 1);
+        if (auto ok = Plumber::checkName(Plumber::qualify(ctx.ns(), pipe)); !ok.ok())
+            return ctx.fail(k + "=: " + ok.error().text());
+        if (pipe.find("//") != std::string::npos)
+            return ctx.fail(k + "=" + pipe +
+                            ": a guest's pipe is always of its VM's namespace; "
+                            "give the name without `<namespace>//`");
+        cmd.extra[k] = pipe;
+        ++used;
     }
+    cmd.argv.erase(cmd.argv.begin(), cmd.argv.begin() + static_cast<long>(used));
+    if (cmd.argv.empty()) return ctx.fail("cc: no command after the stdio pipes");
     replyWithId(ctx, ctx.herd().cc().post(ctx.ns(), std::move(cmd)));
 }
 

@@ -18,5 +18,6 @@ void registerFileCommands(Herd& herd);       // file list/get/delete/status (fil
 void registerCaptureCommands(Herd& herd);    // capture, clear capture (capture.cc)
 void registerQosCommands(Herd& herd);        // qos add, clear qos (qos.cc)
 void registerBridgeCommands(Herd& herd);     // bridge (bridge.cc)
+void registerPlumbCommands(Herd& herd);      // pipe, plumb, clear pipe|plumb (plumb.cc)
 
 }  // namespace herd

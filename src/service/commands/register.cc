@@ -18,6 +18,7 @@ void registerAllCommands(Herd& herd) {
     registerCaptureCommands(herd);
     registerQosCommands(herd);
     registerBridgeCommands(herd);
+    registerPlumbCommands(herd);
 }
 
 }  // namespace herd
