@@ -7,6 +7,7 @@
 #include "service/dry_runtime.h"
 #include "service/guest_mounts.h"
 #include "service/hostnet.h"
+#include "service/router.h"
 #include "service/tap_mirror.h"
 
 extern char** environ;
@@ -57,6 +58,11 @@ HostNet& Herd::hostnet() {
 CaptureService& Herd::captures() {
     if (!captures_) captures_ = std::make_shared<CaptureService>(opts_.prefix);
     return *captures_;
+}
+
+Routers& Herd::routers() {
+    if (!routers_) routers_ = std::make_shared<Routers>();
+    return *routers_;
 }
 
 TapMirrors& Herd::tapMirrors() {

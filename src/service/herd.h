@@ -22,6 +22,7 @@ class CcService;
 class Dir;
 class GuestMounts;
 class HostNet;
+class Routers;
 class TapMirrors;
 
 struct Options {
@@ -106,6 +107,9 @@ class Herd {
     // `cc mount`s (service/guest_mounts.h).
     GuestMounts& guestMounts();
     GuestMounts* guestMountsIfAny() { return guest_mounts_.get(); }
+    // `router` settings (service/router.h).
+    Routers& routers();
+    Routers* routersIfAny() { return routers_.get(); }
     // Drops a service (the daemon's shutdown; the next use makes a new one).
     void dropCc();
     void dropHostnet();
@@ -130,6 +134,7 @@ class Herd {
     std::shared_ptr<CaptureService> captures_;
     std::shared_ptr<TapMirrors> tap_mirrors_;
     std::shared_ptr<GuestMounts> guest_mounts_;
+    std::shared_ptr<Routers> routers_;
 };
 
 // The version string `version` prints and `-version` shows.

@@ -17,5 +17,6 @@ void registerWebCommands(Herd& herd);        // web (web.cc)
 void registerFileCommands(Herd& herd);       // file list/get/delete/status (file.cc)
 void registerCaptureCommands(Herd& herd);    // capture, clear capture (capture.cc)
 void registerQosCommands(Herd& herd);        // qos add, clear qos (qos.cc)
+void registerRouterCommands(Herd& herd);     // router, clear router (router.cc)
 
 }  // namespace herd

@@ -17,6 +17,7 @@ void registerAllCommands(Herd& herd) {
     registerFileCommands(herd);
     registerCaptureCommands(herd);
     registerQosCommands(herd);
+    registerRouterCommands(herd);
 }
 
 }  // namespace herd
