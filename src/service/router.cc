@@ -357,6 +357,10 @@ Result<void> commitRouter(Herd& herd, const std::string& ns, Vm& vm, Router& r) 
         if (!w.ok()) return w.error();
     }
     CcService& cc = herd.cc();
+    // minimega first queues `rm` of the guest's old copy, because miniccc
+    // keeps a file it already has. herd-cc overwrites it, and writes files
+    // as they arrive, ahead of queued commands: an `rm` queued first would
+    // run after the new copy landed and remove it. So: send, then apply.
     cc.deletePrefix(ns, name);
     CcFilter only;
     only.uuid = vm.uuid();
@@ -366,9 +370,6 @@ Result<void> commitRouter(Herd& herd, const std::string& ns, Vm& vm, Router& r) 
         cmd.filter = only;
         cc.postScoped(ns, std::move(cmd));
     };
-    CcCommand rm;
-    rm.argv = {"rm", guest};
-    queue(std::move(rm));
     CcCommand send;
     send.send = {name};
     send.send_host = {herd.options().filepath + "/" + rel};

@@ -85,7 +85,8 @@ class Routers {
 };
 
 // `router <vm> commit`: writes <filepath>[/<ns>]/minirouter-<vm> and queues
-// the cc commands that deliver and apply it on that VM only.
+// the cc commands that deliver and apply it on that VM only (prefix
+// minirouter-<vm>, filter uuid=<vm uuid>; an earlier commit's are deleted).
 Result<void> commitRouter(Herd& herd, const std::string& ns, Vm& vm, Router& r);
 
 // Whether `s` is an address with a prefix length (IPv4 or IPv6).
