@@ -1084,9 +1084,14 @@ std::vector<CcClient*> CcService::active(const std::string& ns) {
 
 int CcService::post(const std::string& nsname, CcCommand cmd) {
     Ns& n = ns(nsname);
-    cmd.id = n.next_id++;
     cmd.prefix = n.prefix;
     cmd.filter = n.filter;
+    return postScoped(nsname, std::move(cmd));
+}
+
+int CcService::postScoped(const std::string& nsname, CcCommand cmd) {
+    Ns& n = ns(nsname);
+    cmd.id = n.next_id++;
     auto& stored = n.commands[cmd.id] = std::move(cmd);
     for (CcClient* c : active(nsname))
         if (matches(*c, stored.filter)) deliver(*c, stored);
@@ -1096,6 +1101,13 @@ int CcService::post(const std::string& nsname, CcCommand cmd) {
 void CcService::deleteCommand(const std::string& nsname, int id) {
     ns(nsname).commands.erase(id);
     forget(nsname, id);
+}
+
+void CcService::deletePrefix(const std::string& nsname, const std::string& prefix) {
+    std::vector<int> ids;
+    for (const auto& [id, cmd] : ns(nsname).commands)
+        if (cmd.prefix == prefix) ids.push_back(id);
+    for (int id : ids) deleteCommand(nsname, id);
 }
 
 void CcService::clearCommands(const std::string& nsname) {

@@ -183,6 +183,11 @@ class CcService : public std::enable_shared_from_this<CcService> {
     // Queues a command (id assigned here) and sends it to every matching
     // connected client; clients that connect later get it unless `once`.
     int post(const std::string& ns, CcCommand cmd);
+    // Same, but with the command's own prefix and filter instead of the
+    // namespace's (commands the daemon itself issues, such as a router commit).
+    int postScoped(const std::string& ns, CcCommand cmd);
+    // Deletes every command of the namespace whose prefix is `prefix`.
+    void deletePrefix(const std::string& ns, const std::string& prefix);
     void deleteCommand(const std::string& ns, int id);
     // Forgets every command of a namespace (ids start again at 1).
     void clearCommands(const std::string& ns);

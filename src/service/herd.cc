@@ -9,6 +9,7 @@
 #include "service/guest_mounts.h"
 #include "service/hostnet.h"
 #include "service/plumber.h"
+#include "service/router.h"
 #include "service/tap_mirror.h"
 
 extern char** environ;
@@ -59,6 +60,11 @@ HostNet& Herd::hostnet() {
 CaptureService& Herd::captures() {
     if (!captures_) captures_ = std::make_shared<CaptureService>(opts_.prefix);
     return *captures_;
+}
+
+Routers& Herd::routers() {
+    if (!routers_) routers_ = std::make_shared<Routers>();
+    return *routers_;
 }
 
 TapMirrors& Herd::tapMirrors() {

@@ -24,6 +24,7 @@ class Dir;
 class GuestMounts;
 class HostNet;
 class Plumber;
+class Routers;
 class TapMirrors;
 
 struct Options {
@@ -115,6 +116,9 @@ class Herd {
     // connections that stream guest stdio into them.
     Plumber& plumber();
     Plumber* plumberIfAny() { return plumber_.get(); }
+    // `router` settings (service/router.h).
+    Routers& routers();
+    Routers* routersIfAny() { return routers_.get(); }
     // Drops a service (the daemon's shutdown; the next use makes a new one).
     void dropCc();
     void dropPlumber();
@@ -142,6 +146,7 @@ class Herd {
     std::shared_ptr<GuestMounts> guest_mounts_;
     std::shared_ptr<Bridges> bridges_;
     std::shared_ptr<Plumber> plumber_;
+    std::shared_ptr<Routers> routers_;
 };
 
 // The version string `version` prints and `-version` shows.

@@ -15,6 +15,13 @@
 
 namespace herd {
 
+Vm* findVm(CommandContext& ctx, const std::string& s) {
+    if (Vm* vm = ctx.herd().vms().find(ctx.ns(), s)) return vm;
+    for (Vm* vm : ctx.herd().vms().inNamespace(ctx.ns()))
+        if (cli::text::toLower(vm->uuid()) == cli::text::toLower(s)) return vm;
+    return nullptr;
+}
+
 namespace {
 
 using cli::Command;
@@ -23,14 +30,6 @@ void replyWithId(CommandContext& ctx, int id) {
     auto r = ctx.response();
     r.data = id;
     ctx.emit({std::move(r)});
-}
-
-// A VM of the namespace by name, id or uuid.
-Vm* findVm(CommandContext& ctx, const std::string& s) {
-    if (Vm* vm = ctx.herd().vms().find(ctx.ns(), s)) return vm;
-    for (Vm* vm : ctx.herd().vms().inNamespace(ctx.ns()))
-        if (cli::text::toLower(vm->uuid()) == cli::text::toLower(s)) return vm;
-    return nullptr;
 }
 
 // A port argument: minimega's `non-integer <what>: <s> : <err>` for text

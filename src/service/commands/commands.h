@@ -19,5 +19,6 @@ void registerCaptureCommands(Herd& herd);    // capture, clear capture (capture.
 void registerQosCommands(Herd& herd);        // qos add, clear qos (qos.cc)
 void registerBridgeCommands(Herd& herd);     // bridge (bridge.cc)
 void registerPlumbCommands(Herd& herd);      // pipe, plumb, clear pipe|plumb (plumb.cc)
+void registerRouterCommands(Herd& herd);     // router, clear router (router.cc)
 
 }  // namespace herd

@@ -19,6 +19,7 @@ void registerAllCommands(Herd& herd) {
     registerQosCommands(herd);
     registerBridgeCommands(herd);
     registerPlumbCommands(herd);
+    registerRouterCommands(herd);
 }
 
 }  // namespace herd

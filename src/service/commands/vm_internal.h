@@ -23,6 +23,9 @@ void emitTable(CommandContext& ctx, std::vector<std::string> header,
 // Emits an error when `r` failed, a silent success otherwise.
 void okOrFail(CommandContext& ctx, const Result<void>& r);
 
+// A VM of the namespace by name, id or uuid (null if none).
+Vm* findVm(CommandContext& ctx, const std::string& s);
+
 // Suggests VM names of the namespace (and `all` when `wild`).
 cli::SuggestFn vmSuggest(bool wild);
 
