@@ -130,10 +130,8 @@ class Mirrors:
         """m sees the echo requests and replies of a pinging b, and in a
         capture of its own, of b pinging a. On the kernel bridge the tc
         filters work once `tap mirror` answers: the first look decides.
-        ovs-vswitchd puts a new Mirror row into effect shortly after the
-        transaction commits (`tap mirror` does not wait for it; nor does
-        minimega's ovs-vsctl call): there, ping until the frames show, 10 s
-        at most."""
+        On Open vSwitch (seen to miss the first ping once) ping until the
+        frames show, 10 s at most."""
         deadline = time.time() + self.settle
         while True:
             s = self.sniff("ab-" + name)
