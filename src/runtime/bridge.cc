@@ -60,6 +60,18 @@ Result<std::string> vethHostName(std::string_view prefix, int vmid, int nic) {
                       std::to_string(nic) + " is over 15 bytes: " + name);
 }
 
+Result<std::string> delayTapName(std::string_view prefix, std::string_view host_end) {
+    std::string name(host_end);
+    if (name.size() > prefix.size() && host_end.substr(0, prefix.size()) == prefix) {
+        char& marker = name[prefix.size()];
+        if (marker == 'v' || marker == 'x') {
+            marker = marker == 'v' ? 'w' : 'y';
+            return name;
+        }
+    }
+    return Error::msg("no delay tap name for " + name + ": not a NIC's host end");
+}
+
 bool isOwnedLink(std::string_view prefix, std::string_view ifname) {
     if (prefix.empty() || ifname.substr(0, prefix.size()) != prefix) return false;
     std::string_view s = ifname.substr(prefix.size());
@@ -69,8 +81,10 @@ bool isOwnedLink(std::string_view prefix, std::string_view ifname) {
     t.remove_prefix(1);
     switch (marker) {
         case 'v':  // v<digits>n<digits>
+        case 'w':  // w<digits>n<digits>: its delay tap (delayTapName)
             return eat(t, isDigit) && eatChar(t, 'n') && eat(t, isDigit) && t.empty();
         case 'x':  // x<B36>n<digits>
+        case 'y':  // y<B36>n<digits>: its delay tap (delayTapName)
             return eat(t, isUpper36) && eatChar(t, 'n') && eat(t, isDigit) && t.empty();
         case 'b':  // b<digits>[x<B36>]
             if (!eat(t, isDigit)) return false;
@@ -252,7 +266,7 @@ class KernelBridgeBackend : public SwitchBackend {
         // A priority no other mirror of this source uses names its filters.
         uint16_t prio = 0;
         for (int tries = 0; tries < 65535 && prio == 0; ++tries) {
-            next_prio_ = next_prio_ >= 65535 ? 1 : next_prio_ + 1;
+            next_prio_ = next_prio_ >= 65535 ? 2 : next_prio_ + 1;
             bool used = false;
             for (const auto& [d, m] : tc_mirrors_)
                 used = used || (m.src == src && m.prio == next_prio_);
@@ -478,7 +492,7 @@ class KernelBridgeBackend : public SwitchBackend {
         uint16_t prio = 0;
     };
     std::map<std::string, TcMirror> tc_mirrors_;  // by destination
-    uint16_t next_prio_ = 0;
+    uint16_t next_prio_ = 1;                      // 1 is the qos delay filter's (delay_line.h)
     int next_peer_ = 0;
     std::vector<KernelUplink> uplinks_;  // trunks and tunnels
     int next_trunk_port_ = 0;

@@ -138,14 +138,19 @@ std::vector<bpf_insn> untagProgram(int map_fd) {
     };
 }
 
+namespace {
+
+// A random u32 below this is a packet to drop: percent% of 2^32.
+uint32_t lossThreshold(double percent) {
+    if (percent >= 100) return 0xffffffffu;
+    if (percent > 0) return static_cast<uint32_t>(std::llround(percent / 100.0 * 4294967296.0));
+    return 0;
+}
+
+}  // namespace
+
 std::vector<bpf_insn> lossProgram(double percent) {
-    // Drop when a random u32 is below threshold = percent% of 2^32.
-    uint32_t threshold = 0;
-    if (percent >= 100) {
-        threshold = 0xffffffffu;
-    } else if (percent > 0) {
-        threshold = static_cast<uint32_t>(std::llround(percent / 100.0 * 4294967296.0));
-    }
+    const uint32_t threshold = lossThreshold(percent);
     return {
         call(BPF_FUNC_get_prandom_u32),
         jump32Imm(BPF_JGE, BPF_REG_0, threshold, 2),  // -> pass
@@ -156,6 +161,31 @@ std::vector<bpf_insn> lossProgram(double percent) {
         movImm(BPF_REG_0, TC_ACT_UNSPEC),
         exitInsn(),
     };
+}
+
+std::vector<bpf_insn> delayProgram(double percent, int tap_ifindex, uint32_t mark) {
+    const int16_t mark_off = ctxOffset(offsetof(__sk_buff, mark));
+    std::vector<bpf_insn> p = {
+        loadW(BPF_REG_2, BPF_REG_1, mark_off),
+        jump32Imm(BPF_JNE, BPF_REG_2, mark, 4),  // -> delay
+        // Back from the delay line: unmarked, on to the next filter.
+        movImm(BPF_REG_2, 0),
+        storeW(BPF_REG_1, BPF_REG_2, mark_off),
+        movImm(BPF_REG_0, TC_ACT_UNSPEC),
+        exitInsn(),
+    };
+    // delay: (loss first, as netem drops before it delays)
+    if (const uint32_t threshold = lossThreshold(percent); threshold > 0) {
+        p.push_back(call(BPF_FUNC_get_prandom_u32));
+        p.push_back(jump32Imm(BPF_JGE, BPF_REG_0, threshold, 2));  // -> redirect
+        p.push_back(movImm(BPF_REG_0, TC_ACT_SHOT));
+        p.push_back(exitInsn());
+    }
+    p.push_back(movImm(BPF_REG_1, tap_ifindex));
+    p.push_back(movImm(BPF_REG_2, 0));  // out of the tap (its egress)
+    p.push_back(call(BPF_FUNC_redirect));
+    p.push_back(exitInsn());
+    return p;
 }
 
 nlmsghdr* buildLossFilter(char* buf, int ifindex, uint32_t parent, int prog_fd) {
@@ -222,10 +252,12 @@ std::string trunkFilterName(std::string_view prefix) {
     return "herd-trunk-" + std::string(prefix);
 }
 
-nlmsghdr* buildBpfFilter(char* buf, int ifindex, bool ingress_hook, uint16_t prio, int prog_fd,
-                         const std::string& name) {
-    nlmsghdr* nlh = startTcMessage(buf, RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, ifindex,
-                                   hookParent(ingress_hook), 0, filterInfo(prio));
+namespace {
+
+nlmsghdr* bpfFilter(char* buf, uint16_t flags, uint32_t handle, int ifindex, bool ingress_hook,
+                    uint16_t prio, int prog_fd, const std::string& name) {
+    nlmsghdr* nlh = startTcMessage(buf, RTM_NEWTFILTER, flags, ifindex, hookParent(ingress_hook),
+                                   handle, filterInfo(prio));
     mnl_attr_put_strz(nlh, TCA_KIND, "bpf");
     nlattr* opts = mnl_attr_nest_start(nlh, TCA_OPTIONS);
     mnl_attr_put_u32(nlh, TCA_BPF_FD, static_cast<uint32_t>(prog_fd));
@@ -233,6 +265,19 @@ nlmsghdr* buildBpfFilter(char* buf, int ifindex, bool ingress_hook, uint16_t pri
     mnl_attr_put_u32(nlh, TCA_BPF_FLAGS, TCA_BPF_FLAG_ACT_DIRECT);
     mnl_attr_nest_end(nlh, opts);
     return nlh;
+}
+
+}  // namespace
+
+nlmsghdr* buildReplaceBpfFilter(char* buf, int ifindex, bool ingress_hook, uint16_t prio,
+                                int prog_fd, const std::string& name) {
+    return bpfFilter(buf, NLM_F_CREATE | NLM_F_REPLACE, 1, ifindex, ingress_hook, prio, prog_fd,
+                     name);
+}
+
+nlmsghdr* buildBpfFilter(char* buf, int ifindex, bool ingress_hook, uint16_t prio, int prog_fd,
+                         const std::string& name) {
+    return bpfFilter(buf, NLM_F_CREATE | NLM_F_EXCL, 0, ifindex, ingress_hook, prio, prog_fd, name);
 }
 
 Result<bool> attachTrunkFilter(Netlink& nl, const std::string& ifname, bool ingress_hook,

@@ -15,6 +15,8 @@
 //                 the bridge. Anything else (untagged frames, other VLANs)
 //                 goes on to the host as if there were no filter.
 //
+//   delay program (egress of a NIC's host end, with qos delay on kernels
+//                 without netem): see delayProgram.
 //   loss program  (a filter of the root htb qdisc that qos puts on a NIC's
 //                 host end on kernels without netem): drops each packet
 //                 with the asked probability (a random u32 below a
@@ -47,6 +49,12 @@ std::vector<bpf_insn> tagProgram(int vlan, int trunk_ifindex);
 std::vector<bpf_insn> untagProgram(int map_fd);
 // Drops a packet with probability `percent` / 100 (0 to 100).
 std::vector<bpf_insn> lossProgram(double percent);
+// The delay line's egress program (runtime/delay_line.h): a packet whose
+// mark is `mark` is one the delay line sends back after its delay; it loses
+// the mark and goes on to the next filter and the qdisc. Any other packet is
+// dropped with probability `percent` / 100 or redirected out of `tap_ifindex`
+// (where the delay line reads it).
+std::vector<bpf_insn> delayProgram(double percent, int tap_ifindex, uint32_t mark);
 
 // An array map of 4096 u32 ifindexes, indexed by VLAN (0 = not carried).
 Result<unique_fd> createVlanMap();
@@ -65,6 +73,10 @@ inline constexpr uint16_t kTrunkFilterPrio = 0xC000;
 // name <name>`, into `buf` (kTcMirrorMsgSize bytes).
 nlmsghdr* buildBpfFilter(char* buf, int ifindex, bool ingress_hook, uint16_t prio, int prog_fd,
                          const std::string& name);
+// The same with handle 1, made or replaced in one step (`tc filter replace
+// ... handle 1 ...`).
+nlmsghdr* buildReplaceBpfFilter(char* buf, int ifindex, bool ingress_hook, uint16_t prio,
+                                int prog_fd, const std::string& name);
 
 // The loss filter: `tc filter add dev <ifindex> parent <parent> pref 1 bpf
 // da fd <fd> name herd_loss`, into `buf` (kTcMirrorMsgSize bytes).

@@ -110,6 +110,8 @@ void ContainerRuntime::fillHost() {
 }
 
 ContainerRuntime::~ContainerRuntime() {
+    for (auto& [key, line] : delay_lines_) line->close(nullptr);  // their taps go
+    delay_lines_.clear();
     containers_.clear();  // kills whatever still runs: a daemon leaves no container behind
     janitor_.drain();
     watcher_.reset();
@@ -406,6 +408,7 @@ Result<void> ContainerRuntime::kill(Vm& vm) {
 void ContainerRuntime::releasePorts(const std::vector<Vm*>& vms) {
     std::vector<std::string> ports;
     for (Vm* vm : vms) {
+        closeDelayLines(vm->id);
         for (auto& n : vm->config.networks) {
             if (!n.tap.empty()) ports.push_back(n.tap);
             n.qos = {};  // the qdisc went with the veth
@@ -537,6 +540,8 @@ std::vector<std::string> ContainerRuntime::nicHostNames(const Vm& vm) const {
 
 Result<void> ContainerRuntime::nuke() {
     janitor_.drain();
+    for (auto& [key, line] : delay_lines_) line->close(nullptr);
+    delay_lines_.clear();
     containers_.clear();  // kills them, closes their consoles, lets go of their disks
     vms_.clear();
     auto r = cgroups_->nuke();

@@ -17,7 +17,9 @@
 #include "runtime/bridge.h"
 #include "runtime/cgroup.h"
 #include "runtime/container.h"
+#include "runtime/delay_line.h"
 #include "runtime/isolation.h"
+#include "runtime/qdisc.h"
 #include "runtime/reaper.h"
 #include "runtime/snoop.h"
 #include "runtime/switch_select.h"
@@ -118,6 +120,12 @@ class ContainerRuntime : public Runtime {
     void releasePorts(const std::vector<Vm*>& vms);
     // Gives the memory of a whole experiment back to the system, later.
     void trimSoon();
+    // qos on one NIC's host end: a root qdisc, or a delay line where the
+    // kernel has no netem (container_qos.cc).
+    Result<void> shape(runtime::Netlink& nl, int vmid, size_t nic, const std::string& tap,
+                       const runtime::QdiscSpec& spec);
+    void closeDelayLine(int vmid, size_t nic, runtime::Netlink* nl);
+    void closeDelayLines(int vmid);  // all of a VM's, whose veths are gone
 
     ContainerRuntimeOptions opts_;
     boost::asio::io_context& io_;
@@ -135,6 +143,8 @@ class ContainerRuntime : public Runtime {
     Backchannel backchannel_;
     std::unique_ptr<runtime::Snooper> snoop_;  // null when AF_PACKET is unavailable
     std::vector<DhcpServerPort> dhcp_servers_;
+    // qos delay lines, by VM id and NIC (kernels without netem).
+    std::map<std::pair<int, size_t>, std::shared_ptr<runtime::DelayLine>> delay_lines_;
 };
 
 }  // namespace herd

@@ -165,5 +165,43 @@ TEST(TcBpf, KernelDropsTheAskedShare) {
     EXPECT_NEAR(shot, 800, 120);
 }
 
+// The kernel runs the delay program: a frame with the delay line's mark is
+// let through (TC_ACT_UNSPEC) with the mark gone; any other is redirected
+// (to the tap), or dropped with loss 100.
+TEST(TcBpf, KernelRunsTheDelayProgram) {
+    if (::geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
+    constexpr uint32_t kMark = 0x68657264;
+    auto run = [](const std::vector<bpf_insn>& insns, uint32_t mark, uint32_t* mark_out) {
+        auto prog = loadTcProgram(insns, "herd_delay");
+        EXPECT_TRUE(prog.ok()) << prog.error().text();
+        if (!prog.ok()) return -100;
+        unsigned char frame[64] = {};
+        frame[12] = 0x08;
+        __sk_buff in{}, out{};
+        in.mark = mark;
+        bpf_attr a{};
+        a.test.prog_fd = static_cast<uint32_t>(prog->get());
+        a.test.data_in = reinterpret_cast<uint64_t>(frame);
+        a.test.data_size_in = sizeof frame;
+        a.test.ctx_in = reinterpret_cast<uint64_t>(&in);
+        a.test.ctx_size_in = sizeof in;
+        a.test.ctx_out = reinterpret_cast<uint64_t>(&out);
+        a.test.ctx_size_out = sizeof out;
+        a.test.repeat = 1;
+        EXPECT_EQ(::syscall(SYS_bpf, BPF_PROG_TEST_RUN, &a, sizeof a), 0) << std::strerror(errno);
+        *mark_out = out.mark;
+        return static_cast<int>(static_cast<int32_t>(a.test.retval));
+    };
+    uint32_t mark = 1;
+    EXPECT_EQ(run(delayProgram(0, 1, kMark), kMark, &mark), TC_ACT_UNSPEC);
+    EXPECT_EQ(mark, 0u);
+    EXPECT_EQ(run(delayProgram(0, 1, kMark), 0, &mark), TC_ACT_REDIRECT);
+    EXPECT_EQ(run(delayProgram(0, 1, kMark), 7, &mark), TC_ACT_REDIRECT);
+    EXPECT_EQ(mark, 7u);  // others' marks stay
+    EXPECT_EQ(run(delayProgram(100, 1, kMark), 0, &mark), TC_ACT_SHOT);
+    EXPECT_EQ(run(delayProgram(100, 1, kMark), kMark, &mark),
+              TC_ACT_UNSPEC);  // sent, not lost twice
+}
+
 }  // namespace
 }  // namespace herd::runtime
