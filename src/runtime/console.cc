@@ -7,6 +7,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -17,6 +18,7 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <optional>
 #include <string_view>
 
 namespace herd::runtime {
@@ -48,6 +50,9 @@ class Viewer {
     // Queues output; false when the viewer is gone or too far behind.
     virtual bool deliver(std::shared_ptr<const std::string> bytes) = 0;
     virtual void shutdown() = 0;
+    // Bytes queued and not yet written; nullopt for a viewer that does not
+    // pace the console (one that keeps its own queue, like the web page).
+    virtual std::optional<size_t> queued() const { return std::nullopt; }
 };
 
 class ConsoleImpl;
@@ -57,9 +62,15 @@ class ConsoleImpl;
 template <typename Socket>
 class SocketViewer : public Viewer, public std::enable_shared_from_this<SocketViewer<Socket>> {
   public:
+    // `wrote` is called after each write to the socket (the console may
+    // resume reading the pty).
     SocketViewer(Socket sock, size_t cap, std::function<void(std::string)> input,
-                 std::function<void()> gone)
-        : sock_(std::move(sock)), cap_(cap), input_(std::move(input)), gone_(std::move(gone)) {}
+                 std::function<void()> gone, std::function<void()> wrote)
+        : sock_(std::move(sock)),
+          cap_(cap),
+          input_(std::move(input)),
+          gone_(std::move(gone)),
+          wrote_(std::move(wrote)) {}
 
     void startReading() {
         auto self = this->shared_from_this();
@@ -89,6 +100,11 @@ class SocketViewer : public Viewer, public std::enable_shared_from_this<SocketVi
         sock_.close(ec);
     }
 
+    std::optional<size_t> queued() const override {
+        if (dead_) return std::nullopt;
+        return queued_;
+    }
+
   private:
     void writeNext() {
         if (queue_.empty() || dead_) {
@@ -104,6 +120,7 @@ class SocketViewer : public Viewer, public std::enable_shared_from_this<SocketVi
                               self->queued_ -= front->size();
                               self->queue_.pop_front();
                               self->writeNext();
+                              self->wrote_();
                           });
     }
 
@@ -117,6 +134,7 @@ class SocketViewer : public Viewer, public std::enable_shared_from_this<SocketVi
     size_t cap_;
     std::function<void(std::string)> input_;
     std::function<void()> gone_;
+    std::function<void()> wrote_;
     std::array<char, 4096> buf_{};
     std::deque<std::shared_ptr<const std::string>> queue_;
     size_t queued_ = 0;
@@ -237,7 +255,8 @@ class ConsoleImpl : public Console {
           unix_acc_(io),
           tcp_acc_(io),
           unix_retry_(io),
-          tcp_retry_(io) {}
+          tcp_retry_(io),
+          stall_timer_(io) {}
 
     Result<void> listen() {
         boost::system::error_code ec;
@@ -315,6 +334,7 @@ class ConsoleImpl : public Console {
             for (auto& [id, v] : self->viewers_) v->shutdown();
             self->viewers_.clear();
             self->count_ = 0;
+            self->stall_timer_.cancel();
             self->master_.close(ec);
         });
     }
@@ -357,6 +377,7 @@ class ConsoleImpl : public Console {
         it->second->shutdown();
         viewers_.erase(it);
         count_ = viewers_.size();
+        viewerWrote();  // the console may have been waiting for this one
     }
 
     // `typed`: what the viewer sent before it became one (after its token).
@@ -367,7 +388,7 @@ class ConsoleImpl : public Console {
         auto v = std::make_shared<SocketViewer<Socket>>(
             std::move(sock), opts_.viewer_queue,
             [self](std::string b) { self->writePty(std::move(b)); },
-            [self, id] { self->dropViewer(id); });
+            [self, id] { self->dropViewer(id); }, [self] { self->viewerWrote(); });
         registerViewer(id, v);
         if (!typed.empty()) writePty(std::move(typed));
         v->startReading();
@@ -435,8 +456,70 @@ class ConsoleImpl : public Console {
                 return;
             }
             self->output(std::string(self->buf_.data(), n));
-            self->readPty();
+            if (self->mustPause()) {
+                self->pause();
+            } else {
+                self->readPty();
+            }
         });
+    }
+
+    // Pacing. The pty is read while the viewer that is furthest ahead has
+    // less than a quarter of its queue waiting; past that the console stops
+    // reading and the guest's writes wait, as on a real terminal, so that a
+    // viewer that reads slowly (a slow link, a busy machine) is slowed down,
+    // never dropped. A viewer that reads nothing at all while the console
+    // waits for it (stall_timeout) is dropped and reading goes on: a viewer
+    // never holds up the guest for longer than that. With several viewers,
+    // one that stops reading falls behind the others and is dropped when its
+    // queue is full.
+    size_t paceMark() const { return opts_.viewer_queue / 4; }
+
+    bool mustPause() const {
+        std::optional<size_t> least;
+        for (const auto& [id, v] : viewers_) {
+            if (auto q = v->queued()) least = least ? std::min(*least, *q) : *q;
+        }
+        return least && *least >= paceMark();
+    }
+
+    void pause() {
+        paused_ = true;
+        armStallTimer();
+    }
+
+    void armStallTimer() {
+        auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
+        stall_timer_.expires_after(opts_.stall_timeout);
+        stall_timer_.async_wait([self](boost::system::error_code ec) {
+            if (ec || !self->paused_ || self->closed_) return;
+            // Nothing was written to any viewer for stall_timeout: those
+            // still holding up the console have stopped reading.
+            for (auto it = self->viewers_.begin(); it != self->viewers_.end();) {
+                auto q = it->second->queued();
+                if (q && *q >= self->paceMark()) {
+                    it->second->shutdown();
+                    it = self->viewers_.erase(it);
+                } else {
+                    ++it;
+                }
+            }
+            self->count_ = self->viewers_.size();
+            self->unpause();
+        });
+    }
+
+    // A write to a viewer finished: read on once no viewer holds the console up.
+    void viewerWrote() {
+        if (!paused_ || closed_) return;
+        if (mustPause()) return armStallTimer();
+        unpause();
+    }
+
+    void unpause() {
+        paused_ = false;
+        stall_timer_.cancel();
+        if (reading_ && !closed_) readPty();
     }
 
     void output(std::string data) {
@@ -487,6 +570,7 @@ class ConsoleImpl : public Console {
     asio::local::stream_protocol::acceptor unix_acc_;
     asio::ip::tcp::acceptor tcp_acc_;
     asio::steady_timer unix_retry_, tcp_retry_;  // the next accept after an error
+    asio::steady_timer stall_timer_;             // see pause()
     int port_ = 0;
     std::array<char, 8192> buf_{};
     std::string scrollback_;
@@ -498,6 +582,7 @@ class ConsoleImpl : public Console {
     size_t pending_input_ = 0;
     bool writing_pty_ = false;
     bool reading_ = false;
+    bool paused_ = false;  // reading_, but waiting for viewers (see pause())
     bool closed_ = false;
 };
 

@@ -1,8 +1,12 @@
 // A container's console (minimega's, with its defects fixed): a pty whose
 // master the daemon keeps for the container's whole life (relaunches included),
 // a scrollback, and any number of viewers on a unix socket and, when asked for,
-// a TCP port, each typing into the same pty. A viewer that stops reading is
-// dropped once its queue is full: it never stalls the others or the guest.
+// a TCP port, each typing into the same pty. The guest's output is paced by
+// the viewer that reads fastest: a slow viewer slows the guest's writes down
+// as a real terminal would, and is never dropped for it. A viewer that stops
+// reading is dropped, once the others are a full queue ahead of it or after
+// it held the console up for stall_timeout: it never stalls the others, and
+// it holds up the guest for at most stall_timeout.
 //
 // A console is a root shell in the container, so only those who may drive
 // the daemon reach it: the unix socket is root's alone (mode 0600, in a
@@ -30,6 +34,9 @@ struct ConsoleOptions {
     std::string tcp_token;             // the first line a TCP viewer must send; required with TCP
     size_t scrollback = 64 * 1024;     // bytes replayed to each new viewer
     size_t viewer_queue = 256 * 1024;  // a viewer further behind is dropped
+    // A viewer that reads nothing for this long while the console waits for
+    // it (it has a quarter of viewer_queue waiting) is dropped.
+    std::chrono::milliseconds stall_timeout = std::chrono::seconds(2);
     // A TCP viewer has this long to send its token line.
     std::chrono::milliseconds auth_timeout = std::chrono::seconds(10);
     // A wrong token closes the connection after this (guessing is slow).

@@ -310,7 +310,11 @@ class OvsBackend : public SwitchBackend {
     }
 
     // As minimega: a Mirror row `mirror-<dst>` selecting what `src` sends
-    // and receives, with `dst` as its output port.
+    // and receives, with `dst` as its output port. ovs-vswitchd applies a
+    // Mirror row (added or removed) to the flows it translates afterwards;
+    // it does not revalidate the datapath flows it has cached, so a busy
+    // conversation keeps its old mirroring until some other change (a port,
+    // a learned MAC) revalidates them or the flow goes idle (10 s).
     Result<void> addTapMirror(Netlink&, const std::string& bridge, const std::string& src,
                               const std::string& dst) override {
         std::lock_guard lock(mu_);

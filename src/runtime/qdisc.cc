@@ -12,6 +12,8 @@
 #include <cstring>
 #include <limits>
 
+#include "runtime/tc_bpf.h"
+
 namespace herd::runtime {
 
 namespace {
@@ -189,6 +191,20 @@ nlmsghdr* buildReplaceRoot(char* buf, int ifindex, const TbfSpec& spec) {
     return nlh;
 }
 
+nlmsghdr* buildHtbRoot(char* buf, int ifindex) {
+    nlmsghdr* nlh = startTcMessage(buf, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, ifindex, TC_H_ROOT,
+                                   kLossQdiscHandle);
+    mnl_attr_put_strz(nlh, TCA_KIND, "htb");
+    tc_htb_glob g{};
+    g.version = 3;  // TC_HTB_PROTOVER
+    g.rate2quantum = 10;
+    g.defcls = 0;  // no default class: unclassified packets go out directly
+    nlattr* opts = mnl_attr_nest_start(nlh, TCA_OPTIONS);
+    mnl_attr_put(nlh, TCA_HTB_INIT, sizeof g, &g);
+    mnl_attr_nest_end(nlh, opts);
+    return nlh;
+}
+
 nlmsghdr* buildDeleteRoot(char* buf, int ifindex) {
     return startQdisc(buf, RTM_DELQDISC, 0, ifindex);
 }
@@ -219,6 +235,26 @@ std::optional<QdiscInfo> parseQdisc(const nlmsghdr* nlh) {
     return info;
 }
 
+namespace {
+
+// Loss without netem (see qdisc.h). Not atomic: the old root qdisc goes
+// first, so for a moment the interface sends unshaped.
+Result<void> replaceWithBpfLoss(Netlink& nl, const std::string& ifname, int ifindex,
+                                double percent) {
+    const std::string op = "set qdisc htb (loss without netem) on";
+    auto prog = loadTcProgram(lossProgram(percent), kLossFilterName);
+    if (!prog.ok()) return prog.error().wrap(op + " " + ifname);
+    HERD_TRY(deleteRootQdisc(nl, ifname));
+    char buf[kQdiscMsgSize];
+    HERD_TRY(nl.request(buildHtbRoot(buf, ifindex), op, ifname));
+    auto r = nl.request(buildLossFilter(buf, ifindex, kLossQdiscHandle, prog->get()),
+                        "attach loss filter to", ifname);
+    if (!r.ok()) (void)deleteRootQdisc(nl, ifname);
+    return r;  // the filter holds the program; our descriptor may close
+}
+
+}  // namespace
+
 Result<void> replaceRootQdisc(Netlink& nl, const std::string& ifname, const QdiscSpec& spec) {
     const std::string op = std::string("set qdisc ") + kindOf(spec) + " on";
     auto link = nl.link(ifname);
@@ -235,12 +271,14 @@ Result<void> replaceRootQdisc(Netlink& nl, const std::string& ifname, const Qdis
     auto r = nl.request(nlh, op, ifname);
     // The kernel's answer to a qdisc kind it was built without.
     if (!r.ok() && r.error().errnum() == ENOENT) {
-        const std::string kind = kindOf(spec);
-        const bool netem = kind == "netem";
+        const auto* netem = std::get_if<NetemSpec>(&spec);
+        if (netem && netem->delay_ns == 0)
+            return replaceWithBpfLoss(nl, ifname, link->index, netem->loss_percent);
         return Error::sys(ENOENT, op,
-                          ifname + " (this kernel has no " + kind + " qdisc for " +
-                              (netem ? "loss and delay" : "rate limits") + ": CONFIG_NET_SCH_" +
-                              (netem ? "NETEM" : "TBF") + " is off)");
+                          ifname + (netem ? " (this kernel has no netem qdisc for delay: "
+                                            "CONFIG_NET_SCH_NETEM is off)"
+                                          : " (this kernel has no tbf qdisc for rate limits: "
+                                            "CONFIG_NET_SCH_TBF is off)"));
     }
     return r;
 }

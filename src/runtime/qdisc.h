@@ -6,6 +6,10 @@
 // Two disciplines, as `qos` uses them:
 //   netem  a fixed delay and/or random loss of each packet;
 //   tbf    a token bucket: a rate limit with a small burst and queue.
+// On a kernel without netem, loss alone is done another way: a root htb
+// qdisc with no classes (it sends everything on, unshaped) whose one filter
+// is tc_bpf's loss program, which drops each packet with the asked
+// probability. Delay has no such way here (it needs netem).
 // A root qdisc belongs to its interface and goes with it: deleting the veth
 // (or its network namespace dying) removes it, so nothing here needs an undo
 // beyond deleteRootQdisc.
@@ -78,6 +82,9 @@ nlmsghdr* startTcMessage(char* buf, uint16_t type, uint16_t flags, int ifindex, 
 // atomically for one of the other kind. A failure leaves the old one.
 nlmsghdr* buildReplaceRoot(char* buf, int ifindex, const NetemSpec& spec);
 nlmsghdr* buildReplaceRoot(char* buf, int ifindex, const TbfSpec& spec);
+// `tc qdisc add dev <ifindex> root handle 1: htb` (no default class).
+inline constexpr uint32_t kLossQdiscHandle = 0x10000;
+nlmsghdr* buildHtbRoot(char* buf, int ifindex);
 // `tc qdisc del dev <ifindex> root`: back to the interface's default.
 nlmsghdr* buildDeleteRoot(char* buf, int ifindex);
 // `tc qdisc show dev <ifindex>` (a dump the kernel filters by ifindex).
@@ -88,7 +95,8 @@ std::optional<QdiscInfo> parseQdisc(const nlmsghdr* nlh);
 // The operations, on interface `ifname` of the caller's network namespace.
 // Errors read `set qdisc netem on <ifname>: <strerror> (<ERRNO>)`; an
 // interface that does not exist is ENODEV. A RateSpec becomes the tbf of
-// tbfForRate for the interface's MTU.
+// tbfForRate for the interface's MTU. A NetemSpec without delay becomes the
+// htb + BPF loss filter when the kernel has no netem.
 Result<void> replaceRootQdisc(Netlink& nl, const std::string& ifname, const QdiscSpec& spec);
 // Removes the root qdisc; Ok when the interface has only its default one.
 Result<void> deleteRootQdisc(Netlink& nl, const std::string& ifname);

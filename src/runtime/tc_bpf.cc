@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstddef>
 #include <cstring>
 
@@ -50,6 +51,10 @@ constexpr bpf_insn storeW(uint8_t dst, uint8_t src, int16_t off) {
 // if dst <op> imm: skip `off` instructions.
 constexpr bpf_insn jumpImm(uint8_t op, uint8_t dst, int32_t imm, int16_t off) {
     return insn(BPF_JMP | op | BPF_K, dst, 0, off, imm);
+}
+// 32-bit compare: `imm` is taken as an unsigned 32-bit number.
+constexpr bpf_insn jump32Imm(uint8_t op, uint8_t dst, uint32_t imm, int16_t off) {
+    return insn(BPF_JMP32 | op | BPF_K, dst, 0, off, static_cast<int32_t>(imm));
 }
 constexpr bpf_insn call(int32_t helper) {
     return insn(BPF_JMP | BPF_CALL, 0, 0, 0, helper);
@@ -131,6 +136,38 @@ std::vector<bpf_insn> untagProgram(int map_fd) {
         movImm(BPF_REG_0, TC_ACT_OK),
         exitInsn(),
     };
+}
+
+std::vector<bpf_insn> lossProgram(double percent) {
+    // Drop when a random u32 is below threshold = percent% of 2^32.
+    uint32_t threshold = 0;
+    if (percent >= 100) {
+        threshold = 0xffffffffu;
+    } else if (percent > 0) {
+        threshold = static_cast<uint32_t>(std::llround(percent / 100.0 * 4294967296.0));
+    }
+    return {
+        call(BPF_FUNC_get_prandom_u32),
+        jump32Imm(BPF_JGE, BPF_REG_0, threshold, 2),  // -> pass
+        movImm(BPF_REG_0, TC_ACT_SHOT),
+        exitInsn(),
+        // pass: unclassified (not TC_ACT_OK, which in a classful qdisc
+        // would pick a class from the packet's metadata)
+        movImm(BPF_REG_0, TC_ACT_UNSPEC),
+        exitInsn(),
+    };
+}
+
+nlmsghdr* buildLossFilter(char* buf, int ifindex, uint32_t parent, int prog_fd) {
+    nlmsghdr* nlh = startTcMessage(buf, RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, ifindex, parent,
+                                   0, filterInfo(1));
+    mnl_attr_put_strz(nlh, TCA_KIND, "bpf");
+    nlattr* opts = mnl_attr_nest_start(nlh, TCA_OPTIONS);
+    mnl_attr_put_u32(nlh, TCA_BPF_FD, static_cast<uint32_t>(prog_fd));
+    mnl_attr_put_strz(nlh, TCA_BPF_NAME, kLossFilterName);
+    mnl_attr_put_u32(nlh, TCA_BPF_FLAGS, TCA_BPF_FLAG_ACT_DIRECT);
+    mnl_attr_nest_end(nlh, opts);
+    return nlh;
 }
 
 Result<unique_fd> createVlanMap() {

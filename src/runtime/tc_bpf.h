@@ -15,6 +15,12 @@
 //                 the bridge. Anything else (untagged frames, other VLANs)
 //                 goes on to the host as if there were no filter.
 //
+//   loss program  (a filter of the root htb qdisc that qos puts on a NIC's
+//                 host end on kernels without netem): drops each packet
+//                 with the asked probability (a random u32 below a
+//                 threshold) and leaves the others unclassified, so that
+//                 htb sends them on unshaped.
+//
 // Programs and maps are file descriptors (unique_fd): the kernel frees them
 // when the last descriptor closes and no filter holds them. Filters belong
 // to their interface; removeTrunkFilter or deleting the interface removes
@@ -39,6 +45,8 @@ namespace herd::runtime {
 // map load (a BPF_PSEUDO_MAP_FD immediate).
 std::vector<bpf_insn> tagProgram(int vlan, int trunk_ifindex);
 std::vector<bpf_insn> untagProgram(int map_fd);
+// Drops a packet with probability `percent` / 100 (0 to 100).
+std::vector<bpf_insn> lossProgram(double percent);
 
 // An array map of 4096 u32 ifindexes, indexed by VLAN (0 = not carried).
 Result<unique_fd> createVlanMap();
@@ -57,6 +65,12 @@ inline constexpr uint16_t kTrunkFilterPrio = 0xC000;
 // name <name>`, into `buf` (kTcMirrorMsgSize bytes).
 nlmsghdr* buildBpfFilter(char* buf, int ifindex, bool ingress_hook, uint16_t prio, int prog_fd,
                          const std::string& name);
+
+// The loss filter: `tc filter add dev <ifindex> parent <parent> pref 1 bpf
+// da fd <fd> name herd_loss`, into `buf` (kTcMirrorMsgSize bytes).
+// Also the BPF program's name, which allows letters, digits, `_` and `.`.
+inline constexpr const char* kLossFilterName = "herd_loss";
+nlmsghdr* buildLossFilter(char* buf, int ifindex, uint32_t parent, int prog_fd);
 
 // Makes sure `ifname` has a clsact qdisc (Ok when it has one already) and
 // attaches `prog_fd` on a hook; true when the clsact qdisc was made here

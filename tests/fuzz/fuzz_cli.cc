@@ -63,7 +63,7 @@ void fuzzTokenizer(std::string_view in) {
 
 void fuzzMatcher(std::string_view in) {
     herd::Herd& h = herdWithAllCommands();
-    auto cmd = h.table.compile(in);
+    auto cmd = h.commands().compile(in);
     if (cmd.ok()) {
         herd::cli::preprocess(*cmd, [](const std::string& k) -> std::optional<std::string> {
             if (k.size() % 2) return std::nullopt;
@@ -73,8 +73,8 @@ void fuzzMatcher(std::string_view in) {
     herd::Session session;
     herd::Executor exec(h);
     herd::CommandContext ctx{h, session, exec, [](herd::cli::Batch) {}, "minimega"};
-    (void)h.table.suggest(in, &ctx);
-    if (in.size() < 256) (void)h.table.help(in);
+    (void)h.commands().suggest(in, &ctx);
+    if (in.size() < 256) (void)h.commands().help(in);
 }
 
 // The control-socket request stream: the incremental splitter (fed in two

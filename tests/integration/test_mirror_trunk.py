@@ -3,9 +3,10 @@
 run as root.
 
 Guests a, b on VLAN 5 ping each other; guest m (same bridge) is made the
-destination of a mirror of a's NIC. tcpdump, run by the test inside m's
-network namespace on its veth0, sees the ICMP echo requests and replies
-between a and b while the mirror exists, and none after `clear tap mirror`.
+destination of a mirror of a's NIC or of b's, made by VM names and by tap
+names. tcpdump, run by the test inside m's network namespace on its veth0,
+sees the ICMP echo requests and replies between a and b while the mirror
+exists, and none after `clear tap mirror`.
 Killing m removes the mirror (`clear tap mirror` then says it is not a
 valid mirror). The minimega error texts are checked against the live
 daemon. On the kernel bridge (tc mirred filters on the source's host end)
@@ -59,19 +60,27 @@ def guest_pid(con):
 
 class Sniffer:
     """tcpdump on veth0 inside the network namespace of process pid,
-    writing ICMP frames to a file until stop()."""
+    writing ICMP frames to a file until stop().
+
+    --immediate-mode matters: without it libpcap's TPACKET_V3 ring hands
+    frames to tcpdump only when a ring block fills or its timeout (about
+    1 s) expires, and frames still in the ring when stop() terminates
+    tcpdump are never written. A capture shorter than that timeout then
+    reads empty although the frames arrived (what once made a working
+    mirror look broken, and a "no frames" check pass whatever arrived)."""
 
     def __init__(self, pid, path):
         self.path = path
         self.p = subprocess.Popen(
-            ["nsenter", "-t", str(pid), "-n", "tcpdump", "-n", "-U", "-i", "veth0", "-w", path,
-             "icmp"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            ["nsenter", "-t", str(pid), "-n", "tcpdump", "-n", "-U", "--immediate-mode", "-i",
+             "veth0", "-w", path, "icmp"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         line = self.p.stderr.readline().decode()  # "listening on veth0 ..." once it reads
         assert "listening" in line, line
 
     def stop(self):
         self.p.terminate()
         self.p.wait(5)
+        self.p.stderr.close()
         r = subprocess.run(["tcpdump", "-n", "-r", self.path], capture_output=True, text=True)
         return r.stdout.splitlines()
 
@@ -117,35 +126,50 @@ class Mirrors:
     def sniff(self, name):
         return Sniffer(self.m_pid, os.path.join(self.tmp, name))
 
+    def assert_mirrored(self, name):
+        """m sees the echo requests and replies of a pinging b, and in a
+        capture of its own, of b pinging a. On the kernel bridge the tc
+        filters work once `tap mirror` answers: the first look decides.
+        On Open vSwitch (seen to miss the first ping once) ping until the
+        frames show, 10 s at most."""
+        deadline = time.time() + self.settle
+        while True:
+            s = self.sniff("ab-" + name)
+            self.ping("a", "b")
+            ab = s.stop()
+            s = self.sniff("ba-" + name)
+            self.ping("b", "a")
+            ba = s.stop()
+            seen = echoes(ab, ADDR["a"], ADDR["b"]) and echoes(ba, ADDR["b"], ADDR["a"])
+            if seen or time.time() > deadline:
+                break
+        self.assertTrue(echoes(ab, ADDR["a"], ADDR["b"]), ab)
+        self.assertTrue(echoes(ba, ADDR["b"], ADDR["a"]), ba)
+
+    def assert_not_mirrored(self, name):
+        """m sees none of a's and b's pings."""
+        s = self.sniff(name)
+        self.ping("a", "b")
+        self.ping("b", "a")
+        self.assertEqual([l for l in s.stop() if ADDR["a"] in l], [])
+
+    def mirror(self, line):
+        """Runs a `tap mirror` or `clear tap mirror` line and lets it reach
+        the pings of a and b that are already flowing."""
+        self.c.ok(line)
+        self.flows_changed()
+
     def test_1_mirror_by_vm_sees_pings_until_cleared(self):
         s = self.sniff("before.pcap")
         self.ping("a", "b")
         self.assertFalse(echoes(s.stop(), ADDR["a"], ADDR["b"]), "frames before any mirror")
 
-        self.c.ok("tap mirror a 0 m 0")
-        # ovs-vswitchd puts a new Mirror row into effect shortly after the
-        # transaction commits (`tap mirror` does not wait for it; nor does
-        # minimega's ovs-vsctl call): ping until the frames show, 10 s at most.
-        deadline = time.time() + 10
-        while True:
-            s = self.sniff("on.pcap")
-            self.ping("a", "b")
-            self.ping("b", "a")
-            time.sleep(0.3)
-            lines = s.stop()
-            seen = echoes(lines, ADDR["a"], ADDR["b"]) and echoes(lines, ADDR["b"], ADDR["a"])
-            if seen or time.time() > deadline:
-                break
-        self.assertTrue(echoes(lines, ADDR["a"], ADDR["b"]), lines)
-        self.assertTrue(echoes(lines, ADDR["b"], ADDR["a"]), lines)
+        self.mirror("tap mirror a 0 m 0")
+        self.assert_mirrored("on.pcap")
         self.assertEqual(self.err("version"), "")
 
-        self.c.ok("clear tap mirror m 0")
-        time.sleep(1.0)  # the removal takes effect in ovs-vswitchd the same way
-        s = self.sniff("off.pcap")
-        self.ping("a", "b")
-        time.sleep(0.3)
-        self.assertEqual([l for l in s.stop() if ADDR["a"] in l], [])
+        self.mirror("clear tap mirror m 0")
+        self.assert_not_mirrored("off.pcap")
 
     def test_2_mirror_by_tap_names_and_errors(self):
         ta, tb, tm = self.tap("a"), self.tap("b"), self.tap("m")
@@ -161,17 +185,35 @@ class Mirrors:
                          "no such interface 3 for m")
         self.assertEqual(self.err("tap mirror a 0 zz 0"),
                          "vms are not colocated or invalid vm name: zz")
-        self.c.ok("tap mirror %s %s %s" % (tb, tm, self.bridge))
+        self.mirror("tap mirror %s %s %s" % (tb, tm, self.bridge))
         self.assertEqual(self.err("tap mirror %s %s %s" % (ta, tm, self.bridge)),
                          "destination tap is already a mirror")
-        # (Traffic through a mirror made by tap names is not asserted yet: a
-        # mirror of b's NIC showed no frames in m here, open question.)
-        self.c.ok("clear tap mirror " + tm)
+        self.assert_mirrored("names.pcap")
+        self.mirror("clear tap mirror " + tm)
         self.assertEqual(self.err("clear tap mirror " + tm), "not a valid mirror")
         # `clear tap` removes mirrors too.
         self.c.ok("tap mirror %s %s %s" % (tb, tm, self.bridge))
         self.c.ok("clear tap")
         self.assertEqual(self.err("clear tap mirror " + tm), "not a valid mirror")
+
+    def test_2b_both_forms_both_sources_carry_traffic(self):
+        """A mirror of a's NIC and of b's, each made by VM names and by
+        tap names, copies both directions of their pings to m; each is
+        gone after `clear tap mirror`."""
+        tm = self.tap("m")
+        for form in ("vm", "names"):
+            for src in ("a", "b"):
+                with self.subTest(form=form, source=src):
+                    self.assert_not_mirrored("before-%s-%s.pcap" % (form, src))
+                    if form == "vm":
+                        self.mirror("tap mirror %s 0 m 0" % src)
+                    else:
+                        self.mirror("tap mirror %s %s %s" % (self.tap(src), tm, self.bridge))
+                    self.assert_mirrored("%s-%s.pcap" % (form, src))
+                    self.mirror("clear tap mirror " + tm)
+                    self.assertEqual(self.err("clear tap mirror " + tm), "not a valid mirror")
+                    self.assertEqual(self.err("version"), "")
+        self.assert_not_mirrored("after.pcap")
 
     def test_3_destination_killed_removes_mirror(self):
         tm = self.tap("m")
@@ -185,6 +227,11 @@ class Mirrors:
 
 
 class KernelMirrors(Mirrors, unittest.TestCase):
+    settle = 0
+
+    def flows_changed(self):
+        pass  # tc filters act on the next frame
+
     @classmethod
     def setUpClass(cls):
         cls.boot(class_daemon(cls), None)
@@ -192,6 +239,18 @@ class KernelMirrors(Mirrors, unittest.TestCase):
 
 @unittest.skipUnless(available(), "Open vSwitch is not installed")
 class OvsMirrors(Mirrors, unittest.TestCase):
+    settle = 10
+
+    def flows_changed(self):
+        # ovs-vswitchd applies a new or removed Mirror row to the flows it
+        # translates from then on, and does not revalidate the datapath
+        # flows it has cached (it does on port and MAC-learning changes,
+        # not on mirror ones): pings that go on keep the copies they had
+        # for as long as they go on. Drop the cached flows, as a port
+        # change would. (A limitation of the OVS backend, README.)
+        subprocess.run(["ovs-appctl", "-t", os.path.join(self.ovs.dir, "ovs-vswitchd.ctl"),
+                        "revalidator/purge"], check=True, capture_output=True)
+
     @classmethod
     def setUpClass(cls):
         d = class_ovs_daemon(cls)

@@ -250,6 +250,73 @@ TEST_F(ConsoleTest, StalledViewerIsDroppedAndTheOtherKeepsReceiving) {
     EXPECT_TRUE(written.compare(0, stalled->got.size(), stalled->got) == 0);
 }
 
+TEST_F(ConsoleTest, ViewerThatFallsBehindPacesTheGuestAndIsNotDropped) {
+    // A viewer that pauses reading (a slow link, a busy machine) holds the
+    // guest's output back instead of being dropped, and then gets all of it.
+    ConsoleOptions opts;
+    opts.viewer_queue = 64 * 1024;
+    opts.stall_timeout = 60s;  // this viewer is slow, not gone
+    start(opts);
+    auto slow = connectUnix(socketPath());
+    ASSERT_TRUE(waitForViewers(1));
+
+    // The guest writes, the viewer reads nothing, until the guest cannot
+    // write any more: the console stopped reading the pty.
+    std::string written;
+    size_t sent = 0;
+    int refused = 0;
+    auto writeSome = [&] {
+        if (sent == written.size()) {
+            written += std::string(1000, static_cast<char>('a' + (written.size() / 1000) % 26));
+        }
+        ssize_t n = ::write(slave_->fd, written.data() + sent, written.size() - sent);
+        if (n > 0) sent += static_cast<size_t>(n);
+        return n > 0;
+    };
+    ASSERT_TRUE(waitFor([&] {
+        refused = writeSome() ? 0 : refused + 1;
+        return refused >= 50 || written.size() > (16u << 20);
+    }));
+    ASSERT_GE(refused, 50) << "the guest was never held back";
+    EXPECT_GT(sent, opts.viewer_queue);  // more than the queue: pacing, not a big queue
+    EXPECT_EQ(console_->viewerCount(), 1u);
+
+    // The viewer reads again: the guest goes on and the viewer gets every byte.
+    written += "END";
+    ASSERT_TRUE(waitFor([&] {
+        if (sent < written.size()) {
+            ssize_t n = ::write(slave_->fd, written.data() + sent, written.size() - sent);
+            if (n > 0) sent += static_cast<size_t>(n);
+        }
+        slow->pump();
+        return slow->got.size() >= written.size();
+    }));
+    EXPECT_EQ(slow->got.size(), written.size());
+    EXPECT_TRUE(slow->got == written);
+    EXPECT_EQ(console_->viewerCount(), 1u);
+}
+
+TEST_F(ConsoleTest, ViewerThatStopsReadingHoldsTheGuestUpOnlyForTheStallTimeout) {
+    ConsoleOptions opts;
+    opts.viewer_queue = 64 * 1024;
+    opts.stall_timeout = 100ms;
+    opts.scrollback = 1024;  // a new viewer's scrollback fits its queue
+    start(opts);
+    auto stalled = connectUnix(socketPath());  // never reads
+    ASSERT_TRUE(waitForViewers(1));
+    std::string chunk(1000, 'x');
+    ASSERT_TRUE(waitFor([&] {
+        (void)::write(slave_->fd, chunk.data(), chunk.size());
+        return console_->viewerCount() == 0;
+    })) << "the stalled viewer was never dropped";
+    // The console reads on: a new viewer gets what the guest writes now.
+    auto reader = connectUnix(socketPath());
+    ASSERT_TRUE(waitForViewers(1));
+    slave_->send("END");
+    ASSERT_TRUE(waitForText(*reader, "END"));
+    ASSERT_TRUE(waitForEof(*stalled));
+}
+
 TEST_F(ConsoleTest, ViewerInputReachesTheGuest) {
     start();
     auto a = connectUnix(socketPath());

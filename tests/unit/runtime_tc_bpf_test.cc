@@ -6,8 +6,10 @@
 #include <libmnl/libmnl.h>
 #include <linux/pkt_cls.h>
 #include <linux/rtnetlink.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "runtime/bridge.h"
@@ -125,6 +127,42 @@ TEST(TcBpf, KernelAcceptsBothPrograms) {
     auto tag = loadTcProgram(tagProgram(4095, 1), "herd_tag");
     ASSERT_TRUE(tag.ok()) << tag.error().text();
     EXPECT_TRUE(setVlanTarget(map->get(), 5, 1).ok());
+}
+
+TEST(TcBpf, LossProgramThresholds) {
+    auto at = [](double percent) { return static_cast<uint32_t>(lossProgram(percent)[1].imm); };
+    EXPECT_EQ(at(0), 0u);  // never below 0: nothing dropped
+    EXPECT_EQ(at(50), 0x80000000u);
+    EXPECT_EQ(at(100), 0xffffffffu);
+    auto p = lossProgram(20);
+    ASSERT_EQ(p.size(), 6u);
+    EXPECT_EQ(p[0].imm, BPF_FUNC_get_prandom_u32);
+    EXPECT_EQ(p[2].imm, TC_ACT_SHOT);
+    EXPECT_EQ(static_cast<size_t>(1 + 1 + p[1].off), 4u);  // the jump lands on pass
+    EXPECT_EQ(p[4].imm, TC_ACT_UNSPEC);
+}
+
+// The kernel runs the loss program on a test frame: about the asked share
+// of runs answers TC_ACT_SHOT.
+TEST(TcBpf, KernelDropsTheAskedShare) {
+    if (::geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
+    auto prog = loadTcProgram(lossProgram(20), "herd_loss");
+    ASSERT_TRUE(prog.ok()) << prog.error().text();
+    unsigned char frame[64] = {};
+    frame[12] = 0x08;  // an IPv4 EtherType
+    constexpr int kRuns = 4000;
+    int shot = 0;
+    for (int i = 0; i < kRuns; ++i) {
+        bpf_attr a{};
+        a.test.prog_fd = static_cast<uint32_t>(prog->get());
+        a.test.data_in = reinterpret_cast<uint64_t>(frame);
+        a.test.data_size_in = sizeof frame;
+        a.test.repeat = 1;
+        ASSERT_EQ(::syscall(SYS_bpf, BPF_PROG_TEST_RUN, &a, sizeof a), 0) << std::strerror(errno);
+        if (static_cast<int32_t>(a.test.retval) == TC_ACT_SHOT) ++shot;
+    }
+    // 20% of 4000: 800 +- 25 (one sd); 120 is over 4 sd.
+    EXPECT_NEAR(shot, 800, 120);
 }
 
 }  // namespace

@@ -55,6 +55,7 @@ void registerQosCommands(Herd& herd) {
             "Only traffic the VM receives is shaped: the constraint is the queueing\n"
             "discipline of the host end of the NIC (netem for loss and delay, a token\n"
             "bucket for rate), whose egress is the VM's ingress. What the VM sends is not.\n"
+            "Without netem in the kernel, loss alone is a BPF filter; delay is refused.\n"
             "Constraints last while the container has its interfaces: \"vm kill\" drops\n"
             "them, and a restarted VM has none.\n\n"
             "Examples:\n\n"
