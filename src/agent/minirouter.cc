@@ -6,8 +6,9 @@
 //
 // which, unlike minimega's minirouter, applies it at once and exits (no
 // daemon of its own): addresses on the interfaces, the default route,
-// dnsmasq (DHCP, DNS, router advertisements) and bird 2 (static, OSPF and
-// BGP routes), each (re)started or reconfigured. What it could not do goes
+// dnsmasq (DHCP, DNS, router advertisements), bird 2 (static, OSPF and
+// BGP routes), each (re)started or reconfigured, and the firewall rules on
+// forwarded traffic (nftables). What it could not do goes
 // to stderr (the cc response) and to /tmp/minirouter/minirouter.log; the exit
 // status is 1 when anything failed.
 //
@@ -80,8 +81,9 @@ bool writeFile(const std::string& path, const std::string& data) {
 }
 
 // Runs argv with stdio on /dev/null (a daemon it starts must not hold the
-// agent's pipes open) and waits; its exit status, or -1.
-int run(const std::vector<std::string>& argv) {
+// agent's pipes open; stderr to `errfile` if given) and waits; its exit
+// status, or -1.
+int run(const std::vector<std::string>& argv, const std::string& errfile = "") {
     std::string line;
     for (const auto& a : argv) line += (line.empty() ? "" : " ") + a;
     logLine(0, "run: " + line);
@@ -96,6 +98,10 @@ int run(const std::vector<std::string>& argv) {
             dup2(nul, 0);
             dup2(nul, 1);
             dup2(nul, 2);
+        }
+        if (!errfile.empty()) {
+            int e = open(errfile.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+            if (e >= 0) dup2(e, 2);
         }
         execvp(args[0], args.data());
         _exit(127);
@@ -219,6 +225,35 @@ void applyBird(const mr::RouterConf& c) {
     mustRun({"bird", "-c", conf, "-s", sock, "-P", pid});
 }
 
+// The firewall: one `nft -f` with the whole table (or its removal). A
+// router that never had rules runs nothing; the ruleset last applied is
+// kept in /tmp/minirouter/fw.nft (its presence means the table may exist).
+void applyFw(const mr::RouterConf& c) {
+    const std::string file = kState + "/fw.nft";
+    if (!c.fw) return;  // a file from a host without firewall support
+    struct stat st {};
+    bool had = ::stat(file.c_str(), &st) == 0;
+    if (!mr::fwActive(c) && !had) return;
+    const std::string next = file + ".next";
+    if (!writeFile(next, mr::nftConf(c))) {
+        fail("write " + next + ": " + std::strerror(errno));
+        return;
+    }
+    const std::string err = kState + "/nft.err";
+    if (run({"nft", "-f", next}, err) != 0) {
+        bool ok = false;
+        std::string why = readFile(err, ok).substr(0, 2000);
+        fail("nft -f " + next + " refused the firewall rules (the previous ones stay): " + why);
+        return;
+    }
+    if (mr::fwActive(c))
+        ::rename(next.c_str(), file.c_str());
+    else {
+        ::unlink(next.c_str());
+        ::unlink(file.c_str());
+    }
+}
+
 int usage() {
     std::fprintf(stderr, "usage: minirouter -u <config file>\n");
     return 2;
@@ -249,6 +284,7 @@ int main(int argc, char** argv) {
     applyRoute(c);
     applyDnsmasq(c);
     applyBird(c);
+    applyFw(c);
     logLine(1, "applied " + std::string(argv[2]));
     return g_errors.empty() ? 0 : 1;
 }

@@ -44,6 +44,33 @@ std::string symbol(const std::string& s) {
     return o;
 }
 
+bool digits(const std::string& s) {
+    return !s.empty() && s.size() <= 5 &&
+           std::all_of(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+}
+
+// A firewall address `[ip[/len]][:port]` (IPv4) split into its parts; false
+// when it is not one.
+bool fwAddress(const std::string& a, std::string& ip, std::string& port) {
+    auto colon = a.find(':');
+    ip = a.substr(0, colon);
+    port = colon == std::string::npos ? "" : a.substr(colon + 1);
+    if (colon != std::string::npos && !digits(port)) return false;
+    if (ip.empty()) return colon != std::string::npos;
+    return std::all_of(ip.begin(), ip.end(),
+                       [](char ch) { return (ch >= '0' && ch <= '9') || ch == '.' || ch == '/'; });
+}
+
+bool fwAction(const std::string& a) {
+    return a == "accept" || a == "drop" || a == "reject";
+}
+
+bool fwChainName(const std::string& s) {
+    return !s.empty() && s.size() <= 24 && std::all_of(s.begin(), s.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-';
+    });
+}
+
 void add(std::vector<std::string>& v, const std::string& s) {
     if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
 }
@@ -80,6 +107,122 @@ std::vector<std::string> words(const std::string& line) {
         out.push_back(w);
     }
     return out;
+}
+
+namespace {
+
+// One `fw ...` directive (w[0] is "fw") into the model; why it is not one,
+// or empty.
+template <typename IfName>
+std::string parseFw(RouterConf& c, const std::vector<std::string>& w, IfName&& ifname) {
+    size_t n = w.size();
+    if (n == 2 && w[1] == "flush") {
+        c.fw = true;
+        c.fw_default = "accept";
+        c.fw_forward.clear();
+        c.fw_chains.clear();
+        return {};
+    }
+    if (n == 3 && w[1] == "default") {
+        if (w[2] != "accept" && w[2] != "drop") return "default must be accept or drop";
+        c.fw_default = w[2];
+        return {};
+    }
+    // The match of a rule: [src] dst proto, the last n-from words.
+    auto match = [&](size_t from, FwRule& r) -> std::string {
+        size_t k = n - from;
+        if (k != 2 && k != 3) return "malformed";
+        r.proto = w[n - 1];
+        if (r.proto == "all") r.proto.clear();
+        if (!r.proto.empty() && r.proto != "tcp" && r.proto != "udp" && r.proto != "sctp" &&
+            r.proto != "icmp")
+            return "unknown protocol";
+        if (k == 3 && !fwAddress(w[from], r.src, r.sport)) return "bad source";
+        if (!fwAddress(w[n - 2], r.dst, r.dport)) return "bad destination";
+        bool ports = !r.sport.empty() || !r.dport.empty();
+        if (ports && r.proto != "tcp" && r.proto != "udp" && r.proto != "sctp")
+            return "ports need tcp, udp or sctp";
+        return {};
+    };
+    if (n >= 3 && w[1] == "chain") {
+        const std::string& name = w[2];
+        if (!fwChainName(name)) return "bad chain name";
+        if (n == 6 && w[3] == "default" && w[4] == "action") {
+            if (!fwAction(w[5])) return "unknown action";
+            c.fw_chains[name].default_action = w[5];
+            return {};
+        }
+        if (n == 6 && w[3] == "apply" && (w[4] == "in" || w[4] == "out")) {
+            if (!c.fw_chains.count(name)) return "unknown chain";
+            FwRule r;
+            std::string ifn;
+            if (!ifname(w[5], ifn)) return "no such interface";
+            (w[4] == "in" ? r.iif : r.oif) = ifn;
+            r.target = name;
+            r.jump = true;
+            c.fw_forward.push_back(r);
+            return {};
+        }
+        if (n >= 7 && w[3] == "action") {
+            if (!fwAction(w[4])) return "unknown action";
+            FwRule r;
+            std::string why = match(5, r);
+            if (!why.empty()) return why;
+            r.target = w[4];
+            c.fw_chains[name].rules.push_back(r);
+            return {};
+        }
+        return "malformed";
+    }
+    if (n >= 6 && fwAction(w[1]) && (w[2] == "in" || w[2] == "out")) {
+        FwRule r;
+        std::string ifn;
+        if (!ifname(w[3], ifn)) return "no such interface";
+        (w[2] == "in" ? r.iif : r.oif) = ifn;
+        std::string why = match(4, r);
+        if (!why.empty()) return why;
+        r.target = w[1];
+        c.fw_forward.push_back(r);
+        return {};
+    }
+    return "unknown directive";
+}
+
+std::string nftRule(const FwRule& r) {
+    std::string o = "    ";
+    if (!r.iif.empty()) o += "iifname \"" + r.iif + "\" ";
+    if (!r.oif.empty()) o += "oifname \"" + r.oif + "\" ";
+    if (!r.proto.empty()) o += "meta l4proto " + r.proto + " ";
+    if (!r.src.empty()) o += "ip saddr " + r.src + " ";
+    if (!r.sport.empty()) o += "th sport " + r.sport + " ";
+    if (!r.dst.empty()) o += "ip daddr " + r.dst + " ";
+    if (!r.dport.empty()) o += "th dport " + r.dport + " ";
+    return o + (r.jump ? "jump u_" + r.target : r.target) + "\n";
+}
+
+}  // namespace
+
+bool fwActive(const RouterConf& c) {
+    return c.fw_default != "accept" || !c.fw_forward.empty() || !c.fw_chains.empty();
+}
+
+std::string nftConf(const RouterConf& c) {
+    // Creating the table first makes the delete valid when there is none;
+    // the whole file is one transaction, so traffic never sees a half.
+    std::string o = "table inet minirouter\ndelete table inet minirouter\n";
+    if (!fwActive(c)) return o;
+    o += "table inet minirouter {\n";
+    for (const auto& [name, chain] : c.fw_chains) {
+        o += "  chain u_" + name + " {\n";
+        for (const auto& r : chain.rules) o += nftRule(r);
+        if (!chain.default_action.empty()) o += "    " + chain.default_action + "\n";
+        o += "  }\n";
+    }
+    o += "  chain forward {\n    type filter hook forward priority filter; policy " + c.fw_default +
+         ";\n    ct state established,related accept\n";
+    for (const auto& r : c.fw_forward) o += nftRule(r);
+    o += "  }\n}\n";
+    return o;
 }
 
 RouterConf parse(const std::string& text, const std::vector<std::string>& ifnames) {
@@ -208,6 +351,9 @@ RouterConf parse(const std::string& text, const std::vector<std::string>& ifname
                 add(c.bgp[w[2]].exports, w[4]);
         } else if (k == "bird" && n == 3 && w[1] == "routerid") {
             c.router_id = w[2];
+        } else if (k == "fw") {
+            std::string why = parseFw(c, w, ifname);
+            if (!why.empty()) bad(why);
         } else {
             bad("unknown directive");
         }

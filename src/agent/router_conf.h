@@ -34,6 +34,21 @@ struct IpAdd {
     std::string value;   // a CIDR or "dhcp"
 };
 
+// A firewall rule on forwarded traffic. `target` is accept, drop, reject
+// or the name of a user chain to jump to.
+struct FwRule {
+    std::string iif, oif;  // the interface it enters or leaves by (chains: none)
+    std::string proto;     // tcp, udp, sctp, icmp; empty for any
+    std::string src, sport, dst, dport;
+    std::string target;
+    bool jump = false;  // target is a user chain
+};
+
+struct FwChain {
+    std::vector<FwRule> rules;
+    std::string default_action;  // empty: return to the caller
+};
+
 struct RouterConf {
     std::string log_level = "error";
     bool ip_flush = false;  // the file changes the addresses (else they stay)
@@ -47,8 +62,12 @@ struct RouterConf {
     std::map<std::string, std::map<std::string, std::string>> named;  // name -> net -> nh ("" none)
     std::map<std::string, Ospf> ospf;                                 // by area
     std::map<std::string, Bgp> bgp;
-    std::string router_id;            // empty or 0.0.0.0: bird picks one
-    std::vector<std::string> errors;  // lines that could not be used, with why
+    std::string router_id;  // empty or 0.0.0.0: bird picks one
+    bool fw = false;        // the file has a firewall (`fw flush`)
+    std::string fw_default = "accept";
+    std::vector<FwRule> fw_forward;            // in order
+    std::map<std::string, FwChain> fw_chains;  // user chains by name
+    std::vector<std::string> errors;           // lines that could not be used, with why
 };
 
 // Interface index -> name as minimega's minirouter counts them: the names
@@ -66,6 +85,13 @@ std::vector<std::string> words(const std::string& line);
 // /etc/dnsmasq.conf for the model (DHCP per listen address, host records,
 // router advertisements, upstream server).
 std::string dnsmasqConf(const RouterConf& c, const std::string& leases);
+// The nftables ruleset for the firewall, as one `nft -f` transaction that
+// replaces the table `inet minirouter` (an empty model only removes it):
+// a forward hook with the default policy that lets replies of allowed
+// connections through, then the rules; user chains as `u_<name>`.
+std::string nftConf(const RouterConf& c);
+// Whether the model has any firewall rule, chain or a default other than accept.
+bool fwActive(const RouterConf& c);
 // bird.conf (bird 2): kernel and device protocols, static sets, OSPF areas,
 // BGP sessions.
 std::string birdConf(const RouterConf& c);

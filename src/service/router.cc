@@ -1,9 +1,11 @@
 #include "service/router.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstring>
 #include <memory>
 
@@ -65,6 +67,87 @@ std::string tabulate(const std::vector<std::vector<std::string>>& rows, size_t m
         out += '\n';
     }
     return out;
+}
+
+// Whether `s` is an IPv4 address, or an IPv4 network with a prefix length.
+bool isIpv4OrNet(const std::string& s) {
+    in_addr v4{};
+    if (inet_pton(AF_INET, s.c_str(), &v4) == 1) return true;
+    return isCidr(s) && s.find(':') == std::string::npos;
+}
+
+bool portProto(const std::string& p) {
+    return p == "tcp" || p == "udp" || p == "sctp";
+}
+
+// A firewall address as minimega takes it: `ip` or `ip:port`. herd also
+// checks what the guest's firewall will be given: the address is IPv4 (an
+// address or a network, or empty with a port: any address), the port is
+// 1-65535 and only used with a protocol that has ports.
+Result<void> checkFwAddress(const char* what, const std::string& a, const std::string& proto) {
+    auto colon = a.find(':');
+    if (a.empty() || (colon != std::string::npos && a.find(':', colon + 1) != std::string::npos))
+        return Error::msg(fmt::format(
+            "malformed fw {} {}: want an IPv4 address or network, optionally with :port", what, a));
+    std::string host = a.substr(0, colon);
+    if (colon != std::string::npos) {
+        std::string port = a.substr(colon + 1);
+        auto n = go::atoi(port);
+        if (!n.ok())
+            return Error::msg(
+                fmt::format("validating fw {} port {}: {}", what, port, n.error().text()));
+        if (*n < 1 || *n > 65535)
+            return Error::msg(fmt::format("invalid fw {} port {}: want 1-65535", what, port));
+        if (!portProto(proto))
+            return Error::msg(fmt::format("fw {} port {} needs protocol tcp, udp or sctp, not {}",
+                                          what, port, proto));
+    } else if (host.empty()) {
+        return Error::msg(fmt::format("malformed fw {} {}", what, a));
+    }
+    if (!host.empty() && !isIpv4OrNet(host))
+        return Error::msg(fmt::format(
+            "invalid fw {} {}: {} is not an IPv4 address or network (a.b.c.d or a.b.c.d/len)", what,
+            a, host));
+    return {};
+}
+
+Result<void> checkFwMatch(const std::string& src, const std::string& dst,
+                          const std::string& proto) {
+    if (proto != "all" && proto != "icmp" && !portProto(proto))
+        return Error::msg("invalid fw protocol " + proto + ": want tcp, udp, sctp, icmp or all");
+    if (!src.empty()) {
+        auto r = checkFwAddress("source", src, proto);
+        if (!r.ok()) return r;
+    }
+    return checkFwAddress("destination", dst, proto);
+}
+
+// A chain name the guest can use as is: 1-24 letters, digits, _ or -.
+Result<void> checkFwChain(const std::string& c) {
+    bool ok = !c.empty() && c.size() <= 24 && std::all_of(c.begin(), c.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-';
+    });
+    if (!ok)
+        return Error::msg("invalid fw chain name " + c + ": want 1-24 letters, digits, _ or -");
+    return {};
+}
+
+// The index of a NIC for a firewall rule: a number below the NIC count.
+Result<size_t> fwIndex(const std::string& idx, size_t nics, const char* what) {
+    auto n = go::atoi(idx);
+    if (!n.ok()) return Error::msg(fmt::format("converting {} index: {}", what, n.error().text()));
+    if (*n < 0 || static_cast<size_t>(*n) >= nics)
+        return Error::msg("no such network index: " + std::to_string(*n));
+    return static_cast<size_t>(*n);
+}
+
+// minimega's text for one rule: `<chain>: <src> --> <dst> via <proto> -> <action>`
+// with `<any>` for what is empty; per-NIC rules are `incoming` or `outgoing`.
+std::string fwRuleText(const RouterFwRule& r, const std::string& chain) {
+    auto any = [](const std::string& s) { return s.empty() ? std::string("<any>") : s; };
+    std::string c = chain.empty() ? (r.in ? "incoming" : "outgoing") : chain;
+    return c + ": " + any(r.src) + " --> " + any(r.dst) + " via " + any(r.proto) + " -> " +
+           r.action;
 }
 
 }  // namespace
@@ -155,6 +238,52 @@ void Router::addStatic(const std::string& net, const std::string& nh, const std:
     named[name][net] = nh == "0" ? "" : nh;
 }
 
+Result<void> Router::addFwRule(const std::string& idx, bool in, const std::string& src,
+                               const std::string& dst, const std::string& proto,
+                               const std::string& action) {
+    auto n = fwIndex(idx, fw_rules.size(), "fw interface");
+    if (!n.ok()) return n.error();
+    auto m = checkFwMatch(src, dst, proto);
+    if (!m.ok()) return m;
+    fw_rules[*n].push_back({in, src, dst, proto, action});
+    return {};
+}
+
+Result<void> Router::addFwChainRule(const std::string& chain, const std::string& src,
+                                    const std::string& dst, const std::string& proto,
+                                    const std::string& action) {
+    auto c = checkFwChain(chain);
+    if (!c.ok()) return c;
+    auto m = checkFwMatch(src, dst, proto);
+    if (!m.ok()) return m;
+    fw_chains[chain].rules.push_back({false, src, dst, proto, action});
+    return {};
+}
+
+Result<void> Router::setFwChainDefault(const std::string& chain, const std::string& action) {
+    auto c = checkFwChain(chain);
+    if (!c.ok()) return c;
+    fw_chains[chain].default_action = action;
+    return {};
+}
+
+Result<void> Router::applyFwChain(const std::string& chain, bool in, const std::string& idx) {
+    auto parsed = go::atoi(idx);
+    if (!parsed.ok())
+        return Error::msg("converting fw chain interface index: " + parsed.error().text());
+    if (!fw_chains.count(chain)) return Error::msg("unknown chain " + chain);
+    auto n = fwIndex(idx, fw_rules.size(), "fw chain interface");
+    if (!n.ok()) return n.error();
+    fw_rules[*n].push_back({in, "", "", "", chain});
+    return {};
+}
+
+void Router::clearFw() {
+    fw_default = "accept";
+    fw_rules.assign(fw_rules.size(), {});
+    fw_chains.clear();
+}
+
 void Router::clearAll() {
     ips.assign(ips.size(), {});
     loopbacks.clear();
@@ -167,6 +296,7 @@ void Router::clearAll() {
     ospf.clear();
     bgp.clear();
     rid = "0.0.0.0";
+    clearFw();
 }
 
 std::string Router::summary(const std::string& log) const {
@@ -241,6 +371,24 @@ std::string Router::summary(const std::string& log) const {
             for (const auto& e : b.exports) o += "\t" + e + "\n";
         }
         o += "\n";
+    }
+    // Firewall: minimega prints its rules section whenever the VM has NICs;
+    // herd only when there is a rule or the default is not accept.
+    bool any_rule =
+        std::any_of(fw_rules.begin(), fw_rules.end(), [](const auto& v) { return !v.empty(); });
+    if (any_rule || fw_default != "accept") {
+        o += "Firewall Rules:\n";
+        for (size_t i = 0; i < fw_rules.size(); ++i)
+            for (const auto& r : fw_rules[i])
+                o += "  (iface " + std::to_string(i) + ") " + fwRuleText(r, "") + "\n";
+        o += "  Default Action: " + fw_default + "\n";
+    }
+    if (!fw_chains.empty()) {
+        o += "Firewall Chains:\n";
+        for (const auto& [name, chain] : fw_chains) {
+            for (const auto& r : chain.rules) o += "  " + fwRuleText(r, name) + "\n";
+            o += "  Default Action (" + name + "): " + chain.default_action + "\n";
+        }
     }
     o += "Log:\n";
     size_t start = 0;
@@ -318,6 +466,25 @@ std::string Router::commitText() {
     }
     o += "bird routerid " + rid + "\n";
     o += "bird commit\n";
+    // The firewall, always (the guest starts over from `fw flush`): user
+    // chains first, so that the per-NIC rules can send traffic to them.
+    o += "fw flush\nfw default " + fw_default + "\n";
+    auto match = [](const RouterFwRule& r) {
+        return (r.src.empty() ? "" : " " + r.src) + " " + r.dst + " " + r.proto;
+    };
+    for (const auto& [name, chain] : fw_chains) {
+        for (const auto& r : chain.rules)
+            o += "fw chain " + name + " action " + r.action + match(r) + "\n";
+        o += "fw chain " + name + " default action " + chain.default_action + "\n";
+    }
+    for (size_t i = 0; i < fw_rules.size(); ++i)
+        for (const auto& r : fw_rules[i]) {
+            std::string dir = std::string(r.in ? " in " : " out ") + std::to_string(i);
+            if (r.src.empty() && r.dst.empty() && r.proto.empty())
+                o += "fw chain " + r.action + " apply" + dir + "\n";
+            else
+                o += "fw " + r.action + dir + match(r) + "\n";
+        }
     ips_dirty = false;
     return o;
 }

@@ -36,9 +36,23 @@ struct RouterBgp {
     std::set<std::string> exports;  // `all` or named static routes
 };
 
+// One firewall rule on forwarded traffic. In the per-NIC list, a rule whose
+// source, destination and protocol are all empty sends the traffic to the
+// user chain named by `action` (`fw chain <c> apply`).
+struct RouterFwRule {
+    bool in = false;  // entering by the NIC (else leaving by it); unused in chains
+    std::string src, dst, proto;
+    std::string action;  // accept, drop, reject, or a chain's name
+};
+
+struct RouterFwChain {
+    std::string default_action = "drop";
+    std::vector<RouterFwRule> rules;
+};
+
 class Router {
   public:
-    explicit Router(size_t nics) : ips(nics) {}
+    explicit Router(size_t nics) : ips(nics), fw_rules(nics) {}
 
     std::string log_level = "error";
     std::vector<std::vector<std::string>> ips;            // per NIC: CIDRs and `dhcp`, in order
@@ -53,6 +67,25 @@ class Router {
     std::map<std::string, RouterOspf> ospf;                           // by area
     std::map<std::string, RouterBgp> bgp;                             // by process name
     std::string rid = "0.0.0.0";
+    std::string fw_default = "accept";                // forwarded traffic no rule matched
+    std::vector<std::vector<RouterFwRule>> fw_rules;  // per NIC, in order
+    std::map<std::string, RouterFwChain> fw_chains;   // by name
+
+    // `router <vm> fw <accept|drop|reject> <in|out> <idx> [src] <dst> <proto>`.
+    Result<void> addFwRule(const std::string& idx, bool in, const std::string& src,
+                           const std::string& dst, const std::string& proto,
+                           const std::string& action);
+    // `router <vm> fw chain <c> action <a> [src] <dst> <proto>` (a new chain
+    // drops what its rules do not match).
+    Result<void> addFwChainRule(const std::string& chain, const std::string& src,
+                                const std::string& dst, const std::string& proto,
+                                const std::string& action);
+    // `router <vm> fw chain <c> default action <a>`.
+    Result<void> setFwChainDefault(const std::string& chain, const std::string& action);
+    // `router <vm> fw chain <c> apply <in|out> <idx>`.
+    Result<void> applyFwChain(const std::string& chain, bool in, const std::string& idx);
+    // `clear router <vm> fw`: no rules, no chains, default accept.
+    void clearFw();
 
     // `router <vm> interface <idx> <CIDR|dhcp> [lo]`.
     Result<void> addInterface(int64_t idx, const std::string& ip, bool lo);

@@ -29,6 +29,12 @@ router foo route bgp p1 local 1.2.3.4 100
 router foo route bgp p1 neighbor 5.6.7.9 200
 router foo route bgp p1 rrclient
 router foo route bgp p1 export filter bar-route
+router foo fw drop in 0 5.6.7.9:22 tcp
+router foo fw reject out 1 1.2.3.0/24 5.6.7.0/24:53 udp
+router foo fw chain web action accept 1.2.3.0/24 :80 tcp
+router foo fw chain web default action reject
+router foo fw chain web apply in 0
+router foo fw default drop
 router foo
 .columns name,tags vm info
 router foo commit
@@ -37,6 +43,8 @@ shell sort $TESTFILES/minirouter-foo
 router foo commit
 shell sort $TESTFILES/minirouter-foo
 .columns id,prefix,command,sent cc commands
+clear router foo fw
+router foo
 clear router foo
 router foo
 clear router

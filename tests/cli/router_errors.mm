@@ -12,9 +12,22 @@ router foo interface 0 300.2.3.4/24
 router foo interface 0 1.2.3.4
 router foo interface 0 dhcp lo
 router foo rid 1.2.3
-router foo fw default drop
-router foo fw accept in 0 1.2.3.4:80 tcp
+router foo fw accept in 1 1.2.3.4:80 tcp
+router foo fw accept in x 1.2.3.4:80 tcp
+router foo fw accept in 0 1.2.3.4:http tcp
+router foo fw accept in 0 1.2.3.4:80:1 tcp
+router foo fw accept in 0 1.2.3.4:99999 tcp
+router foo fw accept in 0 1.2.3.4:80 icmp
+router foo fw accept in 0 1.2.3.4 gre
+router foo fw accept in 0 web.example tcp
+router foo fw accept in 0 2001:db8::1 tcp
+router foo fw accept in 0 1.2.3.4/40 1.2.3.4 tcp
+router foo fw chain a.b action drop 1.2.3.4 tcp
+router foo fw chain nope apply in 0
 router foo
+router foo fw chain c default action drop
+router foo fw chain c apply in 3
+router foo fw chain c apply out x
 router foo interface 0 1.2.3.4/24
 router foo interface 0 1.2.3.4/24
 router foo interface 7 10.0.0.1/32 lo

@@ -12,6 +12,9 @@ downloads). Then:
     (bird) sends a third network to client B, which client A reaches;
   * two routers joined by a transit VLAN learn each other's client networks
     over OSPF (bird), and the clients on their far sides ping each other;
+  * a firewall rule (`router r fw drop ...`, nftables in the guest) stops
+    client A from connecting to one TCP port of client B while another port
+    works, and the next commit without it lets the port through again;
   * `router <vm> commit` latency, from the command to the applied
     configuration (the cc response of `minirouter -u`), is printed;
   * the guest is not trusted: a router guest that answers the commit's
@@ -180,6 +183,44 @@ class OneRouter(RouterBase):
                                  timeout=30), r.sh("ip route"))
         self.cons["b"].sh("ip addr add 10.71.9.5/32 dev lo 2>/dev/null; true")
         self.assertTrue(guest_ping(self.cons["a"], "10.71.9.5", tries=5))
+
+    def connects(self, addr, port):
+        """Whether client a gets the greeting of b's listener on port (2 s)."""
+        out = self.cons["a"].sh("nc -w 2 %s %d </dev/null 2>&1; true" % (addr, port),
+                                timeout=15)
+        return ("hi%d" % port) in out
+
+    def test_fw_drops_one_port(self):
+        self.lease("a")
+        b = self.lease("b")
+        # One-shot listeners on b: each greets the first client and exits.
+        for port in (7001, 7002):
+            self.cons["b"].sh("(echo hi%d | nc -l -p %d >/dev/null 2>&1 & echo $! >/tmp/nc%d)"
+                              % (port, port, port))
+        self.addCleanup(self.cons["b"].sh, "kill $(cat /tmp/nc7001 /tmp/nc7002) 2>/dev/null; true")
+        self.c.ok("router r fw drop in 0 %s:7001 tcp" % b)
+
+        def unfirewall():
+            if "Firewall" in self.c.ok("router r"):
+                self.c.ok("clear router r fw")
+                commit(self.c, "r")
+        self.addCleanup(unfirewall)
+        took, out = commit(self.c, "r")
+        print("\nrouter commit with a firewall rule: %.3f s" % took, file=sys.stderr)
+        self.assertNotIn("minirouter:", out)
+        self.assertIn("(iface 0) incoming: <any> --> %s:7001 via tcp -> drop" % b,
+                      self.c.ok("router r"))
+        self.assertIn("dport 7001 drop", self.cons["r"].sh("nft list ruleset"))
+        self.assertFalse(self.connects(b, 7001))
+        self.assertTrue(self.connects(b, 7002))
+        # The next commit without the rule removes it: 7001's listener is
+        # still waiting (the dropped SYNs never reached it).
+        self.c.ok("clear router r fw")
+        took, out = commit(self.c, "r")
+        self.assertNotIn("minirouter:", out)
+        self.assertNotIn("minirouter", self.cons["r"].sh("nft list ruleset"))
+        self.assertTrue(self.connects(b, 7001))
+        assert_responsive(self.d)
 
     def test_recommit_latency(self):
         times = []

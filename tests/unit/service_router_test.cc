@@ -76,7 +76,84 @@ TEST(Router, StaticRoutes) {
     EXPECT_NE(text.find("bird static 11.0.0.0/24 null bar\n"), std::string::npos);
 }
 
+TEST(Router, FirewallChecksSummaryAndCommit) {
+    Router r(2);
+    EXPECT_EQ(err(r.addFwRule("2", true, "", "1.2.3.4", "tcp", "drop")),
+              "no such network index: 2");
+    EXPECT_EQ(err(r.addFwRule("x", true, "", "1.2.3.4", "tcp", "drop")),
+              "converting fw interface index: strconv.Atoi: parsing \"x\": invalid syntax");
+    EXPECT_EQ(err(r.addFwRule("0", true, "", "1.2.3.4:http", "tcp", "drop")),
+              "validating fw destination port http: strconv.Atoi: parsing \"http\": invalid "
+              "syntax");
+    EXPECT_EQ(err(r.addFwRule("0", true, "1:2:3", "1.2.3.4", "tcp", "drop")),
+              "malformed fw source 1:2:3: want an IPv4 address or network, optionally with :port");
+    EXPECT_EQ(err(r.addFwRule("0", true, "", "1.2.3.4:0", "tcp", "drop")),
+              "invalid fw destination port 0: want 1-65535");
+    EXPECT_EQ(err(r.addFwRule("0", true, "", "1.2.3.4:80", "icmp", "drop")),
+              "fw destination port 80 needs protocol tcp, udp or sctp, not icmp");
+    EXPECT_EQ(err(r.addFwRule("0", true, "", "1.2.3.4", "gre", "drop")),
+              "invalid fw protocol gre: want tcp, udp, sctp, icmp or all");
+    EXPECT_EQ(err(r.addFwRule("0", true, "", "web", "tcp", "drop")),
+              "invalid fw destination web: web is not an IPv4 address or network (a.b.c.d or "
+              "a.b.c.d/len)");
+    EXPECT_EQ(err(r.addFwChainRule("a b", "", "1.2.3.4", "tcp", "drop")),
+              "invalid fw chain name a b: want 1-24 letters, digits, _ or -");
+    EXPECT_EQ(err(r.applyFwChain("nope", true, "0")), "unknown chain nope");
+    EXPECT_EQ(r.summary("").find("Firewall"), std::string::npos);  // refused: nothing set
+
+    EXPECT_EQ(err(r.addFwRule("0", true, "", "10.0.2.20:7001", "tcp", "drop")), "");
+    EXPECT_EQ(err(r.addFwChainRule("web", "10.0.1.0/24", ":80", "tcp", "accept")), "");
+    EXPECT_EQ(err(r.applyFwChain("web", false, "1")), "");
+    r.fw_default = "drop";
+    EXPECT_NE(r.summary("").find("Firewall Rules:\n"
+                                 "  (iface 0) incoming: <any> --> 10.0.2.20:7001 via tcp -> drop\n"
+                                 "  (iface 1) outgoing: <any> --> <any> via <any> -> web\n"
+                                 "  Default Action: drop\n"
+                                 "Firewall Chains:\n"
+                                 "  web: 10.0.1.0/24 --> :80 via tcp -> accept\n"
+                                 "  Default Action (web): drop\nLog:"),
+              std::string::npos);
+    std::string text = r.commitText();
+    EXPECT_NE(text.find("bird commit\nfw flush\nfw default drop\n"
+                        "fw chain web action accept 10.0.1.0/24 :80 tcp\n"
+                        "fw chain web default action drop\n"
+                        "fw drop in 0 10.0.2.20:7001 tcp\nfw chain web apply out 1\n"),
+              std::string::npos);
+    r.clearFw();
+    EXPECT_EQ(r.summary("").find("Firewall"), std::string::npos);
+    EXPECT_NE(r.commitText().find("bird commit\nfw flush\nfw default accept\n"), std::string::npos);
+}
+
 namespace mr = minirouter;
+
+TEST(Minirouter, Firewall) {
+    std::string file =
+        "fw flush\nfw default drop\nfw chain web action accept 10.0.1.0/24 :80 tcp\n"
+        "fw chain web default action reject\nfw drop in 0 10.0.2.20:7001 tcp\n"
+        "fw chain web apply out 1\nfw accept out 1 10.0.0.0/8 icmp\n"
+        "fw chain nope apply in 0\nfw drop in 0 1.2.3.4:80 icmp\nfw drop in 0 1.2.3.4 gre\n";
+    auto c = mr::parse(file, {"veth0", "veth1"});
+    ASSERT_EQ(c.errors.size(), 3u);  // unknown chain, port with icmp, protocol gre
+    EXPECT_TRUE(c.fw);
+    EXPECT_TRUE(mr::fwActive(c));
+    EXPECT_EQ(mr::nftConf(c),
+              "table inet minirouter\ndelete table inet minirouter\n"
+              "table inet minirouter {\n"
+              "  chain u_web {\n"
+              "    meta l4proto tcp ip saddr 10.0.1.0/24 th dport 80 accept\n"
+              "    reject\n"
+              "  }\n"
+              "  chain forward {\n"
+              "    type filter hook forward priority filter; policy drop;\n"
+              "    ct state established,related accept\n"
+              "    iifname \"veth0\" meta l4proto tcp ip daddr 10.0.2.20 th dport 7001 drop\n"
+              "    oifname \"veth1\" jump u_web\n"
+              "    oifname \"veth1\" meta l4proto icmp ip daddr 10.0.0.0/8 accept\n"
+              "  }\n}\n");
+    auto empty = mr::parse("fw flush\nfw default accept\n", {"veth0"});
+    EXPECT_FALSE(mr::fwActive(empty));
+    EXPECT_EQ(mr::nftConf(empty), "table inet minirouter\ndelete table inet minirouter\n");
+}
 
 TEST(Minirouter, OrdersInterfaces) {
     EXPECT_EQ(mr::orderInterfaces({"veth10", "lo", "veth2", "veth0"}),

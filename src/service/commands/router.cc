@@ -12,6 +12,26 @@ namespace {
 
 using cli::Command;
 
+// `router <vm> fw ...`: firewall rules for traffic the router forwards.
+Result<void> setFw(Command& c, Router& r) {
+    std::string action;
+    for (const char* a : {"accept", "drop", "reject"})
+        if (c.flag(a)) action = a;
+    if (c.has("chain")) {
+        const std::string& chain = c.str("chain");
+        if (c.flag("default")) return r.setFwChainDefault(chain, action);
+        if (c.flag("in") || c.flag("out"))
+            return r.applyFwChain(chain, c.flag("in"), c.str("index"));
+        return r.addFwChainRule(chain, c.str("src"), c.str("dst"), c.str("proto"), action);
+    }
+    if (c.flag("default")) {
+        r.fw_default = action;
+        return {};
+    }
+    return r.addFwRule(c.str("index"), c.flag("in"), c.str("src"), c.str("dst"), c.str("proto"),
+                       action);
+}
+
 // Applies one `router <vm> <setting>` to `r`.
 Result<void> setRouter(Command& c, Router& r) {
     if (c.flag("log")) {
@@ -94,8 +114,7 @@ Result<void> setRouter(Command& c, Router& r) {
         r.rid = c.str("id");
         return {};
     }
-    if (c.flag("fw"))
-        return Error::msg("firewall rules cannot be applied to minirouter containers");
+    if (c.flag("fw")) return setFw(c, r);
     return {};
 }
 
@@ -256,7 +275,10 @@ Result<void> clearSetting(Command& c, Router& r) {
         r.rid = "0.0.0.0";
         return {};
     }
-    if (c.flag("fw")) return {};  // containers have no firewall rules to clear
+    if (c.flag("fw")) {
+        r.clearFw();
+        return {};
+    }
     r.clearAll();
     return {};
 }
@@ -289,7 +311,8 @@ void registerRouterCommands(Herd& herd) {
             "Configure VMs of the router image (scripts/herd-image router) through their\n"
             "agent. Settings build up on the host; \"router <vm> commit\" sends them to the\n"
             "VM, whose minirouter applies them: addresses on its interfaces, dnsmasq for\n"
-            "DHCP, DNS and router advertisements, bird for static, OSPF and BGP routes.\n"
+            "DHCP, DNS and router advertisements, bird for static, OSPF and BGP routes,\n"
+            "nftables for firewall rules.\n"
             "\"router <vm>\" alone shows the settings.\n\n"
             "- log\t: minirouter's log level in the VM\n"
             "- interface\t: an address (CIDR) or dhcp for the NIC at an index of \"vm config\n"
@@ -302,7 +325,11 @@ void registerRouterCommands(Herd& herd) {
             "\t  areas with interfaces and exports, BGP processes\n"
             "- rid\t: the router id (default: the highest loopback, else the highest\n"
             "\t  interface address, fixed at the first commit)\n"
-            "- fw\t: refused, as minimega refuses it for containers\n\n"
+            "- fw\t: firewall rules on forwarded traffic: by NIC index, traffic coming\n"
+            "\t  in or going out, [src] dst (a.b.c.d[/len][:port]) and a protocol\n"
+            "\t  (tcp, udp, sctp, icmp or all); user chains with their own default,\n"
+            "\t  applied to a NIC; the default action (accept). Replies to allowed\n"
+            "\t  connections always pass.\n\n"
             "Examples:\n\n"
             "\tvm config net 100 200\n"
             "\trouter r1 interface 0 10.0.0.1/24\n"
@@ -310,6 +337,7 @@ void registerRouterCommands(Herd& herd) {
             "\trouter r1 dhcp 10.0.0.1 range 10.0.0.10 10.0.0.50\n"
             "\trouter r1 dhcp 10.0.0.1 router 10.0.0.1\n"
             "\trouter r1 route static 10.9.0.0/16 10.1.0.2\n"
+            "\trouter r1 fw drop in 0 10.1.0.5:22 tcp\n"
             "\trouter r1 commit\n\n"
             "Remove settings with \"clear router\".",
             {"router <vm>",
