@@ -4,7 +4,6 @@
 #include <malloc.h>
 #include <signal.h>
 #include <sys/file.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -33,6 +32,7 @@
 #include "daemon/prompt.h"
 #include "daemon/runtime_setup.h"
 #include "daemon/server.h"
+#include "runtime/hostcheck.h"
 #include "service/cc.h"
 #include "service/executor.h"
 #include "service/guest_mounts.h"
@@ -61,18 +61,6 @@ bool socketAnswers(const std::string& path) {
               errno == EAGAIN;  // backlog full: alive, just busy
     ::close(fd);
     return ok;
-}
-
-void raiseFileLimit() {
-    rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
-    rlim_t old = rl.rlim_cur;
-    rl.rlim_cur = rl.rlim_max;
-    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        HERD_LOG(warn, "{}", Error::sysNow("setrlimit", "RLIMIT_NOFILE").text());
-    } else {
-        HERD_LOG(debug, "RLIMIT_NOFILE raised from {} to {}", old, rl.rlim_cur);
-    }
 }
 
 std::string selfExe() {
@@ -388,7 +376,7 @@ int runDaemon(const Flags& flags) {
     // Few malloc arenas: the launch workers would otherwise each keep one,
     // and a flushed experiment's memory would stay scattered over them.
     mallopt(M_ARENA_MAX, 2);
-    raiseFileLimit();
+    HERD_LOG(debug, "RLIMIT_NOFILE is {}", runtime::raiseFileLimit());
     if (::geteuid() != 0) HERD_LOG(warn, "not running as root");
 
     const Options opts = optionsOf(flags);

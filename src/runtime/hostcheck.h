@@ -3,16 +3,41 @@
 // launch failure deep in a mount.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
+
+#include "base/result.h"
 
 namespace herd::runtime {
 
 // Each entry is one problem, in words a user can act on. Empty = all good.
 std::vector<std::string> checkHost();
 
-// Raises RLIMIT_NOFILE's soft limit to the hard limit (each container holds a
-// pty, sockets and a pidfd). Returns the new soft limit.
+// Raises RLIMIT_NOFILE (each container holds a pty, sockets and a pidfd):
+// both limits to the kernel's ceiling (fs.nr_open) where the process may
+// (root may), else the soft limit to the hard one. Returns the soft limit.
 unsigned long raiseFileLimit();
+
+// Host limits that a large launch meets, as they stand now.
+struct HostUsage {
+    uint64_t pty_max = 0, ptys = 0;         // kernel.pty.max; ptys in use (kernel.pty.nr)
+    uint64_t pid_max = 0, threads_max = 0;  // kernel.pid_max, kernel.threads-max
+    uint64_t tasks = 0;                     // processes and threads now
+    uint64_t nofile = 0, fds = 0;           // this process's RLIMIT_NOFILE (soft); open now
+};
+Result<HostUsage> readHostUsage();
+
+// What one container takes of them: its console's pty; its init, console
+// shell and agent; the daemon's descriptors for it (pty master, sockets,
+// pidfd, cgroup).
+struct ContainerCost {
+    uint64_t ptys = 1, tasks = 3, fds = 6;
+};
+
+// Whether `n` more containers fit: an error naming the first limit they
+// would pass, its value, and the command that raises it. Pure.
+Result<void> checkCapacity(const HostUsage& u, uint64_t n, const ContainerCost& each = {});
 
 }  // namespace herd::runtime

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/subprocess.h"
 #include "runtime/disk.h"
+#include "runtime/hostcheck.h"
 #include "runtime/parallel.h"
 #include "runtime/rootfs.h"
 
@@ -170,6 +171,15 @@ Result<std::string> ContainerRuntime::filesystemOf(const VmConfig& c) const {
                           " (rebuild herd, or set vm config filesystem)");
     }
     return opts_.default_image;
+}
+
+Result<void> ContainerRuntime::checkCapacity(size_t containers) const {
+    auto usage = runtime::readHostUsage();
+    if (!usage.ok()) {  // a /proc without these files: the launch will tell
+        HERD_LOG(warn, "host limits: {}", usage.error().text());
+        return Ok();
+    }
+    return runtime::checkCapacity(*usage, containers);
 }
 
 Result<void> ContainerRuntime::checkConfig(const VmConfig& c) const {

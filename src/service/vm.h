@@ -112,6 +112,9 @@ class Runtime {
     // Refuses a configuration that cannot launch (a missing filesystem or
     // init), when the launch is queued rather than when it runs.
     virtual Result<void> checkConfig(const VmConfig& /*config*/) const { return Ok(); }
+    // Whether `containers` more containers fit the host's limits (ptys,
+    // tasks, descriptors): checked before a launch changes anything.
+    virtual Result<void> checkCapacity(size_t /*containers*/) const { return Ok(); }
     // Shapes the host ends of NICs (`qos`); one result per request, in
     // order. The caller records what succeeded in the NICs' `qos`; kill
     // forgets it (the veths go). Default: nothing to shape (dry runtime).

@@ -144,11 +144,21 @@ Result<void> queueVms(Herd& herd, Namespace& ns, std::string_view arg, VmType ty
 Result<void> scheduleQueue(Herd& herd, Namespace& ns) {
     if (ns.queue.empty())
         return Error::msg("namespace must contain at least one queued VM to launch VMs");
+    Runtime& rt = herd.runtime();
+    size_t containers = 0;
+    for (const auto& q : ns.queue)
+        if (q.type == VmType::Container) containers += q.names.size();
+    // A launch the host cannot hold is refused whole, before it starts: a
+    // queue built with `ns queueing` stays for another try; one made by
+    // this very command goes with it.
+    if (auto fits = rt.checkCapacity(containers); !fits.ok()) {
+        if (!ns.queueing) ns.queue.clear();
+        return fits.error();
+    }
     auto queue = std::move(ns.queue);
     ns.queue.clear();
 
     std::vector<std::string> errors;
-    Runtime& rt = herd.runtime();
     std::vector<Vm*> created;
     for (auto& q : queue) {
         for (auto name : q.names) {

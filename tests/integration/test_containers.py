@@ -316,6 +316,35 @@ class Lifecycle(unittest.TestCase):
         c.ok("vm flush")
         self.assertEqual(c.table("vm info"), [])
 
+    def test_launch_beyond_the_pty_limit_is_refused_whole(self):
+        """One container more than the host has ptys for (kernel.pty.max,
+        read, never changed): the launch is refused before it starts, with
+        the limit and the sysctl that raises it, and leaves nothing."""
+        def sysctl(name):
+            with open("/proc/sys/kernel/pty/" + name) as f:
+                return int(f.read())
+        n = sysctl("max") - sysctl("nr") + 1
+        if n > 100000:
+            self.skipTest("kernel.pty.max is %d: too many names to queue" % sysctl("max"))
+        before = set(os.listdir("/sys/class/net"))
+        t = time.monotonic()
+        text, errors = self.c.run("vm launch container %d" % n)
+        took = time.monotonic() - t
+        self.assertEqual(len(errors), 1, errors)
+        self.assertTrue(errors[0].startswith("cannot launch %d containers: kernel.pty.max is %d"
+                                             % (n, sysctl("max"))), errors[0])
+        self.assertIn("sysctl -w kernel.pty.max=", errors[0])
+        self.assertLess(took, 10)  # refused up front, not after thousands of launches
+        self.assertEqual(self.c.table("vm info"), [])
+        self.assertEqual(set(os.listdir("/sys/class/net")) - before, set())
+        self.assertEqual([d for d in cgroup_dirs(self.d.prefix) if any(
+            os.path.isdir(os.path.join(d, x)) for x in os.listdir(d))], [])
+        # The queue went with the refusal: a small launch works.
+        self.c.ok("vm launch container 1")
+        self.assertEqual(len(self.c.table("vm info")), 1)
+        self.c.ok("vm kill all")
+        self.c.ok("vm flush")
+
     def test_preinit_failure(self):
         c = self.c
         c.ok("vm config preinit /bin/false")
