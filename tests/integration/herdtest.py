@@ -313,6 +313,22 @@ def rss_kib(pid):
     return 0
 
 
+def zombies_of(pid):
+    """Zombie children of `pid`."""
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            out.append(int(p))
+    return out
+
+
 def wait_for(fn, timeout=30, step=0.1):
     """Polls fn every `step` seconds until it returns something true, for at
     most `timeout` seconds; returns that value, or fn's last value."""

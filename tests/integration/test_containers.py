@@ -17,25 +17,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herdtest import Console, Daemon, assert_responsive, host_objects  # noqa: E402
+from herdtest import Console, Daemon, assert_responsive, host_objects, zombies_of  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def zombies_of(pid):
-    """Zombie children of `pid`."""
-    out = []
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % p) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] == "Z" and int(fields[1]) == pid:
-            out.append(int(p))
-    return out
 
 
 def cgroup_dirs(prefix):
