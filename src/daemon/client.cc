@@ -140,7 +140,8 @@ Result<bool> ClientConn::runAndPrint(const std::string& line) {
     for (;;) {
         auto r = read();
         if (!r.ok()) return r.error();
-        if (!r->rendered.empty()) printOut(r->rendered);
+        // Status replies (progress of a long command) go to stderr, like errors.
+        if (!r->rendered.empty()) (r->status ? printErr : printOut)(r->rendered);
         std::string errs = errorLines(r->resp);
         if (!errs.empty()) {
             printErr(errs);

@@ -77,6 +77,7 @@ std::vector<std::string> Prompt::suggest(const std::string& line) {
 void Prompt::runLine(const std::string& line) {
     auto ns = onCommandThread(cmd_, stopping_, [this, line] {
         Herd& herd = exec_.herd();
+        session_.status = [](const std::string& text) { writeLine(stderr, text); };
         try {
             exec_.runLine(line, session_, [](const cli::Batch& b, const std::string& rendered) {
                 if (!rendered.empty()) writeLine(stdout, rendered);

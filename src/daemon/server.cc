@@ -241,6 +241,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     template <typename Emit>
     void runCommand(const std::string& line, Emit& emit) {
         std::optional<std::pair<cli::Batch, std::string>> prev;
+        // Status replies go out at once; the client keeps reading after them.
+        session_.status = [&](const std::string& text) {
+            emit(encodeReply(nullptr, text, false, true));
+        };
+        struct Unset {
+            Session& s;
+            ~Unset() { s.status = nullptr; }
+        } unset{session_};
         try {
             server_.exec_.runLine(line, session_,
                                   [&](const cli::Batch& b, const std::string& rendered) {

@@ -58,6 +58,10 @@ class CommandContext {
     void fail(std::string error) const;  // error only
     void table(std::vector<std::string> header, std::vector<std::vector<std::string>> rows) const;
     cli::Response response() const;  // a blank response carrying this host
+    // A progress line for this client, now, ahead of the command's answer.
+    void status(const std::string& text) const {
+        if (session_->status) session_->status(text);
+    }
 
     // Runs a nested command (dot-commands, `namespace X cmd`) in this
     // context: its session, namespace and sink.

@@ -4,6 +4,7 @@
 // true` changes what every other client gets.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "cli/response.h"
@@ -17,6 +18,9 @@ struct Session {
     // minicli, the outermost dot-command wins: `.annotate true .annotate
     // false cmd` annotates.
     unsigned pinned = 0;
+    // Progress of a long command (`vm launch container 10000`), sent to this
+    // client as it happens (minimega's status replies); empty: nobody hears.
+    std::function<void(const std::string&)> status;
 };
 
 }  // namespace herd

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <iterator>
 #include <set>
 #include <stdexcept>
 
@@ -141,7 +143,8 @@ Result<void> queueVms(Herd& herd, Namespace& ns, std::string_view arg, VmType ty
     return Ok();
 }
 
-Result<void> scheduleQueue(Herd& herd, Namespace& ns) {
+Result<void> scheduleQueue(Herd& herd, Namespace& ns,
+                           const std::function<void(const std::string&)>& progress) {
     if (ns.queue.empty())
         return Error::msg("namespace must contain at least one queued VM to launch VMs");
     Runtime& rt = herd.runtime();
@@ -171,8 +174,18 @@ Result<void> scheduleQueue(Herd& herd, Namespace& ns) {
                                                  q.config, herd.options().base));
         }
     }
-    // One batch, so that the runtime can launch in parallel.
-    auto results = rt.launchMany(created);
+    // Batches, so that the runtime can launch in parallel; a large launch
+    // in chunks, each followed by a progress line.
+    std::vector<Result<void>> results;
+    results.reserve(created.size());
+    for (size_t at = 0; at < created.size(); at += kLaunchChunk) {
+        const size_t end = std::min(created.size(), at + kLaunchChunk);
+        auto chunk = rt.launchMany({created.begin() + at, created.begin() + end});
+        std::move(chunk.begin(), chunk.end(), std::back_inserter(results));
+        if (progress && created.size() > kLaunchChunk) {
+            progress(fmt::format("vm launch: {} of {} launched", end, created.size()));
+        }
+    }
     for (size_t i = 0; i < created.size(); ++i) {
         if (results[i]) continue;
         Vm& vm = *created[i];

@@ -39,8 +39,11 @@ Result<void> queueVms(Herd& herd, Namespace& ns, std::string_view names, VmType 
 
 // Launches everything queued in `ns` (vm-<k> names assigned here). Creation
 // conflicts and runtime launch failures are returned (joined), after every
-// VM was tried.
-Result<void> scheduleQueue(Herd& herd, Namespace& ns);
+// VM was tried. A launch of more than kLaunchChunk VMs goes in chunks of that
+// many, with a `progress` line after each.
+inline constexpr size_t kLaunchChunk = 500;
+Result<void> scheduleQueue(Herd& herd, Namespace& ns,
+                           const std::function<void(const std::string&)>& progress = {});
 
 Result<void> startVms(Herd& herd, const std::string& ns, std::string_view target);
 Result<void> stopVms(Herd& herd, const std::string& ns, std::string_view target);

@@ -1032,5 +1032,38 @@ def main():
     return 1 if bad else 0
 
 
+class LaunchProgress(unittest.TestCase):
+    """A large launch reports its progress as minimega's status replies
+    (Status true, More false) ahead of its answer; `herd -e` prints them on
+    stderr. The dry runtime: the protocol is what is tested."""
+
+    def test_status_replies_ahead_of_the_answer(self):
+        d = Daemon("-runtime", "dry").wait_ready()
+        try:
+            c = Conn(d.sock)
+            reps = c.cmd("vm launch container 1200")
+            self.assertEqual([r["Rendered"] for r in reps if r.get("Status")],
+                             ["vm launch: 500 of 1200 launched", "vm launch: 1000 of 1200 launched",
+                              "vm launch: 1200 of 1200 launched"])
+            for r in reps[:-1]:
+                self.assertEqual((r["Resp"], r["More"], r["Status"]), (None, False, True))
+            self.assertEqual((reps[-1]["More"], reps[-1]["Status"]), (False, False))
+            self.assertFalse(any(x["Error"] for x in reps[-1]["Resp"] or []))
+            # A small launch has none.
+            self.assertFalse(any(r.get("Status") for r in c.cmd("vm launch container 3")))
+            c.close()
+            out = d.run("-e", "vm launch container 501")
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertEqual(out.stdout, b"")
+            self.assertEqual(out.stderr.decode().splitlines(),
+                             ["vm launch: 500 of 501 launched", "vm launch: 501 of 501 launched"])
+            c = Conn(d.sock)
+            self.assertEqual(len(c.cmd(".columns name vm info")[-1]["Resp"][0]["Tabular"]), 1704)
+            c.close()
+            d.check_clean_exit()
+        finally:
+            d.cleanup()
+
+
 if __name__ == "__main__":
     sys.exit(main())

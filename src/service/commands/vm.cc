@@ -98,7 +98,8 @@ void cliVmInfo(cli::Command& c, CommandContext& ctx) {
 
 void cliVmLaunch(cli::Command& c, CommandContext& ctx) {
     Namespace& ns = ctx.nspace();
-    if (!c.has("name")) return okOrFail(ctx, scheduleQueue(ctx.herd(), ns));
+    auto progress = [&ctx](const std::string& text) { ctx.status(text); };
+    if (!c.has("name")) return okOrFail(ctx, scheduleQueue(ctx.herd(), ns, progress));
 
     VmConfig cfg = ns.vm_config;
     if (c.has("config")) {
@@ -110,7 +111,7 @@ void cliVmLaunch(cli::Command& c, CommandContext& ctx) {
     if (c.flag("kvm")) return ctx.fail("herd only runs containers: use `vm launch container`");
 
     auto r = queueVms(ctx.herd(), ns, c.str("name"), VmType::Container, std::move(cfg));
-    if (r.ok() && !ns.queueing) r = scheduleQueue(ctx.herd(), ns);
+    if (r.ok() && !ns.queueing) r = scheduleQueue(ctx.herd(), ns, progress);
     okOrFail(ctx, r);
 }
 
