@@ -9,8 +9,11 @@ through the control socket:
   * `qos add all 0 delay 10ms`   (tbf swapped for a netem)
   * `qos add all 0 loss 1`       (the netem changed in place)
   * `clear qos all all`          (back to the veths' default)
+  * `qos add all 0 loss 2`       (back to loss alone)
 and checks with `tc` that the last VM's host end has what was asked each time.
-The netem steps run only when the kernel has netem (CONFIG_NET_SCH_NETEM).
+On a kernel without netem (CONFIG_NET_SCH_NETEM) the delay steps make and
+change herd's delay lines (a tap and a BPF filter each, no root qdisc) and
+loss alone is an htb root with a BPF filter.
 
 usage: bench/bench_qos.py [--switch kernel|ovs] [N ...]   (default: 500; root)
 With ovs, a private ovsdb-server and ovs-vswitchd are started (userspace
@@ -37,6 +40,13 @@ def root_kind(tap):
     return None
 
 
+def egress_bpf(tap):
+    out = subprocess.run(["tc", "-j", "filter", "show", "dev", tap, "egress"],
+                         capture_output=True, text=True).stdout
+    return [f["options"].get("bpf_name") for f in json.loads(out or "[]")
+            if f.get("kind") == "bpf" and "options" in f]
+
+
 def timed(c, line):
     t0 = time.time()
     c.ok(line)
@@ -55,14 +65,24 @@ def run(n, flags):
         launch = time.time() - t0
         last = c.table("vm info")[-1]["tap"][1:-1]
         out = []
-        steps = [("qos add all 0 rate 10 mbit", "tbf"), ("qos add all 0 rate 20 mbit", "tbf")]
-        if kernel_has_qdisc("netem"):
-            steps += [("qos add all 0 delay 10ms", "netem"), ("qos add all 0 loss 1", "netem")]
-        for line, kind in steps + [("clear qos all all", "noqueue")]:
+        netem = kernel_has_qdisc("netem")
+        delayed = "netem" if netem else "noqueue"  # without netem: a delay line
+        steps = [("qos add all 0 rate 10 mbit", "tbf"), ("qos add all 0 rate 20 mbit", "tbf"),
+                 ("qos add all 0 delay 10ms", delayed), ("qos add all 0 loss 1", delayed),
+                 ("clear qos all all", "noqueue"), ("qos add all 0 loss 2", "netem" if netem
+                                                    else "htb"),
+                 ("clear qos all all", "noqueue")]
+        for line, kind in steps:
             t = timed(c, line)
             got = root_kind(last)
             if got != kind:
                 raise AssertionError("%s: %s has %s, not %s" % (line, last, got, kind))
+            line_filter = egress_bpf(last)
+            if not netem and (kind == "noqueue" and "delay" not in line and "loss 1" not in line):
+                if line_filter:
+                    raise AssertionError("%s: %s still has %s" % (line, last, line_filter))
+            elif not netem and kind == "noqueue" and line_filter != ["herd_delay"]:
+                raise AssertionError("%s: %s has egress filters %s" % (line, last, line_filter))
             out.append((line, t))
         c.ok("vm kill all")
         c.ok("vm flush")

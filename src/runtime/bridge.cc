@@ -60,18 +60,6 @@ Result<std::string> vethHostName(std::string_view prefix, int vmid, int nic) {
                       std::to_string(nic) + " is over 15 bytes: " + name);
 }
 
-Result<std::string> delayTapName(std::string_view prefix, std::string_view host_end) {
-    std::string name(host_end);
-    if (name.size() > prefix.size() && host_end.substr(0, prefix.size()) == prefix) {
-        char& marker = name[prefix.size()];
-        if (marker == 'v' || marker == 'x') {
-            marker = marker == 'v' ? 'w' : 'y';
-            return name;
-        }
-    }
-    return Error::msg("no delay tap name for " + name + ": not a NIC's host end");
-}
-
 bool isOwnedLink(std::string_view prefix, std::string_view ifname) {
     if (prefix.empty() || ifname.substr(0, prefix.size()) != prefix) return false;
     std::string_view s = ifname.substr(prefix.size());
@@ -81,10 +69,8 @@ bool isOwnedLink(std::string_view prefix, std::string_view ifname) {
     t.remove_prefix(1);
     switch (marker) {
         case 'v':  // v<digits>n<digits>
-        case 'w':  // w<digits>n<digits>: its delay tap (delayTapName)
             return eat(t, isDigit) && eatChar(t, 'n') && eat(t, isDigit) && t.empty();
         case 'x':  // x<B36>n<digits>
-        case 'y':  // y<B36>n<digits>: its delay tap (delayTapName)
             return eat(t, isUpper36) && eatChar(t, 'n') && eat(t, isDigit) && t.empty();
         case 'b':  // b<digits>[x<B36>]
             if (!eat(t, isDigit)) return false;
@@ -95,6 +81,7 @@ bool isOwnedLink(std::string_view prefix, std::string_view ifname) {
         case 'p':  // p<digits>: bridge end of a host tap
         case 'm':  // m<digits>: capture mirror port
         case 'u':  // u<digits>: tunnel port
+        case 'w':  // w<digits>: a qos delay line's tap
         case 'q':  // q<digits>: a trunk's VLAN port (kernel backend)
         case 'r':  // r<digits>: its free end
             return eat(t, isDigit) && t.empty();
@@ -116,6 +103,10 @@ Result<std::string> numberedName(std::string_view prefix, char marker, int n, co
 
 Result<std::string> hostTapName(std::string_view prefix, int n) {
     return numberedName(prefix, 't', n, "host tap name");
+}
+
+Result<std::string> delayTapName(std::string_view prefix, int n) {
+    return numberedName(prefix, 'w', n, "delay tap name");
 }
 
 Result<std::string> mirrorPortName(std::string_view prefix, int n) {

@@ -46,9 +46,10 @@ inline constexpr std::string_view kDefaultBridgeName = "mega_bridge";
 
 // Host-side name of NIC `nic` of VM `vmid`; an error when it cannot fit.
 Result<std::string> vethHostName(std::string_view prefix, int vmid, int nic);
-// The tap of a NIC's qos delay line (runtime/delay_line.h): its host end's
-// name with `w` for `v` (or `y` for `x`) after the prefix.
-Result<std::string> delayTapName(std::string_view prefix, std::string_view host_end);
+// The tap of qos delay line `n` (runtime/delay_line.h): P w<n>. Numbered,
+// not named after its NIC: a tap being closed in the background may still
+// hold its old name while the NIC gets a new delay line.
+Result<std::string> delayTapName(std::string_view prefix, int n);
 
 // Whether `ifname` is a name that a daemon with `prefix` makes.
 bool isOwnedLink(std::string_view prefix, std::string_view ifname);

@@ -15,8 +15,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <mutex>
+#include <thread>
 
 #include "base/unique_fd.h"
 #include "runtime/tc_bpf.h"
@@ -76,6 +79,37 @@ Result<void> attachFilter(Netlink& nl, int ifindex, const std::string& ifname, i
         op, ifname);  // the filter holds the program; our descriptor may close
 }
 
+// Closing a tap unregisters its device, which costs the kernel about 16 ms
+// (RCU grace periods, under the rtnl lock): for `clear qos` over hundreds of
+// NICs that is seconds, so taps are closed by one background thread, never
+// on the io thread or the command thread.
+class TapCloser {
+  public:
+    static void close(int fd) {
+        static TapCloser* closer = new TapCloser;  // lives as long as the process
+        std::lock_guard lock(closer->mu_);
+        closer->fds_.push_back(fd);
+        closer->cv_.notify_one();
+    }
+
+  private:
+    TapCloser() {
+        std::thread([this] {
+            for (;;) {
+                std::unique_lock lock(mu_);
+                cv_.wait(lock, [this] { return !fds_.empty(); });
+                int fd = fds_.front();
+                fds_.pop_front();
+                lock.unlock();
+                ::close(fd);
+            }
+        }).detach();
+    }
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<int> fds_;
+};
+
 struct Frame {
     Clock::time_point due;
     std::string bytes;
@@ -113,10 +147,9 @@ class DelayLineImpl : public DelayLine, public std::enable_shared_from_this<Dela
         }
         auto self = shared_from_this();
         asio::post(io_, [self] {
-            boost::system::error_code ec;
             self->closed_ = true;
             self->timer_.cancel();
-            self->tap_.close(ec);  // the tap goes with it
+            if (self->tap_.is_open()) TapCloser::close(self->tap_.release());  // the tap goes
             self->sender_.reset();
             self->queue_.clear();
         });

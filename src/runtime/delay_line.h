@@ -15,8 +15,8 @@
 //   * At most `limit` frames wait at once (netem's default, 1000); more are
 //     dropped, so a flood towards a delayed guest costs bounded memory.
 //
-// The tap is not persistent: it disappears with the daemon (or close()),
-// and the filter with the host end. Each step of create() is undone when a
+// The tap is not persistent: it disappears with the daemon (or soon after
+// close()), and the filter with the host end. Each step of create() is undone when a
 // later one fails. Frames are copied through user space: fine for the rates
 // experiments delay (tens of thousands of packets a second), not a
 // replacement for netem at line rate.

@@ -66,7 +66,7 @@ Result<void> ContainerRuntime::shape(runtime::Netlink& nl, int vmid, size_t nic,
     if (auto it = delay_lines_.find(key); it != delay_lines_.end()) {
         return it->second->change(nl, netem->delay_ns, netem->loss_percent);
     }
-    auto name = runtime::delayTapName(opts_.prefix, tap);
+    auto name = runtime::delayTapName(opts_.prefix, next_delay_tap_++);
     if (!name.ok()) return name.error();
     runtime::DelayLineSpec d;
     d.ifname = tap;

@@ -146,6 +146,7 @@ class ContainerRuntime : public Runtime {
     std::vector<DhcpServerPort> dhcp_servers_;
     // qos delay lines, by VM id and NIC (kernels without netem).
     std::map<std::pair<int, size_t>, std::shared_ptr<runtime::DelayLine>> delay_lines_;
+    int next_delay_tap_ = 0;  // delay taps are numbered
 };
 
 }  // namespace herd

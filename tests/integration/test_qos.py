@@ -29,7 +29,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from herdtest import (Daemon, class_daemon, close_consoles, guest_console,  # noqa: E402
-                      kernel_has_qdisc, launch_guests, link_exists, quit_daemon, rss_kib,
+                      kernel_has_qdisc, launch_guests, link_exists, links_with, quit_daemon, rss_kib,
                       set_guest_address, wait_for, wait_no_links)
 from ovstest import Ovs, available  # noqa: E402
 
@@ -100,13 +100,6 @@ def delay_filters(tap):
     return bpf_filters(tap, "egress")
 
 
-def delay_tap(tap):
-    """The delay line's tap of a host end (its name with w/y for v/x after
-    the test prefix), as herd names it."""
-    m = re.match(r"^(.*?)([vx])(\w+n\d+)$", tap)
-    return m.group(1) + {"v": "w", "x": "y"}[m.group(2)] + m.group(3)
-
-
 def root_qdisc(tap):
     """The root qdisc of a host interface as tc shows it (a dict), or None
     when the interface is gone."""
@@ -137,6 +130,10 @@ class Shaping:
 
     def console(self, name):
         return guest_console(self.d, self.c, name)
+
+    def delay_taps(self):
+        """The daemon's delay line taps (P w<n>; none where there is netem)."""
+        return links_with(self.d.prefix + "w")
 
     def qos(self, name):
         return self.c.vm(name)["qos"]
@@ -212,7 +209,7 @@ class Shaping:
         if not NETEM:
             self.assertEqual(root_qdisc(self.tap("b"))["kind"], "noqueue")
             self.assertEqual(delay_filters(self.tap("b")), ["herd_delay"])
-            self.assertTrue(link_exists(delay_tap(self.tap("b"))))
+            self.assertEqual(len(self.delay_taps()), 1)
         _, rtt = self.ping("a", "b", 20, 0.05)
         # The replies from b are not delayed: one 50 ms per round trip.
         added = rtt - base
@@ -251,8 +248,7 @@ class Shaping:
         self.assertEqual(delay_filters(self.tap("b")), [])
         _, rtt = self.ping("a", "b", 20, 0.05)
         self.assertLess(rtt, 10)  # the delay went
-        if not NETEM:
-            self.assertTrue(wait_for(lambda: not link_exists(delay_tap(self.tap("b"))), timeout=5))
+        self.assertTrue(wait_for(lambda: not self.delay_taps(), timeout=5))
         # A delay again, then clear qos: nothing is left.
         self.c.ok("qos add b 0 delay 5ms")
         self.assertEqual(self.qos("b"), "[0: delay 5ms]")
@@ -260,7 +256,7 @@ class Shaping:
         self.assertEqual(self.qos("b"), "[]")
         self.assertEqual(root_qdisc(self.tap("b"))["kind"], "noqueue")
         self.assertEqual(delay_filters(self.tap("b")), [])
-        self.assertTrue(wait_for(lambda: not link_exists(delay_tap(self.tap("b"))), timeout=5))
+        self.assertTrue(wait_for(lambda: not self.delay_taps(), timeout=5))
 
     def test_rate(self):
         want = self.RATE_MBIT * 1e6
@@ -343,7 +339,7 @@ class Shaping:
     def test_z_kill_and_restart_leave_no_qos(self):
         self.c.ok("qos add c 0 delay 5ms")  # a delay line where there is no netem
         self.c.ok("qos add a 0 rate 1 mbit")
-        tap, ctap = self.tap("a"), self.tap("c")
+        tap = self.tap("a")
         self.cons["a"].close()
         self.cons["c"].close()
         self.c.ok("vm kill a,c")
@@ -351,7 +347,7 @@ class Shaping:
         self.assertEqual(self.qos("c"), "[]")
         # The veth (and its qdisc) goes with the namespace, asynchronously.
         self.assertTrue(wait_for(lambda: not link_exists(tap), timeout=10))
-        self.assertTrue(wait_for(lambda: not link_exists(delay_tap(ctap)), timeout=10))
+        self.assertTrue(wait_for(lambda: not self.delay_taps(), timeout=10))
         self.c.ok("vm start c")
         self.cons["c"] = self.console("c")
         set_guest_address(self.cons["c"], self.ADDR["c"] + "/24")

@@ -203,5 +203,16 @@ TEST(TcBpf, KernelRunsTheDelayProgram) {
               TC_ACT_UNSPEC);  // sent, not lost twice
 }
 
+TEST(TcBpf, DelayTapNamesAreOwned) {
+    for (int i : {0, 7, 4321}) {
+        auto n = delayTapName("t", i);
+        ASSERT_TRUE(n.ok());
+        EXPECT_EQ(*n, "tw" + std::to_string(i));
+        EXPECT_TRUE(isOwnedLink("t", *n));
+    }
+    EXPECT_FALSE(isOwnedLink("t", "tw"));
+    EXPECT_FALSE(delayTapName("abcdefghijkl", 12345).ok());  // over 15 bytes
+}
+
 }  // namespace
 }  // namespace herd::runtime
