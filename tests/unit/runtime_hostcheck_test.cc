@@ -36,11 +36,11 @@ TEST(HostCapacity, PtysNameTheSysctlAndASize) {
 TEST(HostCapacity, TasksAgainstTheLowerOfPidMaxAndThreadsMax) {
     HostUsage u = roomy();
     u.pty_max = 1 << 20;
-    auto r = checkCapacity(u, 11000);  // 500 + 33000 > 32768
+    auto r = checkCapacity(u, 7000);  // 500 + 35000 > 32768
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().text(),
-              "cannot launch 11000 containers: kernel.pid_max is 32768 with 500 tasks running, "
-              "and each container runs about 3 (raise it: sysctl -w kernel.pid_max=33792)");
+              "cannot launch 7000 containers: kernel.pid_max is 32768 with 500 tasks running, "
+              "and each container runs about 5 (raise it: sysctl -w kernel.pid_max=35840)");
     u.threads_max = 20000;
     r = checkCapacity(u, 7000);
     ASSERT_FALSE(r.ok());
