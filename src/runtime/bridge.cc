@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/unique_fd.h"
+#include "runtime/delay_line.h"
 #include "runtime/tc_bpf.h"
 #include "runtime/tc_mirror.h"
 #include "runtime/trunk.h"
@@ -257,7 +258,7 @@ class KernelBridgeBackend : public SwitchBackend {
         // A priority no other mirror of this source uses names its filters.
         uint16_t prio = 0;
         for (int tries = 0; tries < 65535 && prio == 0; ++tries) {
-            next_prio_ = next_prio_ >= 65535 ? 2 : next_prio_ + 1;
+            next_prio_ = next_prio_ >= 65535 ? kFirstMirrorPrio : next_prio_ + 1;
             bool used = false;
             for (const auto& [d, m] : tc_mirrors_)
                 used = used || (m.src == src && m.prio == next_prio_);
@@ -483,7 +484,9 @@ class KernelBridgeBackend : public SwitchBackend {
         uint16_t prio = 0;
     };
     std::map<std::string, TcMirror> tc_mirrors_;  // by destination
-    uint16_t next_prio_ = 1;                      // 1 is the qos delay filter's (delay_line.h)
+    // Mirrors come after the qos delay filter, which must see frames first.
+    static constexpr uint16_t kFirstMirrorPrio = kDelayFilterPrio + 1;
+    uint16_t next_prio_ = kDelayFilterPrio;
     int next_peer_ = 0;
     std::vector<KernelUplink> uplinks_;  // trunks and tunnels
     int next_trunk_port_ = 0;

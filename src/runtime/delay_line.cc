@@ -21,6 +21,7 @@
 #include <mutex>
 #include <thread>
 
+#include "base/log.h"
 #include "base/unique_fd.h"
 #include "runtime/tc_bpf.h"
 #include "runtime/tc_mirror.h"
@@ -142,8 +143,11 @@ class DelayLineImpl : public DelayLine, public std::enable_shared_from_this<Dela
     void close(Netlink* nl) override {
         if (nl) {
             char buf[kTcMirrorMsgSize];
-            (void)nl->request(buildDeleteFilter(buf, ifindex_, false, kDelayFilterPrio),
-                              "remove delay filter of", spec_.ifname);
+            auto r = nl->request(buildDeleteFilter(buf, ifindex_, false, kDelayFilterPrio),
+                                 "remove delay filter of", spec_.ifname);
+            // ENODEV, ENOENT: the host end or its filter is gone already.
+            if (!r.ok() && r.error().errnum() != ENODEV && r.error().errnum() != ENOENT)
+                HERD_LOG(warn, "qos: {}", r.error().text());
         }
         auto self = shared_from_this();
         asio::post(io_, [self] {
