@@ -33,6 +33,14 @@ class Error {
         return sys(errno, std::move(op), std::move(object));
     }
 
+    // A message composed elsewhere (another process) with its errno.
+    static Error withErrno(int err, std::string text) {
+        Error e;
+        e.text_ = std::move(text);
+        e.errno_ = err;
+        return e;
+    }
+
     int errnum() const { return errno_; }
     const std::string& text() const { return text_; }
 

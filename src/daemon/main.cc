@@ -12,12 +12,17 @@
 #include "daemon/daemon.h"
 #include "daemon/flags.h"
 #include "daemon/runtime_setup.h"
+#include "runtime/keeper.h"
 #include "service/herd.h"
 
 int main(int argc, char** argv) {
     using namespace herd;
     // Writes to vanished clients must fail with EPIPE, not kill the daemon.
     ::signal(SIGPIPE, SIG_IGN);
+
+    // The keeper (runtime/keeper.h), started by a daemon with its listening
+    // socket on descriptor 3; not a flag a user gives.
+    if (argc == 2 && std::string(argv[1]) == "-keeper") return runtime::keeperMain(3);
 
     std::vector<std::string> args(argv + 1, argv + argc);
     auto flags = daemon::parseFlags(args);

@@ -17,6 +17,7 @@
 #include "runtime/cgroup.h"
 #include "runtime/disk.h"
 #include "runtime/hostcheck.h"
+#include "runtime/keeper.h"
 #include "service/container_runtime.h"
 #include "service/dry_runtime.h"
 #include "service/guest_mounts.h"
@@ -133,6 +134,7 @@ std::shared_ptr<Runtime> makeRuntime(const RuntimeFlags& flags, const Herd& herd
     o.console_token = flags.console_token;
     o.net = flags.net;
     o.prefix_claim = flags.prefix_claim;
+    o.keeper_exe = herd.options().self_exe;
     auto rt = ContainerRuntime::create(o, io, std::move(post));
     if (!rt.ok()) {
         HERD_LOG(warn, "container runtime: {}", rt.error().text());
@@ -198,6 +200,19 @@ int nukeStandalone(const Options& options, const runtime::SwitchOptions& net, bo
         return 1;
     }
     int status = 0;
+    // The keeper (runtime/keeper.h) kills its containers and exits.
+    if (base) {
+        auto keeper = runtime::Keeper::connect(base->path());
+        if (keeper.ok()) {
+            if (auto r = (*keeper)->quit(); !r.ok()) {
+                std::fprintf(stderr, "herd: nuke: %s\n", r.error().text().c_str());
+                status = 1;
+            }
+        } else if (keeper.error().errnum() != ENOENT && keeper.error().errnum() != ECONNREFUSED) {
+            std::fprintf(stderr, "herd: nuke: %s\n", keeper.error().text().c_str());
+            status = 1;
+        }
+    }
     auto driver = runtime::detectCgroups(opts.cgroup, opts.prefix);
     if (driver.ok()) {
         if (auto r = (*driver)->nuke(); !r.ok()) {
@@ -243,7 +258,8 @@ int nukeStandalone(const Options& options, const runtime::SwitchOptions& net, bo
         for (const auto& name : names.ok() ? *names : std::vector<std::string>{}) {
             if (name == "minimega" || name == "minimega.pid" || name == "files" ||
                 name == "namespaces" || name == "background.log" || name == "token" ||
-                name == "web.url" || (name == kPrefixRecord && status == 0) ||
+                name == "web.url" || name == runtime::kKeeperSocket ||
+                name == runtime::kKeeperLog || (name == kPrefixRecord && status == 0) ||
                 name.find_first_not_of("0123456789") == std::string::npos)
                 ours.push_back(name);
         }

@@ -188,7 +188,7 @@ Result<void> Container::launch(std::optional<Netlink>& nl) {
     cgroup_ = std::move(*cg);
     auto* cgp = cgroup_.get();
     auto child =
-        runtime::launch(plan_->launch, *host_.iso, [cgp](int pid) { return cgp->attach(pid); });
+        runtime::launch(plan_->launch, host_.parent, [cgp](int pid) { return cgp->attach(pid); });
     if (!child.ok()) return child.error();
     // The NICs, now that the child's network namespace exists. On failure
     // the child is dropped here, which kills and reaps it.

@@ -43,6 +43,8 @@ struct ContainerHost {
     CgroupDriver* cgroups = nullptr;
     SwitchBackend* net = nullptr;
     const Isolation* iso = nullptr;
+    // Who clones and reaps the containers (the keeper, runtime/keeper.h).
+    std::shared_ptr<ContainerParent> parent;
     boost::asio::io_context* io = nullptr;  // the consoles' event loop
     std::string console_address;            // TCP consoles; "" = none
     std::string console_token;

@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include <deque>
+#include <map>
 #include <memory>
+#include <mutex>
 
 #include "runtime/landlock.h"
 #include "runtime/launch_internal.h"
@@ -178,7 +180,95 @@ Result<void> prepareArgs(const LaunchSpec& spec, const Isolation& iso, Arena& ar
     return Ok();
 }
 
+// What a cloned child reads until it execs: its arguments and its stack.
+struct ChildState {
+    Arena arena;
+    ChildArgs args;
+    void* stack = nullptr;
+    ~ChildState() {
+        if (stack) munmap(stack, kStackSize);
+    }
+};
+
+int statusOf(const siginfo_t& si) {
+    return si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : si.si_status;
+}
+
+class SelfParent : public ContainerParent {
+  public:
+    explicit SelfParent(const Isolation& iso) : iso_(iso) {}
+
+    Result<Cloned> clone(const LaunchSpec& spec, int child_sync) override {
+        auto state = std::make_unique<ChildState>();
+        HERD_TRY(prepareArgs(spec, iso_, state->arena, state->args));
+        state->args.sync_fd = child_sync;
+        state->stack = mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (state->stack == MAP_FAILED) {
+            state->stack = nullptr;
+            return Error::sysNow("mmap", "launch stack");
+        }
+        // Block every signal across clone(): the child must never run one of
+        // this process's handlers on shared memory. It restores defaults
+        // before exec.
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        int pidfd = -1;
+        const int flags = CLONE_VM | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
+                          CLONE_NEWUTS | CLONE_PIDFD | SIGCHLD;
+        int pid = ::clone(childMain, static_cast<char*>(state->stack) + kStackSize, flags,
+                          &state->args, &pidfd);
+        int clone_errno = errno;
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        if (pid < 0) return Error::sys(clone_errno, "clone", "container");
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            states_[pid] = std::move(state);
+        }
+        Cloned c;
+        c.pid = pid;
+        c.pidfd.reset(pidfd);
+        return c;
+    }
+
+    std::optional<int> tryReap(int pid, int pidfd) override {
+        siginfo_t si{};
+        if (waitid(P_PIDFD, pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0) {
+            return std::nullopt;
+        }
+        execd(pid);
+        return statusOf(si);
+    }
+
+    int reap(int pid, int pidfd) override {
+        siginfo_t si{};
+        while (waitid(P_PIDFD, pidfd, &si, WEXITED) < 0 && errno == EINTR) {
+        }
+        execd(pid);
+        return statusOf(si);
+    }
+
+    void execd(int pid) override {
+        std::unique_ptr<ChildState> gone;
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = states_.find(pid);
+        if (it == states_.end()) return;
+        gone = std::move(it->second);
+        states_.erase(it);
+    }
+
+  private:
+    Isolation iso_;
+    std::mutex mu_;
+    std::map<int, std::unique_ptr<ChildState>> states_;
+};
+
 }  // namespace
+
+std::shared_ptr<ContainerParent> selfParent(const Isolation& iso) {
+    return std::make_shared<SelfParent>(iso);
+}
 
 Child::Child(Child&& o) noexcept {
     *this = std::move(o);
@@ -187,28 +277,19 @@ Child::Child(Child&& o) noexcept {
 Child& Child::operator=(Child&& o) noexcept {
     if (this != &o) {
         if (pid_ > 0 && !reaped_) killAndReap();
-        freeStack();
         pid_ = std::exchange(o.pid_, -1);
-        keep_ = std::move(o.keep_);
         pidfd_ = std::move(o.pidfd_);
         sync_ = std::move(o.sync_);
-        stack_ = std::exchange(o.stack_, nullptr);
-        stack_size_ = std::exchange(o.stack_size_, 0);
+        parent_ = std::move(o.parent_);
         released_ = o.released_;
         reaped_ = std::exchange(o.reaped_, true);
+        execd_ = o.execd_;
     }
     return *this;
 }
 
 Child::~Child() {
     if (pid_ > 0 && !reaped_) killAndReap();
-    freeStack();
-}
-
-void Child::freeStack() {
-    if (stack_) munmap(stack_, stack_size_);
-    stack_ = nullptr;
-    keep_.reset();
 }
 
 Result<void> Child::release() {
@@ -223,7 +304,8 @@ Result<void> Child::waitExec(int timeout_ms) {
     long n = readMsg(sync_.get(), m, timeout_ms);
     sync_.reset();
     if (n == 0) {
-        freeStack();  // the child runs its own memory now
+        execd_ = true;
+        if (parent_) parent_->execd(pid_);  // the child runs its own memory now
         return Ok();
     }
     if (n < 0) return Error::sys(static_cast<int>(-n), "wait for exec of", "init");
@@ -237,73 +319,37 @@ void Child::kill() {
 int Child::killAndReap() {
     if (pid_ <= 0 || reaped_) return 0;
     syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
-    siginfo_t si{};
-    while (waitid(P_PIDFD, pidfd_.get(), &si, WEXITED) < 0 && errno == EINTR) {
-    }
     reaped_ = true;
-    freeStack();
-    return si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : si.si_status;
+    return parent_->reap(pid_, pidfd_.get());
 }
 
 std::optional<int> Child::tryReap() {
     if (pid_ <= 0 || reaped_) return std::nullopt;
-    siginfo_t si{};
-    if (waitid(P_PIDFD, pidfd_.get(), &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0) {
-        return std::nullopt;
-    }
-    reaped_ = true;
-    freeStack();
-    return si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : si.si_status;
+    auto status = parent_->tryReap(pid_, pidfd_.get());
+    if (status) reaped_ = true;
+    return status;
 }
 
-Result<Child> launch(const LaunchSpec& spec, const Isolation& iso,
+Result<Child> launch(const LaunchSpec& spec, const std::shared_ptr<ContainerParent>& parent,
                      const std::function<Result<void>(int)>& attach) {
     if (spec.binds.size() > kMaxBinds) return Error::msg("too many volumes and fifos");
     if (spec.init.empty()) return Error::msg("init: no command configured");
-
-    // The child reads these until it execs: the Child keeps them alive.
-    struct State {
-        Arena arena;
-        ChildArgs args;
-    };
-    auto state = std::make_shared<State>();
-    ChildArgs* args = &state->args;
-    HERD_TRY(prepareArgs(spec, iso, state->arena, *args));
 
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
         return Error::sysNow("socketpair", "launch sync");
     }
     unique_fd parent_end(sv[0]), child_end(sv[1]);
-    args->sync_fd = child_end.get();
-
-    Child child;
-    child.keep_ = state;
-    child.stack_size_ = kStackSize;
-    child.stack_ = mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (child.stack_ == MAP_FAILED) {
-        child.stack_ = nullptr;
-        return Error::sysNow("mmap", "launch stack");
-    }
-
-    // Block every signal across clone(): the child must never run one of the
-    // daemon's handlers on shared memory. It restores defaults before exec.
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int pidfd = -1;
-    const int flags = CLONE_VM | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
-                      CLONE_NEWUTS | CLONE_PIDFD | SIGCHLD;
-    int pid = clone(childMain, static_cast<char*>(child.stack_) + kStackSize, flags, args, &pidfd);
-    int clone_errno = errno;
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    if (pid < 0) return Error::sys(clone_errno, "clone", "container");
-    child.pid_ = pid;
-    child.pidfd_.reset(pidfd);
+    auto cloned = parent->clone(spec, child_end.get());
+    if (!cloned.ok()) return cloned.error();
     child_end.reset();
 
-    if (auto r = attach(pid); !r.ok()) return r.error();  // ~Child kills and reaps
+    Child child;
+    child.parent_ = parent;
+    child.pid_ = cloned->pid;
+    child.pidfd_ = std::move(cloned->pidfd);
+
+    if (auto r = attach(child.pid_); !r.ok()) return r.error();  // ~Child kills and reaps
     if (spec.cgroup_ns) {
         char a = 'A';
         if (send(parent_end.get(), &a, 1, MSG_NOSIGNAL) != 1) {

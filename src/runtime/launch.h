@@ -6,9 +6,10 @@
 // no_new_privs and the seccomp filter, reports "ready" and then blocks right
 // before exec'ing init: that is a BUILDING container. start() releases it.
 //
-// The child shares the daemon's memory (CLONE_VM): it runs only raw syscalls
-// on data prepared here (see rawsys.h), so a BUILDING container costs a task,
-// a small stack and its namespaces, not a copy of the daemon.
+// The child shares its parent's memory (CLONE_VM): it runs only raw syscalls
+// on data prepared for it (see rawsys.h), so a BUILDING container costs a
+// task, a small stack and its namespaces, not a copy of its parent. Its
+// parent is a ContainerParent: in the daemon, the keeper process.
 //
 // launch.cc is the parent's side; launch_internal.h lists the child's steps
 // and the files they are in.
@@ -72,6 +73,32 @@ struct LaunchSpec {
     bool host_storage = false;
 };
 
+// Who clones containers and is their parent: the only process that can reap
+// them and learn how they ended. In the daemon that is the keeper
+// (runtime/keeper.h), a small process that outlives the daemon; in tests it
+// can be the calling process itself (selfParent).
+class ContainerParent {
+  public:
+    virtual ~ContainerParent() = default;
+    struct Cloned {
+        int pid = -1;
+        unique_fd pidfd;
+    };
+    // Clones the container `spec` describes, with `child_sync` as its end of
+    // the sync socket (see launch()). Returns once the child runs.
+    virtual Result<Cloned> clone(const LaunchSpec& spec, int child_sync) = 0;
+    // The wait status of `pid` once it has exited, nullopt while it runs.
+    virtual std::optional<int> tryReap(int pid, int pidfd) = 0;
+    // Blocks until `pid` has exited; its wait status.
+    virtual int reap(int pid, int pidfd) = 0;
+    // The child exec'd: what it read of the parent's memory can go.
+    virtual void execd(int pid) = 0;
+};
+
+// The calling process as the parent: clones here (sharing this process's
+// memory until exec, see rawsys.h) and reaps with waitid.
+std::shared_ptr<ContainerParent> selfParent(const Isolation& iso);
+
 // A launched container's first process. Owns its pidfd; destroying a Child
 // that was never reaped kills and reaps it, so a failed launch leaves no
 // zombie behind.
@@ -102,24 +129,23 @@ class Child {
     std::optional<int> tryReap();
 
   private:
-    friend Result<Child> launch(const LaunchSpec&, const Isolation&,
+    friend Result<Child> launch(const LaunchSpec&, const std::shared_ptr<ContainerParent>&,
                                 const std::function<Result<void>(int)>&);
     int pid_ = -1;
     unique_fd pidfd_;
     unique_fd sync_;
-    void* stack_ = nullptr;
-    std::shared_ptr<void> keep_;  // what the child reads until it execs
-    size_t stack_size_ = 0;
+    std::shared_ptr<ContainerParent> parent_;
     bool released_ = false;
     bool reaped_ = false;
-    void freeStack();
+    bool execd_ = false;
 };
 
-// Launches a container. `attach(pid)` runs in the parent while the child sets
-// up (put it into its cgroups); if it fails the child is killed. Returns when
-// the child is ready (BUILDING) or has failed; the error names the step, the
-// object and errno, e.g. `mount proc on /proc: Permission denied (EACCES)`.
-Result<Child> launch(const LaunchSpec& spec, const Isolation& iso,
+// Launches a container through `parent`. `attach(pid)` runs in this process
+// while the child sets up (put it into its cgroups); if it fails the child
+// is killed. Returns when the child is ready (BUILDING) or has failed; the
+// error names the step, the object and errno, e.g. `mount proc on /proc:
+// Permission denied (EACCES)`.
+Result<Child> launch(const LaunchSpec& spec, const std::shared_ptr<ContainerParent>& parent,
                      const std::function<Result<void>(int pid)>& attach);
 
 }  // namespace herd::runtime

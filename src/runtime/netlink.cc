@@ -1,6 +1,7 @@
 #include "runtime/netlink.h"
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -175,8 +176,30 @@ Result<void> Netlink::dump(nlmsghdr* nlh, Each each, void* data, const std::stri
         }
         if (stale(rbuf.data(), n, seq_)) continue;
         int r = mnl_cb_run(rbuf.data(), static_cast<size_t>(n), seq_, portid_, each, data);
-        if (r < 0) return Error::sysNow(op, object);
+        if (r < 0) {
+            Error e = Error::sysNow(op, object);
+            // The rest of a dump that stopped half-way would make the next
+            // one on this socket fail with EBUSY: read it away.
+            if (nlh->nlmsg_flags & NLM_F_DUMP) drainDump(rbuf);
+            return e;
+        }
         if (r == MNL_CB_STOP) return Ok();
+    }
+}
+
+void Netlink::drainDump(std::vector<char>& rbuf) {
+    const int fd = mnl_socket_get_fd(sock_);
+    for (;;) {
+        pollfd p{fd, POLLIN, 0};
+        if (poll(&p, 1, 200) != 1) return;
+        ssize_t n = recv(fd, rbuf.data(), rbuf.size(), 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        int len = static_cast<int>(n);
+        for (auto* h = reinterpret_cast<const nlmsghdr*>(rbuf.data()); mnl_nlmsg_ok(h, len);
+             h = mnl_nlmsg_next(h, &len)) {
+            if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) return;
+        }
     }
 }
 
@@ -358,8 +381,14 @@ Result<std::vector<LinkInfo>> Netlink::links() {
     char buf[kReqSize];
     nlmsghdr* nlh = startLink(buf, RTM_GETLINK, NLM_F_DUMP);
     std::vector<LinkInfo> out;
-    HERD_TRY(dump(nlh, collectLink, &out, "list", "links"));
-    return out;
+    // A dump the kernel marks inconsistent (links came or went while it ran:
+    // NLM_F_DUMP_INTR, which libmnl reports as EINTR) is asked for again.
+    for (int attempt = 0;; ++attempt) {
+        out.clear();
+        auto r = dump(nlh, collectLink, &out, "list", "links");
+        if (r.ok()) return out;
+        if (r.error().errnum() != EINTR || attempt == 4) return r.error();
+    }
 }
 
 Result<void> Netlink::addAddress(const std::string& ifname, const IpPrefix& p) {

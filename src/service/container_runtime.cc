@@ -87,6 +87,7 @@ Result<void> ContainerRuntime::setUp() {
     auto iso = runtime::makeIsolation();
     if (!iso.ok()) return iso.error();
     iso_ = std::move(*iso);
+    HERD_TRY(openKeeper());
     fillHost();
     // The watcher only notices exits; reaping and state changes happen on
     // the command thread, so the service layer stays single-threaded.
@@ -97,6 +98,29 @@ Result<void> ContainerRuntime::setUp() {
     return Ok();
 }
 
+Result<void> ContainerRuntime::openKeeper() {
+    if (opts_.keeper_exe.empty()) {
+        parent_ = runtime::selfParent(iso_);
+        return Ok();
+    }
+    bool started = false;
+    auto k = runtime::Keeper::open(opts_.base, opts_.keeper_exe, &started);
+    if (!k.ok()) return k.error().wrap("keeper");
+    keeper_ = *k;
+    parent_ = keeper_;
+    HERD_LOG(info, "keeper: pid {} ({})", keeper_->pid(), started ? "started" : "running");
+    if (!started) {
+        // A dead daemon's containers: not adopted, so gone, as everything
+        // else it left.
+        auto left = keeper_->children();
+        if (left.ok() && !left->empty()) {
+            HERD_LOG(warn, "keeper: killing {} containers a dead daemon left", left->size());
+        }
+        HERD_TRY(keeper_->killAll());
+    }
+    return Ok();
+}
+
 void ContainerRuntime::fillHost() {
     host_.base = opts_.base_dir.get();
     host_.plan = {opts_.base, opts_.prefix, opts_.pids_max,
@@ -104,6 +128,7 @@ void ContainerRuntime::fillHost() {
     host_.cgroups = cgroups_.get();
     host_.net = switch_.get();
     host_.iso = &iso_;
+    host_.parent = parent_;
     host_.io = &io_;
     host_.console_address = opts_.console_address;
     host_.console_token = opts_.console_token;
@@ -116,6 +141,9 @@ ContainerRuntime::~ContainerRuntime() {
     containers_.clear();  // kills whatever still runs: a daemon leaves no container behind
     janitor_.drain();
     watcher_.reset();
+    if (keeper_) {
+        if (auto r = keeper_->quit(); !r.ok()) HERD_LOG(warn, "keeper: {}", r.error().text());
+    }
     if (cgroups_) (void)cgroups_->nuke();  // null when create() failed early
     // The veths die with their namespaces; the bridges herd made go now.
     if (switch_) {
@@ -554,7 +582,8 @@ Result<void> ContainerRuntime::nuke() {
     delay_lines_.clear();
     containers_.clear();  // kills them, closes their consoles, lets go of their disks
     vms_.clear();
-    auto r = cgroups_->nuke();
+    auto r = keeper_ ? keeper_->killAll() : Result<void>(Ok());
+    if (auto c = cgroups_->nuke(); !c.ok() && r.ok()) r = c;
     if (auto n = runtime::unmountStaleDisks(opts_.base); !n.ok() && r.ok()) r = n.error();
     // Whatever carries our prefix: veths left by a dead daemon, our bridges,
     // our OVS ports.

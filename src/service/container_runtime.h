@@ -19,6 +19,7 @@
 #include "runtime/container.h"
 #include "runtime/delay_line.h"
 #include "runtime/isolation.h"
+#include "runtime/keeper.h"
 #include "runtime/qdisc.h"
 #include "runtime/reaper.h"
 #include "runtime/snoop.h"
@@ -41,6 +42,9 @@ struct ContainerRuntimeOptions {
     uint64_t pids_max = 4096;     // per container, against fork bombs
     int workers = 2;              // threads doing launches in parallel
     runtime::SwitchOptions net;   // switch backend (prefix filled in)
+    // herd's own binary, run as the keeper (runtime/keeper.h); "" = this
+    // process clones and reaps the containers itself (tests).
+    std::string keeper_exe;
 };
 
 // What a VM's config asks of its container, with `filesystem` as its root
@@ -100,6 +104,8 @@ class ContainerRuntime : public Runtime {
     ContainerRuntime(ContainerRuntimeOptions opts, boost::asio::io_context& io, Post post);
     Result<void> setUp();
     void fillHost();  // host_, from the members it points at
+    // Connects to the base's keeper, starting it when none runs.
+    Result<void> openKeeper();
 
     // The container of a VM: made on its first launch, gone at flush.
     runtime::Container* find(int id) const;
@@ -136,6 +142,8 @@ class ContainerRuntime : public Runtime {
     std::unique_ptr<runtime::SwitchBackend> switch_;
     runtime::Isolation iso_;
     runtime::CgroupJanitor janitor_;
+    std::shared_ptr<runtime::Keeper> keeper_;                        // null when keeper_exe is ""
+    std::shared_ptr<runtime::ContainerParent> parent_;               // keeper_, or this process
     runtime::ContainerHost host_;                                    // points at the members above
     std::map<int, std::unique_ptr<runtime::Container>> containers_;  // by VM id
     std::map<int, Vm*> vms_;                                         // the VMs we run, by id

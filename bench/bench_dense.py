@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Density benchmark (issue 15): does a launch cost the same with 10,000
+containers running as with 100?
+
+One daemon; containers with one NIC on VLAN 5 (`vm config net 5`), without
+the cc agent. The containers are launched and started in steps up to each
+total N (default 100 1000 5000 10000): for each step it prints the step's
+size, the time per container of `vm launch container <step>` and of
+`vm start all` for that step, host memory per running container
+(MemAvailable delta over all running so far), the daemon's and the keeper's
+RSS and descriptors, then the time for `vm kill all` + `vm flush` of
+everything and the daemon's RSS after the flush.
+
+A total the host cannot hold (kernel.pty.max, kernel.pid_max, descriptors)
+is refused by herd before it launches anything; the bench prints herd's
+error, which names the limit and how to raise it, and stops there.
+
+usage: bench/bench_dense.py [N ...]   (root)
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+from herdtest import Daemon, rss_kib  # noqa: E402
+from bench_launch import mem_available_kib  # noqa: E402
+
+
+def fds_of(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return 0
+
+
+def keeper_pid(base):
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        s.connect(os.path.join(base, "keeper"))
+        cred = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        return int.from_bytes(cred[:4], "little")
+    except OSError:
+        return 0
+    finally:
+        s.close()
+
+
+def main():
+    totals = [int(a) for a in sys.argv[1:]] or [100, 1000, 5000, 10000]
+    print("%8s %7s %12s %12s %10s %12s %10s %12s %10s" %
+          ("running", "step", "launch ms/c", "start ms/c", "MiB/c", "daemon MiB", "daemon fds",
+           "keeper MiB", "keeper fds"))
+    with Daemon() as d:
+        c = d.client()
+        c.ok("vm config backchannel false")
+        c.ok("vm config net 5")
+        idle_rss = rss_kib(d.proc.pid)
+        mem0 = mem_available_kib()
+        running = 0
+        for total in totals:
+            step = total - running
+            if step <= 0:
+                continue
+            t0 = time.time()
+            _, errs = c.run("vm launch container %d" % step)
+            if errs:
+                print("stopped at %d: %s" % (total, errs[0]))
+                break
+            t1 = time.time()
+            c.ok("vm start all")
+            t2 = time.time()
+            running = total
+            time.sleep(2)
+            mem = (mem0 - mem_available_kib()) / 1024.0 / running
+            k = keeper_pid(d.base)
+            print("%8d %7d %12.2f %12.2f %10.3f %12.1f %10d %12.1f %10d" %
+                  (running, step, (t1 - t0) * 1000 / step, (t2 - t1) * 1000 / step, mem,
+                   rss_kib(d.proc.pid) / 1024.0, fds_of(d.proc.pid),
+                   rss_kib(k) / 1024.0 if k else 0, fds_of(k) if k else 0))
+            sys.stdout.flush()
+        t0 = time.time()
+        c.ok("vm kill all")
+        c.ok("vm flush")
+        t1 = time.time()
+        time.sleep(2)
+        print("kill+flush of %d: %.2f s; daemon RSS idle %.1f MiB, after flush %.1f MiB" %
+              (running, t1 - t0, idle_rss / 1024.0, rss_kib(d.proc.pid) / 1024.0))
+        c.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,537 @@
+#include "runtime/keeper.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "base/fdpass.h"
+#include "runtime/isolation.h"
+
+extern char** environ;
+
+namespace herd::runtime {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr size_t kMaxMessage = 256 * 1024;
+
+json specToJson(const LaunchSpec& s) {
+    json binds = json::array();
+    for (const auto& b : s.binds) {
+        binds.push_back({{"source", b.source},
+                         {"target", b.target},
+                         {"file", b.file},
+                         {"readonly", b.readonly},
+                         {"allow_suid", b.allow_suid},
+                         {"allow_dev", b.allow_dev}});
+    }
+    return {
+        {"hostname", s.hostname},   {"root", s.root},           {"lowerdir", s.lowerdir},
+        {"upperdir", s.upperdir},   {"workdir", s.workdir},     {"layers", s.layers_fd >= 0},
+        {"binds", binds},           {"uuid_file", s.uuid_file}, {"console", s.console},
+        {"preinit", s.preinit},     {"init", s.init},           {"env", s.env},
+        {"cgroup_ns", s.cgroup_ns}, {"net_admin", s.net_admin}, {"host_storage", s.host_storage}};
+}
+
+// The spec a request carries; layers_fd is the descriptor that came with it.
+Result<LaunchSpec> specFromJson(const json& j, int layers_fd) {
+    try {
+        LaunchSpec s;
+        s.hostname = j.at("hostname").get<std::string>();
+        s.root = j.at("root").get<std::string>();
+        s.lowerdir = j.at("lowerdir").get<std::string>();
+        s.upperdir = j.at("upperdir").get<std::string>();
+        s.workdir = j.at("workdir").get<std::string>();
+        if (j.at("layers").get<bool>()) {
+            if (layers_fd < 0) return Error::msg("launch: the layers' directory did not come");
+            s.layers_fd = layers_fd;
+        }
+        for (const auto& b : j.at("binds")) {
+            s.binds.push_back({b.at("source").get<std::string>(), b.at("target").get<std::string>(),
+                               b.at("file").get<bool>(), b.at("readonly").get<bool>(),
+                               b.at("allow_suid").get<bool>(), b.at("allow_dev").get<bool>()});
+        }
+        s.uuid_file = j.at("uuid_file").get<std::string>();
+        s.console = j.at("console").get<std::string>();
+        s.preinit = j.at("preinit").get<std::string>();
+        s.init = j.at("init").get<std::vector<std::string>>();
+        s.env = j.at("env").get<std::vector<std::string>>();
+        s.cgroup_ns = j.at("cgroup_ns").get<bool>();
+        s.net_admin = j.at("net_admin").get<bool>();
+        s.host_storage = j.at("host_storage").get<bool>();
+        return s;
+    } catch (const json::exception& e) {
+        return Error::msg(std::string("launch request: ") + e.what());
+    }
+}
+
+void logLine(const std::string& text) {
+    char stamp[32];
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    std::fprintf(stderr, "%s keeper[%d]: %s\n", stamp, getpid(), text.c_str());
+}
+
+Result<json> parseMessage(const std::string& bytes) {
+    json j = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("op") || !j["op"].is_string()) {
+        return Error::msg("keeper: not a request: " + bytes.substr(0, 80));
+    }
+    return j;
+}
+
+// The keeper process's state: its connections and children.
+class KeeperServer {
+  public:
+    KeeperServer(int listen_fd, Isolation iso) : listen_(listen_fd), parent_(selfParent(iso)) {}
+
+    Result<void> setUp() {
+        sigset_t chld;
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &chld, nullptr);
+        sigchld_.reset(signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK));
+        if (!sigchld_) return Error::sysNow("signalfd", "SIGCHLD");
+        epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
+        if (!epoll_) return Error::sysNow("epoll_create1");
+        HERD_TRY(watch(listen_.get()));
+        return watch(sigchld_.get());
+    }
+
+    int run() {
+        while (!quit_) {
+            epoll_event evs[16];
+            int n = epoll_wait(epoll_.get(), evs, 16, -1);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                logLine("epoll_wait: " + std::string(strerror(errno)));
+                return 1;
+            }
+            for (int i = 0; i < n && !quit_; ++i) {
+                int fd = evs[i].data.fd;
+                if (fd == listen_.get()) {
+                    accept();
+                } else if (fd == sigchld_.get()) {
+                    reapAll();
+                } else {
+                    serve(fd);
+                }
+            }
+            if (conns_.empty() && children_.empty() && had_conn_) break;
+        }
+        return 0;
+    }
+
+  private:
+    struct Conn {
+        unique_fd fd;
+        std::string role;  // "" until hello
+    };
+
+    Result<void> watch(int fd) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = fd;
+        if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+            return Error::sysNow("epoll_ctl", "keeper");
+        }
+        return Ok();
+    }
+
+    void accept() {
+        unique_fd c(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        if (!c) return;
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (getsockopt(c.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+            cred.uid != geteuid()) {
+            logLine("refused a connection from uid " + std::to_string(cred.uid));
+            return;
+        }
+        if (!watch(c.get()).ok()) return;
+        int fd = c.get();
+        conns_[fd].fd = std::move(c);
+        had_conn_ = true;
+    }
+
+    void close(int fd) {
+        epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+        conns_.erase(fd);
+    }
+
+    void reply(int fd, const json& j, const std::vector<int>& fds = {}) {
+        if (auto r = sendWithFds(fd, j.dump(), fds); !r.ok()) logLine(r.error().text());
+    }
+
+    void serve(int fd) {
+        auto it = conns_.find(fd);
+        if (it == conns_.end()) return;
+        auto m = recvWithFds(fd, kMaxMessage);
+        if (!m.ok() || m->eof) {
+            if (!m.ok()) logLine(m.error().text());
+            close(fd);
+            return;
+        }
+        auto j = parseMessage(m->bytes);
+        if (!j.ok()) {
+            logLine(j.error().text());
+            close(fd);
+            return;
+        }
+        const std::string op = (*j)["op"];
+        Conn& c = it->second;
+        if (op == "hello") {
+            c.role = j->value("role", "");
+            if (c.role == "events") sendPending(fd);
+            if (c.role == "control") reply(fd, {{"ok", true}, {"pid", getpid()}});
+        } else if (c.role != "control") {
+            logLine("a request before hello: " + op);
+            close(fd);
+        } else if (op == "launch") {
+            launch(fd, *j, m->fds);
+        } else if (op == "execd") {
+            parent_->execd(j->value("pid", 0));
+        } else if (op == "children") {
+            reply(fd,
+                  {{"ok", true}, {"pids", std::vector<int>(children_.begin(), children_.end())}});
+        } else if (op == "killall") {
+            killAll();
+            reply(fd, {{"ok", true}});
+        } else if (op == "quit") {
+            killAll();
+            reply(fd, {{"ok", true}});
+            quit_ = true;
+        } else {
+            reply(fd, {{"ok", false}, {"error", "keeper: unknown request " + op}});
+        }
+    }
+
+    void launch(int fd, const json& j, std::vector<unique_fd>& fds) {
+        auto fail = [&](const Error& e) {
+            reply(fd, {{"ok", false}, {"error", e.text()}, {"errno", e.errnum()}});
+        };
+        if (fds.empty() || !j.contains("spec")) return fail(Error::msg("launch: no sync socket"));
+        auto spec = specFromJson(j["spec"], fds.size() > 1 ? fds[1].get() : -1);
+        if (!spec.ok()) return fail(spec.error());
+        auto cloned = parent_->clone(*spec, fds[0].get());
+        if (!cloned.ok()) return fail(cloned.error());
+        children_.insert(cloned->pid);
+        reply(fd, {{"ok", true}, {"pid", cloned->pid}}, {cloned->pidfd.get()});
+        // The received descriptors close here: the child has its copies.
+    }
+
+    // Reaps every child that exited and tells the events connections.
+    void reapAll() {
+        signalfd_siginfo si;
+        while (read(sigchld_.get(), &si, sizeof si) == sizeof si) {
+        }
+        for (;;) {
+            siginfo_t info{};
+            if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG) != 0 || info.si_pid == 0) break;
+            int status =
+                info.si_code == CLD_EXITED ? W_EXITCODE(info.si_status, 0) : info.si_status;
+            children_.erase(info.si_pid);
+            parent_->execd(info.si_pid);
+            pending_.emplace_back(info.si_pid, status);
+        }
+        for (auto& [fd, c] : conns_)
+            if (c.role == "events") sendPending(fd);
+    }
+
+    // Exit reports go to the events connections; with none (no daemon), they
+    // wait for the next one, as many as there were children.
+    void sendPending(int fd) {
+        for (const auto& [pid, status] : pending_) {
+            reply(fd, {{"op", "exit"}, {"pid", pid}, {"status", status}});
+        }
+        pending_.clear();
+    }
+
+    void killAll() {
+        for (int pid : children_) ::kill(pid, SIGKILL);
+        for (int pid : std::set<int>(children_)) {
+            siginfo_t info{};
+            while (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED) != 0 && errno == EINTR) {
+            }
+            children_.erase(pid);
+            parent_->execd(pid);
+            pending_.emplace_back(pid, SIGKILL);
+        }
+        for (auto& [fd, c] : conns_)
+            if (c.role == "events") sendPending(fd);
+    }
+
+    unique_fd listen_;
+    unique_fd sigchld_;
+    unique_fd epoll_;
+    std::shared_ptr<ContainerParent> parent_;
+    std::map<int, Conn> conns_;
+    std::set<int> children_;
+    std::vector<std::pair<int, int>> pending_;
+    bool had_conn_ = false;
+    bool quit_ = false;
+};
+
+// The address of the unix socket at `path`.
+Result<sockaddr_un> unixAddress(const std::string& path) {
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    if (path.size() >= sizeof a.sun_path) return Error::msg("keeper socket path too long: " + path);
+    std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+    return a;
+}
+
+// Connects to the keeper's socket at `path`.
+Result<unique_fd> dial(const std::string& path) {
+    auto a = unixAddress(path);
+    if (!a.ok()) return a.error();
+    unique_fd s(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    if (!s) return Error::sysNow("socket", "keeper");
+    if (::connect(s.get(), reinterpret_cast<sockaddr*>(&*a), sizeof *a) != 0) {
+        return Error::sysNow("connect to", path);
+    }
+    return s;
+}
+
+Result<void> hello(int fd, const char* role) {
+    return sendWithFds(fd, json{{"op", "hello"}, {"role", role}}.dump(), {});
+}
+
+// Starts the keeper on a new listening socket at `path`.
+Result<void> spawnKeeper(const std::string& base_path, const std::string& exe) {
+    const std::string path = base_path + "/" + kKeeperSocket;
+    auto a = unixAddress(path);
+    if (!a.ok()) return a.error();
+    unique_fd l(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    if (!l) return Error::sysNow("socket", "keeper");
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) return Error::sysNow("unlink", path);
+    if (bind(l.get(), reinterpret_cast<sockaddr*>(&*a), sizeof *a) != 0) {
+        return Error::sysNow("bind", path);
+    }
+    if (chmod(path.c_str(), 0600) != 0) return Error::sysNow("chmod", path);
+    if (listen(l.get(), 16) != 0) return Error::sysNow("listen", path);
+
+    const std::string log = base_path + "/" + kKeeperLog;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, log.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
+    posix_spawn_file_actions_adddup2(&fa, l.get(), 3);
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at,
+                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    std::string arg0 = exe, arg1 = "-keeper";
+    char* argv[] = {arg0.data(), arg1.data(), nullptr};
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, exe.c_str(), &fa, &at, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (rc != 0) return Error::sys(rc, "start keeper", exe);
+    // The keeper is this process's child until this process ends; quit()
+    // reaps it.
+    return Ok();
+}
+
+}  // namespace
+
+int keeperMain(int listen_fd) {
+    // Only the listening socket and stdio: nothing of whoever started us.
+    ::close_range(static_cast<unsigned>(listen_fd) + 1, ~0U, 0);
+    ::signal(SIGPIPE, SIG_IGN);
+    ::signal(SIGHUP, SIG_IGN);
+    ::signal(SIGINT, SIG_IGN);
+    fcntl(listen_fd, F_SETFD, FD_CLOEXEC);
+    auto iso = makeIsolation();
+    if (!iso.ok()) {
+        logLine(iso.error().text());
+        return 1;
+    }
+    KeeperServer server(listen_fd, std::move(*iso));
+    if (auto r = server.setUp(); !r.ok()) {
+        logLine(r.error().text());
+        return 1;
+    }
+    return server.run();
+}
+
+Result<std::shared_ptr<Keeper>> Keeper::connect(const std::string& base_path) {
+    const std::string path = base_path + "/" + kKeeperSocket;
+    auto control = dial(path);
+    if (!control.ok()) return control.error();
+    auto events = dial(path);
+    if (!events.ok()) return events.error();
+    HERD_TRY(hello(events->get(), "events"));
+    HERD_TRY(hello(control->get(), "control"));
+    std::shared_ptr<Keeper> k(new Keeper());
+    // The listening socket's credentials are its maker's (the daemon that
+    // started the keeper): the keeper says its own pid.
+    auto m = recvWithFds(control->get(), 4096);
+    if (!m.ok()) return m.error().wrap("keeper");
+    json r = json::parse(m->bytes, nullptr, false);
+    if (m->eof || r.is_discarded() || !r.is_object() || !r.value("ok", false)) {
+        return Error::msg("keeper: no answer to hello (see " + base_path + "/" + kKeeperLog + ")");
+    }
+    k->pid_ = r.value("pid", 0);
+    k->control_ = std::move(*control);
+    k->events_ = std::move(*events);
+    k->thread_ = std::thread([raw = k.get()] { raw->eventLoop(); });
+    return k;
+}
+
+Result<std::shared_ptr<Keeper>> Keeper::open(const std::string& base_path, const std::string& exe,
+                                             bool* started) {
+    if (started) *started = false;
+    auto k = connect(base_path);
+    if (k.ok()) return k;
+    const int e = k.error().errnum();
+    if (e != ENOENT && e != ECONNREFUSED) return k.error();
+    HERD_TRY(spawnKeeper(base_path, exe));
+    if (started) *started = true;
+    return connect(base_path);
+}
+
+Keeper::~Keeper() {
+    // Closing both connections lets a keeper with no children exit.
+    if (events_) ::shutdown(events_.get(), SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+}
+
+void Keeper::eventLoop() {
+    for (;;) {
+        auto m = recvWithFds(events_.get(), 4096);
+        if (!m.ok() || m->eof) break;
+        auto j = parseMessage(m->bytes);
+        if (!j.ok() || (*j)["op"] != "exit") continue;
+        std::lock_guard<std::mutex> lock(mu_);
+        statuses_[j->value("pid", 0)] = j->value("status", 0);
+        cv_.notify_all();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    gone_ = true;
+    cv_.notify_all();
+}
+
+Result<std::string> Keeper::request(const std::string& text, const std::vector<int>& fds,
+                                    unique_fd* got_fd) {
+    std::lock_guard<std::mutex> lock(control_mu_);
+    HERD_TRY(sendWithFds(control_.get(), text, fds));
+    auto m = recvWithFds(control_.get(), kMaxMessage);
+    if (!m.ok()) return m.error().wrap("keeper");
+    if (m->eof) return Error::msg("keeper: the keeper closed the connection (see its log)");
+    if (got_fd && !m->fds.empty()) *got_fd = std::move(m->fds.front());
+    return std::move(m->bytes);
+}
+
+Result<ContainerParent::Cloned> Keeper::clone(const LaunchSpec& spec, int child_sync) {
+    std::vector<int> fds{child_sync};
+    if (spec.layers_fd >= 0) fds.push_back(spec.layers_fd);
+    unique_fd pidfd;
+    auto text = request(json{{"op", "launch"}, {"spec", specToJson(spec)}}.dump(), fds, &pidfd);
+    if (!text.ok()) return text.error();
+    json r = json::parse(*text, nullptr, false);
+    if (r.is_discarded() || !r.is_object()) return Error::msg("keeper: a garbled answer");
+    if (!r.value("ok", false)) {
+        int e = r.value("errno", 0);
+        std::string msg = r.value("error", std::string("launch failed"));
+        return Error::withErrno(e, msg);
+    }
+    if (!pidfd) return Error::msg("keeper: launch answered without a pidfd");
+    Cloned c;
+    c.pid = r.value("pid", -1);
+    c.pidfd = std::move(pidfd);
+    return c;
+}
+
+void Keeper::execd(int pid) {
+    std::lock_guard<std::mutex> lock(control_mu_);
+    (void)sendWithFds(control_.get(), json{{"op", "execd"}, {"pid", pid}}.dump(), {});
+}
+
+bool Keeper::waitStatus(int pid, std::chrono::milliseconds timeout, int& status) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return statuses_.count(pid) || gone_; });
+    auto it = statuses_.find(pid);
+    if (it == statuses_.end()) return false;
+    status = it->second;
+    statuses_.erase(it);
+    return true;
+}
+
+std::optional<int> Keeper::tryReap(int pid, int pidfd) {
+    int status = 0;
+    if (waitStatus(pid, std::chrono::milliseconds(0), status)) return status;
+    pollfd p{pidfd, POLLIN, 0};
+    if (poll(&p, 1, 0) != 1) return std::nullopt;  // still running
+    // It exited: the keeper reaps it at once and says so.
+    if (waitStatus(pid, std::chrono::seconds(10), status)) return status;
+    return SIGKILL;  // the keeper is gone: how it ended is lost
+}
+
+int Keeper::reap(int pid, int pidfd) {
+    int status = 0;
+    for (;;) {
+        if (waitStatus(pid, std::chrono::seconds(1), status)) return status;
+        std::lock_guard<std::mutex> lock(mu_);
+        if (gone_) break;
+    }
+    // The keeper died: its children went to init, which reaps them.
+    pollfd p{pidfd, POLLIN, 0};
+    while (poll(&p, 1, -1) < 0 && errno == EINTR) {
+    }
+    return SIGKILL;
+}
+
+Result<std::vector<int>> Keeper::children() {
+    auto text = request(json{{"op", "children"}}.dump(), {}, nullptr);
+    if (!text.ok()) return text.error();
+    json r = json::parse(*text, nullptr, false);
+    if (r.is_discarded() || !r.value("ok", false)) return Error::msg("keeper: children: " + *text);
+    return r.at("pids").get<std::vector<int>>();
+}
+
+Result<void> Keeper::killAll() {
+    auto text = request(json{{"op", "killall"}}.dump(), {}, nullptr);
+    if (!text.ok()) return text.error();
+    return Ok();
+}
+
+Result<void> Keeper::quit() {
+    auto text = request(json{{"op", "quit"}}.dump(), {}, nullptr);
+    if (!text.ok()) return text.error();
+    // A keeper this process started is its child: reap it (it exits right
+    // after answering). Another's is not, and waitpid says so.
+    if (pid_ > 0) {
+        while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+        }
+    }
+    return Ok();
+}
+
+}  // namespace herd::runtime

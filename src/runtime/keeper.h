@@ -1,0 +1,103 @@
+// The keeper: a small process, one per base directory, that is the parent of
+// every container the daemon launches, so that the containers (and what only
+// their parent can learn: how they ended) outlive the daemon.
+//
+// Why a separate process:
+//   - Only a process's parent can reap it and read its exit status. With the
+//     daemon as the parent, a daemon that dies hands its containers to init,
+//     and a new daemon can neither reap them nor tell how they ended.
+//   - clone() copies the caller's descriptor table, and the new container
+//     then closes it: from the daemon, which holds several descriptors per
+//     container, each launch cost more than the one before. The keeper holds
+//     a handful of descriptors, so a launch costs the same at 10 as at 10,000.
+//
+// The daemon starts the keeper (its own binary with the single argument
+// `-keeper`, in a new session so that a terminal's signals do not reach it)
+// the first time it runs on a base, with a listening unix socket at
+// <base>/keeper (root's alone: the base is 0700). A later daemon on the same
+// base connects to the running keeper. The keeper accepts connections from
+// root only.
+//
+// Protocol: JSON objects, one per SOCK_SEQPACKET message, descriptors with
+// SCM_RIGHTS. A connection first says which kind it is:
+//   {"op":"hello","role":"control"}  -> {"ok":true,"pid":<the keeper's>}, then
+//                                   requests, each answered in order:
+//     {"op":"launch","spec":{...}} + fds [sync, layers?]
+//                                   -> {"ok":true,"pid":N} + fds [pidfd]
+//                                   -> {"ok":false,"error":"...","errno":E}
+//     {"op":"execd","pid":N}        the child exec'd (no answer)
+//     {"op":"children"}             -> {"ok":true,"pids":[...]}
+//     {"op":"killall"}              kill and reap every child -> {"ok":true}
+//     {"op":"quit"}                 killall, answer, then exit
+//   {"op":"hello","role":"events"}  the keeper sends {"op":"exit","pid":N,
+//                                   "status":S} for each child it reaps.
+// The keeper exits when the last connection closes while it has no child.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "runtime/launch.h"
+
+namespace herd::runtime {
+
+// The socket's name under the base directory.
+inline constexpr const char* kKeeperSocket = "keeper";
+// What the keeper writes about itself (errors), under the base directory.
+inline constexpr const char* kKeeperLog = "keeper.log";
+
+// The keeper process: serves the listening socket on `listen_fd` until it
+// is told to quit or has nothing left to keep. Returns its exit code.
+int keeperMain(int listen_fd);
+
+// The daemon's side: a ContainerParent whose clone() asks the keeper.
+class Keeper : public ContainerParent {
+  public:
+    // Connects to the keeper of the base at `base_path`, starting one (from
+    // the binary `exe`) when none runs. `started` tells which.
+    static Result<std::shared_ptr<Keeper>> open(const std::string& base_path,
+                                                const std::string& exe, bool* started = nullptr);
+    // Connects to a running keeper only; ENOENT or ECONNREFUSED when none runs.
+    static Result<std::shared_ptr<Keeper>> connect(const std::string& base_path);
+    ~Keeper() override;
+
+    Result<Cloned> clone(const LaunchSpec& spec, int child_sync) override;
+    std::optional<int> tryReap(int pid, int pidfd) override;
+    int reap(int pid, int pidfd) override;
+    void execd(int pid) override;
+
+    // The keeper's living children (a previous daemon's containers, at start).
+    Result<std::vector<int>> children();
+    // Kills and reaps every child.
+    Result<void> killAll();
+    // Kills every child and makes the keeper exit.
+    Result<void> quit();
+    // The keeper's pid, as it says.
+    int pid() const { return pid_; }
+
+  private:
+    Keeper() = default;
+    Result<std::string> request(const std::string& json, const std::vector<int>& fds,
+                                unique_fd* got_fd);
+    void eventLoop();
+    bool waitStatus(int pid, std::chrono::milliseconds timeout, int& status);
+
+    unique_fd control_;
+    unique_fd events_;
+    int pid_ = 0;
+    std::mutex control_mu_;  // one request at a time on control_
+    std::mutex mu_;          // statuses_, gone_
+    std::condition_variable cv_;
+    std::map<int, int> statuses_;  // exited children not yet reaped here, by pid
+    bool gone_ = false;            // the events connection closed: the keeper died
+    std::thread thread_;
+};
+
+}  // namespace herd::runtime
