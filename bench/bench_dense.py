@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
-from herdtest import Daemon, rss_kib  # noqa: E402
+from herdtest import Daemon, keeper_pid, rss_kib  # noqa: E402
 from bench_launch import mem_available_kib  # noqa: E402
 
 
@@ -33,19 +33,6 @@ def fds_of(pid):
         return len(os.listdir("/proc/%d/fd" % pid))
     except OSError:
         return 0
-
-
-def keeper_pid(base):
-    import socket
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    try:
-        s.connect(os.path.join(base, "keeper"))
-        cred = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-        return int.from_bytes(cred[:4], "little")
-    except OSError:
-        return 0
-    finally:
-        s.close()
 
 
 def main():

@@ -251,6 +251,7 @@ class ConsoleImpl : public Console {
         : io_(io),
           opts_(std::move(opts)),
           master_(io, master),
+          master_fd_(master),
           slave_(std::move(slave)),
           unix_acc_(io),
           tcp_acc_(io),
@@ -315,6 +316,8 @@ class ConsoleImpl : public Console {
         ws.ws_col = static_cast<unsigned short>(cols);
         ::ioctl(master_.native_handle(), TIOCSWINSZ, &ws);
     }
+
+    int masterFd() const override { return master_fd_; }
 
     void close() override {
         // The socket file goes now, in the caller's thread: the caller may be
@@ -566,6 +569,7 @@ class ConsoleImpl : public Console {
     asio::io_context& io_;
     ConsoleOptions opts_;
     asio::posix::stream_descriptor master_;
+    const int master_fd_;  // master_'s, read from any thread
     std::string slave_;
     asio::local::stream_protocol::acceptor unix_acc_;
     asio::ip::tcp::acceptor tcp_acc_;

@@ -51,6 +51,8 @@ class Console : public std::enable_shared_from_this<Console> {
 
     // The pty slave the container opens as its console (/dev/pts/N on the host).
     virtual const std::string& slavePath() const = 0;
+    // The pty's master (owned by the console; valid until close()).
+    virtual int masterFd() const = 0;
     // The TCP listener's port, 0 when there is none.
     virtual int tcpPort() const = 0;
 

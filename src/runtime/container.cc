@@ -84,7 +84,18 @@ Container::~Container() {
     if (cgroup_) (void)cgroup_->kill();
     child_.killAndReap();
     if (cgroup_) (void)cgroup_->remove();
-    if (console_) console_->close();
+    closeConsole();
+}
+
+std::string Container::consoleKey() const {
+    return "console/" + std::to_string(id_);
+}
+
+void Container::closeConsole() {
+    if (!console_) return;
+    if (host_.parent) host_.parent->drop(consoleKey());
+    console_->close();
+    console_.reset();
 }
 
 Result<void> Container::makeDir(const std::string& name, const std::string& uuid) {
@@ -174,6 +185,9 @@ Result<void> Container::prepareConsole() {
     auto con = Console::create(*host_.io, co);
     if (!con.ok()) return con.error();
     console_ = *con;
+    // A copy of the pty master outlives the daemon in the keeper: the
+    // guest's console session gets no hangup when the daemon dies.
+    if (host_.parent) host_.parent->hold(consoleKey(), {console_->masterFd()});
     return Ok();
 }
 
@@ -258,8 +272,7 @@ std::vector<int> Container::procs() {
 Result<void> Container::teardown() {
     child_.killAndReap();
     releaseCgroup(/*defer=*/false);
-    if (console_) console_->close();
-    console_.reset();
+    closeConsole();
     plan_.reset();
     if (!disk_) return Ok();
     auto r = disk_->release();  // before its directory goes

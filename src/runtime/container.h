@@ -122,6 +122,9 @@ class Container {
     ContainerRecord record() const;
 
   private:
+    // The console's key in the container parent's store (ContainerParent::hold).
+    std::string consoleKey() const;
+    void closeConsole();
     Result<void> prepareRoot(const ContainerSpec& spec);
     Result<void> prepareBinds(const ContainerSpec& spec);
     Result<void> preparePorts(const ContainerSpec& spec);

@@ -20,6 +20,7 @@
 #include <set>
 
 #include "base/fdpass.h"
+#include "base/log.h"
 #include "runtime/isolation.h"
 
 extern char** environ;
@@ -136,7 +137,7 @@ class KeeperServer {
                     serve(fd);
                 }
             }
-            if (conns_.empty() && children_.empty() && had_conn_) break;
+            if (conns_.empty() && children_.empty() && held_.empty() && had_conn_) break;
         }
         return 0;
     }
@@ -210,14 +211,27 @@ class KeeperServer {
             launch(fd, *j, m->fds);
         } else if (op == "execd") {
             parent_->execd(j->value("pid", 0));
+        } else if (op == "hold") {
+            held_[j->value("key", "")] = std::move(m->fds);
+        } else if (op == "drop") {
+            held_.erase(j->value("key", ""));
+        } else if (op == "fetch") {
+            for (const auto& [key, fds] : held_) {
+                std::vector<int> raw;
+                for (const auto& f : fds) raw.push_back(f.get());
+                reply(fd, {{"op", "held"}, {"key", key}}, raw);
+            }
+            reply(fd, {{"ok", true}, {"done", true}});
         } else if (op == "children") {
             reply(fd,
                   {{"ok", true}, {"pids", std::vector<int>(children_.begin(), children_.end())}});
         } else if (op == "killall") {
             killAll();
+            held_.clear();
             reply(fd, {{"ok", true}});
         } else if (op == "quit") {
             killAll();
+            held_.clear();
             reply(fd, {{"ok", true}});
             quit_ = true;
         } else {
@@ -287,6 +301,7 @@ class KeeperServer {
     std::map<int, Conn> conns_;
     std::set<int> children_;
     std::vector<std::pair<int, int>> pending_;
+    std::map<std::string, std::vector<unique_fd>> held_;
     bool had_conn_ = false;
     bool quit_ = false;
 };
@@ -472,6 +487,34 @@ Result<ContainerParent::Cloned> Keeper::clone(const LaunchSpec& spec, int child_
 void Keeper::execd(int pid) {
     std::lock_guard<std::mutex> lock(control_mu_);
     (void)sendWithFds(control_.get(), json{{"op", "execd"}, {"pid", pid}}.dump(), {});
+}
+
+void Keeper::hold(const std::string& key, const std::vector<int>& fds) {
+    std::lock_guard<std::mutex> lock(control_mu_);
+    if (auto r = sendWithFds(control_.get(), json{{"op", "hold"}, {"key", key}}.dump(), fds);
+        !r.ok()) {
+        HERD_LOG(warn, "keeper: hold {}: {}", key, r.error().text());
+    }
+}
+
+void Keeper::drop(const std::string& key) {
+    std::lock_guard<std::mutex> lock(control_mu_);
+    (void)sendWithFds(control_.get(), json{{"op", "drop"}, {"key", key}}.dump(), {});
+}
+
+Result<std::map<std::string, std::vector<unique_fd>>> Keeper::fetch() {
+    std::lock_guard<std::mutex> lock(control_mu_);
+    HERD_TRY(sendWithFds(control_.get(), json{{"op", "fetch"}}.dump(), {}));
+    std::map<std::string, std::vector<unique_fd>> out;
+    for (;;) {
+        auto m = recvWithFds(control_.get(), kMaxMessage);
+        if (!m.ok()) return m.error().wrap("keeper: fetch");
+        if (m->eof) return Error::msg("keeper: the keeper closed the connection (see its log)");
+        json r = json::parse(m->bytes, nullptr, false);
+        if (r.is_discarded() || !r.is_object()) return Error::msg("keeper: a garbled answer");
+        if (r.value("done", false)) return out;
+        out[r.value("key", "")] = std::move(m->fds);
+    }
 }
 
 bool Keeper::waitStatus(int pid, std::chrono::milliseconds timeout, int& status) {

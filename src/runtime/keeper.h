@@ -27,11 +27,17 @@
 //                                   -> {"ok":false,"error":"...","errno":E}
 //     {"op":"execd","pid":N}        the child exec'd (no answer)
 //     {"op":"children"}             -> {"ok":true,"pids":[...]}
-//     {"op":"killall"}              kill and reap every child -> {"ok":true}
+//     {"op":"hold","key":K} + fds   keep copies of fds under K (no answer)
+//     {"op":"drop","key":K}         close what K held (no answer)
+//     {"op":"fetch"}                -> {"op":"held","key":K} + fds, for each
+//                                   key, then {"ok":true,"done":true}
+//     {"op":"killall"}              kill and reap every child, close
+//                                   everything held -> {"ok":true}
 //     {"op":"quit"}                 killall, answer, then exit
 //   {"op":"hello","role":"events"}  the keeper sends {"op":"exit","pid":N,
 //                                   "status":S} for each child it reaps.
-// The keeper exits when the last connection closes while it has no child.
+// The keeper exits when the last connection closes while it has no child and
+// holds no descriptor.
 #pragma once
 
 #include <condition_variable>
@@ -72,10 +78,14 @@ class Keeper : public ContainerParent {
     std::optional<int> tryReap(int pid, int pidfd) override;
     int reap(int pid, int pidfd) override;
     void execd(int pid) override;
+    void hold(const std::string& key, const std::vector<int>& fds) override;
+    void drop(const std::string& key) override;
+    // Copies of everything held, by key.
+    Result<std::map<std::string, std::vector<unique_fd>>> fetch();
 
     // The keeper's living children (a previous daemon's containers, at start).
     Result<std::vector<int>> children();
-    // Kills and reaps every child.
+    // Kills and reaps every child and closes everything held.
     Result<void> killAll();
     // Kills every child and makes the keeper exit.
     Result<void> quit();

@@ -93,6 +93,12 @@ class ContainerParent {
     virtual int reap(int pid, int pidfd) = 0;
     // The child exec'd: what it read of the parent's memory can go.
     virtual void execd(int pid) = 0;
+    // Keeps copies of descriptors that must outlive the daemon (a console's
+    // pty master: while a copy is open the guest's shell gets no hangup),
+    // under `key`, replacing what the key held. The calling process as the
+    // parent keeps nothing: it holds them itself.
+    virtual void hold(const std::string& /*key*/, const std::vector<int>& /*fds*/) {}
+    virtual void drop(const std::string& /*key*/) {}
 };
 
 // The calling process as the parent: clones here (sharing this process's

@@ -304,6 +304,21 @@ def host_objects(prefix, tmp=None):
     return found
 
 
+def keeper_pid(base):
+    """The pid of the keeper (src/runtime/keeper.h) of a base, as it answers
+    on <base>/keeper; 0 when none answers."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        s.settimeout(5)
+        s.connect(os.path.join(base, "keeper"))
+        s.send(json.dumps({"op": "hello", "role": "control"}).encode())
+        return json.loads(s.recv(4096))["pid"]
+    except (OSError, ValueError, KeyError):
+        return 0
+    finally:
+        s.close()
+
+
 def rss_kib(pid):
     """The resident memory of process pid, in KiB (VmRSS)."""
     with open("/proc/%d/status" % pid) as f:

@@ -17,7 +17,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herdtest import Daemon, as_nobody, assert_responsive, wait_for, zombies_of  # noqa: E402
+from herdtest import (Console, Daemon, as_nobody, assert_responsive, keeper_pid, wait_for,  # noqa: E402
+                      zombies_of)
 
 
 def ppid_of(pid):
@@ -42,15 +43,25 @@ def alive(pid):
 
 
 def keeper_of(d):
-    """The pid of daemon d's keeper, as it answers on <base>/keeper."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    try:
-        s.connect(os.path.join(d.base, "keeper"))
-        s.send(json.dumps({"op": "hello", "role": "control"}).encode())
-        s.settimeout(5)
-        return json.loads(s.recv(4096))["pid"]
-    finally:
-        s.close()
+    pid = keeper_pid(d.base)
+    assert pid, "no keeper answers on " + d.base
+    return pid
+
+
+def descendants(pid):
+    """Host pids of every process below `pid`."""
+    out = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open("/proc/%d/task/%d/children" % (p, p)) as f:
+                kids = [int(x) for x in f.read().split()]
+        except OSError:
+            kids = []
+        out += kids
+        todo += kids
+    return out
 
 
 def init_pids(c):
@@ -181,6 +192,69 @@ class KeeperTest(unittest.TestCase):
             c.ok("vm start after")
             self.assertEqual(ppid_of(int(c.vm("after")["pid"])), keeper_of(d))
             c.close()
+
+
+    def test_console_session_survives_daemon_sigkill(self):
+        """The keeper holds each console's pty master: when the daemon dies the
+        guest's console shell gets no hangup and keeps running."""
+        d = Daemon().start()
+        try:
+            c, pids = self.launch(d, 1)
+            init = pids["k1"]
+            con = Console(os.path.join(d.base, c.vm("k1")["id"], "console"))
+            con.sh("echo ready")
+            shells = [p for p in descendants(init) if b"sh" in (cmdline_of(p) or [b""])[0]]
+            self.assertTrue(shells, "no shell on the console")
+            con.close()
+            c.close()
+            d.kill9()
+            time.sleep(1.0)
+            for p in shells:
+                self.assertTrue(alive(p), "console shell %d died with the daemon" % p)
+            r = d.nuke()
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertFalse(alive(init))
+        finally:
+            d.stop()
+
+    def test_keeper_holds_descriptors_across_connections(self):
+        """hold, then fetch from a new connection: the data written into a pipe
+        whose only remaining copy the keeper holds is still there."""
+        with Daemon() as d:
+            path = os.path.join(d.base, "keeper")
+            r, w = os.pipe()
+
+            def conn():
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                s.connect(path)
+                s.send(json.dumps({"op": "hello", "role": "control"}).encode())
+                s.settimeout(5)
+                json.loads(s.recv(4096))
+                return s
+
+            s = conn()
+            socket.send_fds(s, [json.dumps({"op": "hold", "key": "test/pipe"}).encode()], [r])
+            os.close(r)
+            os.write(w, b"kept while nobody else had it")
+            os.close(w)
+            s.close()
+            s = conn()
+            s.send(json.dumps({"op": "fetch"}).encode())
+            got = {}
+            while True:
+                msg, fds, _, _ = socket.recv_fds(s, 65536, 16)
+                m = json.loads(msg)
+                if m.get("done"):
+                    break
+                got[m["key"]] = fds
+            self.assertIn("test/pipe", got)
+            self.assertEqual(os.read(got["test/pipe"][0], 100), b"kept while nobody else had it")
+            for fds in got.values():
+                for f in fds:
+                    os.close(f)
+            s.send(json.dumps({"op": "drop", "key": "test/pipe"}).encode())
+            s.close()
+            assert_responsive(d)
 
 
 if __name__ == "__main__":
