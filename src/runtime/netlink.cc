@@ -53,6 +53,17 @@ bool stale(const char* buf, ssize_t n, uint32_t seq) {
     return n >= static_cast<ssize_t>(sizeof(nlmsghdr)) && nlh->nlmsg_seq != seq;
 }
 
+// Whether `buf` holds the message that ends a dump (NLMSG_DONE, or an
+// NLMSG_ERROR that cuts it short).
+bool endsDump(const char* buf, ssize_t n) {
+    int len = static_cast<int>(n);
+    for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buf); mnl_nlmsg_ok(nlh, len);
+         nlh = mnl_nlmsg_next(nlh, &len)) {
+        if (nlh->nlmsg_type == NLMSG_DONE || nlh->nlmsg_type == NLMSG_ERROR) return true;
+    }
+    return false;
+}
+
 int hexDigit(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -175,7 +186,21 @@ Result<void> Netlink::dump(nlmsghdr* nlh, Each each, void* data, const std::stri
         }
         if (stale(rbuf.data(), n, seq_)) continue;
         int r = mnl_cb_run(rbuf.data(), static_cast<size_t>(n), seq_, portid_, each, data);
-        if (r < 0) return Error::sysNow(op, object);
+        if (r < 0) {
+            // The rest of the dump is read and dropped: the kernel runs one
+            // dump per socket at a time, so one left unread would make every
+            // later dump on this socket fail with EBUSY. EINTR here means the
+            // set changed while it was dumped (NLM_F_DUMP_INTR): the caller
+            // may ask again.
+            const int err = errno;
+            while (!endsDump(rbuf.data(), n)) {
+                n = mnl_socket_recvfrom(sock_, rbuf.data(), rbuf.size());
+                if (n < 0 && errno == EINTR) continue;
+                if (n <= 0) break;
+                if (stale(rbuf.data(), n, seq_)) n = 0;  // an older exchange's
+            }
+            return Error::sys(err, op, object);
+        }
         if (r == MNL_CB_STOP) return Ok();
     }
 }
@@ -357,8 +382,17 @@ Result<LinkInfo> Netlink::link(const std::string& name) {
 Result<std::vector<LinkInfo>> Netlink::links() {
     char buf[kReqSize];
     nlmsghdr* nlh = startLink(buf, RTM_GETLINK, NLM_F_DUMP);
+    // Links come and go while they are listed (network namespaces dying):
+    // an interrupted dump is asked again.
     std::vector<LinkInfo> out;
-    HERD_TRY(dump(nlh, collectLink, &out, "list", "links"));
+    Result<void> r;
+    for (int attempt = 0; attempt < 10; ++attempt) {
+        out.clear();
+        nlh = startLink(buf, RTM_GETLINK, NLM_F_DUMP);
+        r = dump(nlh, collectLink, &out, "list", "links");
+        if (r.ok() || r.error().errnum() != EINTR) break;
+    }
+    if (!r.ok()) return r.error();
     return out;
 }
 
