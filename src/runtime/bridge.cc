@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <set>
 
 #include "base/unique_fd.h"
 #include "runtime/delay_line.h"
@@ -85,6 +86,9 @@ bool isOwnedLink(std::string_view prefix, std::string_view ifname) {
         case 'w':  // w<digits>: a qos delay line's tap
         case 'q':  // q<digits>: a trunk's VLAN port (kernel backend)
         case 'r':  // r<digits>: its free end
+        case 'o':  // o<digits>: an overflow bridge of a VLAN
+        case 'd':  // d<digits>: its uplink's end on the VLAN's first bridge
+        case 'e':  // e<digits>: its uplink's end on the overflow bridge
             return eat(t, isDigit) && t.empty();
         default:
             return false;
@@ -116,6 +120,28 @@ Result<std::string> mirrorPortName(std::string_view prefix, int n) {
 
 Result<std::string> tunnelPortName(std::string_view prefix, int n) {
     return numberedName(prefix, 'u', n, "tunnel port name");
+}
+
+Result<std::string> overflowBridgeName(std::string_view prefix, int n) {
+    return numberedName(prefix, 'o', n, "overflow bridge name");
+}
+
+Result<std::pair<std::string, std::string>> overflowUplinkNames(std::string_view prefix, int n) {
+    auto d = numberedName(prefix, 'd', n, "overflow uplink name");
+    if (!d.ok()) return d.error();
+    auto e = numberedName(prefix, 'e', n, "overflow uplink name");
+    if (!e.ok()) return e.error();
+    return std::make_pair(*d, *e);
+}
+
+int pickBridge(const std::vector<int>& used) {
+    for (size_t i = 0; i < used.size(); ++i) {
+        // The first bridge keeps room for uplinks; an overflow bridge's own
+        // uplink takes one of its slots.
+        const int cap = i == 0 ? kBridgePortSlots - kFirstBridgeReserve : kBridgePortSlots - 1;
+        if (used[i] < cap) return static_cast<int>(i);
+    }
+    return -1;
 }
 
 Result<std::string> BridgeNames::name(const std::string& bridge, int vlan) {
@@ -182,6 +208,11 @@ class KernelBridgeBackend : public SwitchBackend {
                 HERD_TRY(nl_.setUp(*kname));
             }
             e.ifindex = *idx;
+            if (!e.info.created) {
+                auto n = countPorts(e.ifindex);
+                if (!n.ok()) return n.error();
+                e.used = *n;
+            }
             it = switches_.emplace(*kname, e).first;
             // The bridge's trunks carry the new VLAN too.
             for (auto& u : uplinks_) {
@@ -193,11 +224,83 @@ class KernelBridgeBackend : public SwitchBackend {
                 }
             }
         }
+        // The bridge of the VLAN with room; counted here, when the port is
+        // promised (its veth is made later, on a launch worker), and taken
+        // again from the kernel whenever ports are released.
+        Entry& e = it->second;
+        std::vector<int> used{e.used};
+        for (const auto& o : e.overflow) used.push_back(o.used);
+        int pick = pickBridge(used);
+        if (pick < 0) {
+            HERD_TRY(addOverflow(e));
+            pick = static_cast<int>(e.overflow.size());
+        }
         PortPlan p;
-        p.master = it->second.ifindex;
-        p.switch_name = *kname;
+        if (pick == 0) {
+            ++e.used;
+            p.master = e.ifindex;
+            p.switch_name = *kname;
+        } else {
+            Overflow& o = e.overflow[static_cast<size_t>(pick - 1)];
+            ++o.used;
+            p.master = o.ifindex;
+            p.switch_name = o.kname;
+        }
         p.vlan = vlan;
         return p;
+    }
+
+    // A deleted interface leaves its bridge by itself. Here the ports of
+    // every bridge are counted again from the kernel, and an overflow bridge
+    // with no container port left is removed with its uplink. `ports`
+    // belong to dead containers: the kernel may still be tearing their
+    // network namespaces down, so they count as gone (by ifindex: a
+    // relaunch makes a new interface of the same name).
+    Result<void> releasePorts(const std::vector<std::string>& ports) override {
+        if (switches_.empty()) return Ok();
+        auto all = nl_.links();
+        if (!all.ok()) return all.error().wrap("count bridge ports");
+        const std::set<std::string> released(ports.begin(), ports.end());
+        std::set<int> present;
+        std::set<std::string> uplink_ends;
+        for (const auto& [kname, e] : switches_) {
+            for (const auto& o : e.overflow) {
+                uplink_ends.insert(o.uplink);
+                uplink_ends.insert(o.uplink_peer);
+            }
+        }
+        for (const auto& l : *all) {
+            present.insert(l.index);
+            if (l.master > 0 && released.count(l.name)) dead_.insert(l.index);
+        }
+        std::erase_if(dead_, [&](int i) { return !present.count(i); });
+        struct Count {
+            int all = 0;   // slots taken
+            int live = 0;  // of which not a dead container's
+        };
+        std::map<int, Count> counts;  // by bridge ifindex
+        for (const auto& l : *all) {
+            if (l.master <= 0 || uplink_ends.count(l.name)) continue;
+            Count& c = counts[l.master];
+            ++c.all;
+            if (!dead_.count(l.index)) ++c.live;
+        }
+        Result<void> first;
+        for (auto& [kname, e] : switches_) {
+            e.used = counts[e.ifindex].all;
+            for (auto it = e.overflow.begin(); it != e.overflow.end();) {
+                const Count c = counts[it->ifindex];
+                if (c.live > 0) {
+                    it->used = c.all;
+                    ++it;
+                    continue;
+                }
+                auto r = removeOverflow(*it);
+                if (!r.ok() && first.ok()) first = r;
+                it = e.overflow.erase(it);
+            }
+        }
+        return first;
     }
 
     Result<void> attach(Netlink&, const std::string&, const PortPlan&) override { return Ok(); }
@@ -348,6 +451,10 @@ class KernelBridgeBackend : public SwitchBackend {
                 ++it;
                 continue;
             }
+            for (const auto& o : it->second.overflow) {
+                auto r = removeOverflow(o);
+                if (!r.ok() && first.ok()) first = r;
+            }
             if (it->second.info.created) {
                 auto r = nl_.deleteLink(it->first);
                 if (!r.ok() && r.error().errnum() != ENODEV && first.ok()) first = r;
@@ -370,6 +477,10 @@ class KernelBridgeBackend : public SwitchBackend {
         for (const auto& [name, peer] : host_ports_) (void)nl_.deleteLink(peer);
         host_ports_.clear();
         for (const auto& [kname, e] : switches_) {
+            for (const auto& o : e.overflow) {
+                auto r = removeOverflow(o);
+                if (!r.ok() && first.ok()) first = r;
+            }
             if (!e.info.created) continue;
             auto r = nl_.deleteLink(kname);
             if (!r.ok() && r.error().errnum() != ENODEV && first.ok()) first = r;
@@ -383,19 +494,98 @@ class KernelBridgeBackend : public SwitchBackend {
         switches_.clear();
         host_ports_.clear();
         tc_mirrors_.clear();
+        dead_.clear();
     }
 
     std::vector<SwitchInfo> switches() const override {
         std::vector<SwitchInfo> out;
-        for (const auto& [kname, e] : switches_) out.push_back(e.info);
+        for (const auto& [kname, e] : switches_) {
+            out.push_back(e.info);
+            for (const auto& o : e.overflow)
+                out.push_back({e.info.bridge, e.info.vlan, o.kname, true, true});
+        }
         return out;
     }
 
   private:
+    // An overflow bridge of a VLAN and its uplink to the VLAN's first bridge.
+    struct Overflow {
+        std::string kname;  // P o<n>
+        int ifindex = 0;
+        std::string uplink;       // P d<n>, a port of the first bridge
+        std::string uplink_peer;  // P e<n>, a port of this one
+        int used = 0;             // container ports held or promised
+    };
     struct Entry {
         SwitchInfo info;
         int ifindex = 0;
+        int used = 0;                    // ports held or promised, uplinks aside
+        std::vector<Overflow> overflow;  // in the order made
     };
+
+    // A new overflow bridge for `e`'s VLAN, with its uplink to `e`'s bridge.
+    Result<void> addOverflow(Entry& e) {
+        Overflow o;
+        for (;; ++next_overflow_) {
+            auto b = overflowBridgeName(prefix_, next_overflow_);
+            if (!b.ok()) return b.error();
+            auto ends = overflowUplinkNames(prefix_, next_overflow_);
+            if (!ends.ok()) return ends.error();
+            bool taken = false;
+            for (const auto& n : {*b, ends->first, ends->second}) {
+                auto idx = nl_.ifindex(n);
+                if (idx.ok()) taken = true;
+                if (!idx.ok() && idx.error().errnum() != ENODEV) return idx.error();
+            }
+            if (taken) continue;
+            ++next_overflow_;
+            o.kname = *b;
+            o.uplink = ends->first;
+            o.uplink_peer = ends->second;
+            break;
+        }
+        const std::string what = "overflow bridge " + o.kname + " of " + e.info.kernel;
+        if (auto r = nl_.createBridge(o.kname); !r.ok()) return r.error().wrap(what);
+        auto idx = nl_.ifindex(o.kname);
+        if (!idx.ok()) {
+            (void)nl_.deleteLink(o.kname);
+            return idx.error().wrap(what);
+        }
+        o.ifindex = *idx;
+        VethSpec spec;
+        spec.host_name = o.uplink;  // enslaved to the first bridge and up
+        spec.peer_name = o.uplink_peer;
+        spec.master = e.ifindex;
+        spec.host_up = true;
+        Result<void> r = nl_.createVeth(spec);
+        if (r.ok()) r = nl_.setMaster(o.uplink_peer, o.ifindex);
+        if (r.ok()) r = nl_.setUp(o.uplink_peer);
+        if (!r.ok()) {
+            (void)nl_.deleteLink(o.uplink);
+            (void)nl_.deleteLink(o.kname);
+            return r.error().wrap(what);
+        }
+        e.overflow.push_back(std::move(o));
+        return Ok();
+    }
+
+    // Deletes overflow bridge `o` and its uplink (either end takes the pair).
+    Result<void> removeOverflow(const Overflow& o) {
+        Result<void> first = nl_.deleteLink(o.uplink);
+        if (!first.ok() && first.error().errnum() == ENODEV) first = Ok();
+        auto r = nl_.deleteLink(o.kname);
+        if (!r.ok() && r.error().errnum() != ENODEV && first.ok()) first = r;
+        return first;
+    }
+
+    // How many ports bridge `ifindex` has.
+    Result<int> countPorts(int ifindex) {
+        auto all = nl_.links();
+        if (!all.ok()) return all.error();
+        int n = 0;
+        for (const auto& l : *all) n += l.master == ifindex ? 1 : 0;
+        return n;
+    }
 
     // Whether `port` is a port of one of the kernel bridges carrying
     // `bridge` (a host tap through its bridge-side peer).
@@ -407,8 +597,12 @@ class KernelBridgeBackend : public SwitchBackend {
             return l.error();
         }
         if (l->master <= 0) return false;
-        for (const auto& [kname, e] : switches_)
-            if (e.ifindex == l->master && e.info.bridge == bridge) return true;
+        for (const auto& [kname, e] : switches_) {
+            if (e.info.bridge != bridge) continue;
+            if (e.ifindex == l->master) return true;
+            for (const auto& o : e.overflow)
+                if (o.ifindex == l->master) return true;
+        }
         return false;
     }
 
@@ -490,6 +684,8 @@ class KernelBridgeBackend : public SwitchBackend {
     int next_peer_ = 0;
     std::vector<KernelUplink> uplinks_;  // trunks and tunnels
     int next_trunk_port_ = 0;
+    int next_overflow_ = 0;
+    std::set<int> dead_;  // ifindexes of released ports still in the kernel
 };
 
 }  // namespace

@@ -23,6 +23,20 @@
 //                        Open vSwitch vxlan/gre interface
 //   P q<n>, P r<n>       the two ends of a trunk's veth pair for one VLAN
 //                        (kernel backend, runtime/trunk.h)
+//   P o<n>               an overflow bridge of a VLAN (kernel backend, below)
+//   P d<n>, P e<n>       the two ends of overflow bridge n's uplink: P d<n> is
+//                        a port of the VLAN's first bridge, P e<n> of P o<n>
+//
+// A kernel bridge holds at most 1023 ports (BR_MAX_PORTS = 1024, port number
+// 0 unused). When a VLAN's first bridge has no room left, the kernel backend
+// adds an overflow bridge P o<n> for the same VLAN, joined to the first one by
+// the veth pair P d<n> / P e<n>: a star (each overflow bridge has exactly one
+// uplink, to the first bridge), so there is no loop and no STP. The first
+// bridge keeps kFirstBridgeReserve ports free for those uplinks and for
+// trunks; new ports go to the first bridge with room. An overflow bridge is
+// removed with its uplink once no container port is left on it. Trunks and
+// tunnels attach to the first bridge only: frames reach the overflow bridges
+// through the uplinks.
 // Everything after P contains no lower-case letter but its markers, so no
 // other daemon's names (whose prefix starts with P) match this grammar, and
 // nuke can remove exactly what belongs to P.
@@ -60,6 +74,21 @@ Result<std::string> hostTapName(std::string_view prefix, int n);
 // The name of capture mirror port `n` (P m<n>); an error when it cannot fit.
 Result<std::string> mirrorPortName(std::string_view prefix, int n);
 
+// Overflow bridge `n` of a VLAN (P o<n>) and its uplink's ends: P d<n> on the
+// VLAN's first bridge, P e<n> on the overflow bridge. Errors when over 15 bytes.
+Result<std::string> overflowBridgeName(std::string_view prefix, int n);
+Result<std::pair<std::string, std::string>> overflowUplinkNames(std::string_view prefix, int n);
+
+// Ports a kernel bridge can hold: BR_MAX_PORTS (1024) less port number 0.
+inline constexpr int kBridgePortSlots = 1023;
+// Ports of a VLAN's first bridge kept free for overflow uplinks and trunks.
+inline constexpr int kFirstBridgeReserve = 32;
+// Which of a VLAN's kernel bridges a new port goes to, given the ports each
+// holds or has been promised (`used[0]` the first bridge, then the overflow
+// bridges, whose uplink is not counted): the first one with room, or -1 when
+// every one is full and an overflow bridge must be added.
+int pickBridge(const std::vector<int>& used);
+
 // The (bridge, VLAN) -> kernel bridge name mapping; names are assigned on
 // first use and kept for the daemon's life.
 class BridgeNames {
@@ -89,8 +118,9 @@ struct PortPlan {
 struct SwitchInfo {
     std::string bridge;  // as the user names it
     int vlan = 0;
-    std::string kernel;    // the switch the host sees
-    bool created = false;  // made by herd (removed at shutdown)
+    std::string kernel;     // the switch the host sees
+    bool created = false;   // made by herd (removed at shutdown)
+    bool overflow = false;  // an overflow bridge of the VLAN (kernel backend)
 };
 
 class SwitchBackend {
@@ -144,7 +174,8 @@ class SwitchBackend {
     }
     // The host interfaces that see every frame on `bridge`, for a capture
     // (`capture pcap bridge`). Here: the kernel switches carrying it (the
-    // kernel backend's bridges, one per VLAN, read in promiscuous mode). The
+    // kernel backend's bridges, one per VLAN and its overflow bridges, read
+    // in promiscuous mode). The
     // OVS backend instead makes the port `mirror` with a mirror of the
     // whole bridge onto it, which releaseCapture removes. `bridge not
     // found: <bridge>` when no switch carries it. Command thread only.

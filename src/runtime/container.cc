@@ -44,12 +44,14 @@ Result<void> createNic(Netlink& nl, const VethSpec& spec) {
         if (!d.ok() && d.error().errnum() != ENODEV) return r;
         r = nl.createVeth(spec);
     }
-    // EXFULL: the kernel bridge has all the ports it can hold.
+    // EXFULL: the kernel bridge has all the ports it can hold. The kernel
+    // backend spreads a VLAN over overflow bridges before that happens, so
+    // this means something else filled the bridge.
     if (!r.ok() && r.error().errnum() == EXFULL && spec.master > 0) {
         return Error::sys(EXFULL, "create veth",
                           spec.host_name +
-                              " (its bridge holds 1024 ports, the kernel bridge's fixed limit "
-                              "BR_MAX_PORTS; put larger VLANs on Open vSwitch with -switch ovs)");
+                              " (its bridge already holds 1023 ports, the kernel bridge's fixed "
+                              "limit BR_MAX_PORTS)");
     }
     return r;
 }

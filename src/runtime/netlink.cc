@@ -1,7 +1,6 @@
 #include "runtime/netlink.h"
 
 #include <arpa/inet.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -52,6 +51,17 @@ Result<void> checkName(const std::string& name, const std::string& op) {
 bool stale(const char* buf, ssize_t n, uint32_t seq) {
     auto* nlh = reinterpret_cast<const nlmsghdr*>(buf);
     return n >= static_cast<ssize_t>(sizeof(nlmsghdr)) && nlh->nlmsg_seq != seq;
+}
+
+// Whether `buf` holds the message that ends a dump (NLMSG_DONE, or an
+// NLMSG_ERROR that cuts it short).
+bool endsDump(const char* buf, ssize_t n) {
+    int len = static_cast<int>(n);
+    for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buf); mnl_nlmsg_ok(nlh, len);
+         nlh = mnl_nlmsg_next(nlh, &len)) {
+        if (nlh->nlmsg_type == NLMSG_DONE || nlh->nlmsg_type == NLMSG_ERROR) return true;
+    }
+    return false;
 }
 
 int hexDigit(char c) {
@@ -177,29 +187,21 @@ Result<void> Netlink::dump(nlmsghdr* nlh, Each each, void* data, const std::stri
         if (stale(rbuf.data(), n, seq_)) continue;
         int r = mnl_cb_run(rbuf.data(), static_cast<size_t>(n), seq_, portid_, each, data);
         if (r < 0) {
-            Error e = Error::sysNow(op, object);
-            // The rest of a dump that stopped half-way would make the next
-            // one on this socket fail with EBUSY: read it away.
-            if (nlh->nlmsg_flags & NLM_F_DUMP) drainDump(rbuf);
-            return e;
+            // The rest of the dump is read and dropped: the kernel runs one
+            // dump per socket at a time, so one left unread would make every
+            // later dump on this socket fail with EBUSY. EINTR here means the
+            // set changed while it was dumped (NLM_F_DUMP_INTR): the caller
+            // may ask again.
+            const int err = errno;
+            while (!endsDump(rbuf.data(), n)) {
+                n = mnl_socket_recvfrom(sock_, rbuf.data(), rbuf.size());
+                if (n < 0 && errno == EINTR) continue;
+                if (n <= 0) break;
+                if (stale(rbuf.data(), n, seq_)) n = 0;  // an older exchange's
+            }
+            return Error::sys(err, op, object);
         }
         if (r == MNL_CB_STOP) return Ok();
-    }
-}
-
-void Netlink::drainDump(std::vector<char>& rbuf) {
-    const int fd = mnl_socket_get_fd(sock_);
-    for (;;) {
-        pollfd p{fd, POLLIN, 0};
-        if (poll(&p, 1, 200) != 1) return;
-        ssize_t n = recv(fd, rbuf.data(), rbuf.size(), 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
-        int len = static_cast<int>(n);
-        for (auto* h = reinterpret_cast<const nlmsghdr*>(rbuf.data()); mnl_nlmsg_ok(h, len);
-             h = mnl_nlmsg_next(h, &len)) {
-            if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) return;
-        }
     }
 }
 
@@ -380,15 +382,18 @@ Result<LinkInfo> Netlink::link(const std::string& name) {
 Result<std::vector<LinkInfo>> Netlink::links() {
     char buf[kReqSize];
     nlmsghdr* nlh = startLink(buf, RTM_GETLINK, NLM_F_DUMP);
+    // Links come and go while they are listed (network namespaces dying):
+    // an interrupted dump is asked again.
     std::vector<LinkInfo> out;
-    // A dump the kernel marks inconsistent (links came or went while it ran:
-    // NLM_F_DUMP_INTR, which libmnl reports as EINTR) is asked for again.
-    for (int attempt = 0;; ++attempt) {
+    Result<void> r;
+    for (int attempt = 0; attempt < 10; ++attempt) {
         out.clear();
-        auto r = dump(nlh, collectLink, &out, "list", "links");
-        if (r.ok()) return out;
-        if (r.error().errnum() != EINTR || attempt == 4) return r.error();
+        nlh = startLink(buf, RTM_GETLINK, NLM_F_DUMP);
+        r = dump(nlh, collectLink, &out, "list", "links");
+        if (r.ok() || r.error().errnum() != EINTR) break;
     }
+    if (!r.ok()) return r.error();
+    return out;
 }
 
 Result<void> Netlink::addAddress(const std::string& ifname, const IpPrefix& p) {

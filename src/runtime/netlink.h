@@ -109,17 +109,13 @@ class Netlink {
     Result<void> request(nlmsghdr* nlh, const std::string& op, const std::string& object);
     // Sends a GET request (NLM_F_DUMP when the caller set it) and calls `each`
     // on every message of the answer, until the kernel's NLMSG_DONE (or the
-    // single answer of a non-dump GET, when `each` returns MNL_CB_STOP). A
-    // dump the kernel found inconsistent fails with EINTR; asking again is
-    // the caller's choice (it knows how to reset `data`).
+    // single answer of a non-dump GET, when `each` returns MNL_CB_STOP).
     using Each = int (*)(const nlmsghdr* nlh, void* data);
     Result<void> dump(nlmsghdr* nlh, Each each, void* data, const std::string& op,
                       const std::string& object);
 
   private:
     explicit Netlink(mnl_socket* s);
-    // Reads away the rest of a dump that failed half-way (`rbuf`: scratch).
-    void drainDump(std::vector<char>& rbuf);
     mnl_socket* sock_ = nullptr;
     uint32_t portid_ = 0;
     uint32_t seq_ = 0;

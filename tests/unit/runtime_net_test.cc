@@ -119,6 +119,58 @@ TEST(NetNames, Ownership) {
     }
 }
 
+TEST(NetNames, OverflowBridges) {
+    EXPECT_EQ(*overflowBridgeName("herd", 0), "herdo0");
+    auto ends = overflowUplinkNames("herd", 12);
+    ASSERT_TRUE(ends.ok());
+    EXPECT_EQ(ends->first, "herdd12");
+    EXPECT_EQ(ends->second, "herde12");
+    // The longest prefix leaves 6 digits.
+    EXPECT_EQ(*overflowBridgeName("abcdefgh", 999999), "abcdefgho999999");
+    EXPECT_FALSE(overflowBridgeName("abcdefgh", 1000000).ok());
+    EXPECT_FALSE(overflowUplinkNames("abcdefgh", 1000000).ok());
+    for (int n : {0, 7, 999999}) {
+        auto b = overflowBridgeName("abcdefgh", n);
+        auto u = overflowUplinkNames("abcdefgh", n);
+        ASSERT_TRUE(b.ok() && u.ok());
+        // nuke finds all three.
+        EXPECT_TRUE(isOwnedLink("abcdefgh", *b)) << *b;
+        EXPECT_TRUE(isOwnedLink("abcdefgh", u->first)) << u->first;
+        EXPECT_TRUE(isOwnedLink("abcdefgh", u->second)) << u->second;
+        // Not another daemon's whose prefix starts with ours.
+        EXPECT_FALSE(isOwnedLink("abcdefg", *b)) << *b;
+        EXPECT_FALSE(isOwnedLink("abcdefg", u->first)) << u->first;
+    }
+    EXPECT_FALSE(isOwnedLink("t", "to"));
+    EXPECT_FALSE(isOwnedLink("t", "td"));
+    EXPECT_FALSE(isOwnedLink("t", "te1x"));
+    EXPECT_FALSE(isOwnedLink("t", "toA"));
+    for (const char* other : {"to", "td", "te", "to1", "td2", "te3"}) {
+        for (int n : {0, 9, 123}) {
+            EXPECT_FALSE(isOwnedLink("t", *overflowBridgeName(other, n))) << other;
+            EXPECT_FALSE(isOwnedLink("t", overflowUplinkNames(other, n)->first)) << other;
+            EXPECT_FALSE(isOwnedLink("t", overflowUplinkNames(other, n)->second)) << other;
+        }
+    }
+}
+
+TEST(NetNames, PickBridge) {
+    const int first_cap = kBridgePortSlots - kFirstBridgeReserve;
+    EXPECT_EQ(pickBridge({0}), 0);
+    EXPECT_EQ(pickBridge({first_cap - 1}), 0);
+    EXPECT_EQ(pickBridge({first_cap}), -1);  // full: add an overflow bridge
+    EXPECT_EQ(pickBridge({first_cap, 0}), 1);
+    // An overflow bridge's uplink takes one of its slots.
+    EXPECT_EQ(pickBridge({first_cap, kBridgePortSlots - 2}), 1);
+    EXPECT_EQ(pickBridge({first_cap, kBridgePortSlots - 1}), -1);
+    EXPECT_EQ(pickBridge({first_cap, kBridgePortSlots - 1, 5}), 2);
+    // Room freed on the first bridge is used first.
+    EXPECT_EQ(pickBridge({10, 500, 5}), 0);
+    EXPECT_EQ(pickBridge({first_cap, 500, 5}), 1);
+    // The first bridge's reserve covers its uplinks for over 30,000 ports.
+    EXPECT_GE(kFirstBridgeReserve * (kBridgePortSlots - 1), 30000);
+}
+
 TEST(NetNames, ParseMac) {
     uint8_t m[6];
     ASSERT_TRUE(parseMac("00:16:3E:0a:ff:01", m));

@@ -39,7 +39,7 @@ void listBridges(CommandContext& ctx) {
         backend = std::string(sw.kind());
         for (const auto& s : sw.switches()) {
             Row& r = bridges[s.bridge];
-            r.preexisting = r.preexisting && !s.created;
+            r.preexisting = r.preexisting && (s.overflow || !s.created);
             r.vlans.insert(s.vlan);
             r.switches.insert(s.kernel);
         }
