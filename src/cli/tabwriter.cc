@@ -63,6 +63,12 @@ class TabWriter {
 
     std::string take() { return std::move(out_); }
 
+    // Room for an input of `n` bytes (padding makes the output longer).
+    void reserve(size_t n) {
+        buf_.reserve(n);
+        out_.reserve(n + n / 2);
+    }
+
   private:
     void reset() {
         buf_.clear();
@@ -170,6 +176,7 @@ class TabWriter {
 
 std::string tabwrite(std::string_view input, const TabwriterOptions& opts) {
     TabWriter w(opts);
+    w.reserve(input.size());
     w.write(input);
     w.flush();
     return w.take();
