@@ -32,7 +32,11 @@ class TabWriter {
                     n = i + 1;
                     const size_t ncells = terminateCell(ch == '\t');
                     if (ch == '\n' || ch == '\f') {
+                        // Lines of a table have as many cells as the last
+                        // one: room for them at once (10,000 rows x 45).
+                        const size_t width = lines_.back().size();
                         lines_.emplace_back();
+                        lines_.back().reserve(width);
                         // A line with a single cell cannot influence the
                         // alignment of what follows: Go flushes there.
                         if (ch == '\f' || ncells == 1) flush();
