@@ -7,6 +7,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "base/result.h"
 #include "cli/tabwriter.h"
@@ -139,6 +140,10 @@ void goValue(std::string& out, const J& v) {
 
 }  // namespace
 
+void appendGoString(std::string& out, std::string_view s) {
+    goString(out, s);
+}
+
 std::string goJson(const nlohmann::ordered_json& v) {
     std::string out;
     goValue(out, v);
@@ -162,7 +167,7 @@ nlohmann::ordered_json toJson(const Response& r) {
     j["Error"] = r.error;
     // Data is opaque: parse its Go encoding back so that the ordered value
     // keeps the member order goJson gives it.
-    j["Data"] = nlohmann::ordered_json::parse(goJson(r.data));
+    j["Data"] = nlohmann::ordered_json::parse(r.data_go.empty() ? goJson(r.data) : r.data_go);
     return j;
 }
 
@@ -299,20 +304,6 @@ std::string compressHosts(std::vector<std::string> hosts) {
 
 namespace {
 
-// Go's table.Less: the first differing column decides, numerically when
-// both cells are integers. Equal numbers written differently ("01", "1")
-// compare equal, as in Go.
-bool rowLess(const std::vector<std::string>& a, const std::vector<std::string>& b) {
-    for (size_t k = 0; k < a.size() && k < b.size(); ++k) {
-        if (a[k] == b[k]) continue;
-        auto x = text::atoi(a[k]);
-        auto y = text::atoi(b[k]);
-        if (x && y) return *x < *y;
-        return a[k] < b[k];
-    }
-    return false;
-}
-
 // encoding/csv: quote fields holding a comma, quote, CR or LF, starting with
 // a space, or equal to `\.`; double the quotes inside.
 void csvField(std::string& out, const std::string& f) {
@@ -390,25 +381,87 @@ Result<bool> validTabular(const Batch& batch, const std::vector<std::string>& he
     return tabular;
 }
 
+// One output row: the response's host (when annotated) and its cells, by
+// reference: a big table is sorted and written without copying its cells.
+struct RowRef {
+    const std::string* host;  // null without annotation
+    const std::vector<std::string>* cells;
+
+    size_t size() const { return cells->size() + (host ? 1 : 0); }
+    const std::string& operator[](size_t k) const {
+        if (host) return k == 0 ? *host : (*cells)[k - 1];
+        return (*cells)[k];
+    }
+};
+
+// A row with its cells' integer values, each parsed when a comparison first
+// needs it (most comparisons end at the first or second column).
+struct SortKey {
+    RowRef row;
+    mutable std::vector<std::optional<std::optional<int64_t>>> ints;
+
+    const std::optional<int64_t>& intAt(size_t k) const {
+        if (!ints[k]) ints[k] = text::atoi(row[k]);
+        return *ints[k];
+    }
+};
+
+// Go's table.Less: the first differing column decides, numerically when
+// both cells are integers. Equal numbers written differently ("01", "1")
+// compare equal, as in Go.
+bool keyLess(const SortKey& a, const SortKey& b) {
+    const size_t n = std::min(a.row.size(), b.row.size());
+    for (size_t k = 0; k < n; ++k) {
+        const std::string& x = a.row[k];
+        const std::string& y = b.row[k];
+        if (x == y) continue;
+        const auto& xi = a.intAt(k);
+        const auto& yi = b.intAt(k);
+        if (xi && yi) return *xi < *yi;
+        return x < y;
+    }
+    return false;
+}
+
+template <typename Row>
+void tableLineOf(std::string& out, const Row& cells, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+        if (i > 0) out += "\t| ";
+        out += cells[i];
+    }
+    out += '\n';
+}
+
 std::string tabularString(const Batch& batch, std::vector<std::string> header, const Flags& flags) {
     if (flags.annotate) header.insert(header.begin(), "host");
-    std::vector<std::vector<std::string>> rows;
+    std::vector<SortKey> rows;
+    size_t bytes = 0;
     for (const auto& r : batch) {
         for (const auto& row : r.tabular) {
-            rows.push_back(row);
-            if (flags.annotate) rows.back().insert(rows.back().begin(), r.host);
+            rows.push_back({RowRef{flags.annotate ? &r.host : nullptr, &row}, {}});
+            for (const auto& c : row) bytes += c.size() + 3;
         }
     }
-    if (flags.sort) std::stable_sort(rows.begin(), rows.end(), rowLess);
+    if (flags.sort) {
+        for (auto& k : rows) k.ints.resize(k.row.size());
+        std::stable_sort(rows.begin(), rows.end(), keyLess);
+    }
 
     std::string out;
+    out.reserve(bytes + rows.size() * 8);
     if (flags.mode == Mode::Csv) {
         if (flags.headers) csvRecord(out, header);
-        for (const auto& row : rows) csvRecord(out, row);
+        for (const auto& k : rows) {
+            for (size_t i = 0; i < k.row.size(); ++i) {
+                if (i > 0) out += ',';
+                csvField(out, k.row[i]);
+            }
+            out += '\n';
+        }
         return out;
     }
     if (flags.headers) tableLine(out, header);
-    for (const auto& row : rows) tableLine(out, row);
+    for (const auto& k : rows) tableLineOf(out, k.row, k.row.size());
     return tabwrite(out,
                     TabwriterOptions{.minwidth = 5, .tabwidth = 0, .padding = 1, .padchar = ' '});
 }
@@ -460,7 +513,9 @@ std::string render(const Batch& batch, const Flags& flags) {
             out += r.response + "\n";
         }
     }
-    return std::string(text::trimSpace(out));
+    const std::string_view trimmed = text::trimSpace(out);
+    if (trimmed.size() == out.size()) return out;
+    return std::string(trimmed);
 }
 
 }  // namespace herd::cli

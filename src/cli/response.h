@@ -17,6 +17,10 @@ struct Response {
     std::vector<std::vector<std::string>> tabular;
     std::string error;
     nlohmann::json data;  // opaque payload (null when absent)
+    // The payload already in Go's encoding (goJson's text, without floats),
+    // used instead of `data` when not empty: a 10,000-VM `vm info` writes
+    // its Data straight into text instead of building 10,000 JSON objects.
+    std::string data_go;
 
     bool isTable() const { return !header.empty(); }
 };
@@ -45,6 +49,10 @@ std::string render(const Batch& batch, const Flags& flags);
 // The JSON object of one response, fields in Go's order:
 // Host, Response, Header, Tabular, Error, Data (null for empty slices).
 nlohmann::ordered_json toJson(const Response& r);
+
+// Appends `s` as a JSON string the way Go's encoding/json writes it (see
+// goJson).
+void appendGoString(std::string& out, std::string_view s);
 
 // Folds host names into ranges for compressed output: a,node1,node2 -> a,node[1-2].
 std::string compressHosts(std::vector<std::string> hosts);

@@ -32,7 +32,11 @@ class TabWriter {
                     n = i + 1;
                     const size_t ncells = terminateCell(ch == '\t');
                     if (ch == '\n' || ch == '\f') {
+                        // Lines of a table have as many cells as the last
+                        // one: room for them at once (10,000 rows x 45).
+                        const size_t width = lines_.back().size();
                         lines_.emplace_back();
+                        lines_.back().reserve(width);
                         // A line with a single cell cannot influence the
                         // alignment of what follows: Go flushes there.
                         if (ch == '\f' || ncells == 1) flush();
@@ -62,6 +66,12 @@ class TabWriter {
     }
 
     std::string take() { return std::move(out_); }
+
+    // Room for an input of `n` bytes (padding makes the output longer).
+    void reserve(size_t n) {
+        buf_.reserve(n);
+        out_.reserve(n + n / 2);
+    }
 
   private:
     void reset() {
@@ -170,6 +180,7 @@ class TabWriter {
 
 std::string tabwrite(std::string_view input, const TabwriterOptions& opts) {
     TabWriter w(opts);
+    w.reserve(input.size());
     w.write(input);
     w.flush();
     return w.take();

@@ -105,8 +105,17 @@ std::string_view trimSpace(std::string_view s) {
         b += r.size;
     }
     s.remove_prefix(b);
-    // Scan forward remembering where the trailing run of spaces starts:
-    // decoding backwards would need Go's DecodeLastRune rules too.
+    // Fast path: a trailing run of ASCII spaces after an ASCII byte. An
+    // ASCII byte is always a whole rune, so the run starts right after it.
+    size_t e = s.size();
+    auto asciiSpace = [](char c) {
+        return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+    };
+    while (e > 0 && asciiSpace(s[e - 1])) --e;
+    if (e == 0) return s.substr(0, 0);
+    if (static_cast<unsigned char>(s[e - 1]) < 0x80) return s.substr(0, e);
+    // Otherwise scan forward remembering where the trailing run of spaces
+    // starts: decoding backwards would need Go's DecodeLastRune rules too.
     size_t end = 0;
     for (size_t i = 0; i < s.size();) {
         Rune r = decode(s, i);

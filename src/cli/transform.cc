@@ -65,26 +65,37 @@ Result<Filter> parseFilter(std::string_view spec) {
 }
 
 Result<void> applyFilter(Batch& batch, const Filter& f) {
-    // Work on a copy: on error the caller still holds the batch untouched.
+    // Every column is resolved before anything changes: on error the caller
+    // still holds the batch untouched. Then rows are moved, never copied (a
+    // batch may hold 10,000 rows and their Data).
+    const bool by_host = f.column == "host";  // not a column: filters whole responses
+    std::vector<size_t> cols(batch.size(), 0);
+    if (!by_host) {
+        for (size_t i = 0; i < batch.size(); ++i) {
+            const auto& r = batch[i];
+            if (r.header.empty() || r.tabular.empty()) continue;
+            auto col = findColumn(r.header, f.column, f.column);
+            if (!col.ok()) return col.error();
+            cols[i] = *col;
+        }
+    }
     Batch kept;
-    for (const auto& r : batch) {
-        // `host` is not a column of the table: it filters whole responses.
-        if (f.column == "host") {
-            if (matches(f, r.host)) kept.push_back(r);
+    kept.reserve(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+        Response& r = batch[i];
+        if (by_host) {
+            if (matches(f, r.host)) kept.push_back(std::move(r));
             continue;
         }
-        if (r.header.empty() || r.tabular.empty()) {
-            kept.push_back(r);
-            continue;
+        if (!r.header.empty() && !r.tabular.empty()) {
+            const size_t col = cols[i];
+            auto rows = std::move(r.tabular);
+            r.tabular.clear();
+            for (auto& row : rows) {
+                if (col < row.size() && matches(f, row[col])) r.tabular.push_back(std::move(row));
+            }
         }
-        auto col = findColumn(r.header, f.column, f.column);
-        if (!col.ok()) return col.error();
-        Response filtered = r;
-        filtered.tabular.clear();
-        for (const auto& row : r.tabular) {
-            if (*col < row.size() && matches(f, row[*col])) filtered.tabular.push_back(row);
-        }
-        kept.push_back(std::move(filtered));
+        kept.push_back(std::move(r));
     }
     batch = std::move(kept);
     return Ok();
@@ -93,28 +104,47 @@ Result<void> applyFilter(Batch& batch, const Filter& f) {
 Result<void> applyColumns(Batch& batch, std::string_view spec) {
     // As in minicli, the list is shared by the whole batch: once a name is
     // resolved against one response, later responses see the full name.
+    // Everything is resolved first (an error leaves the batch untouched),
+    // then cells are moved.
     std::vector<std::string> columns = split(spec, ",");
-    Batch out = batch;
-    for (auto& r : out) {
+    std::vector<std::vector<size_t>> picks(batch.size());
+    std::vector<std::vector<std::string>> headers(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+        const auto& r = batch[i];
         if (r.header.empty()) continue;
-        if (r.tabular.empty()) {
-            r.header = columns;
-            continue;
-        }
-        std::vector<std::vector<std::string>> rows(r.tabular.size());
-        for (auto& col : columns) {
-            auto j = findColumn(r.header, col, col, false);
-            if (!j.ok()) return j.error();
-            col = r.header[*j];
-            for (size_t k = 0; k < r.tabular.size(); ++k) {
-                const auto& row = r.tabular[k];
-                rows[k].push_back(*j < row.size() ? row[*j] : std::string());
+        if (!r.tabular.empty()) {
+            for (auto& col : columns) {
+                auto j = findColumn(r.header, col, col, false);
+                if (!j.ok()) return j.error();
+                col = r.header[*j];
+                picks[i].push_back(*j);
             }
         }
-        r.tabular = std::move(rows);
-        r.header = columns;
+        headers[i] = columns;
     }
-    batch = std::move(out);
+    for (size_t i = 0; i < batch.size(); ++i) {
+        auto& r = batch[i];
+        if (r.header.empty()) continue;
+        r.header = std::move(headers[i]);
+        if (r.tabular.empty()) continue;
+        const auto& pick = picks[i];
+        // A column picked twice is copied; the last use takes the cell.
+        std::vector<size_t> uses;
+        for (size_t j : pick) {
+            if (j >= uses.size()) uses.resize(j + 1, 0);
+            ++uses[j];
+        }
+        for (auto& row : r.tabular) {
+            std::vector<std::string> out(pick.size());
+            std::vector<size_t> left = uses;
+            for (size_t k = 0; k < pick.size(); ++k) {
+                const size_t j = pick[k];
+                if (j >= row.size()) continue;
+                out[k] = --left[j] == 0 ? std::move(row[j]) : row[j];
+            }
+            row = std::move(out);
+        }
+    }
     return Ok();
 }
 

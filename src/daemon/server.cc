@@ -250,11 +250,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
             ~Unset() { s.status = nullptr; }
         } unset{session_};
         try {
-            server_.exec_.runLine(line, session_,
-                                  [&](const cli::Batch& b, const std::string& rendered) {
-                                      if (prev) emit(encodeReply(&prev->first, prev->second, true));
-                                      prev.emplace(b, rendered);
-                                  });
+            server_.exec_.runLine(line, session_, [&](cli::Batch& b, std::string& rendered) {
+                if (prev) emit(encodeReply(&prev->first, prev->second, true));
+                prev.emplace(std::move(b), std::move(rendered));
+            });
         } catch (const std::exception& e) {
             // A handler bug must cost one command, not the daemon.
             HERD_LOG(error, "{}: `{}`: uncaught exception: {}", session_.name, line, e.what());

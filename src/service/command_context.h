@@ -5,7 +5,9 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -44,8 +46,10 @@ class CommandContext {
     bool nsScoped() const { return ns_scoped_; }
 
     // Contexts for nested commands: the same with another sink, in
-    // namespace `ns` (scoped), or for the lines of a `read` file.
-    CommandContext withSink(Sink sink) const;
+    // namespace `ns` (scoped), or for the lines of a `read` file. A new sink
+    // gets every column (its owner may read any) unless `transform`: it
+    // passes what it gets on to this context's output, which may read less.
+    CommandContext withSink(Sink sink, bool transform = false) const;
     CommandContext inNamespace(std::string ns) const;
     CommandContext forReadFile() const;
 
@@ -67,6 +71,17 @@ class CommandContext {
     // context: its session, namespace and sink.
     void run(cli::Command& sub);
 
+    // Whether a table's column `column` reaches the output: not when an
+    // enclosing `.columns` keeps only others, and no `.filter` reads it. A
+    // big table (`vm info`) may leave such cells empty instead of computing
+    // them. Names are matched as the dot-commands resolve them (a name may
+    // be a prefix of the column), case-insensitively: a superset is safe.
+    bool wantsColumn(std::string_view column) const;
+    // For `.columns` and `.filter` (on the contexts they run their command
+    // in): only the columns `names` are kept / column `name` is read too.
+    void keepOnlyColumns(const std::vector<std::string>& names);
+    void readsColumn(const std::string& name);
+
   private:
     Herd* herd_;
     Session* session_;
@@ -75,6 +90,12 @@ class CommandContext {
     std::string ns_;
     bool in_read_ = false;
     bool ns_scoped_ = false;
+    // What the enclosing dot-commands read of a table; null: everything.
+    // Shared between contexts (copied on change): contexts are copied often.
+    struct ColumnWants {
+        std::vector<std::string> names;  // lower case
+    };
+    std::shared_ptr<const ColumnWants> wants_;
 };
 
 }  // namespace herd

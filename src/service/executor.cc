@@ -27,7 +27,10 @@ void Executor::runLine(std::string_view line, Session& session, const BatchOut& 
 
     // Each batch is rendered with the flags in force when it is emitted, so
     // that `.annotate false (command)` applies to that command's output only.
-    Sink sink = [&](cli::Batch b) { out(b, cli::render(b, session.flags)); };
+    Sink sink = [&](cli::Batch b) {
+        std::string rendered = cli::render(b, session.flags);
+        out(b, rendered);
+    };
 
     auto compiled = herd_.commands().compile(text);
     if (!compiled.ok()) {

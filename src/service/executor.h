@@ -14,8 +14,9 @@
 namespace herd {
 
 // Receives each batch of a command with its rendered text (rendered with the
-// flags in force when the batch was emitted).
-using BatchOut = std::function<void(const cli::Batch&, const std::string& rendered)>;
+// flags in force when the batch was emitted). Both are the receiver's to
+// keep (move from them: a batch may hold a 10,000-row table).
+using BatchOut = std::function<void(cli::Batch&, std::string& rendered)>;
 
 class Executor {
   public:

@@ -104,40 +104,91 @@ const std::vector<std::string>& vmInfoSummaryColumns() {
 }
 
 Result<std::string> Vm::info(std::string_view column, const VlanAliases& vlans) const {
+    auto v = VmInfoColumn(column).cell(*this, vlans);
+    if (!v) return Error::msg(fmt::format("invalid info field: {}", column));
+    return std::move(*v);
+}
+
+VmInfoColumn::VmInfoColumn(std::string_view column) {
+    static const std::map<std::string_view, Kind> kinds = {
+        {"id", Kind::Id},       {"name", Kind::Name},
+        {"state", Kind::State}, {"uptime", Kind::Uptime},
+        {"type", Kind::Type},   {"cc_active", Kind::CcActive},
+        {"pid", Kind::Pid},     {"console_port", Kind::ConsolePort},
+        {"vlan", Kind::Vlan},   {"bridge", Kind::Bridge},
+        {"tap", Kind::Tap},     {"mac", Kind::Mac},
+        {"ip", Kind::Ip},       {"ip6", Kind::Ip6},
+        {"qos", Kind::Qos},     {"qinq", Kind::Qinq},
+    };
+    if (auto it = kinds.find(column); it != kinds.end()) {
+        kind_ = it->second;
+        return;
+    }
+    // In minimega's order: the first that applies to a VM's type gives its cell.
+    for (auto& f : configFields()) {
+        if (!f.column.empty() && f.column == column) {
+            kind_ = Kind::Config;
+            fields_.push_back(&f);
+        }
+    }
+}
+
+std::optional<std::string> VmInfoColumn::cell(const Vm& vm, const VlanAliases& vlans) const {
     auto nics = [&](auto fn) {
         std::vector<std::string> v;
-        for (auto& n : config.networks) v.push_back(fn(n));
+        for (auto& n : vm.config.networks) v.push_back(fn(n));
         return joinList(v);
     };
-    if (column == "id") return std::to_string(id);
-    if (column == "name") return name;
-    if (column == "state") return std::string(stateString(state));
-    if (column == "uptime") {
-        auto d = std::chrono::steady_clock::now() - launch_time;
-        return go::duration(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+    switch (kind_) {
+        case Kind::Id:
+            return std::to_string(vm.id);
+        case Kind::Name:
+            return vm.name;
+        case Kind::State:
+            return std::string(stateString(vm.state));
+        case Kind::Uptime: {
+            auto d = std::chrono::steady_clock::now() - vm.launch_time;
+            return go::duration(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+        }
+        case Kind::Type:
+            return std::string(typeString(vm.type));
+        case Kind::CcActive:
+            return std::string(vm.cc_active ? "true" : "false");
+        case Kind::Pid:
+            return std::to_string(vm.pid);
+        case Kind::ConsolePort:
+            return std::to_string(vm.console_port);
+        case Kind::Vlan:
+            return nics([&](const NetConfig& n) {
+                return n.vlan == kDisconnectedVlan ? std::string("disconnected")
+                                                   : vlans.print(vm.ns, n.vlan);
+            });
+        case Kind::Bridge:
+            return nics([](const NetConfig& n) { return n.bridge; });
+        case Kind::Tap:
+            return nics([](const NetConfig& n) { return n.tap; });
+        case Kind::Mac:
+            return nics([](const NetConfig& n) { return n.mac; });
+        case Kind::Ip:
+            return nics([](const NetConfig& n) { return n.ip4; });
+        case Kind::Ip6:
+            return nics([](const NetConfig& n) { return n.ip6; });
+        case Kind::Qos:
+            return qosColumn(vm.config.networks);
+        case Kind::Qinq: {
+            std::vector<std::string> v;
+            for (size_t i = 0; i < vm.config.networks.size(); ++i)
+                if (vm.config.networks[i].qinq) v.push_back(std::to_string(i));
+            return joinList(v);
+        }
+        case Kind::Config:
+            for (const ConfigField* f : fields_)
+                if (f->appliesTo(vm.type)) return f->value.info(vm.config);
+            return std::nullopt;
+        case Kind::None:
+            break;
     }
-    if (column == "type") return std::string(typeString(type));
-    if (column == "cc_active") return std::string(cc_active ? "true" : "false");
-    if (column == "pid") return std::to_string(pid);
-    if (column == "console_port") return std::to_string(console_port);
-    if (column == "vlan")
-        return nics([&](const NetConfig& n) {
-            return n.vlan == kDisconnectedVlan ? std::string("disconnected")
-                                               : vlans.print(ns, n.vlan);
-        });
-    if (column == "bridge") return nics([](const NetConfig& n) { return n.bridge; });
-    if (column == "tap") return nics([](const NetConfig& n) { return n.tap; });
-    if (column == "mac") return nics([](const NetConfig& n) { return n.mac; });
-    if (column == "ip") return nics([](const NetConfig& n) { return n.ip4; });
-    if (column == "ip6") return nics([](const NetConfig& n) { return n.ip6; });
-    if (column == "qos") return qosColumn(config.networks);
-    if (column == "qinq") {
-        std::vector<std::string> v;
-        for (size_t i = 0; i < config.networks.size(); ++i)
-            if (config.networks[i].qinq) v.push_back(std::to_string(i));
-        return joinList(v);
-    }
-    return config.info(column, type);
+    return std::nullopt;
 }
 
 Vm& VmRegistry::create(const std::string& name, const std::string& ns, const std::string& host,

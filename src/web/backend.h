@@ -14,6 +14,7 @@
 #include "service/executor.h"
 #include "service/herd.h"
 #include "service/session.h"
+#include "web/table_query.h"
 
 namespace herd::web {
 
@@ -49,8 +50,8 @@ CommandResult runClientCommand(Executor& exec, Session& session, const std::stri
 // run through the command handlers, as the rows of the {"type":"vms"} message.
 class TableBuilder {
   public:
-    // The whole message, serialized; cpu from the last refreshCpu.
-    std::string build(Herd& herd, Executor& exec);
+    // Every VM's row; cpu from the last refreshCpu.
+    TableRows build(Herd& herd, Executor& exec);
     // CPU of each running VM (as `vm top` computes it, from the cgroup's
     // usage counter) since the previous refresh; never waits.
     void refreshCpu(Herd& herd, Executor& exec);

@@ -91,7 +91,10 @@ struct Core : std::enable_shared_from_this<Core> {
     uint64_t next_id = 1;
     std::map<uint64_t, std::shared_ptr<SessionBase>> sessions;
     std::map<uint64_t, std::weak_ptr<TableWs>> tables;
-    std::shared_ptr<const std::string> last_table;
+    // The last refresh's rows, and the whole-table message made from them
+    // (for clients without a query; made once, on first need).
+    std::shared_ptr<const TableRows> last_rows;
+    std::shared_ptr<const std::string> last_all;
     asio::steady_timer refresh;
     bool refreshing = false;
     std::chrono::steady_clock::time_point last_top{};
@@ -117,12 +120,14 @@ struct Core : std::enable_shared_from_this<Core> {
     void tableJoin(uint64_t id, std::weak_ptr<TableWs> ws);
     void tableLeave(uint64_t id);
     void tick();
-    void broadcast(std::shared_ptr<const std::string> msg);
+    void broadcast(std::shared_ptr<const TableRows> rows);
+    // The whole-table message of last_rows (null before the first refresh).
+    std::shared_ptr<const std::string> allMessage();
 };
 
 // ws.cc: take over an upgraded HTTP connection.
 void startConsoleWs(std::shared_ptr<Core> core, beast::tcp_stream stream, Request req,
                     std::shared_ptr<runtime::Console> console);
-void startTableWs(std::shared_ptr<Core> core, beast::tcp_stream stream, Request req);
+void startTableWs(std::shared_ptr<Core> core, beast::tcp_stream stream, Request req, bool windowed);
 
 }  // namespace herd::web

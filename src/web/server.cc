@@ -182,7 +182,10 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
             if (!get) return notAllowed("GET");
             if (!websocket_upgrade()) return upgradeRequired();
             dead_ = true;  // the stream moves to the WebSocket session
-            startTableWs(core_, std::move(stream_), std::move(req_));
+            // `?window=1`: a page that asks for windows of the table (and
+            // wants no whole table before its first query).
+            startTableWs(core_, std::move(stream_), std::move(req_),
+                         target->query.count("window") > 0);
             return finish();
         }
         if (path == "/api/command") {
@@ -192,6 +195,12 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
                             "herd: expected Content-Type: application/json\n");
             }
             return apiCommand();
+        }
+        if (path == "/api/vms") {
+            if (!get) return notAllowed("GET");
+            auto q = tableQueryFromParams(target->query);
+            if (!q.ok()) return send(http::status::bad_request, q.error().text() + "\n");
+            return apiVms(std::move(*q));
         }
         if (path.rfind("/vm/", 0) == 0) {
             std::string rest = path.substr(4);
@@ -264,6 +273,24 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
             CommandResult r = runClientCommand(*exec, session, command, ns);
             nlohmann::ordered_json j = {{"error", r.error}, {"text", r.text}};
             std::string text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            asio::post(*io, [weak, text = std::move(text)]() mutable {
+                if (auto s = weak.lock()) s->sendJson(std::move(text));
+            });
+        });
+        if (!queued) send(http::status::service_unavailable, "herd is shutting down\n", false);
+    }
+
+    // GET /api/vms?filter=&sort=&order=&offset=&count=: one window of the
+    // VM table, as the page's WebSocket gets it ({"type":"vms",...}), built
+    // fresh on the command thread.
+    void apiVms(TableQuery q) {
+        std::weak_ptr<HttpSession> weak = shared_from_this();
+        asio::io_context* io = &core_->io;
+        Herd* herd = &core_->backend.herd;
+        Executor* exec = &core_->backend.exec;
+        auto sh = core_->shared;
+        bool queued = core_->backend.post([weak, io, herd, exec, sh, q = std::move(q)] {
+            std::string text = tableSlice(sh->builder.build(*herd, *exec), q);
             asio::post(*io, [weak, text = std::move(text)]() mutable {
                 if (auto s = weak.lock()) s->sendJson(std::move(text));
             });
@@ -528,7 +555,8 @@ void Core::stop() {
     }
     refresh.cancel();
     refreshing = false;
-    last_table.reset();
+    last_rows.reset();
+    last_all.reset();
     std::vector<std::shared_ptr<SessionBase>> all;
     for (auto& [id, s] : sessions) all.push_back(s);
     for (auto& s : all) s->stop();
@@ -562,9 +590,9 @@ void Core::requestTable(bool with_top) {
         sh->table_queued = false;
         if (sh->table_clients.load() == 0) return;
         bool top = sh->want_top.exchange(false);
-        auto msg = std::make_shared<const std::string>(sh->builder.build(*herd, *exec));
-        asio::post(*ctx, [weak, msg] {
-            if (auto c = weak.lock()) c->broadcast(msg);
+        auto rows = std::make_shared<const TableRows>(sh->builder.build(*herd, *exec));
+        asio::post(*ctx, [weak, rows] {
+            if (auto c = weak.lock()) c->broadcast(rows);
         });
         // Shown with the next table (the next refresh, or a state change).
         if (top) sh->builder.refreshCpu(*herd, *exec);

@@ -8,6 +8,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
 #include <deque>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -313,18 +314,45 @@ class ConsoleWs : public WsBase {
 // The live table and commands.
 class TableWs : public WsBase {
   public:
-    TableWs(std::shared_ptr<Core> core, uint64_t id, beast::tcp_stream stream)
-        : WsBase(std::move(core), id, std::move(stream), kTableBacklog, true) {
+    TableWs(std::shared_ptr<Core> core, uint64_t id, beast::tcp_stream stream, bool windowed)
+        : WsBase(std::move(core), id, std::move(stream), kTableBacklog, true), windowed_(windowed) {
         session_->name = who();
     }
 
     void send(std::shared_ptr<const std::string> msg) { queue(std::move(msg)); }
 
+    // A refresh: the window this client asked for, or the whole table when
+    // it never asked.
+    void table(const std::shared_ptr<const TableRows>& rows) {
+        if (!query_) {
+            if (windowed_) return;  // its first query is on its way
+            if (auto all = core_->allMessage()) send(std::move(all));
+            return;
+        }
+        send(std::make_shared<const std::string>(tableSlice(*rows, *query_)));
+    }
+
   private:
     void opened() override {
         joined_ = true;
-        if (core_->last_table) send(core_->last_table);
+        if (core_->last_rows) table(core_->last_rows);
         core_->tableJoin(id_, std::static_pointer_cast<TableWs>(shared_from_this()));
+    }
+
+    // {"type":"query", filter, sort, order, offset, count}: from now on this
+    // client gets that window of the table (at once, and with every
+    // refresh). A bad query is answered {"type":"query-error","error":...};
+    // the previous one stays.
+    void onQuery(const nlohmann::json& j) {
+        auto q = tableQueryFromJson(j);
+        if (!q.ok()) {
+            nlohmann::ordered_json m = {{"type", "query-error"}, {"error", q.error().text()}};
+            send(std::make_shared<const std::string>(
+                m.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+            return;
+        }
+        query_ = std::move(*q);
+        if (core_->last_rows) table(core_->last_rows);
     }
 
     void onMessage(bool text, std::string data) override {
@@ -333,6 +361,7 @@ class TableWs : public WsBase {
         if (j.is_discarded() || !j.is_object()) {
             return closeWith(websocket::close_code::unknown_data, "bad JSON");
         }
+        if (auto t = j.find("type"); t != j.end() && *t == "query") return onQuery(j);
         auto type = j.find("type");
         auto id = j.find("id");
         auto cmd = j.find("command");
@@ -340,7 +369,8 @@ class TableWs : public WsBase {
         if (type == j.end() || *type != "command" || id == j.end() || !id->is_number_integer() ||
             cmd == j.end() || !cmd->is_string() || (ns != j.end() && !ns->is_string())) {
             return closeWith(websocket::close_code::unknown_data,
-                             "expected {\"type\":\"command\",\"id\":int,\"command\":string}");
+                             "expected {\"type\":\"command\",\"id\":int,\"command\":string} "
+                             "or {\"type\":\"query\",...}");
         }
         Pending p{id->get<int64_t>(), cmd->get<std::string>(),
                   ns == j.end() ? "" : ns->get<std::string>()};
@@ -365,7 +395,18 @@ class TableWs : public WsBase {
         auto alive = alive_;
         bool queued = core_->backend.post([weak, io, exec, session, alive, p = std::move(p)] {
             if (!alive->load()) return;  // the client has gone
+            // Progress lines of a long command (a big `vm launch`) go to
+            // this client as they happen: {"type":"status","id":..,"text":..}.
+            session->status = [weak, io, id = p.id](const std::string& text) {
+                nlohmann::ordered_json m = {{"type", "status"}, {"id", id}, {"text", text}};
+                auto msg = std::make_shared<const std::string>(
+                    m.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                asio::post(*io, [weak, msg] {
+                    if (auto s = std::static_pointer_cast<TableWs>(weak.lock())) s->send(msg);
+                });
+            };
             CommandResult r = runClientCommand(*exec, *session, p.command, p.nspace);
+            session->status = nullptr;
             nlohmann::ordered_json m = {
                 {"type", "response"}, {"id", p.id}, {"error", r.error}, {"text", r.text}};
             auto msg = std::make_shared<const std::string>(
@@ -405,15 +446,24 @@ class TableWs : public WsBase {
     bool running_ = false;         // one of its commands is with the command thread
     int in_flight_ = 0;            // waiting and running
     bool joined_ = false;
+    std::optional<TableQuery> query_;  // none: the whole table
+    bool windowed_ = false;            // wants windows only (`/ws?window=1`)
 };
 
-void Core::broadcast(std::shared_ptr<const std::string> msg) {
-    last_table = msg;
+void Core::broadcast(std::shared_ptr<const TableRows> rows) {
+    last_rows = std::move(rows);
+    last_all.reset();
     std::vector<std::shared_ptr<TableWs>> all;
     for (auto& [id, w] : tables) {
         if (auto t = w.lock()) all.push_back(std::move(t));
     }
-    for (auto& t : all) t->send(msg);
+    for (auto& t : all) t->table(last_rows);
+}
+
+std::shared_ptr<const std::string> Core::allMessage() {
+    if (!last_all && last_rows)
+        last_all = std::make_shared<const std::string>(tableAll(*last_rows));
+    return last_all;
 }
 
 namespace {
@@ -433,8 +483,9 @@ void startConsoleWs(std::shared_ptr<Core> core, beast::tcp_stream stream, Reques
     startWs<ConsoleWs>(std::move(core), std::move(stream), std::move(req), std::move(console));
 }
 
-void startTableWs(std::shared_ptr<Core> core, beast::tcp_stream stream, Request req) {
-    startWs<TableWs>(std::move(core), std::move(stream), std::move(req));
+void startTableWs(std::shared_ptr<Core> core, beast::tcp_stream stream, Request req,
+                  bool windowed) {
+    startWs<TableWs>(std::move(core), std::move(stream), std::move(req), windowed);
 }
 
 }  // namespace herd::web

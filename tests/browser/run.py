@@ -3,7 +3,8 @@
 
 Starts a private herd daemon (own base directory and prefix, herdtest.Daemon)
 serving the page on a free loopback port, launches and starts two containers,
-then runs tests/browser/test_web_browser.mjs in node (headless Chromium through
+and a second one with `-runtime dry` holding 10,000 VMs (big[0-9999]), then
+runs tests/browser/test_web_browser.mjs in node (headless Chromium through
 playwright-core). The page's address and token come from <base>/web.url, as
 root finds them. The daemon and everything it made are removed even when the
 test fails or is interrupted. Needs root (real containers) and a built tree:
@@ -28,6 +29,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 from herdtest import HERD, Daemon  # noqa: E402
 
 VMS = ["web0", "web1"]  # the test uses web0; web1 keeps running to fill the table
+# A second daemon with `-runtime dry` (no containers) holds the big table:
+# the page must stay usable with this many VMs.
+DRY_VMS = 10000
 
 
 def free_port():
@@ -45,6 +49,15 @@ def wait_running(client, names, timeout=30):
             return
         time.sleep(0.1)
     raise RuntimeError("containers did not reach RUNNING: %s" % states)
+
+
+def page_address(d, port):
+    """The page's address and token, from <base>/web.url as root finds them."""
+    with open(os.path.join(d.base, "web.url")) as f:
+        m = re.match(r"^(http://127\.0\.0\.1:%d)/\?token=(\S+)$" % port, f.read().strip())
+    if not m:
+        raise RuntimeError("web.url does not hold the page's address with its token")
+    return m.group(1), m.group(2)
 
 
 def interrupted(signum, frame):
@@ -66,14 +79,17 @@ def main():
 
     port = free_port()
     daemon = Daemon("-web", "127.0.0.1:%d" % port)
+    dry_port = free_port()
+    dry = Daemon("-runtime", "dry", "-web", "127.0.0.1:%d" % dry_port)
     node = None
     try:
         daemon.start()
-        with open(os.path.join(daemon.base, "web.url")) as f:
-            m = re.match(r"^(http://127\.0\.0\.1:%d)/\?token=(\S+)$" % port, f.read().strip())
-        if not m:
-            raise RuntimeError("web.url does not hold the page's address with its token")
-        url, token = m.group(1), m.group(2)
+        url, token = page_address(daemon, port)
+        dry.start()
+        dry_url, dry_token = page_address(dry, dry_port)
+        client = dry.client()
+        client.ok("vm launch container big[0-%d]" % (DRY_VMS - 1))
+        client.close()
         client = daemon.client()
         client.ok("vm launch container web[0-1]")
         client.ok("vm start all")
@@ -81,13 +97,16 @@ def main():
         client.close()
 
         env = dict(os.environ, HERD_WEB_URL=url, HERD_WEB_TOKEN=token, HERD_VM=VMS[0],
-                   HERD=os.path.abspath(HERD), HERD_BASE=daemon.base)
+                   HERD=os.path.abspath(HERD), HERD_BASE=daemon.base, HERD_DRY_URL=dry_url,
+                   HERD_DRY_TOKEN=dry_token, HERD_DRY_VMS=str(DRY_VMS))
         node = subprocess.Popen(["node", os.path.join(HERE, "test_web_browser.mjs")], env=env)
         rc = node.wait(timeout=180)
         node = None
         if rc != 0:
             print("---- daemon log (last 40 lines)")
             print("\n".join(daemon.logtext().splitlines()[-40:]))
+            print("---- dry daemon log (last 20 lines)")
+            print("\n".join(dry.logtext().splitlines()[-20:]))
         return rc
     except KeyboardInterrupt:
         print("FAIL: interrupted")
@@ -106,6 +125,7 @@ def main():
                 node.kill()
                 node.wait()
         daemon.stop()
+        dry.stop()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@
 //   HERD, HERD_BASE   herd binary and the daemon's -base, for `herd -e` (required)
 //   HERD_WEB_NPM      where `npm ci` put node_modules (default <dir of $HERD>/web-npm)
 //   HERD_SCREENSHOTS  where screenshots go (default <dir of $HERD>/screenshots)
+//   HERD_DRY_URL, HERD_DRY_TOKEN, HERD_DRY_VMS
+//                     optional: a second daemon (`-runtime dry`) holding that many
+//                     VMs named big0, big1...; the big-table checks run against it
 // Every check that fails exits non-zero with a message naming it; the browser and
 // its profile directory are removed whatever happens.
 
@@ -39,6 +42,10 @@ const NPM_DIR = process.env.HERD_WEB_NPM || path.join(path.dirname(HERD), 'web-n
 const SHOTS = path.resolve(process.env.HERD_SCREENSHOTS ||
                            path.join(path.dirname(HERD), 'screenshots'));
 const ORIGIN = new URL(BASE_URL).origin;
+// The pages may talk to the daemons under test only (the dry one's too).
+const ORIGINS = new Set([ORIGIN, ...(process.env.HERD_DRY_URL ?
+                                     [new URL(process.env.HERD_DRY_URL).origin] : [])]);
+const local = (url) => ORIGINS.has(url.origin) || ORIGINS.has(url.origin.replace(/^ws/, 'http'));
 const TIMEOUT_MS = 15000;
 
 let chromium;
@@ -99,7 +106,7 @@ async function waitForTerm(page, what, pred) {
 function watch(page, label) {
     page.on('pageerror', (e) => problems.push(`${label}: uncaught script error: ${e.message}`));
     page.on('websocket', (ws) => {
-        if (new URL(ws.url()).origin !== ORIGIN.replace(/^http/, 'ws')) {
+        if (!local(new URL(ws.url()))) {
             problems.push(`${label}: non-local WebSocket: ${ws.url()}`);
         }
     });
@@ -141,7 +148,7 @@ async function main() {
     context.on('request', (req) => {
         const url = new URL(req.url());
         if (['data:', 'blob:', 'about:'].includes(url.protocol)) return;
-        if (url.origin !== ORIGIN && url.origin !== ORIGIN.replace(/^http/, 'ws')) {
+        if (!local(url)) {
             problems.push(`non-local request: ${req.url()}`);
         }
     });
@@ -307,12 +314,108 @@ async function main() {
         console.log(`     (its status: ${await term1.textContent('#status')})`);
     });
 
+    if (process.env.HERD_DRY_URL) await bigTable();
+
     if (problems.length) throw new Error(`the pages misbehaved:\n  ${problems.join('\n  ')}`);
     console.log(`screenshot: ${tableShot}`);
     console.log(`screenshot: ${termShot}`);
 }
 
-const watchdog = setTimeout(() => fail('test took longer than 120 s'), 120000);
+// The page with 10,000 VMs: only the rows in view are in the DOM, the
+// server filters, and a big launch shows a progress bar.
+async function bigTable() {
+    const url = process.env.HERD_DRY_URL.replace(/\/$/, '');
+    const n = Number(process.env.HERD_DRY_VMS);
+    const last = `big${n - 1}`;
+    const rowCount = () => page.$$eval('tr[data-vm]', (trs) => trs.length);
+    let page;
+    await step(`big table: ${n} VMs load with fewer than 200 rows in the DOM`, async () => {
+        page = await context.newPage();
+        watch(page, 'big table');
+        const t0 = Date.now();
+        const resp = await page.goto(`${url}/?token=${encodeURIComponent(process.env.HERD_DRY_TOKEN)}`);
+        if (!resp || resp.status() !== 200) throw new Error(`GET /: HTTP ${resp && resp.status()}`);
+        await page.waitForFunction((want) => document.querySelector('#summary').textContent
+                                       .startsWith(`${want} VMs`), n, { timeout: TIMEOUT_MS });
+        await page.waitForSelector('tr[data-vm="big0"]', { timeout: TIMEOUT_MS });
+        const rows = await rowCount();
+        if (rows >= 200) throw new Error(`${rows} row elements in the DOM`);
+        console.log(`     (${rows} rows in the DOM, shown ${Date.now() - t0} ms after GET /)`);
+    });
+
+    await step('big table: scrolling to the end shows the last VM', async () => {
+        const t0 = Date.now();
+        await page.$eval('#scroller', (s) => { s.scrollTop = s.scrollHeight; });
+        await page.waitForSelector(`tr[data-vm="${last}"]`, { timeout: TIMEOUT_MS });
+        const rows = await rowCount();
+        if (rows >= 200) throw new Error(`${rows} row elements in the DOM after scrolling`);
+        // The last row is on screen, not only in the DOM.
+        const seen = await page.$eval(`tr[data-vm="${last}"]`, (tr) => {
+            const r = tr.getBoundingClientRect();
+            const s = document.querySelector('#scroller').getBoundingClientRect();
+            return r.top >= s.top - 1 && r.bottom <= s.bottom + 1;
+        });
+        if (!seen) throw new Error(`${last} is in the DOM but not within the scroller's view`);
+        console.log(`     (${last} shown ${Date.now() - t0} ms after the scroll, ${rows} rows)`);
+        await page.screenshot({ path: path.join(SHOTS, 'big-table.png') });
+    });
+
+    await step('big table: a filter narrows the total from the server', async () => {
+        // big99, big990-big999, big9900-big9999.
+        const want = `111 of ${n} match`;
+        await page.fill('#filter', 'name~big99');
+        await page.waitForFunction((w) => document.querySelector('#shown').textContent === w,
+                                   want, { timeout: TIMEOUT_MS });
+        await page.waitForSelector('tr[data-vm="big99"]', { timeout: TIMEOUT_MS });
+        const shown = await page.$$eval('tr[data-vm]', (trs) => trs.map((t) => t.dataset.vm));
+        const bad = shown.filter((v) => !v.startsWith('big99'));
+        if (bad.length) throw new Error(`rows not matching the filter: ${bad.slice(0, 5)}`);
+        // A filter the server refuses says why and changes nothing.
+        await page.fill('#filter', 'bogus=1');
+        await page.waitForFunction(() => !document.querySelector('#filter-error').hidden &&
+                                       document.querySelector('#filter-error').textContent
+                                           .includes('no column `bogus`'), null,
+                                   { timeout: TIMEOUT_MS });
+        await page.fill('#filter', '');
+        await page.waitForFunction(() => document.querySelector('#shown').textContent === '',
+                                   null, { timeout: TIMEOUT_MS });
+    });
+
+    await step('big table: launching 5000 shows a progress bar, gone when done', async () => {
+        // Record every state the bar goes through (the launch may be quick).
+        await page.evaluate(() => {
+            window.progressSeen = [];
+            const p = document.querySelector('#progress');
+            const bar = document.querySelector('#progress-bar');
+            new MutationObserver(() => {
+                window.progressSeen.push({ hidden: p.hidden, value: bar.value, max: bar.max });
+            }).observe(p, { attributes: true, subtree: true, childList: true,
+                            characterData: true });
+        });
+        await page.fill('#launch-count', '5000');
+        await page.click('#launch');
+        await page.waitForFunction(() => !document.querySelector('#output').classList
+                                       .contains('pending'), null, { timeout: 60000 });
+        const out = await page.textContent('#output');
+        if (await page.$eval('#output', (o) => o.classList.contains('error'))) {
+            throw new Error(`vm launch failed: ${out}`);
+        }
+        const seen = await page.evaluate(() => window.progressSeen);
+        const shown = seen.filter((s) => !s.hidden && s.max === 5000);
+        if (!shown.length) throw new Error(`the bar never showed: ${JSON.stringify(seen)}`);
+        const values = [...new Set(shown.map((s) => s.value))];
+        if (!values.includes(500)) throw new Error(`no 500 of 5000 seen: ${values}`);
+        if (!(await page.$eval('#progress', (p) => p.hidden))) {
+            throw new Error('the bar is still shown after the launch answered');
+        }
+        await page.waitForFunction((want) => document.querySelector('#summary').textContent
+                                       .startsWith(`${want} VMs`), n + 5000,
+                                   { timeout: TIMEOUT_MS });
+        console.log(`     (bar showed ${values.join(', ')} of 5000)`);
+    });
+}
+
+const watchdog = setTimeout(() => fail('test took longer than 170 s'), 170000);
 watchdog.unref();
 try {
     await main();

@@ -32,22 +32,27 @@ class Client:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         self.sock.connect(path)
-        self.buf = b""
-        self.dec = json.JSONDecoder()
+        self.buf = bytearray()
 
     def close(self):
         self.sock.close()
 
     def _read_value(self):
+        # herd ends every reply with a newline (JSON escapes those inside
+        # strings): a line is a whole value. Decoding only complete lines
+        # keeps a 10 MB reply linear (trying to decode the buffer after every
+        # chunk made it quadratic).
+        start = 0
         while True:
-            text = self.buf.decode("utf-8", "replace").lstrip()
-            if text:
-                try:
-                    val, end = self.dec.raw_decode(text)
-                    self.buf = text[end:].encode()
-                    return val
-                except json.JSONDecodeError:
-                    pass
+            nl = self.buf.find(b"\n", start)
+            if nl >= 0:
+                line, self.buf = self.buf[:nl], self.buf[nl + 1:]
+                text = line.decode("utf-8", "replace").strip()
+                if text:
+                    return json.loads(text)
+                start = 0
+                continue
+            start = len(self.buf)
             chunk = self.sock.recv(1 << 20)
             if not chunk:
                 raise ConnectionError("daemon closed the connection")

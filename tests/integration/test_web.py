@@ -27,7 +27,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from herdtest import HERD, Console, Daemon  # noqa: E402
+from herdtest import HERD, Console, Daemon, as_nobody, assert_responsive  # noqa: E402
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -956,6 +956,102 @@ class WebDry(unittest.TestCase):
             t.close()
         finally:
             d.stop()
+
+
+class WebTableQueries(unittest.TestCase):
+    """The VM table's windows (GET /api/vms, {"type":"query"} on /ws) on a
+    dry daemon with 1,500 VMs: the token rule, bad parameters, the cap."""
+
+    N = 1500
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = make_root()
+        cls.addClassCleanup(shutil.rmtree, cls.root, True)
+        cls.d = Daemon("-runtime", "dry", "-web", "127.0.0.1:0", "-web-root", cls.root).start()
+        cls.addClassCleanup(cls.d.stop)
+        cls.c = cls.d.client()
+        cls.addClassCleanup(cls.c.close)
+        cls.port = web_port(cls.c)
+        cls.token = daemon_token(cls.d)
+        cls.c.ok("vm launch container q[0-%d]" % (cls.N - 1))
+        cls.c.ok("vm start q[0-9]")
+
+    def get(self, query, token=True):
+        st, _, body = http_req(self.port, "GET", "/api/vms" + query,
+                               token=self.token if token else None)
+        return st, body
+
+    def test_window_total_and_filter(self):
+        st, body = self.get("?sort=name&order=desc&offset=0&count=3")
+        self.assertEqual(st, 200, body)
+        m = json.loads(body)
+        self.assertEqual((m["type"], m["total"], m["all"], m["running"]), ("vms", self.N, self.N, 10))
+        self.assertEqual([v["name"] for v in m["vms"]], ["q999", "q998", "q997"])
+        st, body = self.get("?filter=state%3Drunning&count=100")
+        m = json.loads(body)
+        self.assertEqual(m["total"], 10)
+        self.assertTrue(all(v["state"] == "RUNNING" for v in m["vms"]))
+
+    def test_bad_parameters_are_400_and_change_nothing(self):
+        for q, want in [("?order=up", "order: expected asc or desc"),
+                        ("?offset=-1", "offset: expected a whole number"),
+                        ("?count=1e9", "count: expected a whole number"),
+                        ("?sort=secret", "sort: no column `secret`"),
+                        ("?filter=x%3D1", "filter: no column `x`"),
+                        ("?filter=" + "a" * 300, "filter: 300 bytes"),
+                        ("?bogus=1", "unknown parameter")]:
+            st, body = self.get(q)
+            self.assertEqual(st, 400, q)
+            self.assertIn(want, body, q)
+        st, _, _ = http_req(self.port, "POST", "/api/vms", body="{}", headers=JSON,
+                            token=self.token)
+        self.assertEqual(st, 405)
+        self.assertEqual(len(self.c.table("vm info")), self.N)
+
+    def test_huge_count_is_capped(self):
+        st, body = self.get("?count=99999999999999999999")
+        self.assertEqual(st, 200)
+        self.assertEqual(len(json.loads(body)["vms"]), 1000)
+
+    def test_no_token_no_table(self):
+        st, body = self.get("?count=5", token=False)
+        self.assertEqual((st, body), (401, "herd: missing or wrong token\n"))
+        # Another local user, with any guess, gets no VM names either.
+        code = ("import http.client,sys\n"
+                "c=http.client.HTTPConnection('127.0.0.1',%d,timeout=10)\n"
+                "c.request('GET','/api/vms?token=guess&count=5')\n"
+                "r=c.getresponse();b=r.read();print(r.status);sys.exit(b'q1' in b)\n" % self.port)
+        r = as_nobody([sys.executable, "-c", code])
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "401"), r.stderr)
+        with self.assertRaises(HandshakeRefused):
+            WS(self.port, "/ws?window=1")
+        assert_responsive(self.d)
+
+    def test_ws_query_window_and_errors(self):
+        w = WS(self.port, "/ws?window=1&token=" + self.token)
+        try:
+            w.send_text(json.dumps({"type": "query", "filter": "q14", "sort": "id",
+                                    "offset": 0, "count": 5}))
+            m = w.recv_json()
+            while m["type"] != "vms":
+                m = w.recv_json()
+            # q14, q140-q149, q1400-q1499
+            self.assertEqual((m["total"], m["all"], len(m["vms"])), (111, self.N, 5))
+            w.send_text(json.dumps({"type": "query", "count": -1}))
+            m = w.recv_json()
+            while m["type"] == "vms":
+                m = w.recv_json()
+            self.assertEqual(m["type"], "query-error")
+            self.assertIn("count: expected a whole number", m["error"])
+            # The socket still works: a command answers.
+            w.send_text(json.dumps({"type": "command", "id": 7, "command": "version"}))
+            m = w.recv_json()
+            while m["type"] != "response":
+                m = w.recv_json()
+            self.assertFalse(m["error"])
+        finally:
+            w.close()
 
 
 if __name__ == "__main__":

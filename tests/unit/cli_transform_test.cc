@@ -233,6 +233,43 @@ TEST(CliColumns, HeaderWithoutRowsTakesTheList) {
     EXPECT_EQ(b[0].header, (V{"na", "st"}));
 }
 
+TEST(CliColumns, RepeatedAndShortRows) {
+    // A column asked for twice appears twice (its cells are moved, not
+    // copied, except for the repeats); a row shorter than the header gets
+    // empty cells.
+    Batch b = sample();
+    b[0].tabular[1].resize(2);
+    ASSERT_TRUE(applyColumns(b, "name,state,name").ok());
+    EXPECT_EQ(b[0].header, (V{"name", "state", "name"}));
+    EXPECT_EQ(b[0].tabular[0], (V{"foo", "RUNNING", "foo"}));
+    EXPECT_EQ(b[0].tabular[1], (V{"bar", "", "bar"}));
+}
+
+TEST(CliColumns, MixedBatchResolvesInOrder) {
+    // An empty table before a full one takes the names as typed; the ones
+    // after it see the names the full one resolved.
+    Response empty;
+    empty.host = "h0";
+    empty.header = {"id", "name", "state", "tags"};
+    Batch b{empty, sample()[0], empty};
+    ASSERT_TRUE(applyColumns(b, "na").ok());
+    EXPECT_EQ(b[0].header, V{"na"});
+    EXPECT_EQ(b[1].header, V{"name"});
+    EXPECT_EQ(b[2].header, V{"name"});
+}
+
+TEST(CliFilter, ErrorLeavesBatchUntouched) {
+    Response other;
+    other.host = "h2";
+    other.header = {"x"};
+    other.tabular = {{"1"}};
+    Batch b{sample()[0], other};
+    auto e = applyFilter(b, mustParse("state=running"));
+    ASSERT_FALSE(e.ok());
+    EXPECT_EQ(b[0].tabular.size(), 3u);
+    EXPECT_EQ(b[1].tabular.size(), 1u);
+}
+
 TEST(CliColumns, OrderOfDotCommandsMatters) {
     // `.columns name,state .filter tags=web cmd` works...
     Batch b = sample();

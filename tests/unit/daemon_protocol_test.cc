@@ -133,6 +133,75 @@ TEST(Encode, ReplyBytes) {
               "\"Status\":false}\n");
 }
 
+// What encodeReply wrote when it built the reply as a JSON tree: it writes
+// the text directly now and must stay byte-identical to this.
+std::string treeReply(const cli::Batch* batch, std::string_view rendered, bool more, bool status) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::object();
+    if (batch) {
+        nlohmann::ordered_json resp = nlohmann::ordered_json::array();
+        for (const auto& r : *batch) resp.push_back(cli::toJson(r));
+        j["Resp"] = std::move(resp);
+    } else {
+        j["Resp"] = nullptr;
+    }
+    j["Rendered"] = std::string(rendered);
+    j["More"] = more;
+    j["Status"] = status;
+    return goEscape(j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)) +
+           "\n";
+}
+
+TEST(Encode, DirectReplyEqualsTreeReply) {
+    const std::vector<std::string> texts = {
+        "",
+        "plain",
+        "q\"b\\s/",
+        "ctl \b\f\n\r\t\x01\x1f\x7f end",
+        "<a> & b",
+        "883.637\xc2\xb5s",                            // µ
+        "\xe2\x80\xa8 and \xe2\x80\xa9",               // U+2028, U+2029
+        "\xe2\x82\xac \xf0\x9f\x90\x91 \xed\x9f\xbf",  // €, 🐑, U+D7FF
+        "bad \xff\xfe",
+        "lone \xc3",
+        "overlong \xc0\xaf",
+        "surrogate \xed\xa0\x80",
+        "\xf4\x90\x80\x80 too big",
+        "\xe0\x80\x80 overlong",
+        std::string("nul\0x", 5),
+        "lit \\u0008 \\u000c \\ufffd",  // backslashes that look like Go's escapes
+    };
+    for (const auto& t : texts) {
+        cli::Response r;
+        r.host = t;
+        r.response = t;
+        r.error = t;
+        cli::Batch b{r};
+        EXPECT_EQ(encodeReply(&b, t, false), treeReply(&b, t, false, false)) << t;
+        cli::Response tab;
+        tab.host = "h";
+        tab.header = {"name", t};
+        tab.tabular = {{"a", t}, {t, ""}};
+        tab.data = nlohmann::json::array();
+        tab.data.push_back({{"Name", t}, {"ID", 3}, {"Tags", {{t, t}}}, {"On", true}});
+        tab.data.push_back({{"Neg", -5}, {"Big", 18446744073709551615ULL}, {"Null", nullptr}});
+        cli::Batch tb{tab, r};
+        EXPECT_EQ(encodeReply(&tb, t, true, true), treeReply(&tb, t, true, true)) << t;
+        // Data given as Go's text (data_go) goes out as the tree would write it.
+        cli::Batch one{tab};
+        cli::Batch go{tab};
+        go[0].data_go = cli::goJson(tab.data);
+        go[0].data = nullptr;
+        EXPECT_EQ(encodeReply(&go, t, false), treeReply(&one, t, false, false)) << t;
+    }
+    // Floats take the tree's way (Go's and nlohmann's texts differ).
+    cli::Response f;
+    f.data = {{"F", 0.1}, {"G", 1e21}, {"H", 3.0}};
+    cli::Batch fb{f};
+    EXPECT_EQ(encodeReply(&fb, "", false), treeReply(&fb, "", false, false));
+    EXPECT_EQ(encodeReply(nullptr, "status", false, true),
+              treeReply(nullptr, "status", false, true));
+}
+
 TEST(Encode, BinaryJunkNeverThrows) {
     cli::Response a;
     a.host = "h";

@@ -1,6 +1,7 @@
 // minimega's dot-commands: output flags, .filter, .columns, .alias, .env.
 #include <algorithm>
 
+#include "base/strings.h"
 #include "cli/transform.h"
 #include "service/command_context.h"
 #include "service/commands/commands.h"
@@ -102,29 +103,37 @@ void modeCommand(Command& c, CommandContext& ctx, cli::Mode mode) {
 
 // Runs `sub` with a sink that transforms each batch before passing it on;
 // a transform error replaces that batch by the error (as minicli does).
-template <typename Transform>
-void runTransformed(Command& c, CommandContext& ctx, Transform transform) {
+// `narrow` tells the inner context which columns the transform reads.
+template <typename Transform, typename Narrow>
+void runTransformed(Command& c, CommandContext& ctx, Transform transform, Narrow narrow) {
     c.sub->setRecord(false);
-    CommandContext inner = ctx.withSink([&ctx, &transform](cli::Batch b) {
-        auto r = transform(b);
-        if (!r.ok()) {
-            ctx.fail(r.error().text());
-            return;
-        }
-        ctx.emit(std::move(b));
-    });
+    CommandContext inner = ctx.withSink(
+        [&ctx, &transform](cli::Batch b) {
+            auto r = transform(b);
+            if (!r.ok()) {
+                ctx.fail(r.error().text());
+                return;
+            }
+            ctx.emit(std::move(b));
+        },
+        true);
+    narrow(inner);
     inner.run(*c.sub);
 }
 
 void filterCommand(Command& c, CommandContext& ctx) {
     auto f = cli::parseFilter(c.str("filter"));
     if (!f.ok()) return ctx.fail(f.error().text());
-    runTransformed(c, ctx, [&f](cli::Batch& b) { return cli::applyFilter(b, *f); });
+    runTransformed(
+        c, ctx, [&f](cli::Batch& b) { return cli::applyFilter(b, *f); },
+        [&f](CommandContext& inner) { inner.readsColumn(f->column); });
 }
 
 void columnsCommand(Command& c, CommandContext& ctx) {
     std::string cols = c.str("columns");
-    runTransformed(c, ctx, [&cols](cli::Batch& b) { return cli::applyColumns(b, cols); });
+    runTransformed(
+        c, ctx, [&cols](cli::Batch& b) { return cli::applyColumns(b, cols); },
+        [&cols](CommandContext& inner) { inner.keepOnlyColumns(split(cols, ",")); });
 }
 
 void aliasCommand(Command& c, CommandContext& ctx) {
