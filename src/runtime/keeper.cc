@@ -32,6 +32,8 @@ namespace {
 using json = nlohmann::json;
 
 constexpr size_t kMaxMessage = 256 * 1024;
+// The first of the two descriptors a launching child gets (sharedTableParent).
+constexpr int kFirstSlot = 3;
 
 json specToJson(const LaunchSpec& s) {
     json binds = json::array();
@@ -103,7 +105,8 @@ Result<json> parseMessage(const std::string& bytes) {
 // The keeper process's state: its connections and children.
 class KeeperServer {
   public:
-    KeeperServer(int listen_fd, Isolation iso) : listen_(listen_fd), parent_(selfParent(iso)) {}
+    KeeperServer(int listen_fd, std::shared_ptr<ContainerParent> parent)
+        : listen_(listen_fd), parent_(std::move(parent)) {}
 
     Result<void> setUp() {
         sigset_t chld;
@@ -382,13 +385,23 @@ int keeperMain(int listen_fd) {
     ::signal(SIGPIPE, SIG_IGN);
     ::signal(SIGHUP, SIG_IGN);
     ::signal(SIGINT, SIG_IGN);
-    fcntl(listen_fd, F_SETFD, FD_CLOEXEC);
+    // Descriptors 3 and 4 are a launching child's (sharedTableParent):
+    // /dev/null holds them between launches, everything else goes above.
+    int placeholder = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int moved = fcntl(listen_fd, F_DUPFD_CLOEXEC, kFirstSlot + 8);
+    int high = placeholder < 0 ? -1 : fcntl(placeholder, F_DUPFD_CLOEXEC, kFirstSlot + 8);
+    if (placeholder < 0 || moved < 0 || high < 0 || dup3(high, kFirstSlot, O_CLOEXEC) < 0 ||
+        dup3(high, kFirstSlot + 1, O_CLOEXEC) < 0) {
+        logLine(std::string("set up descriptors: ") + strerror(errno));
+        return 1;
+    }
+    if (placeholder != kFirstSlot && placeholder != kFirstSlot + 1) ::close(placeholder);
     auto iso = makeIsolation();
     if (!iso.ok()) {
         logLine(iso.error().text());
         return 1;
     }
-    KeeperServer server(listen_fd, std::move(*iso));
+    KeeperServer server(moved, sharedTableParent(*iso, kFirstSlot, high));
     if (auto r = server.setUp(); !r.ok()) {
         logLine(r.error().text());
         return 1;

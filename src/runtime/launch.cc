@@ -196,17 +196,38 @@ int statusOf(const siginfo_t& si) {
 
 class SelfParent : public ContainerParent {
   public:
-    explicit SelfParent(const Isolation& iso) : iso_(iso) {}
+    // first_slot < 0: each child copies this process's descriptor table.
+    // Otherwise children share it (CLONE_FILES) until their first step, and
+    // get the sync socket and layers directory on first_slot and the one
+    // after, which hold `placeholder` between launches (sharedTableParent).
+    SelfParent(const Isolation& iso, int first_slot, int placeholder)
+        : iso_(iso), slot_(first_slot), placeholder_(placeholder) {}
 
     Result<Cloned> clone(const LaunchSpec& spec, int child_sync) override {
         auto state = std::make_unique<ChildState>();
-        HERD_TRY(prepareArgs(spec, iso_, state->arena, state->args));
-        state->args.sync_fd = child_sync;
+        ChildArgs& args = state->args;
+        HERD_TRY(prepareArgs(spec, iso_, state->arena, args));
+        args.sync_fd = child_sync;
         state->stack = mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
         if (state->stack == MAP_FAILED) {
             state->stack = nullptr;
             return Error::sysNow("mmap", "launch stack");
+        }
+        int flags = CLONE_VM | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
+                    CLONE_NEWUTS | CLONE_PIDFD | SIGCHLD;
+        if (slot_ >= 0) {
+            if (dup3(child_sync, slot_, O_CLOEXEC) < 0) return Error::sysNow("dup3", "sync socket");
+            args.sync_fd = slot_;
+            if (spec.layers_fd >= 0) {
+                if (dup3(spec.layers_fd, slot_ + 1, O_CLOEXEC) < 0) {
+                    clearSlots();
+                    return Error::sysNow("dup3", "layers directory");
+                }
+                args.layers_fd = slot_ + 1;
+            }
+            args.unshare_below = slot_ + 2;
+            flags |= CLONE_FILES;
         }
         // Block every signal across clone(): the child must never run one of
         // this process's handlers on shared memory. It restores defaults
@@ -215,13 +236,25 @@ class SelfParent : public ContainerParent {
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
         int pidfd = -1;
-        const int flags = CLONE_VM | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
-                          CLONE_NEWUTS | CLONE_PIDFD | SIGCHLD;
-        int pid = ::clone(childMain, static_cast<char*>(state->stack) + kStackSize, flags,
-                          &state->args, &pidfd);
+        int pid =
+            ::clone(childMain, static_cast<char*>(state->stack) + kStackSize, flags, &args, &pidfd);
         int clone_errno = errno;
         pthread_sigmask(SIG_SETMASK, &old, nullptr);
-        if (pid < 0) return Error::sys(clone_errno, "clone", "container");
+        if (pid < 0) {
+            clearSlots();
+            return Error::sys(clone_errno, "clone", "container");
+        }
+        if (slot_ >= 0) {
+            // The slots are the child's until it has a table of its own: then
+            // this process lets go of its copies (the sync socket must close
+            // when the child execs).
+            while (!__atomic_load_n(&args.unshared, __ATOMIC_ACQUIRE)) {
+                pollfd p{pidfd, POLLIN, 0};
+                if (poll(&p, 1, 0) == 1) break;  // it died first
+                sched_yield();
+            }
+            clearSlots();
+        }
         {
             std::lock_guard<std::mutex> lock(mu_);
             states_[pid] = std::move(state);
@@ -259,7 +292,15 @@ class SelfParent : public ContainerParent {
     }
 
   private:
+    void clearSlots() {
+        if (slot_ < 0) return;
+        dup3(placeholder_, slot_, O_CLOEXEC);
+        dup3(placeholder_, slot_ + 1, O_CLOEXEC);
+    }
+
     Isolation iso_;
+    const int slot_;
+    const int placeholder_;
     std::mutex mu_;
     std::map<int, std::unique_ptr<ChildState>> states_;
 };
@@ -267,7 +308,12 @@ class SelfParent : public ContainerParent {
 }  // namespace
 
 std::shared_ptr<ContainerParent> selfParent(const Isolation& iso) {
-    return std::make_shared<SelfParent>(iso);
+    return std::make_shared<SelfParent>(iso, -1, -1);
+}
+
+std::shared_ptr<ContainerParent> sharedTableParent(const Isolation& iso, int first_slot,
+                                                   int placeholder) {
+    return std::make_shared<SelfParent>(iso, first_slot, placeholder);
 }
 
 Child::Child(Child&& o) noexcept {

@@ -105,6 +105,17 @@ class ContainerParent {
 // memory until exec, see rawsys.h) and reaps with waitid.
 std::shared_ptr<ContainerParent> selfParent(const Isolation& iso);
 
+// The same for a single-threaded process that holds many descriptors (the
+// keeper): a child shares the caller's descriptor table (CLONE_FILES) and, as
+// its first step, takes a table of its own with only the descriptors below
+// first_slot + 2 (close_range with CLOSE_RANGE_UNSHARE), so a launch does not
+// copy the caller's whole table, however many descriptors it holds. The
+// caller keeps descriptors first_slot and first_slot + 1 open on
+// `placeholder` (e.g. /dev/null) and opens nothing below them but stdio;
+// clone() puts the child's descriptors there and back. Not thread-safe.
+std::shared_ptr<ContainerParent> sharedTableParent(const Isolation& iso, int first_slot,
+                                                   int placeholder);
+
 // A launched container's first process. Owns its pidfd; destroying a Child
 // that was never reaped kills and reaps it, so a failed launch leaves no
 // zombie behind.

@@ -5,6 +5,7 @@
 // Runs in the launch child, which shares the daemon's memory (CLONE_VM): raw
 // syscalls only (rawsys.h), no allocation, no libc that may lock or set errno.
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -110,7 +111,16 @@ void resetSignals() {
 }  // namespace
 
 int childMain(void* arg) {
-    const ChildArgs& a = *static_cast<const ChildArgs*>(arg);
+    ChildArgs& a = *static_cast<ChildArgs*>(arg);
+    if (a.unshare_below >= 0) {
+        // Before anything else touches the parent's table, which is shared
+        // until now: only the descriptors below unshare_below are copied.
+        if (sys(SYS_close_range, a.unshare_below, ~0U, CLOSE_RANGE_UNSHARE) < 0) {
+            __atomic_store_n(&a.unshared, 1, __ATOMIC_RELEASE);
+            sys(SYS_exit_group, 2);
+        }
+        __atomic_store_n(&a.unshared, 1, __ATOMIC_RELEASE);
+    }
     setupSession(a);
     loopbackUp();
     mountRoot(a);

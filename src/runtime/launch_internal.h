@@ -104,6 +104,13 @@ struct ChildArgs {
     int last_cap = 0;
     sock_fprog seccomp{};
     int sync_fd = -1;  // the child's end of the sync socket (moved to kSyncFd)
+    // Cloned with CLONE_FILES (the keeper: launch.h, sharedTableParent): the
+    // child first gets a table of its own holding only the descriptors below
+    // this (close_range with CLOSE_RANGE_UNSHARE copies just those), then
+    // sets `unshared`, which the parent waits for before it reuses them.
+    // -1: cloned with a table of its own.
+    int unshare_below = -1;
+    int unshared = 0;
 };
 
 // ---------------------------------------------------------------------------
