@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -417,6 +418,11 @@ Result<std::shared_ptr<Keeper>> Keeper::connect(const std::string& base_path) {
     if (!events.ok()) return events.error();
     HERD_TRY(hello(events->get(), "events"));
     HERD_TRY(hello(control->get(), "control"));
+    // A keeper that stopped answering (stopped, or wedged) must not hang the
+    // daemon or `herd -nuke` forever: killing every container of a big
+    // experiment takes the longest, well under this.
+    timeval tv{120, 0};
+    setsockopt(control->get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     std::shared_ptr<Keeper> k(new Keeper());
     // The listening socket's credentials are its maker's (the daemon that
     // started the keeper): the keeper says its own pid.
@@ -471,8 +477,13 @@ Result<std::string> Keeper::request(const std::string& text, const std::vector<i
     std::lock_guard<std::mutex> lock(control_mu_);
     HERD_TRY(sendWithFds(control_.get(), text, fds));
     auto m = recvWithFds(control_.get(), kMaxMessage);
-    if (!m.ok()) return m.error().wrap("keeper");
-    if (m->eof) return Error::msg("keeper: the keeper closed the connection (see its log)");
+    if (!m.ok() || m->eof) {
+        // A late answer would be taken for the next request's: the
+        // connection is done for.
+        ::shutdown(control_.get(), SHUT_RDWR);
+        if (!m.ok()) return m.error().wrap("keeper");
+        return Error::msg("keeper: the keeper closed the connection (see its log)");
+    }
     if (got_fd && !m->fds.empty()) *got_fd = std::move(m->fds.front());
     return std::move(m->bytes);
 }
