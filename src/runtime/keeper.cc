@@ -271,6 +271,10 @@ class KeeperServer {
             parent_->execd(info.si_pid);
             pending_.emplace_back(info.si_pid, status);
         }
+        broadcast();
+    }
+
+    void broadcast() {
         for (auto& [fd, c] : conns_)
             if (c.role == "events") sendPending(fd);
     }
@@ -294,8 +298,7 @@ class KeeperServer {
             parent_->execd(pid);
             pending_.emplace_back(pid, SIGKILL);
         }
-        for (auto& [fd, c] : conns_)
-            if (c.role == "events") sendPending(fd);
+        broadcast();
     }
 
     unique_fd listen_;
@@ -372,7 +375,10 @@ Result<void> spawnKeeper(const std::string& base_path, const std::string& exe) {
     int rc = posix_spawn(&pid, exe.c_str(), &fa, &at, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
-    if (rc != 0) return Error::sys(rc, "start keeper", exe);
+    if (rc != 0) {
+        ::unlink(path.c_str());  // nobody will answer on it
+        return Error::sys(rc, "start keeper", exe);
+    }
     // The keeper is this process's child until this process ends; quit()
     // reaps it.
     return Ok();
