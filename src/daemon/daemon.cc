@@ -215,6 +215,8 @@ class DaemonHooks final : public DaemonLink {
         changed_ = std::move(changed);
     }
     void setQuit(std::function<void(int)> quit) { quit_ = std::move(quit); }
+    // Whether `quit keep` asked for the containers to be kept.
+    bool keep() const { return keep_; }
 
     asio::io_context* io() override { return &io_; }
     void post(std::function<void()> job) override { cmd_.post(std::move(job)); }
@@ -225,7 +227,8 @@ class DaemonHooks final : public DaemonLink {
     void changed() override {
         if (changed_) changed_();
     }
-    void requestQuit(int delay_s) override {
+    void requestQuit(int delay_s, bool keep) override {
+        keep_ = keep_ || keep;
         if (quit_) quit_(delay_s);
     }
     WebControl* web() override { return web_.get(); }
@@ -236,6 +239,7 @@ class DaemonHooks final : public DaemonLink {
     std::shared_ptr<WebControl> web_;
     std::function<void()> changed_;
     std::function<void(int)> quit_;
+    std::atomic<bool> keep_{false};
 };
 
 // What stops the daemon, seen on the io thread: SIGTERM, SIGHUP, SIGINT
@@ -370,6 +374,37 @@ void stopContainers(CommandThread& cmd, Herd& herd) {
     }
 }
 
+// `quit keep`: the containers go on under the keeper with their records
+// written; the next daemon on the base adopts them. Nothing that carries
+// the prefix is removed, so the prefix stays recorded too.
+void keepContainers(CommandThread& cmd, Herd& herd) {
+    auto done = std::make_shared<std::promise<void>>();
+    auto fut = done->get_future();
+    if (cmd.post([&herd, done] {
+            herd.runtime().keepAll();
+            if (CcService* cc = herd.ccIfAny()) cc->keepSockets();
+            hostnetShutdown(herd);  // dnsmasq and host taps are not kept
+            herd.setRuntime(makeUnavailableRuntime("the daemon is shutting down"));
+            done->set_value();
+        })) {
+        fut.wait_for(std::chrono::seconds(60));
+    }
+}
+
+// The VMs a previous daemon on this base left (its records, and the
+// containers its keeper kept running), registered as they were.
+void adoptVms(Herd& herd) {
+    for (auto& vm : herd.runtime().adoptLeftovers()) {
+        herd.namespaces().getOrCreate(vm->ns);
+        for (const auto& n : vm->config.networks) {
+            if (!n.alias.empty() && n.alias.find_first_not_of("0123456789") != std::string::npos)
+                (void)herd.vlans().add(vm->ns, n.alias, n.vlan);
+        }
+        const int id = vm->id;
+        if (!herd.vms().adopt(std::move(vm))) HERD_LOG(warn, "adopt: vm id {} is taken", id);
+    }
+}
+
 }  // namespace
 
 int runDaemon(const Flags& flags) {
@@ -446,6 +481,7 @@ int runDaemon(const Flags& flags) {
                                     });
                                 }));
     attachCc(herd);
+    adoptVms(herd);
 
     // The web page: started by -web or the `web` command.
     web::WebServer web(
@@ -492,7 +528,11 @@ int runDaemon(const Flags& flags) {
     std::string reason = latch.wait();
     HERD_LOG(info, "shutting down: {}", reason);
 
-    stopContainers(cmd, herd);
+    if (hooks.keep()) {
+        keepContainers(cmd, herd);
+    } else {
+        stopContainers(cmd, herd);
+    }
     bool cmd_stopped = cmd.stop(std::chrono::seconds(5));
     asio::post(io, [&] {
         triggers.cancel();

@@ -135,6 +135,7 @@ std::shared_ptr<Runtime> makeRuntime(const RuntimeFlags& flags, const Herd& herd
     o.net = flags.net;
     o.prefix_claim = flags.prefix_claim;
     o.keeper_exe = herd.options().self_exe;
+    o.hostname = herd.options().hostname;
     auto rt = ContainerRuntime::create(o, io, std::move(post));
     if (!rt.ok()) {
         HERD_LOG(warn, "container runtime: {}", rt.error().text());
@@ -258,7 +259,7 @@ int nukeStandalone(const Options& options, const runtime::SwitchOptions& net, bo
         for (const auto& name : names.ok() ? *names : std::vector<std::string>{}) {
             if (name == "minimega" || name == "minimega.pid" || name == "files" ||
                 name == "namespaces" || name == "background.log" || name == "token" ||
-                name == "web.url" || name == runtime::kKeeperSocket ||
+                name == "web.url" || name == "records" || name == runtime::kKeeperSocket ||
                 name == runtime::kKeeperLog || (name == kPrefixRecord && status == 0) ||
                 name.find_first_not_of("0123456789") == std::string::npos)
                 ours.push_back(name);

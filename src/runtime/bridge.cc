@@ -711,19 +711,21 @@ Result<unique_fd> claimPrefix(std::string_view prefix) {
     return fd;
 }
 
-Result<std::unique_ptr<SwitchBackend>> makeKernelBridgeBackend(std::string prefix) {
+Result<std::unique_ptr<SwitchBackend>> makeKernelBridgeBackend(std::string prefix,
+                                                               const std::set<std::string>& keep) {
     auto nl = Netlink::open();
     if (!nl.ok()) return nl.error();
     // With the prefix claimed, any link in its grammar was left by a daemon
     // killed before it could clean up (SIGKILL). Left there, its P b<vlan>
     // would be adopted as preexisting (never removed) with its old ports, e.g.
     // a tap peer P p<n> with the host's address, on the new experiment's VLAN.
-    if (auto r = nukeLinks(prefix); !r.ok()) return r.error().wrap("links a dead daemon left");
+    if (auto r = nukeLinks(prefix, keep); !r.ok())
+        return r.error().wrap("links a dead daemon left");
     return std::unique_ptr<SwitchBackend>(
         new KernelBridgeBackend(std::move(prefix), std::move(*nl)));
 }
 
-Result<void> nukeLinks(std::string_view prefix) {
+Result<void> nukeLinks(std::string_view prefix, const std::set<std::string>& keep) {
     auto nl = Netlink::open();
     if (!nl.ok()) return nl.error();
     // Trunk filters on interfaces that are not ours (a NIC the user named).
@@ -734,7 +736,7 @@ Result<void> nukeLinks(std::string_view prefix) {
     // afterwards would briefly be a free-standing interface.
     for (int pass = 0; pass < 2; ++pass) {
         for (const auto& l : *all) {
-            if (!isOwnedLink(prefix, l.name)) continue;
+            if (!isOwnedLink(prefix, l.name) || keep.count(l.name)) continue;
             bool bridge = l.kind == "bridge";
             if (bridge != (pass == 1)) continue;
             auto r = nl->deleteLink(l.name);

@@ -45,6 +45,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -303,11 +304,14 @@ Result<unique_fd> claimPrefix(std::string_view prefix);
 // Removes every link in the prefix's grammar (what a killed daemon with this
 // prefix left) before the first bridge is made, so a leftover P b<vlan> and its
 // ports never carry over into this daemon's VLANs. Call it with the prefix
-// claimed (claimPrefix): a live daemon's links are not leftovers.
-Result<std::unique_ptr<SwitchBackend>> makeKernelBridgeBackend(std::string prefix);
+// claimed (claimPrefix): a live daemon's links are not leftovers. The links
+// named in `keep` are adopted containers' NICs (docs/durability.md): they
+// stay, off any bridge, until the adopting daemon attaches them again.
+Result<std::unique_ptr<SwitchBackend>> makeKernelBridgeBackend(
+    std::string prefix, const std::set<std::string>& keep = {});
 
 // Deletes every link named by this prefix's grammar (host veth ends first,
-// then bridges). Works on what a dead daemon left.
-Result<void> nukeLinks(std::string_view prefix);
+// then bridges) but those in `keep`. Works on what a dead daemon left.
+Result<void> nukeLinks(std::string_view prefix, const std::set<std::string>& keep = {});
 
 }  // namespace herd::runtime

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,12 @@ class CgroupDriver {
     virtual Result<void> setup() = 0;
     virtual Result<std::unique_ptr<Cgroup>> create(const std::string& name,
                                                    const CgroupLimits& limits) = 0;
+    // A group a previous daemon created (adoption): ENOENT when it is gone.
+    virtual Result<std::unique_ptr<Cgroup>> open(const std::string& name) = 0;
+    // Kills the processes of every group under the daemon's subtree but
+    // those named in `keep`, and removes those groups (the adopting daemon's
+    // sweep of what a dead one left).
+    virtual Result<void> removeExcept(const std::set<std::string>& keep) = 0;
     // Kills every process under the daemon's subtree and removes it all
     // (`nuke`; also what a clean shutdown ends with). Safe to run twice.
     virtual Result<void> nuke() = 0;

@@ -183,13 +183,21 @@ class DriverV1 : public CgroupDriver {
         return std::unique_ptr<Cgroup>(std::move(cg));
     }
 
-    Result<void> nuke() override {
-        ready_ = false;
+    Result<std::unique_ptr<Cgroup>> open(const std::string& name) override {
+        std::map<std::string, std::string> dirs;
+        for (const auto& [ctrl, root] : mounts_) dirs[ctrl] = root + "/" + prefix_ + "/" + name;
+        for (const auto& [ctrl, d] : dirs)
+            if (!cgfs::exists(d)) return Error::sys(ENOENT, "open cgroup", d);
+        return std::unique_ptr<Cgroup>(std::make_unique<CgroupV1>(name, dirs));
+    }
+
+    Result<void> removeExcept(const std::set<std::string>& keep) override {
         Result<void> first = Ok();
         const std::string freezer = mounts_["freezer"] + "/" + prefix_;
         // Kill through the freezer hierarchy first: every task of every
         // container is there.
         for (const auto& child : cgfs::subdirs(freezer)) {
+            if (keep.count(child)) continue;
             std::map<std::string, std::string> dirs;
             for (const auto& [ctrl, root] : mounts_)
                 dirs[ctrl] = root + "/" + prefix_ + "/" + child;
@@ -202,9 +210,19 @@ class DriverV1 : public CgroupDriver {
         for (const auto& d : distinctDirs()) {
             const std::string mine = d + "/" + prefix_;
             for (const auto& child : cgfs::subdirs(mine)) {
+                if (keep.count(child)) continue;
                 auto r = cgfs::rmdirRetry(mine + "/" + child, 2000);
                 if (!r.ok() && first.ok()) first = r;
             }
+        }
+        return first;
+    }
+
+    Result<void> nuke() override {
+        ready_ = false;
+        Result<void> first = removeExcept({});
+        for (const auto& d : distinctDirs()) {
+            const std::string mine = d + "/" + prefix_;
             if (cgfs::exists(mine)) {
                 auto r = cgfs::rmdirRetry(mine, 2000);
                 if (!r.ok() && first.ok()) first = r;

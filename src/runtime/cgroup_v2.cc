@@ -214,11 +214,16 @@ class DriverV2 : public CgroupDriver {
         return std::unique_ptr<Cgroup>(std::make_unique<CgroupV2>(name, dir));
     }
 
-    Result<void> nuke() override {
-        ready_ = false;
-        device_program_attached_ = skip_devices_;
+    Result<std::unique_ptr<Cgroup>> open(const std::string& name) override {
+        const std::string dir = mine_ + "/" + name;
+        if (!cgfs::exists(dir)) return Error::sys(ENOENT, "open cgroup", dir);
+        return std::unique_ptr<Cgroup>(std::make_unique<CgroupV2>(name, dir));
+    }
+
+    Result<void> removeExcept(const std::set<std::string>& keep) override {
         Result<void> first = Ok();
         for (const auto& child : cgfs::subdirs(mine_)) {
+            if (keep.count(child)) continue;
             CgroupV2 cg(child, mine_ + "/" + child);
             (void)cg.kill();
             for (int i = 0; i < 400 && !cg.procs().empty(); ++i) {
@@ -227,6 +232,13 @@ class DriverV2 : public CgroupDriver {
             auto r = cg.remove();
             if (!r.ok() && first.ok()) first = r;
         }
+        return first;
+    }
+
+    Result<void> nuke() override {
+        ready_ = false;
+        device_program_attached_ = skip_devices_;
+        Result<void> first = removeExcept({});
         if (cgfs::exists(mine_)) {
             auto r = cgfs::rmdirRetry(mine_, 2000);
             if (!r.ok() && first.ok()) first = r;

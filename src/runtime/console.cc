@@ -615,4 +615,23 @@ Result<std::shared_ptr<Console>> Console::create(asio::io_context& io, const Con
     return std::shared_ptr<Console>(c);
 }
 
+Result<std::shared_ptr<Console>> Console::adopt(asio::io_context& io, const ConsoleOptions& opts,
+                                                unique_fd master) {
+    char name[64];
+    if (ptsname_r(master.get(), name, sizeof name) != 0) {
+        return Error::sysNow("name of pty for", opts.unix_path);
+    }
+    int fl = ::fcntl(master.get(), F_GETFL);
+    if (fl < 0 || ::fcntl(master.get(), F_SETFL, fl | O_NONBLOCK) != 0) {
+        return Error::sysNow("fcntl", opts.unix_path);
+    }
+    auto c = std::make_shared<ConsoleImpl>(io, opts, master.release(), name);
+    if (auto r = c->listen(); !r.ok()) {
+        c->close();
+        return r.error();
+    }
+    c->startAccepting();
+    return std::shared_ptr<Console>(c);
+}
+
 }  // namespace herd::runtime

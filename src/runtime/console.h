@@ -25,6 +25,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace herd::runtime {
 
@@ -47,6 +48,12 @@ class Console : public std::enable_shared_from_this<Console> {
   public:
     static Result<std::shared_ptr<Console>> create(boost::asio::io_context& io,
                                                    const ConsoleOptions& opts);
+    // The same around an existing pty master (`master`, taken): a console a
+    // previous daemon made, whose master the keeper kept (runtime/keeper.h).
+    // What that daemon had read is gone; what the guest wrote since waits
+    // in the pty.
+    static Result<std::shared_ptr<Console>> adopt(boost::asio::io_context& io,
+                                                  const ConsoleOptions& opts, unique_fd master);
     virtual ~Console() = default;
 
     // The pty slave the container opens as its console (/dev/pts/N on the host).

@@ -56,9 +56,18 @@ Result<void> createNic(Netlink& nl, const VethSpec& spec) {
     return r;
 }
 
+std::string netnsOf(int pid) {
+    char buf[64];
+    const std::string link = "/proc/" + std::to_string(pid) + "/ns/net";
+    ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+}  // namespace
+
 // Field 22 of /proc/<pid>/stat: when the process started, in clock ticks
 // since boot (0 when it cannot be read).
-uint64_t startTimeOf(int pid) {
+uint64_t processStartTime(int pid) {
     auto text = readSmallFile("/proc/" + std::to_string(pid) + "/stat", 4096);
     if (!text.ok()) return 0;
     auto paren = text->rfind(')');  // the command name may hold spaces and parentheses
@@ -72,15 +81,6 @@ uint64_t startTimeOf(int pid) {
     return std::strtoull(text->c_str() + pos, nullptr, 10);
 }
 
-std::string netnsOf(int pid) {
-    char buf[64];
-    const std::string link = "/proc/" + std::to_string(pid) + "/ns/net";
-    ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
-    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
-}
-
-}  // namespace
-
 Container::~Container() {
     // Whatever still runs is killed: a daemon leaves no container behind.
     if (cgroup_) (void)cgroup_->kill();
@@ -89,13 +89,9 @@ Container::~Container() {
     closeConsole();
 }
 
-std::string Container::consoleKey() const {
-    return "console/" + std::to_string(id_);
-}
-
 void Container::closeConsole() {
     if (!console_) return;
-    if (host_.parent) host_.parent->drop(consoleKey());
+    if (host_.parent) host_.parent->drop(consoleKey(id_));
     console_->close();
     console_.reset();
 }
@@ -141,6 +137,10 @@ Result<void> Container::prepareRoot(const ContainerSpec& spec) {
         auto d = Disk::create(plan_->disk_fallback, plan_->disk_mib);
         if (!d.ok()) return d.error().wrap("disk-limit");
         disk_.emplace(std::move(*d));
+        // A detached disk exists only through descriptors: the keeper keeps
+        // one, so that a later daemon can relaunch on it.
+        if (disk_->layersFd() >= 0 && host_.parent)
+            host_.parent->hold(diskKey(id_), {disk_->layersFd()});
     }
     LaunchSpec& l = plan_->launch;
     l.layers_fd = disk_->layersFd();
@@ -189,7 +189,7 @@ Result<void> Container::prepareConsole() {
     console_ = *con;
     // A copy of the pty master outlives the daemon in the keeper: the
     // guest's console session gets no hangup when the daemon dies.
-    if (host_.parent) host_.parent->hold(consoleKey(), {console_->masterFd()});
+    if (host_.parent) host_.parent->hold(consoleKey(id_), {console_->masterFd()});
     return Ok();
 }
 
@@ -220,6 +220,8 @@ Result<void> Container::launch(std::optional<Netlink>& nl) {
         }
     }
     child_ = std::move(*child);
+    // BUILDING: a later daemon needs the sync socket to start it.
+    if (host_.parent && child_.syncFd() >= 0) host_.parent->hold(syncKey(id_), {child_.syncFd()});
     return Ok();
 }
 
@@ -273,6 +275,10 @@ std::vector<int> Container::procs() {
 
 Result<void> Container::teardown() {
     child_.killAndReap();
+    if (host_.parent) {
+        host_.parent->drop(syncKey(id_));
+        host_.parent->drop(diskKey(id_));
+    }
     releaseCgroup(/*defer=*/false);
     closeConsole();
     plan_.reset();
@@ -294,7 +300,7 @@ ContainerRecord Container::record() const {
     r.generation = generation_;
     if (child_.pid() > 0 && !child_.reaped()) {
         r.init_pid = child_.pid();
-        r.init_start = startTimeOf(r.init_pid);
+        r.init_start = processStartTime(r.init_pid);
         r.netns = netnsOf(r.init_pid);
         r.released = child_.released();
     }
@@ -308,6 +314,56 @@ ContainerRecord Container::record() const {
     if (console_) r.console = host_.plan.base + "/" + instanceDirName(id_) + "/console";
     r.root = root_;
     return r;
+}
+
+Result<void> Container::adopt(const ContainerRecord& r, Kept kept) {
+    name_ = r.name;
+    uuid_ = r.uuid;
+    generation_ = r.generation;
+    root_ = r.root;
+    nics_ = r.veths;
+    disk_mib_ = r.disk_mib;
+    if (r.disk == DiskKind::Detached && kept.disk) {
+        disk_.emplace(Disk::adopt(std::move(kept.disk), ""));
+    } else if (r.disk == DiskKind::Attached && !r.disk_path.empty()) {
+        disk_.emplace(Disk::adopt(unique_fd(), r.disk_path));
+    }
+    if (kept.console_master) {
+        ConsoleOptions co;
+        co.unix_path = host_.plan.base + "/" + instanceDirName(id_) + "/console";
+        co.tcp_address = host_.console_address;
+        co.tcp_token = host_.console_token;
+        auto con = Console::adopt(*host_.io, co, std::move(kept.console_master));
+        if (!con.ok()) return con.error().wrap("console");
+        console_ = *con;
+        console_->resume();
+    }
+    if (!kept.pidfd) return Ok();
+    if (!r.cgroup.empty()) {
+        auto cg = host_.cgroups->open(r.cgroup);
+        if (!cg.ok()) return cg.error().wrap("cgroup");
+        cgroup_ = std::move(*cg);
+    }
+    child_ = Child::adopt(r.init_pid, std::move(kept.pidfd), std::move(kept.sync), host_.parent,
+                          r.released);
+    // The child may have exec'd while no daemon listened: its parent can
+    // let go of what it kept for it.
+    if (r.released && child_.syncFd() < 0 && host_.parent) host_.parent->execd(r.init_pid);
+    return Ok();
+}
+
+void Container::abandon() {
+    child_.abandon();
+    cgroup_.reset();
+    if (console_) {
+        console_->close();  // the keeper keeps its copy of the master
+        console_.reset();
+    }
+    if (disk_) {
+        disk_->abandon();
+        disk_.reset();
+    }
+    plan_.reset();
 }
 
 void attachPorts(SwitchBackend& net, const std::vector<Container*>& batch,

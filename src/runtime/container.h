@@ -93,7 +93,12 @@ class Container {
 
     // `vm start`: lets init exec, then waits until it did.
     Result<void> release() { return child_.release(); }
-    Result<void> waitExec(int timeout_ms) { return child_.waitExec(timeout_ms); }
+    // (The sync socket is closed then: the keeper's copy goes too.)
+    Result<void> waitExec(int timeout_ms) {
+        auto r = child_.waitExec(timeout_ms);
+        if (host_.parent) host_.parent->drop(syncKey(id_));
+        return r;
+    }
     // SIGKILL to init, leaving the reaping to the exit watcher.
     void killInit() { child_.kill(); }
     // `vm stop` / `vm start` of a PAUSED container.
@@ -121,9 +126,30 @@ class Container {
     // What a later daemon would need to find this container again.
     ContainerRecord record() const;
 
+    // What the keeper kept of a container a previous daemon made.
+    struct Kept {
+        unique_fd pidfd;           // its init's, while it runs; else empty
+        unique_fd console_master;  // the console's pty master
+        unique_fd sync;            // BUILDING: that daemon's end of the sync socket
+        unique_fd disk;            // a detached disk's layers
+    };
+    // Takes over the container `r` records (adoption, docs/durability.md):
+    // its directory, disk and console, and, when `kept.pidfd` is set, its
+    // running init and cgroup. The caller checked that the init is the
+    // record's. An error names what could not be taken over.
+    Result<void> adopt(const ContainerRecord& r, Kept kept);
+    // Lets go of everything without killing or removing any of it (`quit
+    // keep`): the container goes on under the keeper for a later daemon.
+    void abandon();
+    // The keys under which the container parent keeps this container's
+    // descriptors (ContainerParent::hold).
+    static std::string consoleKey(int id) { return "console/" + std::to_string(id); }
+    static std::string syncKey(int id) { return "sync/" + std::to_string(id); }
+    static std::string diskKey(int id) { return "disk/" + std::to_string(id); }
+    // The VM's cc listening socket (the service's, kept here by the runtime).
+    static std::string ccKey(int id) { return "cc/" + std::to_string(id); }
+
   private:
-    // The console's key in the container parent's store (ContainerParent::hold).
-    std::string consoleKey() const;
     void closeConsole();
     Result<void> prepareRoot(const ContainerSpec& spec);
     Result<void> prepareBinds(const ContainerSpec& spec);
@@ -146,6 +172,11 @@ class Container {
     std::unique_ptr<Cgroup> cgroup_;
     Child child_;  // last: destroyed (killed) first
 };
+
+// Field 22 of /proc/<pid>/stat: when the process started, in clock ticks
+// since boot (0 when it cannot be read). With the pid it names one process
+// for good (records: ContainerRecord::init_start).
+uint64_t processStartTime(int pid);
 
 // The switch ports of every NIC a batch launched, at once (the kernel
 // backend attached them when it made the veths; OVS adds them in one

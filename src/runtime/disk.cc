@@ -170,7 +170,7 @@ Result<void> DiskMount::unmount() {
     return Ok();
 }
 
-Result<int> unmountStaleDisks(const std::string& base) {
+Result<int> unmountStaleDisks(const std::string& base, const std::set<std::string>& keep) {
     char real[PATH_MAX];
     if (::realpath(base.c_str(), real) == nullptr) {
         if (errno == ENOENT) return 0;  // no base: nothing mounted under it
@@ -193,6 +193,7 @@ Result<int> unmountStaleDisks(const std::string& base) {
         std::string mp = unescapeMountinfo(f[4]);
         if (mp.compare(0, prefix.size(), prefix) != 0) continue;
         if (!isDiskSubpath(std::string_view(mp).substr(prefix.size()))) continue;
+        if (keep.count(mp.substr(prefix.size()))) continue;
         targets.push_back(std::move(mp));
     }
     int n = 0;

@@ -30,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 
 #include "base/result.h"
@@ -62,6 +63,15 @@ class DiskMount {
     // it until it dies). Idempotent.
     Result<void> unmount();
 
+    // One a previous daemon mounted at `path`, or lets go of this one
+    // without unmounting it (`quit keep`): see Disk::adopt.
+    static DiskMount adopt(std::string path) {
+        DiskMount m;
+        m.path_ = std::move(path);
+        return m;
+    }
+    void abandon() { path_.clear(); }
+
   private:
     std::string path_;
 };
@@ -86,6 +96,24 @@ class Disk {
     // daemon's reference.
     Result<void> release();
 
+    // A disk a previous daemon made, taken over by a new one (adoption,
+    // runtime/keeper.h): its detached layers (`layers`, kept by the keeper),
+    // or else its mount at `path`.
+    static Disk adopt(unique_fd layers, const std::string& path) {
+        Disk d;
+        if (layers) {
+            d.fd_ = std::move(layers);
+        } else {
+            d.attached_ = DiskMount::adopt(path);
+        }
+        return d;
+    }
+    // Lets go without unmounting (`quit keep`): the container keeps it.
+    void abandon() {
+        fd_.reset();
+        attached_.abandon();
+    }
+
   private:
     unique_fd fd_;
     DiskMount attached_;
@@ -98,7 +126,8 @@ bool detachedLayersWork();
 
 // Unmounts every herd disk mount at `<base>/<number>/disk`, as a daemon that
 // was SIGKILLed leaves them (daemon start, `nuke`, `herd -nuke`). Returns how
-// many it unmounted.
-Result<int> unmountStaleDisks(const std::string& base);
+// many it unmounted. The mounts named in `keep` (`<number>/disk`, relative
+// to the base) are adopted containers': spared.
+Result<int> unmountStaleDisks(const std::string& base, const std::set<std::string>& keep = {});
 
 }  // namespace herd::runtime

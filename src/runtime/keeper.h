@@ -40,6 +40,7 @@
 // holds no descriptor.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -85,6 +86,13 @@ class Keeper : public ContainerParent {
 
     // The keeper's living children (a previous daemon's containers, at start).
     Result<std::vector<int>> children();
+    // How child `pid` ended, if the keeper reported it (within `wait`): for
+    // one that ended while no daemon listened, reported on connection.
+    std::optional<int> exitStatus(int pid, std::chrono::milliseconds wait) {
+        int status = 0;
+        if (waitStatus(pid, wait, status)) return status;
+        return std::nullopt;
+    }
     // Kills and reaps every child and closes everything held.
     Result<void> killAll();
     // Kills every child and makes the keeper exit.

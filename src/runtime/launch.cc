@@ -376,6 +376,25 @@ std::optional<int> Child::tryReap() {
     return status;
 }
 
+Child Child::adopt(int pid, unique_fd pidfd, unique_fd sync,
+                   std::shared_ptr<ContainerParent> parent, bool released) {
+    Child c;
+    c.pid_ = pid;
+    c.pidfd_ = std::move(pidfd);
+    c.sync_ = std::move(sync);
+    c.parent_ = std::move(parent);
+    c.released_ = released;
+    c.execd_ = released && !c.sync_;
+    return c;
+}
+
+void Child::abandon() {
+    pid_ = -1;
+    pidfd_.reset();
+    sync_.reset();
+    reaped_ = true;
+}
+
 Result<Child> launch(const LaunchSpec& spec, const std::shared_ptr<ContainerParent>& parent,
                      const std::function<Result<void>(int)>& attach) {
     if (spec.binds.size() > kMaxBinds) return Error::msg("too many volumes and fifos");

@@ -145,6 +145,18 @@ class Child {
     // Non-blocking reap; returns the wait status if the process has exited.
     std::optional<int> tryReap();
 
+    // The daemon's end of the sync socket, while the child waits for
+    // release() or its exec (-1 after).
+    int syncFd() const { return sync_.get(); }
+    // Takes over a child a previous daemon launched through `parent` (the
+    // keeper, which outlived that daemon): `sync` is that daemon's end of the
+    // sync socket while the child is BUILDING, else empty.
+    static Child adopt(int pid, unique_fd pidfd, unique_fd sync,
+                       std::shared_ptr<ContainerParent> parent, bool released);
+    // Lets go of the child without killing it (`quit keep`): it goes on
+    // under its parent, for a later daemon to adopt.
+    void abandon();
+
   private:
     friend Result<Child> launch(const LaunchSpec&, const std::shared_ptr<ContainerParent>&,
                                 const std::function<Result<void>(int)>&);

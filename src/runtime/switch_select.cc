@@ -8,7 +8,7 @@ Result<std::unique_ptr<SwitchBackend>> makeSwitchBackend(const SwitchOptions& o,
     };
     if (o.kind == "kernel") {
         say("kernel bridges (-switch kernel)");
-        return makeKernelBridgeBackend(o.prefix);
+        return makeKernelBridgeBackend(o.prefix, o.keep_links);
     }
     if (o.kind != "ovs" && o.kind != "auto") {
         return Error::msg("unknown switch backend " + o.kind + ": expected auto, kernel or ovs");
@@ -25,7 +25,7 @@ Result<std::unique_ptr<SwitchBackend>> makeSwitchBackend(const SwitchOptions& o,
     }
     if (o.kind == "ovs") return ovs.error().wrap("open vswitch");
     say("kernel bridges (-switch auto: no open vswitch: " + ovs.error().text() + ")");
-    return makeKernelBridgeBackend(o.prefix);
+    return makeKernelBridgeBackend(o.prefix, o.keep_links);
 }
 
 Result<void> nukeSwitches(const SwitchOptions& o) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 
 #include "base/result.h"
@@ -17,6 +18,9 @@ struct SwitchOptions {
     std::string prefix;
     std::string ovsdb = std::string(kDefaultOvsdb);  // ovsdb-server's unix socket
     std::string ovs_datapath;                        // "" = defaultOvsDatapath()
+    // Links of the prefix that the start-up sweep spares: adopted
+    // containers' NICs (makeKernelBridgeBackend).
+    std::set<std::string> keep_links;
 };
 
 // The backend `o.kind` names. `why` (if given) receives one line for the log

@@ -509,6 +509,17 @@ class CcListener : public std::enable_shared_from_this<CcListener> {
     CcListener(asio::io_context& io, CcService& svc, Herd& herd, int vm_id, std::string path)
         : acc_(io), retry_(io), svc_(svc), herd_(herd), vm_id_(vm_id), path_(std::move(path)) {}
 
+    // Accepts on `fd`, a listening socket made earlier (taken).
+    Result<void> listenOn(unique_fd fd) {
+        boost::system::error_code ec;
+        acc_.assign(local(), fd.get(), ec);
+        if (ec) return Error::msg("listen " + path_ + ": " + ec.message());
+        (void)fd.release();
+        asio::post(acc_.get_executor(), [self = shared_from_this()] { self->acceptMore(); });
+        return Ok();
+    }
+    int fd() { return acc_.is_open() ? acc_.native_handle() : -1; }
+
     Result<void> listen() {
         ::unlink(path_.c_str());  // ours, from an earlier run of this instance dir
         boost::system::error_code ec;
@@ -519,12 +530,14 @@ class CcListener : public std::enable_shared_from_this<CcListener> {
         asio::post(acc_.get_executor(), [self = shared_from_this()] { self->acceptMore(); });
         return Ok();
     }
-    void close() {
+    // `unlink`: the socket file goes too; kept when the container goes on
+    // without this daemon (`quit keep`), whose /cc is that file.
+    void close(bool unlink = true) {
         asio::post(acc_.get_executor(), [self = shared_from_this()] {
             boost::system::error_code ec;
             self->acc_.close(ec);
         });
-        ::unlink(path_.c_str());
+        if (unlink) ::unlink(path_.c_str());
     }
     const std::string& path() const { return path_; }
 
@@ -610,7 +623,7 @@ CcService::CcService(Herd& herd) : herd_(herd) {}
 CcService::~CcService() {
     for (auto& [id, c] : clients_)
         if (c.conn) c.conn->close();
-    for (auto& [id, l] : listeners_) l->close();
+    for (auto& [id, l] : listeners_) l->close(!keep_sockets_);
     for (auto& [k, p] : pending_) p.second->close();
 }
 
@@ -638,6 +651,29 @@ Result<std::string> CcService::open(Vm& vm) {
     c.ns = vm.ns;
     startTicker();
     return l->path();
+}
+
+int CcService::listenerFd(const Vm& vm) const {
+    auto it = listeners_.find(vm.id);
+    return it == listeners_.end() ? -1 : it->second->fd();
+}
+
+Result<void> CcService::adopt(Vm& vm, int fd) {
+    if (listeners_.count(vm.id)) return Error::msg("cc: vm " + vm.name + " already listens");
+    if (!herd_.daemon().io()) return Error::msg("no event loop for cc");
+    unique_fd own(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+    if (!own) return Error::sysNow("dup", "cc socket of " + vm.name);
+    auto l = std::make_shared<CcListener>(*herd_.daemon().io(), *this, herd_, vm.id,
+                                          vm.instance_path + "/cc");
+    l->plumber = herd_.plumber().shared_from_this();
+    l->ns = vm.ns;
+    HERD_TRY(l->listenOn(std::move(own)));
+    listeners_[vm.id] = l;
+    CcClient& c = clients_[vm.id];
+    c.vm_id = vm.id;
+    c.ns = vm.ns;
+    startTicker();
+    return Ok();
 }
 
 // Every few seconds on the command thread: sweep(). The timer lives on the
@@ -1211,6 +1247,14 @@ void attachCc(Herd& herd) {
     };
     b.drop = [w](Vm& vm) {
         if (auto s = w.lock()) s->drop(vm);
+    };
+    b.listener = [w](const Vm& vm) {
+        auto s = w.lock();
+        return s ? s->listenerFd(vm) : -1;
+    };
+    b.adopt = [w](Vm& vm, int fd) -> Result<void> {
+        if (auto s = w.lock()) return s->adopt(vm, fd);
+        return Error::msg("cc is not running");
     };
     b.close = [w](Vm& vm) {
         if (auto s = w.lock()) s->close(vm);

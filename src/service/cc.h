@@ -166,6 +166,14 @@ class CcService : public std::enable_shared_from_this<CcService> {
 
     // Runtime hooks (Backchannel, service/vm.h).
     Result<std::string> open(Vm& vm);
+    // The listening socket of `vm` (-1: none), and the same taken over from
+    // a previous daemon (`fd`, duplicated here): the guest's /cc is that
+    // socket, and its agent, whose connection closed with that daemon,
+    // connects again by itself.
+    int listenerFd(const Vm& vm) const;
+    Result<void> adopt(Vm& vm, int fd);
+    // `quit keep`: the sockets' files stay when this service goes.
+    void keepSockets() { keep_sockets_ = true; }
     void drop(Vm& vm);
     void close(Vm& vm);
 
@@ -245,7 +253,8 @@ class CcService : public std::enable_shared_from_this<CcService> {
 
     Herd& herd_;
     std::map<int, std::shared_ptr<CcListener>> listeners_;  // by VM id
-    std::map<int, CcClient> clients_;                       // by VM id
+    bool keep_sockets_ = false;
+    std::map<int, CcClient> clients_;  // by VM id
     std::map<std::string, Ns> ns_;
     // Connections that have not said hello yet: they replace a VM's client
     // only once they prove who they are, so that garbage on the socket

@@ -70,24 +70,29 @@ Result<void> ContainerRuntime::setUp() {
         if (!claim.ok()) return claim.error();
         prefix_claim_ = std::make_shared<unique_fd>(std::move(*claim));
     }
+    auto iso = runtime::makeIsolation();
+    if (!iso.ok()) return iso.error();
+    iso_ = std::move(*iso);
+    // A running keeper holds a previous daemon's containers; the records
+    // say what they were. The sweeps below spare what is to be adopted.
+    HERD_TRY(openKeeper());
+    readRecords();
     // Disk mounts a SIGKILLed daemon left under this base (no live one can
     // share it): their VM ids are about to be reused.
-    if (auto n = runtime::unmountStaleDisks(opts_.base); !n.ok()) {
+    if (auto n = runtime::unmountStaleDisks(opts_.base, keptDisks()); !n.ok()) {
         HERD_LOG(warn, "disk mounts left under {}: {}", opts_.base, n.error().text());
     }
     auto cg = runtime::detectCgroups(opts_.cgroup_root, opts_.prefix);
     if (!cg.ok()) return cg.error();
     cgroups_ = std::move(*cg);
     opts_.net.prefix = opts_.prefix;
+    opts_.net.keep_links = keptLinks();
     std::string why;
     auto sw = runtime::makeSwitchBackend(opts_.net, &why);
+    opts_.net.keep_links.clear();
     if (!sw.ok()) return sw.error().wrap("network");
     switch_ = std::move(*sw);
     HERD_LOG(info, "network: {}", why);
-    auto iso = runtime::makeIsolation();
-    if (!iso.ok()) return iso.error();
-    iso_ = std::move(*iso);
-    HERD_TRY(openKeeper());
     fillHost();
     // The watcher only notices exits; reaping and state changes happen on
     // the command thread, so the service layer stays single-threaded.
@@ -110,13 +115,14 @@ Result<void> ContainerRuntime::openKeeper() {
     parent_ = keeper_;
     HERD_LOG(info, "keeper: pid {} ({})", keeper_->pid(), started ? "started" : "running");
     if (!started) {
-        // A dead daemon's containers: not adopted, so gone, as everything
-        // else it left.
-        auto left = keeper_->children();
-        if (left.ok() && !left->empty()) {
-            HERD_LOG(warn, "keeper: killing {} containers a dead daemon left", left->size());
-        }
-        HERD_TRY(keeper_->killAll());
+        // A previous daemon's containers, for adoptLeftovers().
+        leftovers_ = std::make_unique<Leftovers>();
+        auto kids = keeper_->children();
+        if (!kids.ok()) return kids.error().wrap("keeper");
+        leftovers_->children.insert(kids->begin(), kids->end());
+        auto held = keeper_->fetch();
+        if (!held.ok()) return held.error().wrap("keeper");
+        leftovers_->held = std::move(*held);
     }
     return Ok();
 }
@@ -136,9 +142,20 @@ void ContainerRuntime::fillHost() {
 }
 
 ContainerRuntime::~ContainerRuntime() {
+    if (keeping_) {
+        // `quit keep`: the containers, their cgroups and switches go on
+        // without this daemon (keepAll let go of them).
+        janitor_.drain();
+        return;
+    }
     for (auto& [key, line] : delay_lines_) line->close(nullptr);  // their taps go
     delay_lines_.clear();
     containers_.clear();  // kills whatever still runs: a daemon leaves no container behind
+    // Nothing is left to adopt.
+    if (records_) {
+        if (auto names = records_->list(); names.ok())
+            for (const auto& n : *names) (void)records_->unlink(n);
+    }
     janitor_.drain();
     watcher_.reset();
     if (keeper_) {
@@ -166,6 +183,7 @@ void ContainerRuntime::setState(Vm& vm, VmState s) {
     vm.state = s;
     (void)opts_.base_dir->writeFile(runtime::instanceDirName(vm.id) + "/state", stateString(s),
                                     0644);
+    saveRecord(vm);
 }
 
 void ContainerRuntime::fail(Vm& vm, const Error& e) {
@@ -257,6 +275,10 @@ Result<runtime::ContainerSpec> ContainerRuntime::specOf(Vm& vm) {
         auto sock = backchannel_.open(vm);
         if (sock.ok()) {
             s->cc_socket = *sock;
+            // The guest's /cc is this socket: the keeper keeps it listening
+            // for a later daemon.
+            int fd = backchannel_.listener ? backchannel_.listener(vm) : -1;
+            if (fd >= 0) parent_->hold(runtime::Container::ccKey(vm.id), {fd});
         } else {
             HERD_LOG(warn, "cc backchannel for {}: {}", vm.name, sock.error().text());
         }
@@ -304,6 +326,7 @@ std::vector<Result<void>> ContainerRuntime::launchMany(const std::vector<Vm*>& v
         });
     runtime::attachPorts(*switch_, batch, results);
     for (size_t i = 0; i < vms.size(); ++i) finishLaunch(*vms[i], *batch[i], results[i]);
+    syncRecords();
     return results;
 }
 
@@ -372,6 +395,7 @@ std::vector<Result<void>> ContainerRuntime::startMany(const std::vector<Vm*>& vm
         }
     }
     waitExecs(vms, released, results);
+    syncRecords();
     return results;
 }
 
@@ -436,6 +460,7 @@ std::vector<Result<void>> ContainerRuntime::killMany(const std::vector<Vm*>& vms
         if (backchannel_.drop) backchannel_.drop(*vm);
         setState(*vm, VmState::Quit);
     }
+    syncRecords();
     return results;
 }
 
@@ -469,7 +494,10 @@ std::vector<Result<void>> ContainerRuntime::flushMany(const std::vector<Vm*>& vm
         }
         vms_.erase(vms[i]->id);
         if (backchannel_.close) backchannel_.close(*vms[i]);
+        parent_->drop(runtime::Container::ccKey(vms[i]->id));
+        dropRecord(vms[i]->id);
     }
+    syncRecords();
     // Instance dirs (overlay upper layers included) go in parallel.
     runtime::parallelFor(vms.size(), opts_.workers, [&](size_t i) {
         if (cs[i]) results[i] = cs[i]->removeFiles();
@@ -510,6 +538,7 @@ Result<void> ContainerRuntime::moveNic(Vm& vm, size_t index, const std::string& 
         }
     }
     n.moveTo(bridge, vlan, alias);
+    if (vms_.count(vm.id)) saveRecords({&vm});
     return Ok();
 }
 
@@ -542,8 +571,10 @@ void ContainerRuntime::applyAddresses() {
                 return s.ifname == l.ip4_server && s.bridge == n.bridge && s.vlan == n.vlan;
             });
         }
+        const NetConfig before = n;
         if (ip4_ok) n.ip4 = l.ip4;
         if (!l.ip6.empty()) n.ip6 = l.ip6;
+        if (n.ip4 != before.ip4 || n.ip6 != before.ip6) saveRecord(*vit->second);
     }
 }
 
@@ -582,6 +613,12 @@ Result<void> ContainerRuntime::nuke() {
     delay_lines_.clear();
     containers_.clear();  // kills them, closes their consoles, lets go of their disks
     vms_.clear();
+    leftovers_.reset();
+    if (records_) {
+        if (auto names = records_->list(); names.ok())
+            for (const auto& n : *names) (void)records_->unlink(n);
+        syncRecords();
+    }
     auto r = keeper_ ? keeper_->killAll() : Result<void>(Ok());
     if (auto c = cgroups_->nuke(); !c.ok() && r.ok()) r = c;
     if (auto n = runtime::unmountStaleDisks(opts_.base); !n.ok() && r.ok()) r = n.error();

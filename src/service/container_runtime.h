@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "base/fs.h"
@@ -45,6 +46,7 @@ struct ContainerRuntimeOptions {
     // herd's own binary, run as the keeper (runtime/keeper.h); "" = this
     // process clones and reaps the containers itself (tests).
     std::string keeper_exe;
+    std::string hostname;  // this host's name (records: `vm config schedule`)
 };
 
 // What a VM's config asks of its container, with `filesystem` as its root
@@ -97,6 +99,10 @@ class ContainerRuntime : public Runtime {
     void setDhcpServers(std::vector<DhcpServerPort> servers) override;
     void setBackchannel(Backchannel b) override { backchannel_ = std::move(b); }
     Result<void> nuke() override;
+    // Durability (docs/durability.md, container_adopt.cc).
+    void saveRecords(const std::vector<Vm*>& vms) override;
+    std::vector<std::unique_ptr<Vm>> adoptLeftovers() override;
+    void keepAll() override;
 
     const char* cgroupVersion() const { return cgroups_->version(); }
 
@@ -104,8 +110,26 @@ class ContainerRuntime : public Runtime {
     ContainerRuntime(ContainerRuntimeOptions opts, boost::asio::io_context& io, Post post);
     Result<void> setUp();
     void fillHost();  // host_, from the members it points at
-    // Connects to the base's keeper, starting it when none runs.
+    // Connects to the base's keeper, starting it when none runs; a running
+    // one's children and descriptors become leftovers_.
     Result<void> openKeeper();
+    // Reads the records a previous daemon left (container_adopt.cc).
+    void readRecords();
+    // What the start-up sweeps must spare: the disks and links of the
+    // recorded containers that still run.
+    std::set<std::string> keptDisks() const;
+    std::set<std::string> keptLinks() const;
+    // The record of one VM, written (temp file and rename) but not synced;
+    // syncRecords() makes a batch durable with one fsync of the directory.
+    void saveRecord(const Vm& vm);
+    void dropRecord(int id);
+    void syncRecords();
+    // Takes over one recorded VM; false when it is to be dropped.
+    bool adoptOne(Vm& vm, runtime::ContainerRecord& cr, std::set<std::string>& taken,
+                  std::set<int>& pids, std::set<std::string>& cgroups);
+    // Puts the NICs of adopted running VMs back on their switches, and
+    // their qos back on them.
+    void reattach(const std::vector<Vm*>& vms);
 
     // The container of a VM: made on its first launch, gone at flush.
     runtime::Container* find(int id) const;
@@ -155,6 +179,19 @@ class ContainerRuntime : public Runtime {
     // qos delay lines, by VM id and NIC (kernels without netem).
     std::map<std::pair<int, size_t>, std::shared_ptr<runtime::DelayLine>> delay_lines_;
     int next_delay_tap_ = 0;  // delay taps are numbered
+
+    // <base>/records (vm_record.h); null when it cannot be made.
+    std::unique_ptr<Dir> records_;
+    // What a previous daemon on this base left, from start until
+    // adoptLeftovers() takes it.
+    struct Leftovers {
+        std::vector<std::pair<std::unique_ptr<Vm>, runtime::ContainerRecord>> records;
+        std::set<int> children;  // the keeper's living ones
+        std::map<std::string, std::vector<unique_fd>> held;
+    };
+    std::unique_ptr<Leftovers> leftovers_;
+    // `quit keep` was done: the destructor kills and removes nothing.
+    bool keeping_ = false;
 };
 
 }  // namespace herd

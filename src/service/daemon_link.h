@@ -31,7 +31,9 @@ class DaemonLink {
     // web page's live table listens here. Command thread.
     virtual void changed() = 0;
     // `quit [delay]`: the daemon stops after replying, `delay_s` seconds on.
-    virtual void requestQuit(int delay_s) = 0;
+    // `keep` (`quit keep`): the containers go on without it, for the next
+    // daemon on the base to adopt (docs/durability.md).
+    virtual void requestQuit(int delay_s, bool keep) = 0;
     // The web page server (`web` command); null when the daemon has none.
     virtual WebControl* web() = 0;
 };
@@ -46,7 +48,7 @@ class NoDaemon final : public DaemonLink {
         wait();
     }
     void changed() override {}
-    void requestQuit(int) override {}
+    void requestQuit(int, bool) override {}
     WebControl* web() override { return nullptr; }
 };
 

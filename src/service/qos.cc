@@ -94,6 +94,7 @@ Result<void> applyToTarget(Herd& herd, const std::string& ns, const std::string&
             continue;
         }
         reqs[k].vm->config.networks[reqs[k].nic].qos = reqs[k].qos;
+        herd.runtime().saveRecords({reqs[k].vm});
     }
     return joinErrors(errors);
 }

@@ -1,5 +1,7 @@
 #include "service/vm.h"
 
+#include <algorithm>
+
 #include "runtime/guest_mount.h"
 
 #include <fmt/format.h>
@@ -210,6 +212,14 @@ Vm& VmRegistry::create(const std::string& name, const std::string& ns, const std
     Vm& ref = *vm;
     vms_[ref.id] = std::move(vm);
     return ref;
+}
+
+Vm* VmRegistry::adopt(std::unique_ptr<Vm> vm) {
+    if (!vm || vm->id < 0 || vms_.count(vm->id)) return nullptr;
+    next_id_ = std::max(next_id_, vm->id + 1);
+    Vm* p = vm.get();
+    vms_[p->id] = std::move(vm);
+    return p;
 }
 
 Vm* VmRegistry::find(const std::string& ns, std::string_view idOrName) {

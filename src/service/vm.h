@@ -117,6 +117,11 @@ struct DhcpServerPort {
 // container goes down; `close` removes the socket at flush.
 struct Backchannel {
     std::function<Result<std::string>(Vm&)> open;
+    // The listening socket open() made, for the keeper to keep (-1: none);
+    // `adopt` listens on one a previous daemon made (the guest's /cc is that
+    // very socket).
+    std::function<int(const Vm&)> listener;
+    std::function<Result<void>(Vm&, int fd)> adopt;
     std::function<void(Vm&)> drop;
     std::function<void(Vm&)> close;
 };
@@ -195,6 +200,16 @@ class Runtime {
     // Kills every container and removes everything under this daemon's
     // prefix; also works on what a SIGKILLed daemon left.
     virtual Result<void> nuke() { return Ok(); }
+
+    // Durability (docs/durability.md). What changed in these VMs outside
+    // the runtime (tags, qos) goes to their records on disk.
+    virtual void saveRecords(const std::vector<Vm*>& /*vms*/) {}
+    // The VMs a previous daemon on this base left running or stopped, taken
+    // over once at start, before any command: the caller registers them.
+    virtual std::vector<std::unique_ptr<Vm>> adoptLeftovers() { return {}; }
+    // `quit keep`: writes every record and lets go of every container
+    // without stopping it; the runtime does nothing more afterwards.
+    virtual void keepAll() {}
 };
 
 // All VMs of the daemon, every namespace. Ids start at 0 and are never
@@ -213,6 +228,9 @@ class VmRegistry {
     std::vector<Vm*> inNamespace(const std::string& ns);
     void erase(int id);
     bool empty() const { return vms_.empty(); }
+    // Registers a VM a previous daemon made (adoption), under its own id;
+    // later ids come after it. Null when the id is taken.
+    Vm* adopt(std::unique_ptr<Vm> vm);
 
   private:
     std::map<int, std::unique_ptr<Vm>> vms_;

@@ -192,6 +192,7 @@ Result<void> scheduleQueue(Herd& herd, Namespace& ns,
         if (vm.state != VmState::Error) {
             vm.state = VmState::Error;
             vm.tags()["error"] = results[i].error().text();
+            herd.runtime().saveRecords({&vm});
         }
         errors.push_back(results[i].error().text());
     }

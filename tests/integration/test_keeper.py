@@ -140,13 +140,16 @@ class KeeperTest(unittest.TestCase):
             c.close()
             d.kill9()
             d.start()
-            # Not adopted yet: the dead daemon's containers are gone, the
-            # keeper stays and launches the new ones.
+            # The dead daemon's containers are adopted (tests/integration/
+            # test_adopt.py); the keeper stays and launches the new ones.
             self.assertEqual(keeper_of(d), keeper)
+            c = d.client()
+            self.assertEqual(init_pids(c), pids)
             for name, pid in pids.items():
-                self.assertTrue(wait_for(lambda: not alive(pid), timeout=10), name)
-            c, pids = self.launch(d, 2)
-            for name, pid in pids.items():
+                self.assertTrue(alive(pid), name)
+            c.ok("vm launch container n[1-2]")
+            c.ok("vm start n[1-2]")
+            for name, pid in init_pids(c).items():
                 self.assertEqual(ppid_of(pid), keeper, name)
             c.close()
         finally:

@@ -204,11 +204,35 @@ class DiskLimit(unittest.TestCase):
         inst, _ = self.launch("a")
         self.assert_disks([inst])
         self.d.kill9()
-        # A new daemon on the same base reuses VM ids from 0: it drops the
-        # disk mounts the dead one left there.
+        # No record names the container (a launch the dead daemon had not
+        # recorded): the new daemon drops the disk mount it left.
+        os.unlink(os.path.join(self.d.base, "records", os.path.basename(inst) + ".json"))
         self.d.start()
         c = self.d.client()
         self.addCleanup(c.close)
+        self.assertEqual(mounts_under(self.d.base), [])
+        assert_responsive(self.d)
+
+    def test_restart_after_sigkill_adopts_the_disk(self):
+        self.c.ok("vm config disk-limit 16")
+        inst, con = self.launch("a")
+        con.sh("echo kept > /root/note")
+        self.assert_disks([inst])
+        self.d.kill9()
+        # The container is adopted (docs/durability.md) with its disk: a
+        # relaunch still has what the guest wrote; its flush unmounts it.
+        self.d.start()
+        c = self.d.client()
+        self.addCleanup(c.close)
+        self.assertEqual(c.vm("a")["state"], "RUNNING")
+        self.assert_disks([inst])
+        c.ok("vm kill a")
+        c.ok("vm start a")
+        con = Console(os.path.join(inst, "console"))
+        self.addCleanup(con.close)
+        self.assertEqual(con.sh("cat /root/note", timeout=15), "kept")
+        c.ok("vm kill a")
+        c.ok("vm flush")
         self.assertEqual(mounts_under(self.d.base), [])
         assert_responsive(self.d)
 

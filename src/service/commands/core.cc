@@ -226,10 +226,15 @@ void writeCommand(Command& c, CommandContext& ctx) {
 void quitCommand(Command& c, CommandContext& ctx) {
     if (!c.has("delay")) {
         // As minimega: no reply; the client sees the connection close.
-        ctx.herd().daemon().requestQuit(0);
+        ctx.herd().daemon().requestQuit(0, false);
         return;
     }
     const std::string& d = c.str("delay");
+    if (d == "keep") {
+        // No reply either: the containers stay for the next daemon.
+        ctx.herd().daemon().requestQuit(0, true);
+        return;
+    }
     char* end = nullptr;
     errno = 0;
     long v = std::strtol(d.c_str(), &end, 10);
@@ -237,7 +242,7 @@ void quitCommand(Command& c, CommandContext& ctx) {
         return ctx.fail("strconv.Atoi: parsing \"" + d + "\": invalid syntax");
     }
     ctx.reply("quitting after " + std::to_string(v) + " seconds");
-    ctx.herd().daemon().requestQuit(static_cast<int>(v));
+    ctx.herd().daemon().requestQuit(static_cast<int>(v), false);
 }
 
 // `clear all` resets every subsystem, in minimega's order; subsystems that a
@@ -266,7 +271,10 @@ void add(Herd& herd, cli::Handler h) {
 void registerCoreCommands(Herd& herd) {
     add(herd, {"quit herd",
                "Quit herd. An optional integer argument X defers the quit by X seconds.\n\n"
-               "quit does not reply: clients see the connection close.",
+               "quit does not reply: clients see the connection close.\n\n"
+               "quit keep leaves every container running (consoles, cc sockets, fifos and\n"
+               "networks included) and writes its record: the next herd started on the same\n"
+               "-base and -prefix, a newer binary included, takes them over.",
                {"quit [delay]"},
                quitCommand,
                nullptr,

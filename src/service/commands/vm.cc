@@ -162,6 +162,7 @@ void cliVmTag(cli::Command& c, CommandContext& ctx) {
         return okOrFail(ctx, applyTarget(ctx.herd(), ctx.ns(), target,
                                          [&](Vm& vm, bool, std::vector<std::string>&) {
                                              vm.tags()[key] = value;
+                                             ctx.herd().runtime().saveRecords({&vm});
                                              return true;
                                          }));
     }
@@ -193,6 +194,7 @@ void cliClearVmTag(cli::Command& c, CommandContext& ctx) {
                                       vm.tags().clear();
                                   else
                                       vm.tags().erase(key);
+                                  ctx.herd().runtime().saveRecords({&vm});
                                   return true;
                               }));
 }
