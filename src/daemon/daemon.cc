@@ -366,6 +366,7 @@ void stopContainers(CommandThread& cmd, Herd& herd) {
             (void)destroyNamespace(herd, "all");
             hostnetShutdown(herd);  // dnsmasq, DHCP clients; before the switches go
             // Kills what still runs; whatever comes after is refused.
+            herd.runtime().shutdown();
             herd.setRuntime(makeUnavailableRuntime("the daemon is shutting down"));
             forgetPrefix(*herd.baseDir());  // nothing with the prefix is left
             done->set_value();

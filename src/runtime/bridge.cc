@@ -3,11 +3,14 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
 #include <set>
 
+#include "base/log.h"
 #include "base/unique_fd.h"
 #include "runtime/delay_line.h"
 #include "runtime/tc_bpf.h"
@@ -156,7 +159,7 @@ Result<std::string> BridgeNames::name(const std::string& bridge, int vlan) {
     } else if (auto bi = bridge_index_.find(bridge); bi != bridge_index_.end()) {
         index = bi->second;
     } else {
-        index = static_cast<int>(bridge_index_.size()) + 1;
+        index = next_index_++;
         bridge_index_[bridge] = index;
     }
     std::string n = prefix_ + "b" + std::to_string(vlan);
@@ -167,6 +170,54 @@ Result<std::string> BridgeNames::name(const std::string& bridge, int vlan) {
     return n;
 }
 
+Result<void> BridgeNames::assign(const std::string& bridge, int vlan, const std::string& kernel) {
+    auto key = std::make_pair(bridge, vlan);
+    auto refuse = [&] {
+        return Error::msg("bridge " + kernel + " cannot stand for " + bridge + " vlan " +
+                          std::to_string(vlan));
+    };
+    if (auto it = names_.find(key); it != names_.end()) {
+        if (it->second == kernel) return Ok();
+        return refuse();
+    }
+    if (lookup(kernel)) return refuse();
+    const std::string plain = prefix_ + "b" + std::to_string(vlan);
+    std::string_view rest(kernel);
+    if (kernel == plain) {
+        if (bridge != kDefaultBridgeName) return refuse();
+    } else if (kernel.rfind(plain + "x", 0) == 0) {
+        rest.remove_prefix(plain.size() + 1);
+        unsigned long index = 0;
+        for (char ch : rest) {
+            if (!std::isdigit(static_cast<unsigned char>(ch)) && (ch < 'A' || ch > 'Z'))
+                return refuse();
+            index = index * 36 +
+                    static_cast<unsigned long>(
+                        std::isdigit(static_cast<unsigned char>(ch)) ? ch - '0' : ch - 'A' + 10);
+            if (index > 1u << 20) return refuse();
+        }
+        if (bridge == kDefaultBridgeName || index == 0) return refuse();
+        auto bi = bridge_index_.find(bridge);
+        if (bi != bridge_index_.end() && bi->second != static_cast<int>(index)) return refuse();
+        for (const auto& [other, i] : bridge_index_)
+            if (other != bridge && i == static_cast<int>(index)) return refuse();
+        bridge_index_[bridge] = static_cast<int>(index);
+        next_index_ = std::max(next_index_, static_cast<int>(index) + 1);
+    } else if (kernel.rfind(prefix_ + "k", 0) == 0) {
+        rest.remove_prefix(prefix_.size() + 1);
+        int n = 0;
+        for (char ch : rest) {
+            if (!std::isdigit(static_cast<unsigned char>(ch)) || n > 1 << 20) return refuse();
+            n = n * 10 + (ch - '0');
+        }
+        next_fallback_ = std::max(next_fallback_, n + 1);
+    } else {
+        return refuse();
+    }
+    names_[key] = kernel;
+    return Ok();
+}
+
 std::optional<std::pair<std::string, int>> BridgeNames::lookup(const std::string& kernel) const {
     for (const auto& [key, n] : names_) {
         if (n == kernel) return key;
@@ -175,6 +226,9 @@ std::optional<std::pair<std::string, int>> BridgeNames::lookup(const std::string
 }
 
 namespace {
+
+bool isSwitchLink(std::string_view prefix, std::string_view name);
+int overflowNumber(std::string_view prefix, std::string_view name);
 
 class KernelBridgeBackend : public SwitchBackend {
   public:
@@ -304,6 +358,53 @@ class KernelBridgeBackend : public SwitchBackend {
     }
 
     Result<void> attach(Netlink&, const std::string&, const PortPlan&) override { return Ok(); }
+
+    // The ports stay on the bridges they are on: a bridge with ports is not
+    // deleted and made anew (the kernel's work for that grows with the
+    // square of its ports). Each port's bridge, found from the kernel (an
+    // overflow bridge through its uplink), becomes this backend's for the
+    // port's (bridge, VLAN); the ports that are on none are attached anew;
+    // the prefix's bridges no port is on are leftovers and go.
+    std::vector<Result<void>> adoptPorts(Netlink& nl,
+                                         const std::vector<AdoptedPort>& ports) override {
+        std::vector<Result<void>> out(ports.size());
+        auto all = nl_.links();
+        if (!all.ok()) {
+            for (auto& r : out) r = all.error();
+            return out;
+        }
+        std::map<std::string, const LinkInfo*> by_name;
+        std::map<int, const LinkInfo*> by_index;
+        for (const auto& l : *all) {
+            by_name[l.name] = &l;
+            by_index[l.index] = &l;
+        }
+        auto masterOf = [&](const std::string& name) -> const LinkInfo* {
+            auto it = by_name.find(name);
+            if (it == by_name.end() || it->second->master <= 0) return nullptr;
+            auto m = by_index.find(it->second->master);
+            return m == by_index.end() ? nullptr : m->second;
+        };
+        std::vector<AdoptedPort> anew;
+        std::vector<size_t> anew_idx;
+        for (size_t i = 0; i < ports.size(); ++i) {
+            const AdoptedPort& p = ports[i];
+            const LinkInfo* m = masterOf(p.name);
+            Result<void> r = m && m->kind == "bridge" && isSwitchLink(prefix_, m->name)
+                                 ? adoptBridge(p, *m, masterOf, by_name)
+                                 : Result<void>(Error::msg("on no bridge of ours"));
+            if (!r.ok()) {
+                anew.push_back(p);
+                anew_idx.push_back(i);
+            }
+        }
+        // The counts of ports, from the kernel.
+        (void)releasePorts({});
+        auto rest = SwitchBackend::adoptPorts(nl, anew);
+        for (size_t k = 0; k < rest.size(); ++k) out[anew_idx[k]] = rest[k];
+        removeLeftoverSwitches();
+        return out;
+    }
 
     Result<void> detach(Netlink& nl, const std::string& port) override {
         return nl.setMaster(port, 0);
@@ -523,6 +624,63 @@ class KernelBridgeBackend : public SwitchBackend {
         std::vector<Overflow> overflow;  // in the order made
     };
 
+    // Takes over the bridge `m` that adopted port `p` is on: the VLAN's
+    // first bridge, or one of its overflow bridges (found through its
+    // uplink P d<n>, a port of the first one).
+    template <typename MasterOf>
+    Result<void> adoptBridge(const AdoptedPort& p, const LinkInfo& m, const MasterOf& masterOf,
+                             const std::map<std::string, const LinkInfo*>& by_name) {
+        const LinkInfo* first = &m;
+        std::optional<Overflow> over;
+        if (int n = overflowNumber(prefix_, m.name); n >= 0) {
+            auto ends = overflowUplinkNames(prefix_, n);
+            if (!ends.ok()) return ends.error();
+            first = masterOf(ends->first);
+            if (!first || first->kind != "bridge" || !isSwitchLink(prefix_, first->name))
+                return Error::msg("overflow bridge " + m.name + " has no uplink");
+            over = Overflow{m.name, m.index, ends->first, ends->second, 0};
+        }
+        HERD_TRY(names_.assign(p.bridge, p.vlan, first->name));
+        auto it = switches_.find(first->name);
+        if (it == switches_.end()) {
+            Entry e;
+            e.info = {p.bridge, p.vlan, first->name, true};
+            e.ifindex = first->index;
+            it = switches_.emplace(first->name, e).first;
+        }
+        if (over) {
+            auto& list = it->second.overflow;
+            if (std::none_of(list.begin(), list.end(),
+                             [&](const Overflow& o) { return o.kname == over->kname; }))
+                list.push_back(*over);
+        }
+        (void)by_name;
+        return Ok();
+    }
+
+    // The prefix's bridges and overflow uplinks that no adopted port is on.
+    void removeLeftoverSwitches() {
+        auto all = nl_.links();
+        if (!all.ok()) return;
+        std::set<std::string> ours;
+        for (const auto& [kname, e] : switches_) {
+            ours.insert(kname);
+            for (const auto& o : e.overflow) {
+                ours.insert(o.kname);
+                ours.insert(o.uplink);
+                ours.insert(o.uplink_peer);
+            }
+        }
+        for (int pass = 0; pass < 2; ++pass) {  // uplinks, then bridges
+            for (const auto& l : *all) {
+                if (!isSwitchLink(prefix_, l.name) || ours.count(l.name)) continue;
+                if ((l.kind == "bridge") != (pass == 1)) continue;
+                if (auto r = nl_.deleteLink(l.name); !r.ok() && r.error().errnum() != ENODEV)
+                    HERD_LOG(warn, "adopt: {}", r.error().text());
+            }
+        }
+    }
+
     // A new overflow bridge for `e`'s VLAN, with its uplink to `e`'s bridge.
     Result<void> addOverflow(Entry& e) {
         Overflow o;
@@ -725,6 +883,56 @@ Result<std::unique_ptr<SwitchBackend>> makeKernelBridgeBackend(std::string prefi
         new KernelBridgeBackend(std::move(prefix), std::move(*nl)));
 }
 
+namespace {
+
+// A kernel backend's bridge (P b.., P k.., P o..) or overflow uplink end
+// (P d.., P e..).
+bool isSwitchLink(std::string_view prefix, std::string_view name) {
+    if (!isOwnedLink(prefix, name) || name.size() <= prefix.size()) return false;
+    const char marker = name[prefix.size()];
+    return marker == 'b' || marker == 'k' || marker == 'o' || marker == 'd' || marker == 'e';
+}
+
+// n of an overflow bridge's name P o<n>, or -1.
+int overflowNumber(std::string_view prefix, std::string_view name) {
+    if (!isOwnedLink(prefix, name) || name.size() <= prefix.size() + 1 ||
+        name[prefix.size()] != 'o')
+        return -1;
+    int n = 0;
+    for (char ch : name.substr(prefix.size() + 1)) {
+        if (n > 1 << 20) return -1;
+        n = n * 10 + (ch - '0');
+    }
+    return n;
+}
+
+}  // namespace
+
+std::vector<Result<void>> SwitchBackend::adoptPorts(Netlink& nl,
+                                                    const std::vector<AdoptedPort>& ports) {
+    std::vector<Result<void>> out(ports.size());
+    std::vector<PortRequest> reqs;
+    std::vector<size_t> owners;
+    for (size_t i = 0; i < ports.size(); ++i) {
+        auto plan = prepare(ports[i].bridge, ports[i].vlan);
+        if (!plan.ok()) {
+            out[i] = plan.error();
+            continue;
+        }
+        if (plan->master > 0) {
+            out[i] = nl.setMaster(ports[i].name, plan->master);
+            if (!out[i].ok()) continue;
+        }
+        reqs.push_back({ports[i].name, *plan});
+        owners.push_back(i);
+    }
+    if (attachMany(reqs).ok()) return out;
+    // All or none (OVS: one transaction): one bad port must not keep the
+    // others off their switches.
+    for (size_t k = 0; k < reqs.size(); ++k) out[owners[k]] = attachMany({reqs[k]});
+    return out;
+}
+
 Result<void> nukeLinks(std::string_view prefix, const std::set<std::string>& keep) {
     auto nl = Netlink::open();
     if (!nl.ok()) return nl.error();
@@ -737,6 +945,7 @@ Result<void> nukeLinks(std::string_view prefix, const std::set<std::string>& kee
     for (int pass = 0; pass < 2; ++pass) {
         for (const auto& l : *all) {
             if (!isOwnedLink(prefix, l.name) || keep.count(l.name)) continue;
+            if (!keep.empty() && isSwitchLink(prefix, l.name)) continue;  // for adoptPorts
             bool bridge = l.kind == "bridge";
             if (bridge != (pass == 1)) continue;
             auto r = nl->deleteLink(l.name);

@@ -98,11 +98,17 @@ class BridgeNames {
     Result<std::string> name(const std::string& bridge, int vlan);
     // The pair a kernel name stands for, if this mapping assigned it.
     std::optional<std::pair<std::string, int>> lookup(const std::string& kernel) const;
+    // Takes over a name a previous daemon gave (`bridge`, `vlan`) ->
+    // `kernel` (adoption): later names do not collide with it. An error when
+    // `kernel` is not a name this mapping could have given the pair, or the
+    // pair or its bridge already has another.
+    Result<void> assign(const std::string& bridge, int vlan, const std::string& kernel);
 
   private:
     std::string prefix_;
     std::map<std::string, int> bridge_index_;  // bridge name -> I (mega_bridge = 0)
     std::map<std::pair<std::string, int>, std::string> names_;
+    int next_index_ = 1;
     int next_fallback_ = 0;
 };
 
@@ -287,6 +293,19 @@ class SwitchBackend {
         (void)nl;
         return Error::msg("bridge not found: " + bridge);
     }
+    // Takes over the host ends of NICs a previous daemon made (adoption,
+    // docs/durability.md), each to be on the switch of its (bridge, VLAN)
+    // again. The kernel backend takes over the bridges they are still on
+    // (the start-up sweep spared them) and removes the prefix's other
+    // bridges; the default attaches each port anew. Errors are per port and
+    // do not stop the others. Command thread only.
+    struct AdoptedPort {
+        std::string name;
+        std::string bridge;
+        int vlan = 0;
+    };
+    virtual std::vector<Result<void>> adoptPorts(Netlink& nl,
+                                                 const std::vector<AdoptedPort>& ports);
     // Removes the switches herd created; keeps ones that existed before.
     virtual Result<void> shutdown() = 0;
     // Forgets every switch (after nuke removed them).
@@ -311,7 +330,9 @@ Result<std::unique_ptr<SwitchBackend>> makeKernelBridgeBackend(
     std::string prefix, const std::set<std::string>& keep = {});
 
 // Deletes every link named by this prefix's grammar (host veth ends first,
-// then bridges) but those in `keep`. Works on what a dead daemon left.
+// then bridges) but those in `keep`; with a `keep`, the kernel backend's
+// bridges and overflow uplinks stay too, for adoptPorts to take over or
+// remove. Works on what a dead daemon left.
 Result<void> nukeLinks(std::string_view prefix, const std::set<std::string>& keep = {});
 
 }  // namespace herd::runtime

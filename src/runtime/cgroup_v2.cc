@@ -58,6 +58,18 @@ std::vector<bpf_insn> deviceProgram(const std::vector<DeviceRule>& rules) {
 }
 
 Result<void> attachDeviceProgram(const std::string& dir) {
+    // A previous daemon of this prefix attached one (the subtree outlives
+    // it when it dies or quits with `quit keep`): programs attached with
+    // ALLOW_MULTI pile up, and the kernel refuses the 65th.
+    {
+        unique_fd cg(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!cg) return Error::sysNow("open", dir);
+        bpf_attr q{};
+        q.query.target_fd = static_cast<uint32_t>(cg.get());
+        q.query.attach_type = BPF_CGROUP_DEVICE;
+        if (syscall(SYS_bpf, BPF_PROG_QUERY, &q, sizeof q) == 0 && q.query.prog_cnt > 0)
+            return Ok();
+    }
     auto prog = deviceProgram(defaultDeviceRules());
     char log[4096] = {};
     bpf_attr load{};

@@ -56,6 +56,14 @@ Result<void> createNic(Netlink& nl, const VethSpec& spec) {
     return r;
 }
 
+// Whether `path` is a directory with a file system of its own mounted on it.
+bool isMountPoint(const std::string& path) {
+    struct stat st {};
+    struct stat up {};
+    return !path.empty() && ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+           ::stat((path + "/..").c_str(), &up) == 0 && st.st_dev != up.st_dev;
+}
+
 std::string netnsOf(int pid) {
     char buf[64];
     const std::string link = "/proc/" + std::to_string(pid) + "/ns/net";
@@ -325,7 +333,8 @@ Result<void> Container::adopt(const ContainerRecord& r, Kept kept) {
     disk_mib_ = r.disk_mib;
     if (r.disk == DiskKind::Detached && kept.disk) {
         disk_.emplace(Disk::adopt(std::move(kept.disk), ""));
-    } else if (r.disk == DiskKind::Attached && !r.disk_path.empty()) {
+    } else if (r.disk == DiskKind::Attached && isMountPoint(r.disk_path)) {
+        // (Not one any more, e.g. after a reboot: a relaunch mounts anew.)
         disk_.emplace(Disk::adopt(unique_fd(), r.disk_path));
     }
     if (kept.console_master) {

@@ -14,9 +14,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -226,6 +228,16 @@ class KeeperServer {
                 reply(fd, {{"op", "held"}, {"key", key}}, raw);
             }
             reply(fd, {{"ok", true}, {"done", true}});
+        } else if (op == "exits") {
+            json got = json::array();
+            if (j->contains("pids") && (*j)["pids"].is_array()) {
+                for (const auto& p : (*j)["pids"]) {
+                    if (!p.is_number_integer()) continue;
+                    auto e = exited_.find(p.get<int>());
+                    if (e != exited_.end()) got.push_back({e->first, e->second});
+                }
+            }
+            reply(fd, {{"ok", true}, {"exits", got}});
         } else if (op == "children") {
             reply(fd,
                   {{"ok", true}, {"pids", std::vector<int>(children_.begin(), children_.end())}});
@@ -253,6 +265,7 @@ class KeeperServer {
         auto cloned = parent_->clone(*spec, fds[0].get());
         if (!cloned.ok()) return fail(cloned.error());
         children_.insert(cloned->pid);
+        exited_.erase(cloned->pid);  // an earlier child's, with the same pid
         reply(fd, {{"ok", true}, {"pid", cloned->pid}}, {cloned->pidfd.get()});
         // The received descriptors close here: the child has its copies.
     }
@@ -270,6 +283,7 @@ class KeeperServer {
             children_.erase(info.si_pid);
             parent_->execd(info.si_pid);
             pending_.emplace_back(info.si_pid, status);
+            remember(info.si_pid, status);
         }
         broadcast();
     }
@@ -288,6 +302,18 @@ class KeeperServer {
         pending_.clear();
     }
 
+    // How children ended, kept for a daemon that was not there to hear it
+    // (adoption asks with `exits`): the last kRemembered, until the pid is
+    // a new child's.
+    void remember(int pid, int status) {
+        static constexpr size_t kRemembered = 65536;
+        if (exited_.insert_or_assign(pid, status).second) exit_order_.push_back(pid);
+        while (exit_order_.size() > kRemembered) {
+            exited_.erase(exit_order_.front());
+            exit_order_.pop_front();
+        }
+    }
+
     void killAll() {
         for (int pid : children_) ::kill(pid, SIGKILL);
         for (int pid : std::set<int>(children_)) {
@@ -297,6 +323,7 @@ class KeeperServer {
             children_.erase(pid);
             parent_->execd(pid);
             pending_.emplace_back(pid, SIGKILL);
+            remember(pid, SIGKILL);
         }
         broadcast();
     }
@@ -308,6 +335,8 @@ class KeeperServer {
     std::map<int, Conn> conns_;
     std::set<int> children_;
     std::vector<std::pair<int, int>> pending_;
+    std::map<int, int> exited_;   // pid -> wait status (remember())
+    std::deque<int> exit_order_;  // exited_'s pids, oldest first
     std::map<std::string, std::vector<unique_fd>> held_;
     bool had_conn_ = false;
     bool quit_ = false;
@@ -511,6 +540,11 @@ Result<ContainerParent::Cloned> Keeper::clone(const LaunchSpec& spec, int child_
     Cloned c;
     c.pid = r.value("pid", -1);
     c.pidfd = std::move(pidfd);
+    {
+        // How an earlier child with this pid ended is no news of this one.
+        std::lock_guard<std::mutex> lock(mu_);
+        statuses_.erase(c.pid);
+    }
     return c;
 }
 
@@ -579,6 +613,22 @@ int Keeper::reap(int pid, int pidfd) {
     while (poll(&p, 1, -1) < 0 && errno == EINTR) {
     }
     return SIGKILL;
+}
+
+Result<std::map<int, int>> Keeper::exits(const std::vector<int>& pids) {
+    std::map<int, int> out;
+    constexpr size_t kChunk = 1000;  // answers stay far below a message's limit
+    for (size_t at = 0; at < pids.size(); at += kChunk) {
+        std::vector<int> some(pids.begin() + static_cast<long>(at),
+                              pids.begin() + static_cast<long>(std::min(pids.size(), at + kChunk)));
+        auto text = request(json{{"op", "exits"}, {"pids", some}}.dump(), {}, nullptr);
+        if (!text.ok()) return text.error();
+        json r = json::parse(*text, nullptr, false);
+        if (r.is_discarded() || !r.value("ok", false) || !r.contains("exits"))
+            return Error::msg("keeper: exits: " + *text);
+        for (const auto& e : r["exits"]) out[e.at(0).get<int>()] = e.at(1).get<int>();
+    }
+    return out;
 }
 
 Result<std::vector<int>> Keeper::children() {

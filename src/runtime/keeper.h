@@ -27,6 +27,9 @@
 //                                   -> {"ok":false,"error":"...","errno":E}
 //     {"op":"execd","pid":N}        the child exec'd (no answer)
 //     {"op":"children"}             -> {"ok":true,"pids":[...]}
+//     {"op":"exits","pids":[...]}   -> {"ok":true,"exits":[[pid,status],...]}
+//                                   how those that ended did (the last
+//                                   65536 exits are remembered)
 //     {"op":"hold","key":K} + fds   keep copies of fds under K (no answer)
 //     {"op":"drop","key":K}         close what K held (no answer)
 //     {"op":"fetch"}                -> {"op":"held","key":K} + fds, for each
@@ -86,13 +89,10 @@ class Keeper : public ContainerParent {
 
     // The keeper's living children (a previous daemon's containers, at start).
     Result<std::vector<int>> children();
-    // How child `pid` ended, if the keeper reported it (within `wait`): for
-    // one that ended while no daemon listened, reported on connection.
-    std::optional<int> exitStatus(int pid, std::chrono::milliseconds wait) {
-        int status = 0;
-        if (waitStatus(pid, wait, status)) return status;
-        return std::nullopt;
-    }
+    // How those of `pids` that ended did (pid -> wait status), as far as
+    // the keeper remembers: for adoption, of containers that ended while no
+    // daemon listened.
+    Result<std::map<int, int>> exits(const std::vector<int>& pids);
     // Kills and reaps every child and closes everything held.
     Result<void> killAll();
     // Kills every child and makes the keeper exit.

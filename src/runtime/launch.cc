@@ -340,7 +340,16 @@ Child::~Child() {
 
 Result<void> Child::release() {
     char g = 'G';
-    if (send(sync_.get(), &g, 1, MSG_NOSIGNAL) != 1) return Error::sysNow("release", "container");
+    if (send(sync_.get(), &g, 1, MSG_NOSIGNAL) != 1) {
+        // EPIPE: the child's end is closed, so it exec'd (released by a
+        // previous daemon that died before it heard) or died: waitExec
+        // tells which.
+        if (errno == EPIPE) {
+            released_ = true;
+            return Ok();
+        }
+        return Error::sysNow("release", "container");
+    }
     released_ = true;
     return Ok();
 }

@@ -2,23 +2,26 @@
 // VMs on disk, the adoption of what a previous daemon on the same base left
 // running under the keeper, and `quit keep`.
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 
 #include "base/log.h"
 #include "runtime/parallel.h"
 #include "service/container_runtime.h"
+#include "service/record_journal.h"
 #include "service/vm_record.h"
 
 namespace herd {
 
 namespace {
-
-using std::chrono::milliseconds;
 
 std::string describeStatus(int status) {
     if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
@@ -33,6 +36,30 @@ void killPid(int pid) {
     ::close(fd);
 }
 
+// Field 4 of /proc/<pid>/stat: the parent's pid (0 when it cannot be read).
+int parentOf(int pid) {
+    char buf[512];
+    const std::string path = "/proc/" + std::to_string(pid) + "/stat";
+    unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    ssize_t n = fd ? ::read(fd.get(), buf, sizeof buf - 1) : -1;
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    const char* paren = std::strrchr(buf, ')');  // the name may hold anything
+    int ppid = 0;
+    char state = 0;
+    if (!paren || std::sscanf(paren + 1, " %c %d", &state, &ppid) != 2) return 0;
+    return ppid;
+}
+
+// Whether a BUILDING container's sync socket (the daemon's end) reads as
+// closed: its init exec'd, which closed the other end.
+bool execdThrough(int sync) {
+    pollfd p{sync, POLLIN, 0};
+    if (::poll(&p, 1, 0) != 1) return false;
+    char b;
+    return ::recv(sync, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 bool isNumber(const std::string& s) {
     return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
 }
@@ -41,36 +68,38 @@ bool isNumber(const std::string& s) {
 
 // ---- records ---------------------------------------------------------------
 
-void ContainerRuntime::saveRecord(const Vm& vm) {
-    if (!records_ || keeping_) return;
+std::string ContainerRuntime::recordOf(const Vm& vm) const {
     auto* c = find(vm.id);
     runtime::ContainerRecord none;
     none.id = vm.id;
     none.name = vm.name;
     none.uuid = vm.uuid();
-    const std::string text = vmRecordJson(vm, c ? c->record() : none);
-    const std::string leaf = std::to_string(vm.id) + ".json";
-    const std::string tmp = "." + leaf + ".tmp";
-    // A crash at any instant leaves the old record or the new one: the new
-    // text goes to a temporary file that then replaces the record.
-    unique_fd fd(::openat(records_->fd(), tmp.c_str(),
-                          O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
-    bool ok =
-        fd && ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
-    fd.reset();
-    if (ok) ok = ::renameat(records_->fd(), tmp.c_str(), records_->fd(), leaf.c_str()) == 0;
-    if (!ok) HERD_LOG(warn, "{}", Error::sysNow("write record", records_->pathOf(leaf)).text());
+    return vmRecordJson(vm, c ? c->record() : none);
+}
+
+void ContainerRuntime::saveRecord(const Vm& vm) {
+    if (!journal_ || keeping_) return;
+    if (auto r = journal_->put(vm.id, recordOf(vm)); !r.ok()) {
+        HERD_LOG(warn, "records: vm {} ({}): {}", vm.id, vm.name, r.error().text());
+    }
+    if (journal_->wantsCompaction()) compactRecords();
+}
+
+void ContainerRuntime::compactRecords() {
+    if (!journal_) return;
+    std::map<int, std::string> live;
+    for (const auto& [id, vm] : vms_) live[id] = recordOf(*vm);
+    if (auto r = journal_->compact(live); !r.ok()) HERD_LOG(warn, "records: {}", r.error().text());
 }
 
 void ContainerRuntime::dropRecord(int id) {
-    if (!records_ || keeping_) return;
-    (void)records_->unlink(std::to_string(id) + ".json");
+    if (!journal_ || keeping_) return;
+    if (auto r = journal_->drop(id); !r.ok()) HERD_LOG(warn, "records: {}", r.error().text());
 }
 
 void ContainerRuntime::syncRecords() {
-    if (records_ && ::fsync(records_->fd()) != 0) {
-        HERD_LOG(warn, "{}", Error::sysNow("fsync", records_->path()).text());
-    }
+    if (!journal_) return;
+    if (auto r = journal_->sync(); !r.ok()) HERD_LOG(warn, "records: {}", r.error().text());
 }
 
 void ContainerRuntime::saveRecords(const std::vector<Vm*>& vms) {
@@ -85,25 +114,27 @@ void ContainerRuntime::readRecords() {
         HERD_LOG(warn, "records: {}", dir.error().text());
         return;
     }
-    records_ = std::make_unique<Dir>(std::move(*dir));
-    auto names = records_->list();
-    if (!names.ok()) return;
-    for (const auto& name : *names) {
-        if (name.size() < 6 || name.substr(name.size() - 5) != ".json" || name[0] == '.') {
-            (void)records_->unlink(name);  // a temporary file a crash left
+    auto journal = RecordJournal::open(std::move(*dir));
+    if (!journal.ok()) {
+        HERD_LOG(warn, "records: {}", journal.error().text());
+        return;
+    }
+    journal_ = std::make_unique<RecordJournal>(std::move(*journal));
+    if (journal_->skipped() > 0) {
+        HERD_LOG(warn, "records: {} torn or unreadable lines skipped", journal_->skipped());
+    }
+    for (const auto& [id, text] : journal_->loaded()) {
+        auto rec = parseVmRecord(text, opts_.base, opts_.hostname);
+        if (!rec.ok() || rec->vm->id != id) {
+            // Nothing to bring back: its container and instance directory
+            // go with the other leftovers.
+            HERD_LOG(warn, "records: vm {}: {}", id,
+                     rec.ok() ? "the record is another VM's" : rec.error().text());
             continue;
         }
-        auto text = records_->readFile(name, 1 << 20);
-        auto rec = text.ok() ? parseVmRecord(*text, opts_.base, opts_.hostname)
-                             : Result<VmRecord>(text.error());
-        if (!rec.ok() || name != std::to_string(rec->vm->id) + ".json") {
-            // Nothing to bring back: the instance directory goes with the
-            // other leftovers, the record is kept aside for a look.
-            HERD_LOG(warn, "records: {}: {}", records_->pathOf(name),
-                     rec.ok() ? "its name is not its id" : rec.error().text());
-            (void)::renameat(records_->fd(), name.c_str(), records_->fd(), (name + ".bad").c_str());
-            continue;
-        }
+        for (const auto& w : rec->warnings)
+            HERD_LOG(warn, "records: vm {} ({}): {}: left at its default", rec->vm->id,
+                     rec->vm->name, w);
         if (!leftovers_) leftovers_ = std::make_unique<Leftovers>();
         leftovers_->records.emplace_back(std::move(rec->vm), std::move(rec->container));
     }
@@ -146,33 +177,45 @@ bool ContainerRuntime::adoptOne(Vm& vm, runtime::ContainerRecord& cr, std::set<s
     };
     Container::Kept kept;
     kept.console_master = take(Container::consoleKey(id));
-    if (kept.console_master) taken.insert(Container::consoleKey(id));
+    const bool had_console = bool(kept.console_master);
     kept.disk = take(Container::diskKey(id));
     if (kept.disk) taken.insert(Container::diskKey(id));
     unique_fd cc = take(Container::ccKey(id));
     unique_fd sync = take(Container::syncKey(id));
 
-    // Whether the record's init still runs, and is the record's.
+    // Whether the record's init still runs, and is the record's: the pidfd
+    // is opened first, then the process checked (its parent is the keeper,
+    // its start time the record's), so that the pidfd is of the process
+    // checked even if the pid was reused meanwhile.
     std::string why;
     bool ended_well = false;
     const bool was_up = inStates(vm.state, kKillable);
     if (was_up) {
         const int pid = cr.init_pid;
+        if (pid > 0 && leftovers_->children.count(pid)) {
+            kept.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+        }
         if (pid <= 0) {
             why = "no init was recorded";
-        } else if (!leftovers_->children.count(pid)) {
-            auto st = keeper_ ? keeper_->exitStatus(pid, milliseconds(200)) : std::nullopt;
-            why = st ? "its init ended while no daemon ran (" + describeStatus(*st) + ")"
-                     : "its init is gone (the keeper ended)";
-            ended_well = st && WIFEXITED(*st) && WEXITSTATUS(*st) == 0 && cr.released;
-        } else if (runtime::processStartTime(pid) != cr.init_start) {
+        } else if (!kept.pidfd) {
+            auto st = leftovers_->exits.find(pid);
+            why = st != leftovers_->exits.end()
+                      ? "its init ended while no daemon ran (" + describeStatus(st->second) + ")"
+                      : "its init is gone (the keeper ended)";
+            ended_well = st != leftovers_->exits.end() && WIFEXITED(st->second) &&
+                         WEXITSTATUS(st->second) == 0 && cr.released;
+        } else if (runtime::processStartTime(pid) != cr.init_start ||
+                   parentOf(pid) != (keeper_ ? keeper_->pid() : ::getpid())) {
             why = "pid " + std::to_string(pid) + " is another process now";
-        } else if (vm.state == VmState::Building && !sync) {
-            why = "BUILDING, but the keeper held no sync socket to start it with";
-        } else {
-            kept.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-            if (!kept.pidfd) why = Error::sysNow("pidfd_open", "pid " + std::to_string(pid)).text();
-            if (kept.pidfd && vm.state == VmState::Building) {
+            kept.pidfd.reset();
+        } else if (vm.state == VmState::Building) {
+            // Its sync socket says whether it still waits: EOF means init
+            // exec'd (a `vm start` the dead daemon did not finish); without
+            // one, the dead daemon had waited for the exec already.
+            if (!sync || execdThrough(sync.get())) {
+                vm.state = VmState::Running;
+                cr.released = true;
+            } else {
                 kept.sync = std::move(sync);
                 taken.insert(Container::syncKey(id));
             }
@@ -190,6 +233,7 @@ bool ContainerRuntime::adoptOne(Vm& vm, runtime::ContainerRecord& cr, std::set<s
         vm.console_port = c.console() ? c.console()->tcpPort() : 0;
         watcher_->watch(id, c.generation(), c.pidfd());
     }
+    if (had_console && c.console()) taken.insert(Container::consoleKey(id));
     if (was_up && !find(id)->running()) {
         vm.pid = 0;
         for (auto& n : vm.config.networks) {
@@ -222,34 +266,36 @@ void ContainerRuntime::reattach(const std::vector<Vm*>& vms) {
         HERD_LOG(warn, "adopt: network: {}", nl.error().text());
         return;
     }
-    std::vector<runtime::SwitchBackend::PortRequest> reqs;
+    std::vector<runtime::SwitchBackend::AdoptedPort> ports;
+    std::vector<std::pair<Vm*, size_t>> owners;
     std::vector<QosRequest> qos;
     for (Vm* vm : vms) {
         auto& nets = vm->config.networks;
         for (size_t i = 0; i < nets.size(); ++i) {
             NetConfig& n = nets[i];
             if (n.tap.empty() || n.vlan == kDisconnectedVlan) continue;
-            auto plan = runtime::planPort(*switch_, {n.bridge, n.vlan, true});
-            Result<void> r = plan.ok() ? Result<void>(Ok()) : Result<void>(plan.error());
-            if (r.ok() && plan->master > 0) r = nl->setMaster(n.tap, plan->master);
-            if (!r.ok()) {
-                HERD_LOG(warn, "adopt: vm {} nic {}: {}", vm->name, i, r.error().text());
-                continue;
-            }
-            reqs.push_back({n.tap, *plan});
-            if (!n.qos.empty()) qos.push_back({vm, i, n.qos});
+            ports.push_back({n.tap, n.bridge, n.vlan});
+            owners.emplace_back(vm, i);
         }
     }
-    if (auto r = switch_->attachMany(reqs); !r.ok()) {
-        HERD_LOG(warn, "adopt: network: {}", r.error().text());
+    // Always called, even with no port: the switch also removes the
+    // prefix's bridges that no adopted port is on.
+    auto results = switch_->adoptPorts(*nl, ports);
+    for (size_t k = 0; k < ports.size(); ++k) {
+        auto [vm, i] = owners[k];
+        if (!results[k].ok()) {
+            HERD_LOG(warn, "adopt: vm {} nic {}: {}", vm->name, i, results[k].error().text());
+            continue;
+        }
+        if (!vm->config.networks[i].qos.empty()) qos.push_back({vm, i, vm->config.networks[i].qos});
     }
     // The qdiscs outlived the daemon on the veths; a delay line (kernels
     // without netem) did not. Shaping again replaces either.
-    auto results = applyQos(qos);
+    auto shaped = applyQos(qos);
     for (size_t k = 0; k < qos.size(); ++k) {
-        if (k < results.size() && !results[k].ok()) {
+        if (k < shaped.size() && !shaped[k].ok()) {
             HERD_LOG(warn, "adopt: vm {} nic {}: qos: {}", qos[k].vm->name, qos[k].nic,
-                     results[k].error().text());
+                     shaped[k].error().text());
             qos[k].vm->config.networks[qos[k].nic].qos = {};
         }
     }
@@ -260,7 +306,23 @@ std::vector<std::unique_ptr<Vm>> ContainerRuntime::adoptLeftovers() {
     std::set<std::string> taken, cgroups;
     std::set<int> pids;
     std::vector<Vm*> up;
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
+    auto t_vms = t0, t_cgroups = t0, t_net = t0, t_dirs = t0;
     if (leftovers_) {
+        // How the recorded inits that are gone ended, asked once.
+        std::vector<int> gone;
+        for (const auto& [vm, cr] : leftovers_->records)
+            if (cr.init_pid > 0 && !leftovers_->children.count(cr.init_pid))
+                gone.push_back(cr.init_pid);
+        if (keeper_ && !gone.empty()) {
+            auto e = keeper_->exits(gone);
+            if (e.ok()) {
+                leftovers_->exits = std::move(*e);
+            } else {
+                HERD_LOG(warn, "adopt: {}", e.error().text());
+            }
+        }
         for (auto& [vm, cr] : leftovers_->records) {
             if (!adoptOne(*vm, cr, taken, pids, cgroups)) {
                 dropRecord(vm->id);
@@ -280,10 +342,13 @@ std::vector<std::unique_ptr<Vm>> ContainerRuntime::adoptLeftovers() {
             if (!taken.count(key) && keeper_) keeper_->drop(key);
         leftovers_.reset();
     }
+    t_vms = clock::now();
     if (auto r = cgroups_->removeExcept(cgroups); !r.ok()) {
         HERD_LOG(warn, "adopt: cgroups left: {}", r.error().text());
     }
+    t_cgroups = clock::now();
     reattach(up);
+    t_net = clock::now();
     // Instance directories no VM has any more.
     std::vector<std::string> stale;
     if (auto names = opts_.base_dir->list(); names.ok()) {
@@ -294,10 +359,18 @@ std::vector<std::unique_ptr<Vm>> ContainerRuntime::adoptLeftovers() {
         if (auto r = opts_.base_dir->removeTree(stale[i]); !r.ok())
             HERD_LOG(warn, "adopt: {}", r.error().text());
     });
-    for (const auto& vm : out) saveRecord(*vm);
-    syncRecords();
+    t_dirs = clock::now();
+    compactRecords();  // exactly the adopted VMs, as they are now
     if (!out.empty()) {
-        HERD_LOG(info, "adopted {} VMs ({} running) a previous daemon left", out.size(), up.size());
+        auto ms = [](clock::duration d) {
+            return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+        };
+        HERD_LOG(info,
+                 "adopted {} VMs ({} with a container) a previous daemon left in {} ms: VMs {}, "
+                 "cgroups {}, network {}, directories {}, records {}",
+                 out.size(), up.size(), ms(clock::now() - t0), ms(t_vms - t0),
+                 ms(t_cgroups - t_vms), ms(t_net - t_cgroups), ms(t_dirs - t_net),
+                 ms(clock::now() - t_dirs));
     }
     return out;
 }
@@ -307,8 +380,7 @@ std::vector<std::unique_ptr<Vm>> ContainerRuntime::adoptLeftovers() {
 void ContainerRuntime::keepAll() {
     applyAddresses();
     watcher_.reset();  // nothing is reaped here any more
-    for (auto& [id, vm] : vms_) saveRecord(*vm);
-    syncRecords();
+    compactRecords();  // every record, as it is now, synced
     keeping_ = true;
     for (auto& [key, line] : delay_lines_) line->close(nullptr);
     delay_lines_.clear();

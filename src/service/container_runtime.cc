@@ -142,20 +142,29 @@ void ContainerRuntime::fillHost() {
 }
 
 ContainerRuntime::~ContainerRuntime() {
-    if (keeping_) {
-        // `quit keep`: the containers, their cgroups and switches go on
-        // without this daemon (keepAll let go of them).
-        janitor_.drain();
-        return;
+    if (!keeping_ && !shut_down_) {
+        // Neither an orderly stop nor `quit keep` (a start that failed half
+        // way, a stop that timed out): nothing is killed or removed, the
+        // containers go on under the keeper for the next daemon to adopt.
+        watcher_.reset();
+        for (auto& [id, c] : containers_) c->abandon();
+        containers_.clear();
+        keeping_ = true;
     }
     for (auto& [key, line] : delay_lines_) line->close(nullptr);  // their taps go
     delay_lines_.clear();
+    janitor_.drain();
+}
+
+void ContainerRuntime::shutdown() {
+    if (keeping_ || shut_down_) return;
+    shut_down_ = true;
+    for (auto& [key, line] : delay_lines_) line->close(nullptr);  // their taps go
+    delay_lines_.clear();
     containers_.clear();  // kills whatever still runs: a daemon leaves no container behind
+    vms_.clear();
     // Nothing is left to adopt.
-    if (records_) {
-        if (auto names = records_->list(); names.ok())
-            for (const auto& n : *names) (void)records_->unlink(n);
-    }
+    if (journal_) (void)journal_->compact({});
     janitor_.drain();
     watcher_.reset();
     if (keeper_) {
@@ -402,12 +411,13 @@ std::vector<Result<void>> ContainerRuntime::startMany(const std::vector<Vm*>& vm
 // Waits for the inits of `vms[released]` to exec, with one deadline for the
 // whole batch, longer for more containers: when thousands of inits exec at
 // once on a loaded host, the last ones may need more than one container's
-// 10 s.
+// 10 s (seen at 1,000 on two cores right after another 1,000 were torn
+// down: exec waits to be moved to another CPU).
 void ContainerRuntime::waitExecs(const std::vector<Vm*>& vms, const std::vector<size_t>& released,
                                  std::vector<Result<void>>& results) {
     using namespace std::chrono;
     const auto deadline =
-        steady_clock::now() + seconds(10) + milliseconds(5) * static_cast<int>(released.size());
+        steady_clock::now() + seconds(10) + milliseconds(20) * static_cast<int>(released.size());
     for (size_t i : released) {
         Vm& vm = *vms[i];
         runtime::Container& c = *find(vm.id);
@@ -614,11 +624,7 @@ Result<void> ContainerRuntime::nuke() {
     containers_.clear();  // kills them, closes their consoles, lets go of their disks
     vms_.clear();
     leftovers_.reset();
-    if (records_) {
-        if (auto names = records_->list(); names.ok())
-            for (const auto& n : *names) (void)records_->unlink(n);
-        syncRecords();
-    }
+    if (journal_) (void)journal_->compact({});
     auto r = keeper_ ? keeper_->killAll() : Result<void>(Ok());
     if (auto c = cgroups_->nuke(); !c.ok() && r.ok()) r = c;
     if (auto n = runtime::unmountStaleDisks(opts_.base); !n.ok() && r.ok()) r = n.error();

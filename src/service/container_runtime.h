@@ -25,6 +25,7 @@
 #include "runtime/reaper.h"
 #include "runtime/snoop.h"
 #include "runtime/switch_select.h"
+#include "service/record_journal.h"
 #include "service/vm.h"
 
 namespace herd {
@@ -103,6 +104,10 @@ class ContainerRuntime : public Runtime {
     void saveRecords(const std::vector<Vm*>& vms) override;
     std::vector<std::unique_ptr<Vm>> adoptLeftovers() override;
     void keepAll() override;
+    // The orderly stop: kills every container, ends the keeper, removes the
+    // records, cgroups and bridges. Without it (or keepAll) the destructor
+    // leaves everything running for the next daemon.
+    void shutdown() override;
 
     const char* cgroupVersion() const { return cgroups_->version(); }
 
@@ -119,9 +124,12 @@ class ContainerRuntime : public Runtime {
     // recorded containers that still run.
     std::set<std::string> keptDisks() const;
     std::set<std::string> keptLinks() const;
-    // The record of one VM, written (temp file and rename) but not synced;
-    // syncRecords() makes a batch durable with one fsync of the directory.
+    // The record of one VM (vm_record.h), appended to the journal but not
+    // synced; syncRecords() makes a batch durable with one fdatasync.
+    std::string recordOf(const Vm& vm) const;
     void saveRecord(const Vm& vm);
+    // Rewrites the journal with exactly the records of vms_.
+    void compactRecords();
     void dropRecord(int id);
     void syncRecords();
     // Takes over one recorded VM; false when it is to be dropped.
@@ -180,18 +188,20 @@ class ContainerRuntime : public Runtime {
     std::map<std::pair<int, size_t>, std::shared_ptr<runtime::DelayLine>> delay_lines_;
     int next_delay_tap_ = 0;  // delay taps are numbered
 
-    // <base>/records (vm_record.h); null when it cannot be made.
-    std::unique_ptr<Dir> records_;
+    // <base>/records/journal (record_journal.h); null when it cannot be made.
+    std::unique_ptr<RecordJournal> journal_;
     // What a previous daemon on this base left, from start until
     // adoptLeftovers() takes it.
     struct Leftovers {
         std::vector<std::pair<std::unique_ptr<Vm>, runtime::ContainerRecord>> records;
-        std::set<int> children;  // the keeper's living ones
+        std::set<int> children;    // the keeper's living ones
+        std::map<int, int> exits;  // how recorded inits that are gone ended
         std::map<std::string, std::vector<unique_fd>> held;
     };
     std::unique_ptr<Leftovers> leftovers_;
     // `quit keep` was done: the destructor kills and removes nothing.
     bool keeping_ = false;
+    bool shut_down_ = false;  // shutdown() was done
 };
 
 }  // namespace herd

@@ -210,6 +210,10 @@ class Runtime {
     // `quit keep`: writes every record and lets go of every container
     // without stopping it; the runtime does nothing more afterwards.
     virtual void keepAll() {}
+    // The orderly stop (`quit`): kills and removes whatever is left. A
+    // runtime destroyed without it or keepAll() kills nothing (a daemon
+    // whose start failed half way leaves the containers to the next one).
+    virtual void shutdown() {}
 };
 
 // All VMs of the daemon, every namespace. Ids start at 0 and are never

@@ -61,8 +61,10 @@ Result<VmState> stateOf(std::string_view s) {
 }
 
 // Applies the record's `vm config` lines to a default config, through the
-// fields' own setters: a value the setter refuses now is an error.
-Result<void> applyConfigLines(VmConfig& c, const json& lines, const std::string& hostname) {
+// fields' own setters; what they refuse is left at its default and said in
+// `warnings`.
+void applyConfigLines(VmConfig& c, const json& lines, const std::string& hostname,
+                      std::vector<std::string>& warnings) {
     ConfigContext ctx;
     ctx.hostname = hostname;
     ctx.hosts = {hostname};
@@ -73,23 +75,21 @@ Result<void> applyConfigLines(VmConfig& c, const json& lines, const std::string&
         const auto field = l.at(0).get<std::string>();
         const auto args = l.at(1).get<std::string>();
         const ConfigField* f = findConfigField(field);
-        if (!f || !inConfigLines(*f) || !f->value.set)
-            return Error::msg("vm record: unknown config field " + field);
+        if (!f || !inConfigLines(*f) || !f->value.set) {
+            warnings.push_back("vm config " + field + ": no such field");
+            continue;
+        }
         auto toks = cli::tokenize(args);
-        if (!toks.ok()) return toks.error().wrap("vm record: config " + field);
         std::vector<std::string> values;
-        for (auto& t : toks->tokens) values.push_back(std::move(t.value));
-        if (auto r = f->value.set(c, values, ctx); !r.ok())
-            return r.error().wrap("vm record: config " + field);
+        if (toks.ok())
+            for (auto& t : toks->tokens) values.push_back(std::move(t.value));
+        auto r = toks.ok() ? f->value.set(c, values, ctx) : Result<void>(toks.error());
+        if (!r.ok())
+            warnings.push_back("vm config " + field + " " + args + ": " + r.error().text());
     }
-    return Ok();
 }
 
 }  // namespace
-
-std::string vmRecordPath(int id) {
-    return std::string(kRecordsDir) + "/" + std::to_string(id) + ".json";
-}
 
 std::string vmRecordJson(const Vm& vm, const runtime::ContainerRecord& c,
                          std::chrono::system_clock::time_point now) {
@@ -152,7 +152,7 @@ Result<VmRecord> parseVmRecord(std::string_view text, const std::string& base,
         if (age < system_clock::duration::zero()) age = system_clock::duration::zero();
         vm.launch_time = steady_clock::now() - duration_cast<steady_clock::duration>(age);
         vm.instance_path = base + "/" + std::to_string(vm.id);
-        HERD_TRY(applyConfigLines(vm.config, j.at("config"), hostname));
+        applyConfigLines(vm.config, j.at("config"), hostname, r.warnings);
         for (const json& n : j.at("nics")) vm.config.networks.push_back(nicOf(n));
         vm.config.tags = j.at("tags").get<std::map<std::string, std::string>>();
         return r;

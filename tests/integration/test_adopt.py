@@ -16,9 +16,10 @@ Checked on real containers of the default guest image:
   - SIGKILL in the middle of `vm launch container 200`: after the restart each
     VM is adopted or cleaned up, no container runs that no VM names, and
     `herd -nuke` leaves nothing;
-  - records that lie (torn text, an init that is another process) make that
-    VM ERROR with the reason, or drop it; the daemon keeps answering; a local
-    user cannot read or plant records.
+  - records that lie (a torn line, an init that is another process, another
+    VM's record under an id) make that VM ERROR with the reason, or are
+    skipped; the daemon keeps answering; a local user cannot read or plant
+    records.
 """
 import json
 import os
@@ -86,6 +87,29 @@ def keeper_children(base):
         return set()
     with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
         return {int(x) for x in f.read().split()}
+
+
+def journal(base):
+    return os.path.join(base, "records", "journal")
+
+
+def live_records(base):
+    """id -> record (dict) of the base's record journal, as herd reads it:
+    the last line of each VM wins, {"drop": id} removes it."""
+    live = {}
+    with open(journal(base)) as f:
+        for line in f:
+            if not line.endswith("\n"):
+                break  # torn
+            try:
+                j = json.loads(line)
+            except ValueError:
+                continue
+            if "drop" in j:
+                live.pop(j["drop"], None)
+            else:
+                live[j["id"]] = j
+    return live
 
 
 def summary(c, ns=None):
@@ -174,7 +198,7 @@ class Adopt(unittest.TestCase):
             c.ok("namespace other vm flush")
             for p in pids:
                 self.assertFalse(alive(p))
-            self.assertEqual(os.listdir(os.path.join(d.base, "records")), [])
+            self.assertEqual(live_records(d.base), {})
             c.close()
         finally:
             d.stop()
@@ -213,6 +237,63 @@ class Adopt(unittest.TestCase):
             for p in pids:
                 self.assertFalse(alive(p))
         finally:
+            d.stop()
+
+    def test_inits_that_end_in_the_gap(self):
+        """A container that ends while no daemon runs comes back QUIT when
+        its init exited 0, ERROR with the status otherwise."""
+        d = Daemon().start()
+        try:
+            c = d.client()
+            c.ok("vm config backchannel false")
+            c.ok('vm config init /bin/sh -c "sleep 2; exit 0"')
+            c.ok("vm launch container good")
+            c.ok('vm config init /bin/sh -c "sleep 2; exit 3"')
+            c.ok("vm launch container bad")
+            c.ok("vm start all")
+            c.close()
+            d.kill9()
+            time.sleep(3)
+            d.start()
+            c = d.client()
+            self.assertEqual(c.vm("good")["state"], "QUIT")
+            self.assertEqual(c.vm("bad")["state"], "ERROR")
+            self.assertIn("exit status 3", c.vm("bad")["tags"])
+            c.ok("vm flush")
+            self.assertEqual(c.table("vm info"), [])
+            c.close()
+        finally:
+            d.stop()
+
+    def test_a_start_that_fails_kills_nothing(self):
+        """A daemon whose start fails after adoption (here: its web port is
+        taken) leaves the containers to the next one."""
+        import socket
+        d = Daemon().start()
+        blocker = socket.socket()
+        try:
+            c = d.client()
+            c.ok("vm config backchannel false")
+            c.ok("vm launch container s[1-2]")
+            c.ok("vm start all")
+            before = summary(c)
+            c.close()
+            d.kill9()
+            blocker.bind(("127.0.0.1", 0))
+            blocker.listen(1)
+            port = blocker.getsockname()[1]
+            d.flags += ["-web", "127.0.0.1:%d" % port]
+            with self.assertRaises(RuntimeError):
+                d._start(20)  # start() would clean everything up on failure
+            d.flags = d.flags[:-2]
+            for v in before.values():
+                self.assertTrue(alive(int(v[2])))
+            d.start()
+            c = d.client()
+            self.assertEqual(summary(c), before)
+            c.close()
+        finally:
+            blocker.close()
             d.stop()
 
     def test_sigkill_during_a_launch(self):
@@ -258,6 +339,7 @@ class Adopt(unittest.TestCase):
             d.stop()
 
     def test_records_that_lie(self):
+        """The journal is root's; still, what it says is checked."""
         d = Daemon().start()
         try:
             c = d.client()
@@ -269,24 +351,28 @@ class Adopt(unittest.TestCase):
             c.close()
             d.kill9()
             rec = os.path.join(d.base, "records")
-            # r1: a torn record; r2: its init is "another process" (start time).
-            with open(os.path.join(rec, ids["r1"] + ".json"), "w") as f:
-                f.write('{"version": 1, "id": ')
-            path2 = os.path.join(rec, ids["r2"] + ".json")
-            with open(path2) as f:
-                j = json.load(f)
-            j["container"]["init_start"] += 1
-            with open(path2, "w") as f:
-                json.dump(j, f)
+            # r2: its init is "another process" (its start time is not the
+            # recorded one); r3: a record of another VM's under its id;
+            # then a torn line (a crash in the middle of a write), which
+            # changes nothing.
+            recs = live_records(d.base)
+            r2 = recs[int(ids["r2"])]
+            r2["container"]["init_start"] += 1
+            r3 = dict(recs[int(ids["r3"])], id=int(ids["r3"]) + 100)
+            with open(journal(d.base), "a") as f:
+                f.write(json.dumps(r2) + "\n")
+                f.write(json.dumps(r3) + "\n")
+                f.write('{"id": %s, "name": "torn' % ids["r1"])
             d.start()
             c = d.client()
             vms = summary(c)
-            self.assertNotIn("r1", vms)  # nothing to bring back
+            self.assertEqual(vms["r1"][1], "RUNNING")  # the torn line is skipped
             self.assertEqual(vms["r2"][1], "ERROR")
             self.assertIn("another process", c.vm("r2")["tags"])
             self.assertEqual(vms["r3"][1], "RUNNING")
+            self.assertEqual(len(vms), 3)  # not r3 twice
             self.assertTrue(wait_for(lambda: not alive(pid2), 10))
-            self.assertTrue(os.path.exists(os.path.join(rec, ids["r1"] + ".json.bad")))
+            self.assertIn("torn or unreadable lines skipped", d.logtext())
             assert_responsive(d)
             # A local user can neither read the records nor plant one.
             st = os.stat(rec)

@@ -23,7 +23,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from herdtest import (Daemon, VlanTraffic, close_consoles, free_subnet, guest_console,  # noqa: E402
-                      guest_ipv4, host_ping, launch_guests, links_with, quit_daemon,
+                      guest_ipv4, guest_ping, host_ping, launch_guests, links_with, quit_daemon,
                       set_guest_address, wait_for)
 from ovstest import Ovs, available  # noqa: E402
 
@@ -299,6 +299,40 @@ class Cleanup(unittest.TestCase):
             c.close()
         finally:
             d.stop()
+
+    def test_restart_after_sigkill_adopts(self):
+        """A daemon killed with SIGKILL leaves its containers; the next one
+        adopts them (docs/durability.md) and puts their ports back on the
+        bridge with their tags: the guests reach each other again."""
+        d = ovs_daemon(self.ovs).start()
+        try:
+            c = d.client()
+            c.ok("vm config backchannel false")
+            c.ok("vm config net %sbr,5" % d.prefix)
+            c.ok("vm launch container g1,g2")
+            c.ok("vm start all")
+            cons = {n: guest_console(d, c, n) for n in ("g1", "g2")}
+            set_guest_address(cons["g1"], "10.56.0.11/24")
+            set_guest_address(cons["g2"], "10.56.0.12/24")
+            self.assertTrue(guest_ping(cons["g1"], "10.56.0.12", tries=3))
+            close_consoles(cons)
+            c.close()
+            d.kill9()
+            d.start()
+            c = d.client()
+            self.assertEqual({r["name"]: r["state"] for r in c.table("vm info")},
+                             {"g1": "RUNNING", "g2": "RUNNING"})
+            self.assertEqual(len(herd_ports(self.ovs, d.prefix)), 2)
+            con = guest_console(d, c, "g1")
+            self.assertTrue(guest_ping(con, "10.56.0.12", tries=3))
+            con.close()
+            c.ok("vm kill all")
+            c.ok("vm flush")
+            self.assertEqual(herd_ports(self.ovs, d.prefix), [])
+            c.close()
+        finally:
+            d.stop()
+            nuke(d, self.ovs)
 
     def test_restart_after_sigkill_cleans_leftovers(self):
         """A daemon with the same prefix removes what a killed one left."""

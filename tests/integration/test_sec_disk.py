@@ -206,7 +206,8 @@ class DiskLimit(unittest.TestCase):
         self.d.kill9()
         # No record names the container (a launch the dead daemon had not
         # recorded): the new daemon drops the disk mount it left.
-        os.unlink(os.path.join(self.d.base, "records", os.path.basename(inst) + ".json"))
+        with open(os.path.join(self.d.base, "records", "journal"), "a") as f:
+            f.write('{"drop": %s}\n' % os.path.basename(inst))
         self.d.start()
         c = self.d.client()
         self.addCleanup(c.close)
