@@ -65,6 +65,9 @@ def main():
         print("all agents back       %s" % ("%.1f s after the start" % t_cc if ok else
                                             "NO: %d of %d" % (cc_clients(c), n)))
         print("same inits            %s" % ("yes" if after == before else "NO"))
+        for line in d.logtext().splitlines():
+            if "adopted" in line:
+                print("daemon log:           " + line.split(": ", 1)[-1])
         c.ok("vm kill all")
         c.ok("vm flush")
         c.close()
