@@ -338,6 +338,41 @@ class Adopt(unittest.TestCase):
         finally:
             d.stop()
 
+    def test_hostile_guest_during_the_gap(self):
+        """A guest whose init renames itself to look like another process's
+        /proc/<pid>/stat line (a name may hold ") " and numbers), and then
+        floods its console while no daemon reads it, is still adopted as
+        itself; the daemon answers and the console is read again."""
+        d = Daemon().start()
+        try:
+            c = d.client()
+            c.ok("vm config backchannel false")
+            c.ok("vm config init /bin/sh -c "
+                 "\"printf 'x) Z 1 1 1 1' > /proc/self/comm; sleep 2; yes flood\"")
+            c.ok("vm launch container h1")
+            c.ok("vm start all")
+            init = int(c.vm("h1")["pid"])
+            self.assertTrue(wait_for(lambda: open("/proc/%d/comm" % init).read()
+                                     .startswith("x) Z"), 10))
+            before = summary(c)
+            c.close()
+            d.kill9()
+            time.sleep(4)  # the flood fills the pty while no daemon reads it
+            d.start()
+            assert_responsive(d)
+            c = d.client()
+            self.assertEqual(summary(c), before)
+            con = Console(os.path.join(d.base, c.vm("h1")["id"], "console"))
+            self.assertIn("flood", con.read_until("flood\r\nflood", timeout=10))
+            con.close()
+            assert_responsive(d)
+            c.ok("vm kill all")
+            c.ok("vm flush")
+            c.close()
+        finally:
+            d.stop()
+        self.assertEqual(host_objects(d.prefix, d.tmp), [])
+
     def test_records_that_lie(self):
         """The journal is root's; still, what it says is checked."""
         d = Daemon().start()
