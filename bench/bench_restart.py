@@ -66,7 +66,7 @@ def main():
                                             "NO: %d of %d" % (cc_clients(c), n)))
         print("same inits            %s" % ("yes" if after == before else "NO"))
         for line in d.logtext().splitlines():
-            if "adopted" in line:
+            if "adopted" in line or "leftovers of a previous daemon" in line:
                 print("daemon log:           " + line.split(": ", 1)[-1])
         c.ok("vm kill all")
         c.ok("vm flush")

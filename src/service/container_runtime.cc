@@ -75,8 +75,12 @@ Result<void> ContainerRuntime::setUp() {
     iso_ = std::move(*iso);
     // A running keeper holds a previous daemon's containers; the records
     // say what they were. The sweeps below spare what is to be adopted.
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
     HERD_TRY(openKeeper());
+    const auto t_keeper = clock::now();
     readRecords();
+    const auto t_records = clock::now();
     // Disk mounts a SIGKILLed daemon left under this base (no live one can
     // share it): their VM ids are about to be reused.
     if (auto n = runtime::unmountStaleDisks(opts_.base, keptDisks()); !n.ok()) {
@@ -93,6 +97,16 @@ Result<void> ContainerRuntime::setUp() {
     if (!sw.ok()) return sw.error().wrap("network");
     switch_ = std::move(*sw);
     HERD_LOG(info, "network: {}", why);
+    if (leftovers_) {
+        auto ms = [](clock::duration d) {
+            return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+        };
+        HERD_LOG(info,
+                 "leftovers of a previous daemon: {} records; keeper {} ms, records {} ms, "
+                 "sweeps {} ms",
+                 leftovers_->records.size(), ms(t_keeper - t0), ms(t_records - t_keeper),
+                 ms(clock::now() - t_records));
+    }
     fillHost();
     // The watcher only notices exits; reaping and state changes happen on
     // the command thread, so the service layer stays single-threaded.
