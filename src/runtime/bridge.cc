@@ -391,7 +391,7 @@ class KernelBridgeBackend : public SwitchBackend {
             const AdoptedPort& p = ports[i];
             const LinkInfo* m = masterOf(p.name);
             Result<void> r = m && m->kind == "bridge" && isSwitchLink(prefix_, m->name)
-                                 ? adoptBridge(p, *m, masterOf, by_name)
+                                 ? adoptBridge(p, *m, masterOf)
                                  : Result<void>(Error::msg("on no bridge of ours"));
             if (!r.ok()) {
                 anew.push_back(p);
@@ -628,8 +628,7 @@ class KernelBridgeBackend : public SwitchBackend {
     // first bridge, or one of its overflow bridges (found through its
     // uplink P d<n>, a port of the first one).
     template <typename MasterOf>
-    Result<void> adoptBridge(const AdoptedPort& p, const LinkInfo& m, const MasterOf& masterOf,
-                             const std::map<std::string, const LinkInfo*>& by_name) {
+    Result<void> adoptBridge(const AdoptedPort& p, const LinkInfo& m, const MasterOf& masterOf) {
         const LinkInfo* first = &m;
         std::optional<Overflow> over;
         if (int n = overflowNumber(prefix_, m.name); n >= 0) {
@@ -654,7 +653,6 @@ class KernelBridgeBackend : public SwitchBackend {
                              [&](const Overflow& o) { return o.kname == over->kname; }))
                 list.push_back(*over);
         }
-        (void)by_name;
         return Ok();
     }
 

@@ -186,13 +186,17 @@ Result<void> Container::preparePorts(const ContainerSpec& spec) {
     return Ok();
 }
 
-Result<void> Container::prepareConsole() {
-    if (console_) return Ok();  // kept across relaunches
+ConsoleOptions Container::consoleOptions() const {
     ConsoleOptions co;
-    co.unix_path = plan_->path + "/console";
+    co.unix_path = host_.plan.base + "/" + instanceDirName(id_) + "/console";
     co.tcp_address = host_.console_address;
     co.tcp_token = host_.console_token;
-    auto con = Console::create(*host_.io, co);
+    return co;
+}
+
+Result<void> Container::prepareConsole() {
+    if (console_) return Ok();  // kept across relaunches
+    auto con = Console::create(*host_.io, consoleOptions());
     if (!con.ok()) return con.error();
     console_ = *con;
     // A copy of the pty master outlives the daemon in the keeper: the
@@ -338,11 +342,7 @@ Result<void> Container::adopt(const ContainerRecord& r, Kept kept) {
         disk_.emplace(Disk::adopt(unique_fd(), r.disk_path));
     }
     if (kept.console_master) {
-        ConsoleOptions co;
-        co.unix_path = host_.plan.base + "/" + instanceDirName(id_) + "/console";
-        co.tcp_address = host_.console_address;
-        co.tcp_token = host_.console_token;
-        auto con = Console::adopt(*host_.io, co, std::move(kept.console_master));
+        auto con = Console::adopt(*host_.io, consoleOptions(), std::move(kept.console_master));
         if (!con.ok()) return con.error().wrap("console");
         console_ = *con;
         console_->resume();

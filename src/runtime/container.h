@@ -155,6 +155,8 @@ class Container {
     Result<void> prepareBinds(const ContainerSpec& spec);
     Result<void> preparePorts(const ContainerSpec& spec);
     Result<void> prepareConsole();
+    // The console's socket (`<base>/<id>/console`) and TCP listener.
+    ConsoleOptions consoleOptions() const;
 
     const ContainerHost& host_;
     int id_;
