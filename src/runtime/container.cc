@@ -232,8 +232,6 @@ Result<void> Container::launch(std::optional<Netlink>& nl) {
         }
     }
     child_ = std::move(*child);
-    // BUILDING: a later daemon needs the sync socket to start it.
-    if (host_.parent && child_.syncFd() >= 0) host_.parent->hold(syncKey(id_), {child_.syncFd()});
     return Ok();
 }
 
@@ -259,7 +257,7 @@ Result<void> Container::thaw() {
 
 void Container::signalKill(bool frozen) {
     if (cgroup_ && frozen) (void)cgroup_->thaw();
-    if (child_.pid() > 0) ::syscall(SYS_pidfd_send_signal, child_.pidfd(), SIGKILL, nullptr, 0);
+    child_.kill();
 }
 
 void Container::releaseCgroup(bool defer) {
@@ -287,10 +285,7 @@ std::vector<int> Container::procs() {
 
 Result<void> Container::teardown() {
     child_.killAndReap();
-    if (host_.parent) {
-        host_.parent->drop(syncKey(id_));
-        host_.parent->drop(diskKey(id_));
-    }
+    if (host_.parent) host_.parent->drop(diskKey(id_));
     releaseCgroup(/*defer=*/false);
     closeConsole();
     plan_.reset();
@@ -347,17 +342,13 @@ Result<void> Container::adopt(const ContainerRecord& r, Kept kept) {
         console_ = *con;
         console_->resume();
     }
-    if (!kept.pidfd) return Ok();
+    if (!kept.live) return Ok();
     if (!r.cgroup.empty()) {
         auto cg = host_.cgroups->open(r.cgroup);
         if (!cg.ok()) return cg.error().wrap("cgroup");
         cgroup_ = std::move(*cg);
     }
-    child_ = Child::adopt(r.init_pid, std::move(kept.pidfd), std::move(kept.sync), host_.parent,
-                          r.released);
-    // The child may have exec'd while no daemon listened: its parent can
-    // let go of what it kept for it.
-    if (r.released && child_.syncFd() < 0 && host_.parent) host_.parent->execd(r.init_pid);
+    child_ = Child::adopt(r.init_pid, host_.parent, !kept.waiting);
     return Ok();
 }
 

@@ -86,19 +86,11 @@ class Container {
 
     bool running() const { return child_.pid() > 0; }  // launched, maybe exited since
     int pid() const { return child_.pid(); }
-    int pidfd() const { return child_.pidfd(); }
+    Child& child() { return child_; }
     bool released() const { return child_.released(); }
     const std::shared_ptr<Console>& console() const { return console_; }
     bool hasCgroup() const { return cgroup_ != nullptr; }
 
-    // `vm start`: lets init exec, then waits until it did.
-    Result<void> release() { return child_.release(); }
-    // (The sync socket is closed then: the keeper's copy goes too.)
-    Result<void> waitExec(int timeout_ms) {
-        auto r = child_.waitExec(timeout_ms);
-        if (host_.parent) host_.parent->drop(syncKey(id_));
-        return r;
-    }
     // SIGKILL to init, leaving the reaping to the exit watcher.
     void killInit() { child_.kill(); }
     // `vm stop` / `vm start` of a PAUSED container.
@@ -128,13 +120,13 @@ class Container {
 
     // What the keeper kept of a container a previous daemon made.
     struct Kept {
-        unique_fd pidfd;           // its init's, while it runs; else empty
+        bool live = false;         // its init runs (checked to be the record's)
+        bool waiting = false;      // ... and waits for `vm start` (BUILDING)
         unique_fd console_master;  // the console's pty master
-        unique_fd sync;            // BUILDING: that daemon's end of the sync socket
         unique_fd disk;            // a detached disk's layers
     };
     // Takes over the container `r` records (adoption, docs/durability.md):
-    // its directory, disk and console, and, when `kept.pidfd` is set, its
+    // its directory, disk and console, and, when `kept.live` is set, its
     // running init and cgroup. The caller checked that the init is the
     // record's. An error names what could not be taken over.
     Result<void> adopt(const ContainerRecord& r, Kept kept);
@@ -144,7 +136,6 @@ class Container {
     // The keys under which the container parent keeps this container's
     // descriptors (ContainerParent::hold).
     static std::string consoleKey(int id) { return "console/" + std::to_string(id); }
-    static std::string syncKey(int id) { return "sync/" + std::to_string(id); }
     static std::string diskKey(int id) { return "disk/" + std::to_string(id); }
     // The VM's cc listening socket (the service's, kept here by the runtime).
     static std::string ccKey(int id) { return "cc/" + std::to_string(id); }

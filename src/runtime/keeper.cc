@@ -215,8 +215,22 @@ class KeeperServer {
             close(fd);
         } else if (op == "launch") {
             launch(fd, *j, m->fds);
-        } else if (op == "execd") {
-            parent_->execd(j->value("pid", 0));
+        } else if (op == "start") {
+            start(fd, *j);
+        } else if (op == "kill") {
+            int pid = j->value("pid", 0);
+            if (children_.count(pid)) parent_->kill(pid, j->value("sig", SIGKILL));
+        } else if (op == "pidfd") {
+            int pid = j->value("pid", 0);
+            auto p = children_.count(pid)
+                         ? parent_->pidfd(pid)
+                         : Result<unique_fd>(Error::sys(ESRCH, "pidfd", std::to_string(pid)));
+            if (p.ok()) {
+                reply(fd, {{"ok", true}}, {p->get()});
+            } else {
+                reply(fd,
+                      {{"ok", false}, {"error", p.error().text()}, {"errno", p.error().errnum()}});
+            }
         } else if (op == "hold") {
             held_[j->value("key", "")] = std::move(m->fds);
         } else if (op == "drop") {
@@ -239,8 +253,11 @@ class KeeperServer {
             }
             reply(fd, {{"ok", true}, {"exits", got}});
         } else if (op == "children") {
-            reply(fd,
-                  {{"ok", true}, {"pids", std::vector<int>(children_.begin(), children_.end())}});
+            json kids = json::array();
+            for (const auto& [pid, serial] : children_) {
+                kids.push_back({pid, serial, parent_->waiting(pid)});
+            }
+            reply(fd, {{"ok", true}, {"children", kids}});
         } else if (op == "killall") {
             killAll();
             held_.clear();
@@ -264,10 +281,41 @@ class KeeperServer {
         if (!spec.ok()) return fail(spec.error());
         auto cloned = parent_->clone(*spec, fds[0].get());
         if (!cloned.ok()) return fail(cloned.error());
-        children_.insert(cloned->pid);
+        const uint64_t serial = ++serial_;
+        children_[cloned->pid] = serial;
         exited_.erase(cloned->pid);  // an earlier child's, with the same pid
-        reply(fd, {{"ok", true}, {"pid", cloned->pid}}, {cloned->pidfd.get()});
+        reply(fd, {{"ok", true}, {"pid", cloned->pid}, {"serial", serial}});
         // The received descriptors close here: the child has its copies.
+    }
+
+    // Lets BUILDING children exec (ContainerParent::start) and answers with
+    // how each did: [[pid, "" or the error, errno], ...].
+    void start(int fd, const json& j) {
+        std::vector<int> pids;
+        if (j.contains("pids") && j["pids"].is_array()) {
+            for (const auto& p : j["pids"]) {
+                if (p.is_number_integer()) pids.push_back(p.get<int>());
+            }
+        }
+        // Only this keeper's children: anything else gets an error.
+        std::vector<int> ours;
+        for (int pid : pids) {
+            if (children_.count(pid)) ours.push_back(pid);
+        }
+        int timeout = std::clamp(j.value("timeout_ms", 10000), 0, 600000);
+        auto rs = parent_->start(ours, timeout);
+        json out = json::array();
+        size_t k = 0;
+        for (int pid : pids) {
+            if (k < ours.size() && ours[k] == pid) {
+                const auto& r = rs[k++];
+                out.push_back(
+                    {pid, r.ok() ? "" : r.error().text(), r.ok() ? 0 : r.error().errnum()});
+            } else {
+                out.push_back({pid, "start: not a child of the keeper", ESRCH});
+            }
+        }
+        reply(fd, {{"ok", true}, {"results", out}});
     }
 
     // Reaps every child that exited and tells the events connections.
@@ -277,13 +325,18 @@ class KeeperServer {
         }
         for (;;) {
             siginfo_t info{};
-            if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG) != 0 || info.si_pid == 0) break;
-            int status =
-                info.si_code == CLD_EXITED ? W_EXITCODE(info.si_status, 0) : info.si_status;
-            children_.erase(info.si_pid);
-            parent_->execd(info.si_pid);
-            pending_.emplace_back(info.si_pid, status);
-            remember(info.si_pid, status);
+            if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) {
+                break;
+            }
+            const int pid = info.si_pid;
+            auto status = parent_->tryReap(pid);
+            if (!status) {
+                // Not one the parent launched: reap it here all the same.
+                siginfo_t done{};
+                waitid(P_PID, static_cast<id_t>(pid), &done, WEXITED | WNOHANG);
+                continue;
+            }
+            exited(pid, *status);
         }
         broadcast();
     }
@@ -296,10 +349,19 @@ class KeeperServer {
     // Exit reports go to the events connections; with none (no daemon), they
     // wait for the next one, as many as there were children.
     void sendPending(int fd) {
-        for (const auto& [pid, status] : pending_) {
-            reply(fd, {{"op", "exit"}, {"pid", pid}, {"status", status}});
+        for (const auto& e : pending_) {
+            reply(fd, {{"op", "exit"}, {"pid", e.pid}, {"serial", e.serial}, {"status", e.status}});
         }
         pending_.clear();
+    }
+
+    // A child ended: to tell the daemon, and to remember.
+    void exited(int pid, int status) {
+        auto it = children_.find(pid);
+        uint64_t serial = it == children_.end() ? 0 : it->second;
+        if (it != children_.end()) children_.erase(it);
+        pending_.push_back({pid, serial, status});
+        remember(pid, status);
     }
 
     // How children ended, kept for a daemon that was not there to hear it
@@ -315,16 +377,10 @@ class KeeperServer {
     }
 
     void killAll() {
-        for (int pid : children_) ::kill(pid, SIGKILL);
-        for (int pid : std::set<int>(children_)) {
-            siginfo_t info{};
-            while (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED) != 0 && errno == EINTR) {
-            }
-            children_.erase(pid);
-            parent_->execd(pid);
-            pending_.emplace_back(pid, SIGKILL);
-            remember(pid, SIGKILL);
-        }
+        for (const auto& [pid, serial] : children_) parent_->kill(pid, SIGKILL);
+        std::vector<int> pids;
+        for (const auto& [pid, serial] : children_) pids.push_back(pid);
+        for (int pid : pids) exited(pid, parent_->reap(pid));
         broadcast();
     }
 
@@ -333,8 +389,16 @@ class KeeperServer {
     unique_fd epoll_;
     std::shared_ptr<ContainerParent> parent_;
     std::map<int, Conn> conns_;
-    std::set<int> children_;
-    std::vector<std::pair<int, int>> pending_;
+    struct Exit {
+        int pid;
+        uint64_t serial;
+        int status;
+    };
+    // Living children: pid -> which launch of this keeper it is (a pid is
+    // reused; exit reports carry the serial so that the daemon can tell).
+    std::map<int, uint64_t> children_;
+    uint64_t serial_ = 0;
+    std::vector<Exit> pending_;
     std::map<int, int> exited_;   // pid -> wait status (remember())
     std::deque<int> exit_order_;  // exited_'s pids, oldest first
     std::map<std::string, std::vector<unique_fd>> held_;
@@ -498,13 +562,67 @@ void Keeper::eventLoop() {
         if (!m.ok() || m->eof) break;
         auto j = parseMessage(m->bytes);
         if (!j.ok() || (*j)["op"] != "exit") continue;
+        exitOf(j->value("pid", 0), j->value("serial", uint64_t{0}), j->value("status", 0));
+    }
+    std::vector<std::function<void()>> fire;
+    {
         std::lock_guard<std::mutex> lock(mu_);
-        statuses_[j->value("pid", 0)] = j->value("status", 0);
+        gone_ = true;
+        // The keeper died: its children went to init, and how they end is
+        // lost; whoever waits is told now.
+        for (auto& [pid, cb] : watchers_) fire.push_back(std::move(cb));
+        watchers_.clear();
         cv_.notify_all();
     }
+    for (auto& cb : fire) cb();
+}
+
+void Keeper::exitOf(int pid, uint64_t serial, int status) {
+    std::function<void()> cb;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = live_.find(pid);
+        if (it == live_.end()) {
+            // Not known here yet (its launch's answer is still on its way),
+            // or a child no daemon adopted: kept until clone() asks.
+            if (early_.size() > 65536) early_.clear();
+            early_[pid] = {serial, status};
+            return;
+        }
+        if (it->second != serial) return;  // an earlier child with this pid
+        live_.erase(it);
+        statuses_[pid] = status;
+        auto w = watchers_.find(pid);
+        if (w != watchers_.end()) {
+            cb = std::move(w->second);
+            watchers_.erase(w);
+        }
+        cv_.notify_all();
+    }
+    if (cb) cb();
+}
+
+void Keeper::track(int pid, uint64_t serial) {
     std::lock_guard<std::mutex> lock(mu_);
-    gone_ = true;
-    cv_.notify_all();
+    statuses_.erase(pid);  // an earlier child's
+    auto e = early_.find(pid);
+    if (e != early_.end() && e->second.first == serial) {
+        statuses_[pid] = e->second.second;  // it already ended
+    } else {
+        live_[pid] = serial;
+    }
+    if (e != early_.end()) early_.erase(e);
+}
+
+void Keeper::watch(int pid, std::function<void()> on_exit) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!statuses_.count(pid) && !gone_) {
+            watchers_[pid] = std::move(on_exit);
+            return;
+        }
+    }
+    on_exit();
 }
 
 Result<std::string> Keeper::request(const std::string& text, const std::vector<int>& fds,
@@ -526,8 +644,7 @@ Result<std::string> Keeper::request(const std::string& text, const std::vector<i
 Result<ContainerParent::Cloned> Keeper::clone(const LaunchSpec& spec, int child_sync) {
     std::vector<int> fds{child_sync};
     if (spec.layers_fd >= 0) fds.push_back(spec.layers_fd);
-    unique_fd pidfd;
-    auto text = request(json{{"op", "launch"}, {"spec", specToJson(spec)}}.dump(), fds, &pidfd);
+    auto text = request(json{{"op", "launch"}, {"spec", specToJson(spec)}}.dump(), fds, nullptr);
     if (!text.ok()) return text.error();
     json r = json::parse(*text, nullptr, false);
     if (r.is_discarded() || !r.is_object()) return Error::msg("keeper: a garbled answer");
@@ -536,21 +653,63 @@ Result<ContainerParent::Cloned> Keeper::clone(const LaunchSpec& spec, int child_
         std::string msg = r.value("error", std::string("launch failed"));
         return Error::withErrno(e, msg);
     }
-    if (!pidfd) return Error::msg("keeper: launch answered without a pidfd");
     Cloned c;
     c.pid = r.value("pid", -1);
-    c.pidfd = std::move(pidfd);
-    {
-        // How an earlier child with this pid ended is no news of this one.
-        std::lock_guard<std::mutex> lock(mu_);
-        statuses_.erase(c.pid);
-    }
+    track(c.pid, r.value("serial", uint64_t{0}));
     return c;
 }
 
-void Keeper::execd(int pid) {
+std::vector<Result<void>> Keeper::start(const std::vector<int>& pids, int timeout_ms) {
+    using namespace std::chrono;
+    const auto deadline = steady_clock::now() + milliseconds(timeout_ms);
+    std::vector<Result<void>> out;
+    constexpr size_t kChunk = 2000;  // answers stay far below a message's limit
+    for (size_t at = 0; at < pids.size(); at += kChunk) {
+        std::vector<int> some(pids.begin() + static_cast<long>(at),
+                              pids.begin() + static_cast<long>(std::min(pids.size(), at + kChunk)));
+        auto left = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
+        auto text = request(
+            // (Below the connection's 120 s receive timeout.)
+            json{{"op", "start"},
+                 {"pids", some},
+                 {"timeout_ms", std::clamp<int64_t>(left, 100, 100000)}}
+                .dump(),
+            {}, nullptr);
+        json r = text.ok() ? json::parse(*text, nullptr, false) : json();
+        if (!text.ok() || r.is_discarded() || !r.value("ok", false) || !r.contains("results") ||
+            r["results"].size() != some.size()) {
+            Error e = text.ok() ? Error::msg("keeper: start: " + *text) : text.error();
+            for (size_t k = 0; k < some.size(); ++k) out.push_back(e);
+            continue;
+        }
+        for (const auto& res : r["results"]) {
+            std::string err = res.at(1).get<std::string>();
+            if (err.empty()) {
+                out.push_back(Ok());
+            } else {
+                out.push_back(Error::withErrno(res.at(2).get<int>(), err));
+            }
+        }
+    }
+    return out;
+}
+
+void Keeper::kill(int pid, int sig) {
     std::lock_guard<std::mutex> lock(control_mu_);
-    (void)sendWithFds(control_.get(), json{{"op", "execd"}, {"pid", pid}}.dump(), {});
+    (void)sendWithFds(control_.get(), json{{"op", "kill"}, {"pid", pid}, {"sig", sig}}.dump(), {});
+}
+
+Result<unique_fd> Keeper::pidfd(int pid) {
+    unique_fd fd;
+    auto text = request(json{{"op", "pidfd"}, {"pid", pid}}.dump(), {}, &fd);
+    if (!text.ok()) return text.error();
+    json r = json::parse(*text, nullptr, false);
+    if (r.is_discarded() || !r.value("ok", false) || !fd) {
+        return Error::withErrno(r.is_object() ? r.value("errno", ESRCH) : ESRCH,
+                                r.is_object() ? r.value("error", std::string("keeper: pidfd"))
+                                              : std::string("keeper: pidfd"));
+    }
+    return fd;
 }
 
 void Keeper::hold(const std::string& key, const std::vector<int>& fds) {
@@ -591,28 +750,21 @@ bool Keeper::waitStatus(int pid, std::chrono::milliseconds timeout, int& status)
     return true;
 }
 
-std::optional<int> Keeper::tryReap(int pid, int pidfd) {
+std::optional<int> Keeper::tryReap(int pid) {
     int status = 0;
     if (waitStatus(pid, std::chrono::milliseconds(0), status)) return status;
-    pollfd p{pidfd, POLLIN, 0};
-    if (poll(&p, 1, 0) != 1) return std::nullopt;  // still running
-    // It exited: the keeper reaps it at once and says so.
-    if (waitStatus(pid, std::chrono::seconds(10), status)) return status;
-    return SIGKILL;  // the keeper is gone: how it ended is lost
+    std::lock_guard<std::mutex> lock(mu_);
+    if (gone_) return SIGKILL;  // the keeper is gone: how it ended is lost
+    return std::nullopt;
 }
 
-int Keeper::reap(int pid, int pidfd) {
+int Keeper::reap(int pid) {
     int status = 0;
     for (;;) {
         if (waitStatus(pid, std::chrono::seconds(1), status)) return status;
         std::lock_guard<std::mutex> lock(mu_);
-        if (gone_) break;
+        if (gone_) return SIGKILL;  // its children went to init
     }
-    // The keeper died: its children went to init, which reaps them.
-    pollfd p{pidfd, POLLIN, 0};
-    while (poll(&p, 1, -1) < 0 && errno == EINTR) {
-    }
-    return SIGKILL;
 }
 
 Result<std::map<int, int>> Keeper::exits(const std::vector<int>& pids) {
@@ -631,12 +783,24 @@ Result<std::map<int, int>> Keeper::exits(const std::vector<int>& pids) {
     return out;
 }
 
-Result<std::vector<int>> Keeper::children() {
+Result<std::vector<Keeper::KeptChild>> Keeper::children() {
     auto text = request(json{{"op", "children"}}.dump(), {}, nullptr);
     if (!text.ok()) return text.error();
     json r = json::parse(*text, nullptr, false);
-    if (r.is_discarded() || !r.value("ok", false)) return Error::msg("keeper: children: " + *text);
-    return r.at("pids").get<std::vector<int>>();
+    if (r.is_discarded() || !r.value("ok", false) || !r.contains("children")) {
+        return Error::msg("keeper: children: " + *text);
+    }
+    std::vector<KeptChild> out;
+    try {
+        for (const auto& c : r["children"]) {
+            KeptChild k{c.at(0).get<int>(), c.at(1).get<uint64_t>(), c.at(2).get<bool>()};
+            track(k.pid, k.serial);
+            out.push_back(k);
+        }
+    } catch (const json::exception& e) {
+        return Error::msg(std::string("keeper: children: ") + e.what());
+    }
+    return out;
 }
 
 Result<void> Keeper::killAll() {

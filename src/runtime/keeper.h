@@ -23,10 +23,18 @@
 //   {"op":"hello","role":"control"}  -> {"ok":true,"pid":<the keeper's>}, then
 //                                   requests, each answered in order:
 //     {"op":"launch","spec":{...}} + fds [sync, layers?]
-//                                   -> {"ok":true,"pid":N} + fds [pidfd]
+//                                   -> {"ok":true,"pid":N,"serial":S}
 //                                   -> {"ok":false,"error":"...","errno":E}
-//     {"op":"execd","pid":N}        the child exec'd (no answer)
-//     {"op":"children"}             -> {"ok":true,"pids":[...]}
+//                                   (S counts the keeper's launches: with
+//                                   the pid it names one child for good)
+//     {"op":"start","pids":[...],"timeout_ms":T}
+//                                   let BUILDING children exec, wait for it
+//                                   -> {"ok":true,"results":[[pid,err,errno],...]}
+//                                   (err "" when it exec'd)
+//     {"op":"kill","pid":N,"sig":S} signal a child not yet reaped (no answer)
+//     {"op":"pidfd","pid":N}        -> {"ok":true} + fds [pidfd of the child]
+//     {"op":"children"}             -> {"ok":true,"children":[[pid,serial,
+//                                   waiting],...]} (waiting: BUILDING)
 //     {"op":"exits","pids":[...]}   -> {"ok":true,"exits":[[pid,status],...]}
 //                                   how those that ended did (the last
 //                                   65536 exits are remembered)
@@ -38,13 +46,15 @@
 //                                   everything held -> {"ok":true}
 //     {"op":"quit"}                 killall, answer, then exit
 //   {"op":"hello","role":"events"}  the keeper sends {"op":"exit","pid":N,
-//                                   "status":S} for each child it reaps.
+//                                   "serial":S,"status":W} for each child it
+//                                   reaps.
 // The keeper exits when the last connection closes while it has no child and
 // holds no descriptor.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -79,16 +89,25 @@ class Keeper : public ContainerParent {
     ~Keeper() override;
 
     Result<Cloned> clone(const LaunchSpec& spec, int child_sync) override;
-    std::optional<int> tryReap(int pid, int pidfd) override;
-    int reap(int pid, int pidfd) override;
-    void execd(int pid) override;
+    std::vector<Result<void>> start(const std::vector<int>& pids, int timeout_ms) override;
+    void kill(int pid, int sig) override;
+    std::optional<int> tryReap(int pid) override;
+    int reap(int pid) override;
+    Result<unique_fd> pidfd(int pid) override;
+    void watch(int pid, std::function<void()> on_exit) override;
     void hold(const std::string& key, const std::vector<int>& fds) override;
     void drop(const std::string& key) override;
     // Copies of everything held, by key.
     Result<std::map<std::string, std::vector<unique_fd>>> fetch();
 
-    // The keeper's living children (a previous daemon's containers, at start).
-    Result<std::vector<int>> children();
+    // The keeper's living children (a previous daemon's containers, at
+    // start); from now on their exits are reported here.
+    struct KeptChild {
+        int pid = 0;
+        uint64_t serial = 0;
+        bool waiting = false;  // BUILDING: ready, waiting for start
+    };
+    Result<std::vector<KeptChild>> children();
     // How those of `pids` that ended did (pid -> wait status), as far as
     // the keeper remembers: for adoption, of containers that ended while no
     // daemon listened.
@@ -105,16 +124,23 @@ class Keeper : public ContainerParent {
     Result<std::string> request(const std::string& json, const std::vector<int>& fds,
                                 unique_fd* got_fd);
     void eventLoop();
+    void exitOf(int pid, uint64_t serial, int status);
+    // `pid` is the keeper's child of launch `serial`: its exit is its own.
+    void track(int pid, uint64_t serial);
     bool waitStatus(int pid, std::chrono::milliseconds timeout, int& status);
 
     unique_fd control_;
     unique_fd events_;
     int pid_ = 0;
     std::mutex control_mu_;  // one request at a time on control_
-    std::mutex mu_;          // statuses_, gone_
+    std::mutex mu_;          // live_, early_, statuses_, watchers_, gone_
     std::condition_variable cv_;
+    std::map<int, uint64_t> live_;  // children known here: pid -> serial
+    // Exits of children not (yet) known here: pid -> (serial, status).
+    std::map<int, std::pair<uint64_t, int>> early_;
     std::map<int, int> statuses_;  // exited children not yet reaped here, by pid
-    bool gone_ = false;            // the events connection closed: the keeper died
+    std::map<int, std::function<void()>> watchers_;
+    bool gone_ = false;  // the events connection closed: the keeper died
     std::thread thread_;
 };
 

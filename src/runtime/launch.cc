@@ -13,13 +13,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/futex.h>
+
+#include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 
 #include "runtime/landlock.h"
 #include "runtime/launch_internal.h"
+#include "runtime/reaper.h"
 
 namespace herd::runtime {
 
@@ -194,6 +199,25 @@ int statusOf(const siginfo_t& si) {
     return si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : si.si_status;
 }
 
+long futex(int* word, int op, int val, const timespec* timeout = nullptr) {
+    return syscall(SYS_futex, word, op, val, timeout, nullptr, 0);
+}
+
+// Waits until the kernel cleared `tid` (the child exec'd or exited), until
+// `deadline`; false on timeout.
+bool waitCleared(int* tid, std::chrono::steady_clock::time_point deadline) {
+    using namespace std::chrono;
+    for (;;) {
+        int v = __atomic_load_n(tid, __ATOMIC_ACQUIRE);
+        if (v == 0) return true;
+        auto left = deadline - steady_clock::now();
+        if (left <= nanoseconds(0)) return false;
+        auto ns = duration_cast<nanoseconds>(left).count();
+        timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+        futex(tid, FUTEX_WAIT, v, &ts);
+    }
+}
+
 class SelfParent : public ContainerParent {
   public:
     // first_slot < 0: each child copies this process's descriptor table.
@@ -202,6 +226,8 @@ class SelfParent : public ContainerParent {
     // after, which hold `placeholder` between launches (sharedTableParent).
     SelfParent(const Isolation& iso, int first_slot, int placeholder)
         : iso_(iso), slot_(first_slot), placeholder_(placeholder) {}
+
+    ~SelfParent() override { exits_.reset(); }
 
     Result<Cloned> clone(const LaunchSpec& spec, int child_sync) override {
         auto state = std::make_unique<ChildState>();
@@ -215,7 +241,7 @@ class SelfParent : public ContainerParent {
             return Error::sysNow("mmap", "launch stack");
         }
         int flags = CLONE_VM | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
-                    CLONE_NEWUTS | CLONE_PIDFD | SIGCHLD;
+                    CLONE_NEWUTS | CLONE_CHILD_CLEARTID | SIGCHLD;
         if (slot_ >= 0) {
             if (dup3(child_sync, slot_, O_CLOEXEC) < 0) return Error::sysNow("dup3", "sync socket");
             args.sync_fd = slot_;
@@ -235,9 +261,8 @@ class SelfParent : public ContainerParent {
         sigset_t all, old;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        int pidfd = -1;
-        int pid =
-            ::clone(childMain, static_cast<char*>(state->stack) + kStackSize, flags, &args, &pidfd);
+        int pid = ::clone(childMain, static_cast<char*>(state->stack) + kStackSize, flags, &args,
+                          nullptr, nullptr, &args.tid);
         int clone_errno = errno;
         pthread_sigmask(SIG_SETMASK, &old, nullptr);
         if (pid < 0) {
@@ -247,48 +272,100 @@ class SelfParent : public ContainerParent {
         if (slot_ >= 0) {
             // The slots are the child's until it has a table of its own: then
             // this process lets go of its copies (the sync socket must close
-            // when the child execs).
-            while (!__atomic_load_n(&args.unshared, __ATOMIC_ACQUIRE)) {
-                pollfd p{pidfd, POLLIN, 0};
-                if (poll(&p, 1, 0) == 1) break;  // it died first
+            // when the child execs). tid clears if it died first.
+            while (!__atomic_load_n(&args.unshared, __ATOMIC_ACQUIRE) &&
+                   __atomic_load_n(&args.tid, __ATOMIC_ACQUIRE) != 0) {
                 sched_yield();
             }
             clearSlots();
         }
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            states_[pid] = std::move(state);
-        }
+        std::lock_guard<std::mutex> lock(mu_);
+        states_[pid] = std::move(state);
+        live_.insert(pid);
         Cloned c;
         c.pid = pid;
-        c.pidfd.reset(pidfd);
         return c;
     }
 
-    std::optional<int> tryReap(int pid, int pidfd) override {
-        siginfo_t si{};
-        if (waitid(P_PIDFD, pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0) {
-            return std::nullopt;
+    std::vector<Result<void>> start(const std::vector<int>& pids, int timeout_ms) override {
+        using namespace std::chrono;
+        const auto deadline = steady_clock::now() + milliseconds(timeout_ms);
+        std::vector<Result<void>> out(pids.size());
+        std::vector<ChildArgs*> args(pids.size(), nullptr);
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            for (size_t i = 0; i < pids.size(); ++i) {
+                auto it = states_.find(pids[i]);
+                if (it == states_.end() ||
+                    __atomic_load_n(&it->second->args.tid, __ATOMIC_ACQUIRE) == 0) {
+                    out[i] = Error::msg("start: init is not waiting to start (it exited or ran)");
+                    continue;
+                }
+                args[i] = &it->second->args;
+                __atomic_store_n(&args[i]->go, kGo, __ATOMIC_RELEASE);
+                futex(&args[i]->go, FUTEX_WAKE_PRIVATE, 1);
+            }
         }
-        execd(pid);
-        return statusOf(si);
+        // The states stay while this waits: only this thread or a reap frees
+        // them, and the caller does not reap what it starts.
+        for (size_t i = 0; i < pids.size(); ++i) {
+            if (!args[i]) continue;
+            if (!waitCleared(&args[i]->tid, deadline)) {
+                out[i] = Error::sys(ETIMEDOUT, "wait for exec of", "init");
+                continue;
+            }
+            if (__atomic_load_n(&args[i]->failed, __ATOMIC_ACQUIRE))
+                out[i] = childError(args[i]->exec_error);
+            forget(pids[i]);
+        }
+        return out;
     }
 
-    int reap(int pid, int pidfd) override {
-        siginfo_t si{};
-        while (waitid(P_PIDFD, pidfd, &si, WEXITED) < 0 && errno == EINTR) {
-        }
-        execd(pid);
-        return statusOf(si);
-    }
-
-    void execd(int pid) override {
-        std::unique_ptr<ChildState> gone;
+    bool waiting(int pid) override {
         std::lock_guard<std::mutex> lock(mu_);
         auto it = states_.find(pid);
-        if (it == states_.end()) return;
-        gone = std::move(it->second);
-        states_.erase(it);
+        return it != states_.end() &&
+               __atomic_load_n(&it->second->args.go, __ATOMIC_ACQUIRE) == 0 &&
+               __atomic_load_n(&it->second->args.tid, __ATOMIC_ACQUIRE) != 0;
+    }
+
+    void kill(int pid, int sig) override {
+        // Under the lock that reaping takes: an unreaped child's pid cannot
+        // have been reused, so the signal reaches this child or its zombie.
+        std::lock_guard<std::mutex> lock(mu_);
+        if (live_.count(pid)) ::kill(pid, sig);
+    }
+
+    std::optional<int> tryReap(int pid) override { return reapPid(pid, WNOHANG); }
+
+    int reap(int pid) override {
+        auto s = reapPid(pid, 0);
+        return s ? *s : SIGKILL;
+    }
+
+    Result<unique_fd> pidfd(int pid) override {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!live_.count(pid)) return Error::sys(ESRCH, "pidfd_open", std::to_string(pid));
+        unique_fd fd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+        if (!fd) return Error::sysNow("pidfd_open", std::to_string(pid));
+        return fd;
+    }
+
+    void watch(int pid, std::function<void()> on_exit) override {
+        auto fd = pidfd(pid);
+        if (!fd.ok()) {
+            on_exit();  // reaped already
+            return;
+        }
+        std::lock_guard<std::mutex> lock(watch_mu_);
+        if (!exits_) {
+            auto w = ExitWatcher::start([this](int key, uint64_t) { fired(key); });
+            if (!w.ok()) return;
+            exits_ = std::move(*w);
+        }
+        int key = next_key_++;
+        exits_->watch(key, 0, fd->get());
+        watched_[key] = {std::move(*fd), std::move(on_exit)};
     }
 
   private:
@@ -298,11 +375,62 @@ class SelfParent : public ContainerParent {
         dup3(placeholder_, slot_ + 1, O_CLOEXEC);
     }
 
+    // Waits for pid (flags: WNOHANG or 0) without reaping, then reaps it
+    // under the lock kill() takes.
+    std::optional<int> reapPid(int pid, int flags) {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (!live_.count(pid)) return std::nullopt;
+        }
+        siginfo_t si{};
+        for (;;) {
+            int r = waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOWAIT | flags);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0 || si.si_pid == 0) return std::nullopt;
+            break;
+        }
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!live_.count(pid)) return std::nullopt;  // another thread reaped it
+        siginfo_t done{};
+        while (waitid(P_PID, static_cast<id_t>(pid), &done, WEXITED) < 0 && errno == EINTR) {
+        }
+        live_.erase(pid);
+        states_.erase(pid);
+        return statusOf(si);
+    }
+
+    void forget(int pid) {
+        std::unique_ptr<ChildState> gone;
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = states_.find(pid);
+        if (it == states_.end()) return;
+        gone = std::move(it->second);
+        states_.erase(it);
+    }
+
+    void fired(int key) {
+        std::function<void()> cb;
+        {
+            std::lock_guard<std::mutex> lock(watch_mu_);
+            auto it = watched_.find(key);
+            if (it == watched_.end()) return;
+            cb = std::move(it->second.second);
+            watched_.erase(it);  // closes the pidfd
+        }
+        if (cb) cb();
+    }
+
     Isolation iso_;
     const int slot_;
     const int placeholder_;
-    std::mutex mu_;
+    std::mutex mu_;  // states_, live_
     std::map<int, std::unique_ptr<ChildState>> states_;
+    std::set<int> live_;  // cloned and not yet reaped here
+    // watch(): the calling process as the parent, without a keeper (tests).
+    std::mutex watch_mu_;
+    std::unique_ptr<ExitWatcher> exits_;
+    std::map<int, std::pair<unique_fd, std::function<void()>>> watched_;
+    int next_key_ = 1;
 };
 
 }  // namespace
@@ -324,12 +452,9 @@ Child& Child::operator=(Child&& o) noexcept {
     if (this != &o) {
         if (pid_ > 0 && !reaped_) killAndReap();
         pid_ = std::exchange(o.pid_, -1);
-        pidfd_ = std::move(o.pidfd_);
-        sync_ = std::move(o.sync_);
         parent_ = std::move(o.parent_);
         released_ = o.released_;
         reaped_ = std::exchange(o.reaped_, true);
-        execd_ = o.execd_;
     }
     return *this;
 }
@@ -338,69 +463,60 @@ Child::~Child() {
     if (pid_ > 0 && !reaped_) killAndReap();
 }
 
-Result<void> Child::release() {
-    char g = 'G';
-    if (send(sync_.get(), &g, 1, MSG_NOSIGNAL) != 1) {
-        // EPIPE: the child's end is closed, so it exec'd (released by a
-        // previous daemon that died before it heard) or died: waitExec
-        // tells which.
-        if (errno == EPIPE) {
-            released_ = true;
-            return Ok();
+std::vector<Result<void>> Child::startAll(const std::vector<Child*>& children, int timeout_ms) {
+    std::vector<Result<void>> out(children.size());
+    // By parent (one in practice): one request for all of a parent's.
+    std::map<ContainerParent*, std::vector<size_t>> by_parent;
+    for (size_t i = 0; i < children.size(); ++i) {
+        Child* c = children[i];
+        if (c->pid_ <= 0 || c->reaped_ || !c->parent_) {
+            out[i] = Error::msg("start: init is not running");
+            continue;
         }
-        return Error::sysNow("release", "container");
+        by_parent[c->parent_.get()].push_back(i);
     }
-    released_ = true;
-    return Ok();
-}
-
-Result<void> Child::waitExec(int timeout_ms) {
-    Msg m{};
-    long n = readMsg(sync_.get(), m, timeout_ms);
-    sync_.reset();
-    if (n == 0) {
-        execd_ = true;
-        if (parent_) parent_->execd(pid_);  // the child runs its own memory now
-        return Ok();
+    for (auto& [parent, idx] : by_parent) {
+        std::vector<int> pids;
+        for (size_t i : idx) {
+            pids.push_back(children[i]->pid_);
+            children[i]->released_ = true;
+        }
+        auto rs = parent->start(pids, timeout_ms);
+        for (size_t k = 0; k < idx.size(); ++k)
+            out[idx[k]] = k < rs.size() ? rs[k] : Error::msg("start: no answer");
     }
-    if (n < 0) return Error::sys(static_cast<int>(-n), "wait for exec of", "init");
-    return childError(m);
+    return out;
 }
 
 void Child::kill() {
-    if (pid_ > 0 && !reaped_) syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+    if (pid_ > 0 && !reaped_) parent_->kill(pid_, SIGKILL);
 }
 
 int Child::killAndReap() {
     if (pid_ <= 0 || reaped_) return 0;
-    syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+    parent_->kill(pid_, SIGKILL);
     reaped_ = true;
-    return parent_->reap(pid_, pidfd_.get());
+    return parent_->reap(pid_);
 }
 
 std::optional<int> Child::tryReap() {
     if (pid_ <= 0 || reaped_) return std::nullopt;
-    auto status = parent_->tryReap(pid_, pidfd_.get());
+    auto status = parent_->tryReap(pid_);
     if (status) reaped_ = true;
     return status;
 }
 
-Child Child::adopt(int pid, unique_fd pidfd, unique_fd sync,
-                   std::shared_ptr<ContainerParent> parent, bool released) {
+Child Child::adopt(int pid, std::shared_ptr<ContainerParent> parent, bool released) {
     Child c;
     c.pid_ = pid;
-    c.pidfd_ = std::move(pidfd);
-    c.sync_ = std::move(sync);
     c.parent_ = std::move(parent);
     c.released_ = released;
-    c.execd_ = released && !c.sync_;
+    c.reaped_ = false;
     return c;
 }
 
 void Child::abandon() {
     pid_ = -1;
-    pidfd_.reset();
-    sync_.reset();
     reaped_ = true;
 }
 
@@ -421,7 +537,7 @@ Result<Child> launch(const LaunchSpec& spec, const std::shared_ptr<ContainerPare
     Child child;
     child.parent_ = parent;
     child.pid_ = cloned->pid;
-    child.pidfd_ = std::move(cloned->pidfd);
+    child.reaped_ = false;
 
     if (auto r = attach(child.pid_); !r.ok()) return r.error();  // ~Child kills and reaps
     if (spec.cgroup_ns) {
@@ -436,7 +552,7 @@ Result<Child> launch(const LaunchSpec& spec, const std::shared_ptr<ContainerPare
     if (n == 0) return Error::msg("launch: container exited during setup");
     if (n < 0) return Error::sys(static_cast<int>(-n), "launch: wait for", "container setup");
     if (m.step != kReady) return childError(m);
-    child.sync_ = std::move(parent_end);
+    // BUILDING: the child waits on its parent's memory (ContainerParent::start).
     return child;
 }
 

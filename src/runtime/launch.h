@@ -4,7 +4,8 @@
 // namespaces. The child sets up the root filesystem, /dev, /proc, /sys, the
 // console, volumes and fifos, pivots into the root, drops capabilities, sets
 // no_new_privs and the seccomp filter, reports "ready" and then blocks right
-// before exec'ing init: that is a BUILDING container. start() releases it.
+// before exec'ing init: that is a BUILDING container. Child::startAll()
+// releases it.
 //
 // The child shares its parent's memory (CLONE_VM): it runs only raw syscalls
 // on data prepared for it (see rawsys.h), so a BUILDING container costs a
@@ -77,22 +78,37 @@ struct LaunchSpec {
 // them and learn how they ended. In the daemon that is the keeper
 // (runtime/keeper.h), a small process that outlives the daemon; in tests it
 // can be the calling process itself (selfParent).
+//
+// A child shares its parent's memory until it execs: a BUILDING one waits
+// there for start(), holding no descriptor, and the parent learns of its
+// exec through the same memory. Pids are only ever signalled by the parent,
+// before it reaps them, so a signal never reaches a process that reused one.
 class ContainerParent {
   public:
     virtual ~ContainerParent() = default;
     struct Cloned {
         int pid = -1;
-        unique_fd pidfd;
     };
     // Clones the container `spec` describes, with `child_sync` as its end of
     // the sync socket (see launch()). Returns once the child runs.
     virtual Result<Cloned> clone(const LaunchSpec& spec, int child_sync) = 0;
+    // Lets each of `pids` (BUILDING: ready and waiting) exec its init, then
+    // waits until each has, or failed to, for at most timeout_ms in all.
+    // One result per pid, in order.
+    virtual std::vector<Result<void>> start(const std::vector<int>& pids, int timeout_ms) = 0;
+    // Whether `pid` is ready and waiting for start().
+    virtual bool waiting(int /*pid*/) { return false; }
+    // Sends `sig` to `pid` if it is a child not yet reaped.
+    virtual void kill(int pid, int sig) = 0;
     // The wait status of `pid` once it has exited, nullopt while it runs.
-    virtual std::optional<int> tryReap(int pid, int pidfd) = 0;
+    virtual std::optional<int> tryReap(int pid) = 0;
     // Blocks until `pid` has exited; its wait status.
-    virtual int reap(int pid, int pidfd) = 0;
-    // The child exec'd: what it read of the parent's memory can go.
-    virtual void execd(int pid) = 0;
+    virtual int reap(int pid) = 0;
+    // A pidfd of `pid`, a child not yet reaped (for setns into it).
+    virtual Result<unique_fd> pidfd(int pid) = 0;
+    // Calls `on_exit` once, on any thread, when `pid` has exited (at once if
+    // it already has). Reaping is still the caller's.
+    virtual void watch(int pid, std::function<void()> on_exit) = 0;
     // Keeps copies of descriptors that must outlive the daemon (a console's
     // pty master: while a copy is open the guest's shell gets no hangup),
     // under `key`, replacing what the key held. The calling process as the
@@ -116,9 +132,9 @@ std::shared_ptr<ContainerParent> selfParent(const Isolation& iso);
 std::shared_ptr<ContainerParent> sharedTableParent(const Isolation& iso, int first_slot,
                                                    int placeholder);
 
-// A launched container's first process. Owns its pidfd; destroying a Child
-// that was never reaped kills and reaps it, so a failed launch leaves no
-// zombie behind.
+// A launched container's first process, as its parent's pid: no descriptor
+// is held for it. Destroying a Child that was never reaped kills and reaps
+// it, so a failed launch leaves no zombie behind.
 class Child {
   public:
     Child() = default;
@@ -127,32 +143,24 @@ class Child {
     ~Child();
 
     int pid() const { return pid_; }
-    int pidfd() const { return pidfd_.get(); }
+    const std::shared_ptr<ContainerParent>& parent() const { return parent_; }
     bool released() const { return released_; }
     bool reaped() const { return reaped_; }
 
-    // Lets the child exec init (first half of `vm start`).
-    Result<void> release();
-    // Waits until the child exec'd init (its end of the sync socket closes on
-    // exec) or reports why it could not (second half).
-    Result<void> waitExec(int timeout_ms = 10000);
+    // `vm start` of BUILDING children: lets each exec init and waits until
+    // each did (one deadline for all). One result per child, in order.
+    static std::vector<Result<void>> startAll(const std::vector<Child*>& children, int timeout_ms);
 
-    // SIGKILL through the pidfd; reaps (blocking) and returns the wait status.
+    // SIGKILL (by the parent); reaps (blocking) and returns the wait status.
     int killAndReap();
-    // SIGKILL through the pidfd, leaving the reaping to whoever watches the
-    // pidfd.
+    // SIGKILL, leaving the reaping to whoever watches the exit.
     void kill();
     // Non-blocking reap; returns the wait status if the process has exited.
     std::optional<int> tryReap();
 
-    // The daemon's end of the sync socket, while the child waits for
-    // release() or its exec (-1 after).
-    int syncFd() const { return sync_.get(); }
     // Takes over a child a previous daemon launched through `parent` (the
-    // keeper, which outlived that daemon): `sync` is that daemon's end of the
-    // sync socket while the child is BUILDING, else empty.
-    static Child adopt(int pid, unique_fd pidfd, unique_fd sync,
-                       std::shared_ptr<ContainerParent> parent, bool released);
+    // keeper, which outlived that daemon).
+    static Child adopt(int pid, std::shared_ptr<ContainerParent> parent, bool released);
     // Lets go of the child without killing it (`quit keep`): it goes on
     // under its parent, for a later daemon to adopt.
     void abandon();
@@ -161,12 +169,9 @@ class Child {
     friend Result<Child> launch(const LaunchSpec&, const std::shared_ptr<ContainerParent>&,
                                 const std::function<Result<void>(int)>&);
     int pid_ = -1;
-    unique_fd pidfd_;
-    unique_fd sync_;
     std::shared_ptr<ContainerParent> parent_;
     bool released_ = false;
     bool reaped_ = false;
-    bool execd_ = false;
 };
 
 // Launches a container through `parent`. `attach(pid)` runs in this process

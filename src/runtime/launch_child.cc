@@ -1,17 +1,19 @@
 // Launch child: the order of the steps that turn the cloned process into a
-// BUILDING container, its handshakes with the parent over the sync socket
-// (cgroup attached, ready, go), and the exec of init.
+// BUILDING container, its handshakes with the parent (cgroup attached and ready over the
+// sync socket, go through shared memory), and the exec of init.
 //
 // Runs in the launch child, which shares the daemon's memory (CLONE_VM): raw
 // syscalls only (rawsys.h), no allocation, no libc that may lock or set errno.
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <linux/futex.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <termios.h>
 #include <unistd.h>
@@ -92,6 +94,15 @@ void enterCgroupNamespace() {
         MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
 }
 
+// Waits until the parent sets a.go (kGo or kAbort); returns it.
+int awaitGo(ChildArgs& a) {
+    for (;;) {
+        int go = __atomic_load_n(&a.go, __ATOMIC_ACQUIRE);
+        if (go != 0) return go;
+        sys(SYS_futex, &a.go, FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
+    }
+}
+
 // Signals were blocked by the parent around clone(): restore defaults
 // (ignored signals would stay ignored across exec) and unblock.
 void resetSignals() {
@@ -112,6 +123,9 @@ void resetSignals() {
 
 int childMain(void* arg) {
     ChildArgs& a = *static_cast<ChildArgs*>(arg);
+    // A BUILDING container waits on its parent's memory: if the parent dies,
+    // nobody would ever say go, so it dies too (cleared before exec).
+    sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (a.unshare_below >= 0) {
         // Before anything else touches the parent's table, which is shared
         // until now: only the descriptors below unshare_below are copied.
@@ -151,14 +165,25 @@ int childMain(void* arg) {
     if (sys(SYS_sendto, kSyncFd, &ready, sizeof ready, MSG_NOSIGNAL, 0, 0) < 0) {
         sys(SYS_exit_group, 1);
     }
-    if (!awaitByte('G')) sys(SYS_exit_group, 0);  // the daemon went away
+    // BUILDING: nothing open but the console; wait for the parent's word.
+    sys(SYS_close, kSyncFd);
+    if (awaitGo(a) != kGo) sys(SYS_exit_group, 0);
 
     resetSignals();
     // The setup ran with umask 0 (modes exactly as given); init and what it
     // starts get the usual 022, so guest files are not world-writable.
     sys(SYS_umask, 022);
+    // A running container outlives its parent (the keeper's children go to
+    // init if the keeper dies); only a BUILDING one dies with it.
+    sys(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0);
     long rc = sys(SYS_execve, a.init_path, a.init_argv, a.envp);
-    childFail(kExec, rc, a.init_path);
+    Msg& m = a.exec_error;
+    m.step = kExec;
+    m.err = static_cast<int32_t>(-rc);
+    scopy(m.detail, sizeof m.detail, a.init_path);
+    __atomic_store_n(&a.failed, 1, __ATOMIC_RELEASE);
+    sys(SYS_exit_group, 1);
+    __builtin_unreachable();
 }
 
 }  // namespace herd::runtime::launch_detail

@@ -111,7 +111,23 @@ struct ChildArgs {
     // -1: cloned with a table of its own.
     int unshare_below = -1;
     int unshared = 0;
+
+    // After it reported ready, the child closes its end of the sync socket
+    // and waits for these words, which its parent (sharing its memory)
+    // sets: no descriptor is held anywhere for a BUILDING container.
+    //   go     0 until the parent says: kGo (exec init) or kAbort (exit).
+    //   tid    1 while the child uses this memory; the kernel sets it to 0
+    //          and wakes its waiters when the child execs or exits
+    //          (CLONE_CHILD_CLEARTID).
+    //   failed set with exec_error before the child exits because exec failed.
+    int go = 0;
+    int tid = 1;
+    int failed = 0;
+    Msg exec_error{};
 };
+
+constexpr int kGo = 1;
+constexpr int kAbort = 2;
 
 // ---------------------------------------------------------------------------
 // Child side: raw syscalls only (see rawsys.h).

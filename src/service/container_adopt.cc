@@ -29,13 +29,6 @@ std::string describeStatus(int status) {
     return "status " + std::to_string(status);
 }
 
-void killPid(int pid) {
-    int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-    if (fd < 0) return;
-    ::syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
-    ::close(fd);
-}
-
 // Field 4 of /proc/<pid>/stat: the parent's pid (0 when it cannot be read).
 int parentOf(int pid) {
     char buf[512];
@@ -49,15 +42,6 @@ int parentOf(int pid) {
     char state = 0;
     if (!paren || std::sscanf(paren + 1, " %c %d", &state, &ppid) != 2) return 0;
     return ppid;
-}
-
-// Whether a BUILDING container's sync socket (the daemon's end) reads as
-// closed: its init exec'd, which closed the other end.
-bool execdThrough(int sync) {
-    pollfd p{sync, POLLIN, 0};
-    if (::poll(&p, 1, 0) != 1) return false;
-    char b;
-    return ::recv(sync, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 bool isNumber(const std::string& s) {
@@ -181,23 +165,19 @@ bool ContainerRuntime::adoptOne(Vm& vm, runtime::ContainerRecord& cr, std::set<s
     kept.disk = take(Container::diskKey(id));
     if (kept.disk) taken.insert(Container::diskKey(id));
     unique_fd cc = take(Container::ccKey(id));
-    unique_fd sync = take(Container::syncKey(id));
 
-    // Whether the record's init still runs, and is the record's: the pidfd
-    // is opened first, then the process checked (its parent is the keeper,
-    // its start time the record's), so that the pidfd is of the process
-    // checked even if the pid was reused meanwhile.
+    // Whether the record's init still runs, and is the record's: it is a
+    // child the keeper has not reaped (so its pid cannot have been reused
+    // since the keeper listed it), and its start time is the record's.
     std::string why;
     bool ended_well = false;
     const bool was_up = inStates(vm.state, kKillable);
     if (was_up) {
         const int pid = cr.init_pid;
-        if (pid > 0 && leftovers_->children.count(pid)) {
-            kept.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-        }
+        kept.live = pid > 0 && leftovers_->children.count(pid);
         if (pid <= 0) {
             why = "no init was recorded";
-        } else if (!kept.pidfd) {
+        } else if (!kept.live) {
             auto st = leftovers_->exits.find(pid);
             why = st != leftovers_->exits.end()
                       ? "its init ended while no daemon ran (" + describeStatus(st->second) + ")"
@@ -207,21 +187,19 @@ bool ContainerRuntime::adoptOne(Vm& vm, runtime::ContainerRecord& cr, std::set<s
         } else if (runtime::processStartTime(pid) != cr.init_start ||
                    parentOf(pid) != (keeper_ ? keeper_->pid() : ::getpid())) {
             why = "pid " + std::to_string(pid) + " is another process now";
-            kept.pidfd.reset();
-        } else if (vm.state == VmState::Building) {
-            // Its sync socket says whether it still waits: EOF means init
-            // exec'd (a `vm start` the dead daemon did not finish); without
-            // one, the dead daemon had waited for the exec already.
-            if (!sync || execdThrough(sync.get())) {
+            kept.live = false;
+        } else {
+            // The keeper says whether it still waits for `vm start`; one
+            // that does not has exec'd (a start the dead daemon did not
+            // finish, when the record says BUILDING).
+            kept.waiting = leftovers_->waiting.count(pid) > 0;
+            if (vm.state == VmState::Building && !kept.waiting) {
                 vm.state = VmState::Running;
                 cr.released = true;
-            } else {
-                kept.sync = std::move(sync);
-                taken.insert(Container::syncKey(id));
             }
         }
     }
-    const bool live = bool(kept.pidfd);
+    const bool live = kept.live;
     Container& c = containerOf(vm);
     if (auto r = c.adopt(cr, std::move(kept)); !r.ok()) {
         // The init (if any) is nobody's now: the sweep of children kills it.
@@ -231,7 +209,7 @@ bool ContainerRuntime::adoptOne(Vm& vm, runtime::ContainerRecord& cr, std::set<s
         if (!cr.cgroup.empty()) cgroups.insert(cr.cgroup);
         vm.pid = cr.init_pid;
         vm.console_port = c.console() ? c.console()->tcpPort() : 0;
-        watcher_->watch(id, c.generation(), c.pidfd());
+        watchExit(vm.id, c);
     }
     if (had_console && c.console()) taken.insert(Container::consoleKey(id));
     if (was_up && !find(id)->running()) {
@@ -336,7 +314,7 @@ std::vector<std::unique_ptr<Vm>> ContainerRuntime::adoptLeftovers() {
         for (int pid : leftovers_->children) {
             if (pids.count(pid)) continue;
             HERD_LOG(warn, "adopt: killing pid {}, a container no record names", pid);
-            killPid(pid);
+            parent_->kill(pid, SIGKILL);
         }
         for (const auto& [key, fds] : leftovers_->held)
             if (!taken.count(key) && keeper_) keeper_->drop(key);
@@ -379,8 +357,8 @@ std::vector<std::unique_ptr<Vm>> ContainerRuntime::adoptLeftovers() {
 
 void ContainerRuntime::keepAll() {
     applyAddresses();
-    watcher_.reset();  // nothing is reaped here any more
-    compactRecords();  // every record, as it is now, synced
+    exits_open_->store(false);  // nothing is reaped here any more
+    compactRecords();           // every record, as it is now, synced
     keeping_ = true;
     for (auto& [key, line] : delay_lines_) line->close(nullptr);
     delay_lines_.clear();

@@ -108,12 +108,6 @@ Result<void> ContainerRuntime::setUp() {
                  ms(clock::now() - t_records));
     }
     fillHost();
-    // The watcher only notices exits; reaping and state changes happen on
-    // the command thread, so the service layer stays single-threaded.
-    auto w = runtime::ExitWatcher::start(
-        [this](int id, uint64_t gen) { post_([this, id, gen] { onExit(id, gen); }); });
-    if (!w.ok()) return w.error();
-    watcher_ = std::move(*w);
     return Ok();
 }
 
@@ -133,7 +127,10 @@ Result<void> ContainerRuntime::openKeeper() {
         leftovers_ = std::make_unique<Leftovers>();
         auto kids = keeper_->children();
         if (!kids.ok()) return kids.error().wrap("keeper");
-        leftovers_->children.insert(kids->begin(), kids->end());
+        for (const auto& k : *kids) {
+            leftovers_->children.insert(k.pid);
+            if (k.waiting) leftovers_->waiting.insert(k.pid);
+        }
         auto held = keeper_->fetch();
         if (!held.ok()) return held.error().wrap("keeper");
         leftovers_->held = std::move(*held);
@@ -160,7 +157,7 @@ ContainerRuntime::~ContainerRuntime() {
         // Neither an orderly stop nor `quit keep` (a start that failed half
         // way, a stop that timed out): nothing is killed or removed, the
         // containers go on under the keeper for the next daemon to adopt.
-        watcher_.reset();
+        exits_open_->store(false);
         for (auto& [id, c] : containers_) c->abandon();
         containers_.clear();
         keeping_ = true;
@@ -180,7 +177,7 @@ void ContainerRuntime::shutdown() {
     // Nothing is left to adopt.
     if (journal_) (void)journal_->compact({});
     janitor_.drain();
-    watcher_.reset();
+    exits_open_->store(false);
     if (keeper_) {
         if (auto r = keeper_->quit(); !r.ok()) HERD_LOG(warn, "keeper: {}", r.error().text());
     }
@@ -212,6 +209,19 @@ void ContainerRuntime::setState(Vm& vm, VmState s) {
 void ContainerRuntime::fail(Vm& vm, const Error& e) {
     vm.tags()["error"] = e.text();
     setState(vm, VmState::Error);
+}
+
+void ContainerRuntime::watchExit(int id, runtime::Container& c) {
+    // The parent only notices exits (on its own thread); reaping and state
+    // changes happen on the command thread, so the service layer stays
+    // single-threaded.
+    const uint64_t gen = c.generation() & 0xffffffffu;
+    parent_->watch(c.pid(), [this, open = exits_open_, post = post_, id, gen] {
+        if (!*open) return;
+        post([this, open, id, gen] {
+            if (*open) onExit(id, gen);
+        });
+    });
 }
 
 void ContainerRuntime::onExit(int id, uint64_t gen) {
@@ -365,7 +375,7 @@ void ContainerRuntime::finishLaunch(Vm& vm, runtime::Container& c, Result<void>&
     vm.tags().erase("error");
     setState(vm, VmState::Building);
     c.launched();
-    watcher_->watch(vm.id, c.generation(), c.pidfd());
+    watchExit(vm.id, c);
     (void)opts_.base_dir->writeFile(runtime::instanceDirName(vm.id) + "/config",
                                     vm.config.configFile(), 0755);
 }
@@ -413,8 +423,7 @@ std::vector<Result<void>> ContainerRuntime::startMany(const std::vector<Vm*>& vm
                 setState(vm, VmState::Running);
             }
         } else if (vm.state == VmState::Building) {
-            results[i] = c->release();
-            if (results[i].ok()) released.push_back(i);
+            released.push_back(i);
         }
     }
     waitExecs(vms, released, results);
@@ -429,14 +438,15 @@ std::vector<Result<void>> ContainerRuntime::startMany(const std::vector<Vm*>& vm
 // down: exec waits to be moved to another CPU).
 void ContainerRuntime::waitExecs(const std::vector<Vm*>& vms, const std::vector<size_t>& released,
                                  std::vector<Result<void>>& results) {
-    using namespace std::chrono;
-    const auto deadline =
-        steady_clock::now() + seconds(10) + milliseconds(20) * static_cast<int>(released.size());
-    for (size_t i : released) {
+    const int timeout_ms = 10000 + 20 * static_cast<int>(released.size());
+    std::vector<runtime::Child*> children;
+    for (size_t i : released) children.push_back(&find(vms[i]->id)->child());
+    auto rs = runtime::Child::startAll(children, timeout_ms);
+    for (size_t k = 0; k < released.size(); ++k) {
+        const size_t i = released[k];
         Vm& vm = *vms[i];
         runtime::Container& c = *find(vm.id);
-        const auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
-        auto r = c.waitExec(static_cast<int>(std::max<int64_t>(left.count(), 100)));
+        auto& r = rs[k];
         if (!r.ok()) {
             // One that has not exec'd by now is killed, so that it cannot go
             // on to run init in a VM that is not RUNNING; the reaper reports
@@ -622,7 +632,9 @@ Result<runtime::GuestMount> ContainerRuntime::mountRoot(const Vm& vm, const std:
     auto* c = find(vm.id);
     if (!c || !c->running() || !inStates(vm.state, kKillable))
         return Error::msg("vm not running: " + vm.name);
-    return runtime::mountGuestRoot(c->pidfd(), target);
+    auto pidfd = parent_->pidfd(c->pid());
+    if (!pidfd.ok()) return pidfd.error();
+    return runtime::mountGuestRoot(pidfd->get(), target);
 }
 
 std::vector<std::string> ContainerRuntime::nicHostNames(const Vm& vm) const {

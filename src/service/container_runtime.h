@@ -149,6 +149,9 @@ class ContainerRuntime : public Runtime {
     void relaunchStopped(const std::vector<Vm*>& vms, std::vector<Result<void>>& results);
     void waitExecs(const std::vector<Vm*>& vms, const std::vector<size_t>& released,
                    std::vector<Result<void>>& results);
+    // Has onExit(id, generation) called on the command thread when c's init
+    // exits.
+    void watchExit(int id, runtime::Container& c);
     void onExit(int id, uint64_t generation);
     void setState(Vm& vm, VmState s);
     void fail(Vm& vm, const Error& e);
@@ -179,7 +182,9 @@ class ContainerRuntime : public Runtime {
     runtime::ContainerHost host_;                                    // points at the members above
     std::map<int, std::unique_ptr<runtime::Container>> containers_;  // by VM id
     std::map<int, Vm*> vms_;                                         // the VMs we run, by id
-    std::unique_ptr<runtime::ExitWatcher> watcher_;
+    // Exits are reported (onExit) while this is true: false once nothing is
+    // reaped here any more (shutdown, quit keep).
+    std::shared_ptr<std::atomic<bool>> exits_open_ = std::make_shared<std::atomic<bool>>(true);
     std::shared_ptr<std::atomic<bool>> trim_pending_ = std::make_shared<std::atomic<bool>>(false);
     Backchannel backchannel_;
     std::unique_ptr<runtime::Snooper> snoop_;  // null when AF_PACKET is unavailable
@@ -195,6 +200,7 @@ class ContainerRuntime : public Runtime {
     struct Leftovers {
         std::vector<std::pair<std::unique_ptr<Vm>, runtime::ContainerRecord>> records;
         std::set<int> children;    // the keeper's living ones
+        std::set<int> waiting;     // ... of which BUILDING (waiting for start)
         std::map<int, int> exits;  // how recorded inits that are gone ended
         std::map<std::string, std::vector<unique_fd>> held;
     };
