@@ -145,14 +145,22 @@ Result<void> Container::prepareRoot(const ContainerSpec& spec) {
         auto d = Disk::create(plan_->disk_fallback, plan_->disk_mib);
         if (!d.ok()) return d.error().wrap("disk-limit");
         disk_.emplace(std::move(*d));
-        // A detached disk exists only through descriptors: the keeper keeps
-        // one, so that a later daemon can relaunch on it.
-        if (disk_->layersFd() >= 0 && host_.parent)
-            host_.parent->hold(diskKey(id_), {disk_->layersFd()});
+        // A detached disk exists only through descriptors or mounts: the
+        // keeper keeps it (without a descriptor per disk), so that a later
+        // daemon can relaunch on it.
+        if (disk_->layersFd() >= 0 && host_.parent) {
+            if (host_.parent->keepDisk(diskKey(id_), disk_->layersFd())) {
+                disk_->keptByParent();
+            } else {
+                host_.parent->hold(diskKey(id_), {disk_->layersFd()});
+            }
+        }
     }
     LaunchSpec& l = plan_->launch;
     l.layers_fd = disk_->layersFd();
-    if (l.layers_fd < 0) {
+    if (disk_->kept()) {
+        l.disk_key = diskKey(id_);
+    } else if (l.layers_fd < 0) {
         l.upperdir = disk_->path() + "/" + l.upperdir;
         l.workdir = disk_->path() + "/" + l.workdir;
     }
@@ -314,7 +322,7 @@ ContainerRecord Container::record() const {
     if (cgroup_) r.cgroup = cgroup_->name();
     r.veths = nics_;
     if (disk_) {
-        r.disk = disk_->layersFd() >= 0 ? DiskKind::Detached : DiskKind::Attached;
+        r.disk = disk_->layersFd() >= 0 || disk_->kept() ? DiskKind::Detached : DiskKind::Attached;
         r.disk_path = disk_->path();
         r.disk_mib = disk_mib_;
     }
@@ -330,7 +338,9 @@ Result<void> Container::adopt(const ContainerRecord& r, Kept kept) {
     root_ = r.root;
     nics_ = r.veths;
     disk_mib_ = r.disk_mib;
-    if (r.disk == DiskKind::Detached && kept.disk) {
+    if (r.disk == DiskKind::Detached && kept.disk_kept) {
+        disk_.emplace(Disk::adopt(unique_fd(), "", /*kept=*/true));
+    } else if (r.disk == DiskKind::Detached && kept.disk) {
         disk_.emplace(Disk::adopt(std::move(kept.disk), ""));
     } else if (r.disk == DiskKind::Attached && isMountPoint(r.disk_path)) {
         // (Not one any more, e.g. after a reboot: a relaunch mounts anew.)

@@ -124,6 +124,7 @@ class Container {
         bool waiting = false;      // ... and waits for `vm start` (BUILDING)
         unique_fd console_master;  // the console's pty master
         unique_fd disk;            // a detached disk's layers
+        bool disk_kept = false;    // ... or the keeper keeps it (keepDisk)
     };
     // Takes over the container `r` records (adoption, docs/durability.md):
     // its directory, disk and console, and, when `kept.live` is set, its

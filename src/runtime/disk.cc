@@ -135,6 +135,7 @@ Result<Disk> Disk::create(const std::string& fallback_path, uint64_t size_mib) {
 
 Result<void> Disk::release() {
     fd_.reset();
+    kept_ = false;  // the parent is told (ContainerParent::drop)
     return attached_.unmount();
 }
 

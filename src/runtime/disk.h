@@ -91,6 +91,14 @@ class Disk {
     int layersFd() const { return fd_.get(); }
     // Attached: the mount point (the layers are beneath it). Else empty.
     const std::string& path() const { return attached_.path(); }
+    // Detached and kept by the container's parent (ContainerParent::keepDisk)
+    // under a key: this process holds no descriptor of it.
+    bool kept() const { return kept_; }
+    // The parent has taken the detached disk over: the descriptor goes.
+    void keptByParent() {
+        fd_.reset();
+        kept_ = true;
+    }
 
     // Attached: unmounts (see DiskMount::unmount). Detached: lets go of the
     // daemon's reference.
@@ -99,8 +107,10 @@ class Disk {
     // A disk a previous daemon made, taken over by a new one (adoption,
     // runtime/keeper.h): its detached layers (`layers`, kept by the keeper),
     // or else its mount at `path`.
-    static Disk adopt(unique_fd layers, const std::string& path) {
+    static Disk adopt(unique_fd layers, const std::string& path, bool kept = false) {
         Disk d;
+        d.kept_ = kept;
+        if (kept) return d;
         if (layers) {
             d.fd_ = std::move(layers);
         } else {
@@ -111,11 +121,13 @@ class Disk {
     // Lets go without unmounting (`quit keep`): the container keeps it.
     void abandon() {
         fd_.reset();
+        kept_ = false;
         attached_.abandon();
     }
 
   private:
     unique_fd fd_;
+    bool kept_ = false;
     DiskMount attached_;
 };
 

@@ -20,10 +20,12 @@
 #include <ctime>
 #include <deque>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "base/fdpass.h"
 #include "base/log.h"
+#include "runtime/disk_vault.h"
 #include "runtime/isolation.h"
 
 extern char** environ;
@@ -48,18 +50,29 @@ json specToJson(const LaunchSpec& s) {
                          {"allow_suid", b.allow_suid},
                          {"allow_dev", b.allow_dev}});
     }
-    return {
-        {"hostname", s.hostname},   {"root", s.root},           {"lowerdir", s.lowerdir},
-        {"upperdir", s.upperdir},   {"workdir", s.workdir},     {"layers", s.layers_fd >= 0},
-        {"binds", binds},           {"uuid_file", s.uuid_file}, {"console", s.console},
-        {"preinit", s.preinit},     {"init", s.init},           {"env", s.env},
-        {"cgroup_ns", s.cgroup_ns}, {"net_admin", s.net_admin}, {"host_storage", s.host_storage}};
+    return {{"disk", s.disk_key},
+            {"hostname", s.hostname},
+            {"root", s.root},
+            {"lowerdir", s.lowerdir},
+            {"upperdir", s.upperdir},
+            {"workdir", s.workdir},
+            {"layers", s.layers_fd >= 0},
+            {"binds", binds},
+            {"uuid_file", s.uuid_file},
+            {"console", s.console},
+            {"preinit", s.preinit},
+            {"init", s.init},
+            {"env", s.env},
+            {"cgroup_ns", s.cgroup_ns},
+            {"net_admin", s.net_admin},
+            {"host_storage", s.host_storage}};
 }
 
 // The spec a request carries; layers_fd is the descriptor that came with it.
 Result<LaunchSpec> specFromJson(const json& j, int layers_fd) {
     try {
         LaunchSpec s;
+        s.disk_key = j.value("disk", std::string());
         s.hostname = j.at("hostname").get<std::string>();
         s.root = j.at("root").get<std::string>();
         s.lowerdir = j.at("lowerdir").get<std::string>();
@@ -121,6 +134,13 @@ class KeeperServer {
         epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
         if (!epoll_) return Error::sysNow("epoll_create1");
         HERD_TRY(watch(listen_.get()));
+        auto v = DiskVault::create();
+        if (v.ok()) {
+            vault_.emplace(std::move(*v));
+        } else {
+            // The daemon then keeps each disk's descriptor itself.
+            logLine("no disk vault: " + v.error().text());
+        }
         return watch(sigchld_.get());
     }
 
@@ -143,7 +163,10 @@ class KeeperServer {
                     serve(fd);
                 }
             }
-            if (conns_.empty() && children_.empty() && held_.empty() && had_conn_) break;
+            if (conns_.empty() && children_.empty() && held_.empty() &&
+                (!vault_ || vault_->keys().empty()) && had_conn_) {
+                break;
+            }
         }
         return 0;
     }
@@ -233,13 +256,28 @@ class KeeperServer {
             }
         } else if (op == "hold") {
             held_[j->value("key", "")] = std::move(m->fds);
+        } else if (op == "keepdisk") {
+            auto r = !vault_          ? Result<void>(Error::msg("keeper: no disk vault"))
+                     : m->fds.empty() ? Result<void>(Error::msg("keeper: keepdisk: no disk"))
+                                      : vault_->put(j->value("key", ""), m->fds[0].get());
+            if (r.ok()) {
+                reply(fd, {{"ok", true}});
+            } else {
+                reply(fd, {{"ok", false}, {"error", r.error().text()}});
+            }
         } else if (op == "drop") {
             held_.erase(j->value("key", ""));
+            if (vault_) vault_->drop(j->value("key", ""));
         } else if (op == "fetch") {
             for (const auto& [key, fds] : held_) {
                 std::vector<int> raw;
                 for (const auto& f : fds) raw.push_back(f.get());
                 reply(fd, {{"op", "held"}, {"key", key}}, raw);
+            }
+            if (vault_) {
+                for (const auto& key : vault_->keys()) {
+                    reply(fd, {{"op", "held"}, {"key", key}, {"disk", true}});
+                }
             }
             reply(fd, {{"ok", true}, {"done", true}});
         } else if (op == "exits") {
@@ -261,10 +299,12 @@ class KeeperServer {
         } else if (op == "killall") {
             killAll();
             held_.clear();
+            if (vault_) vault_->dropAll();
             reply(fd, {{"ok", true}});
         } else if (op == "quit") {
             killAll();
             held_.clear();
+            if (vault_) vault_->dropAll();
             reply(fd, {{"ok", true}});
             quit_ = true;
         } else {
@@ -279,6 +319,14 @@ class KeeperServer {
         if (fds.empty() || !j.contains("spec")) return fail(Error::msg("launch: no sync socket"));
         auto spec = specFromJson(j["spec"], fds.size() > 1 ? fds[1].get() : -1);
         if (!spec.ok()) return fail(spec.error());
+        unique_fd disk;  // open until the child has its copy
+        if (!spec->disk_key.empty()) {
+            auto d = vault_ ? vault_->get(spec->disk_key)
+                            : Result<unique_fd>(Error::msg("keeper: no disk vault"));
+            if (!d.ok()) return fail(d.error().wrap("disk-limit"));
+            disk = std::move(*d);
+            spec->layers_fd = disk.get();
+        }
         auto cloned = parent_->clone(*spec, fds[0].get());
         if (!cloned.ok()) return fail(cloned.error());
         const uint64_t serial = ++serial_;
@@ -402,6 +450,7 @@ class KeeperServer {
     std::map<int, int> exited_;   // pid -> wait status (remember())
     std::deque<int> exit_order_;  // exited_'s pids, oldest first
     std::map<std::string, std::vector<unique_fd>> held_;
+    std::optional<DiskVault> vault_;  // the disks (keepdisk), when it could be made
     bool had_conn_ = false;
     bool quit_ = false;
 };
@@ -718,6 +767,20 @@ void Keeper::hold(const std::string& key, const std::vector<int>& fds) {
         !r.ok()) {
         HERD_LOG(warn, "keeper: hold {}: {}", key, r.error().text());
     }
+}
+
+bool Keeper::keepDisk(const std::string& key, int mount_fd) {
+    auto text = request(json{{"op", "keepdisk"}, {"key", key}}.dump(), {mount_fd}, nullptr);
+    if (!text.ok()) {
+        HERD_LOG(warn, "keeper: keepdisk {}: {}", key, text.error().text());
+        return false;
+    }
+    json r = json::parse(*text, nullptr, false);
+    if (r.is_discarded() || !r.value("ok", false)) {
+        HERD_LOG(warn, "keeper: keepdisk {}: {}", key, *text);
+        return false;
+    }
+    return true;
 }
 
 void Keeper::drop(const std::string& key) {

@@ -39,9 +39,13 @@
 //                                   how those that ended did (the last
 //                                   65536 exits are remembered)
 //     {"op":"hold","key":K} + fds   keep copies of fds under K (no answer)
+//     {"op":"keepdisk","key":K} + fd  keep a detached disk mount under K in
+//                                   the disk vault (disk_vault.h) -> {"ok":..}
+//                                   a launch's spec names it as "disk":K
 //     {"op":"drop","key":K}         close what K held (no answer)
 //     {"op":"fetch"}                -> {"op":"held","key":K} + fds, for each
-//                                   key, then {"ok":true,"done":true}
+//                                   key ({"op":"held","key":K,"disk":true}
+//                                   for each disk), then {"ok":true,"done":true}
 //     {"op":"killall"}              kill and reap every child, close
 //                                   everything held -> {"ok":true}
 //     {"op":"quit"}                 killall, answer, then exit
@@ -96,6 +100,7 @@ class Keeper : public ContainerParent {
     Result<unique_fd> pidfd(int pid) override;
     void watch(int pid, std::function<void()> on_exit) override;
     void hold(const std::string& key, const std::vector<int>& fds) override;
+    bool keepDisk(const std::string& key, int mount_fd) override;
     void drop(const std::string& key) override;
     // Copies of everything held, by key.
     Result<std::map<std::string, std::vector<unique_fd>>> fetch();

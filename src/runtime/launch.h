@@ -49,6 +49,8 @@ struct LaunchSpec {
     // VM's detached disk mount, runtime/disk.h), or -1. Borrowed: the caller
     // keeps it open until launch() returns.
     int layers_fd = -1;
+    // Or: the disk the parent keeps under this key (ContainerParent::keepDisk).
+    std::string disk_key;
     std::vector<BindSpec> binds;  // volumes and fifos
     // Its contents are shown read-only at /sys/devices/virtual/dmi/id/product_uuid
     // (a copy on a private tmpfs: the host file is not bound into the guest).
@@ -114,6 +116,11 @@ class ContainerParent {
     // under `key`, replacing what the key held. The calling process as the
     // parent keeps nothing: it holds them itself.
     virtual void hold(const std::string& /*key*/, const std::vector<int>& /*fds*/) {}
+    // Takes over a container's detached disk (`mount_fd`, disk.h) under
+    // `key`, without a descriptor per disk; a launch then names it in
+    // LaunchSpec::disk_key, and drop(key) lets it go. False: the caller
+    // keeps the disk itself (the calling process as the parent does).
+    virtual bool keepDisk(const std::string& /*key*/, int /*mount_fd*/) { return false; }
     virtual void drop(const std::string& /*key*/) {}
 };
 

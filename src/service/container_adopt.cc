@@ -163,7 +163,12 @@ bool ContainerRuntime::adoptOne(Vm& vm, runtime::ContainerRecord& cr, std::set<s
     kept.console_master = take(Container::consoleKey(id));
     const bool had_console = bool(kept.console_master);
     kept.disk = take(Container::diskKey(id));
-    if (kept.disk) taken.insert(Container::diskKey(id));
+    {
+        // A disk the keeper keeps as a mount comes without a descriptor.
+        auto it = held.find(Container::diskKey(id));
+        kept.disk_kept = !kept.disk && it != held.end() && it->second.empty();
+    }
+    if (kept.disk || kept.disk_kept) taken.insert(Container::diskKey(id));
     unique_fd cc = take(Container::ccKey(id));
 
     // Whether the record's init still runs, and is the record's: it is a

@@ -96,6 +96,31 @@ class KeeperTest(unittest.TestCase):
             self.assertEqual(zombies_of(keeper), [])
             c.close()
 
+    def test_descriptors_per_container(self):
+        """What the keeper and the daemon hold per container stays below what
+        10,000 containers need under a 20,000-descriptor limit: the keeper one
+        (the console's pty master; disks live in its vault, not as
+        descriptors), whether BUILDING or running, and nothing more for a
+        container's init."""
+        def fds(pid):
+            return len(os.listdir("/proc/%d/fd" % pid))
+        with Daemon() as d:
+            c = d.client()
+            c.ok("vm config backchannel false")
+            c.ok("vm launch container k0")
+            keeper = keeper_of(d)
+            k0, d0 = fds(keeper), fds(d.proc.pid)
+            n = 40
+            c.ok("vm launch container kb[1-%d]" % n)
+            self.assertLessEqual(fds(keeper) - k0, n + 2, "keeper, BUILDING")
+            c.ok("vm start all")
+            self.assertLessEqual(fds(keeper) - k0, n + 2, "keeper, running")
+            # The console's master and its listening socket, at most.
+            self.assertLessEqual(fds(d.proc.pid) - d0, 2 * n + 2, "daemon")
+            with open("/proc/self/mountinfo") as f:
+                self.assertNotIn("herd-disk", f.read())  # the disks are in no host table
+            c.close()
+
     def test_orderly_quit_ends_keeper_and_containers(self):
         d = Daemon().start()
         try:
