@@ -117,7 +117,8 @@ Result<HostUsage> readHostUsage() {
     return u;
 }
 
-Result<void> checkCapacity(const HostUsage& u, uint64_t n, const ContainerCost& each) {
+Result<void> checkCapacity(const HostUsage& u, uint64_t n, uint64_t with_cc,
+                           const ContainerCost& each) {
     const std::string what =
         "cannot launch " + std::to_string(n) + " container" + (n == 1 ? "" : "s") + ": ";
     if (u.ptys + n * each.ptys > u.pty_max) {
@@ -135,12 +136,15 @@ Result<void> checkCapacity(const HostUsage& u, uint64_t n, const ContainerCost& 
                           "about " + std::to_string(each.tasks) + " (raise it: sysctl -w " + name +
                           "=" + std::to_string(roomFor(u.tasks + n * each.tasks)) + ")");
     }
-    if (u.fds + n * each.fds > u.nofile) {
+    // A little room for everything else (clients, viewers, capture files).
+    const uint64_t fds = u.fds + n * each.fds + with_cc * each.cc_fds + 64;
+    if (fds > u.nofile) {
         return Error::msg(what + "the daemon's open file limit (RLIMIT_NOFILE) is " +
                           std::to_string(u.nofile) + " with " + std::to_string(u.fds) +
-                          " open, and it holds about " + std::to_string(each.fds) +
-                          " per container (raise the hard limit the daemon starts with, e.g. " +
-                          "`ulimit -Hn " + std::to_string(roomFor(u.fds + n * each.fds)) +
+                          " open, and it holds " + std::to_string(each.fds) +
+                          " per container and " + std::to_string(each.cc_fds) +
+                          " more per cc agent (raise the hard limit the daemon starts with, " +
+                          "e.g. `ulimit -Hn " + std::to_string(roomFor(fds)) +
                           "` or LimitNOFILE= in its service, up to fs.nr_open)");
     }
     return Ok();

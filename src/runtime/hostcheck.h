@@ -31,14 +31,17 @@ Result<HostUsage> readHostUsage();
 
 // What one container takes of them: its console's pty; its tasks (5 in a
 // running container of the built-in image: init, the console's shell, the
-// agent and its threads); the daemon's descriptors for it (pty master,
-// sockets, pidfd, cgroup: 5.7 measured).
+// agent and its threads); the daemon's descriptors for it: the console's
+// pty master, and with the cc agent its connection (the keeper holds one,
+// the master's copy, so it meets its limit no sooner than the daemon).
 struct ContainerCost {
-    uint64_t ptys = 1, tasks = 5, fds = 6;
+    uint64_t ptys = 1, tasks = 5, fds = 1, cc_fds = 1;
 };
 
-// Whether `n` more containers fit: an error naming the first limit they
-// would pass, its value, and the command that raises it. Pure.
-Result<void> checkCapacity(const HostUsage& u, uint64_t n, const ContainerCost& each = {});
+// Whether `n` more containers fit, `with_cc` of them with the cc agent: an
+// error naming the first limit they would pass, its value, and the command
+// that raises it. Pure.
+Result<void> checkCapacity(const HostUsage& u, uint64_t n, uint64_t with_cc = 0,
+                           const ContainerCost& each = {});
 
 }  // namespace herd::runtime

@@ -252,13 +252,13 @@ Result<std::string> ContainerRuntime::filesystemOf(const VmConfig& c) const {
     return opts_.default_image;
 }
 
-Result<void> ContainerRuntime::checkCapacity(size_t containers) const {
+Result<void> ContainerRuntime::checkCapacity(size_t containers, size_t with_cc) const {
     auto usage = runtime::readHostUsage();
     if (!usage.ok()) {  // a /proc without these files: the launch will tell
         HERD_LOG(warn, "host limits: {}", usage.error().text());
         return Ok();
     }
-    return runtime::checkCapacity(*usage, containers);
+    return runtime::checkCapacity(*usage, containers, with_cc);
 }
 
 Result<void> ContainerRuntime::checkConfig(const VmConfig& c) const {

@@ -70,7 +70,7 @@ class ContainerRuntime : public Runtime {
     Result<void> kill(Vm& vm) override;
     Result<void> flush(Vm& vm) override;
     Result<void> checkConfig(const VmConfig& config) const override;
-    Result<void> checkCapacity(size_t containers) const override;
+    Result<void> checkCapacity(size_t containers, size_t with_cc) const override;
     // `qos`: the root qdisc of each NIC's host end (container_qos.cc).
     std::vector<Result<void>> applyQos(const std::vector<QosRequest>& reqs) override;
     // The filesystem a VM runs on (the built-in image unless configured); an

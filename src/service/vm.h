@@ -154,7 +154,11 @@ class Runtime {
     virtual Result<void> checkConfig(const VmConfig& /*config*/) const { return Ok(); }
     // Whether `containers` more containers fit the host's limits (ptys,
     // tasks, descriptors): checked before a launch changes anything.
-    virtual Result<void> checkCapacity(size_t /*containers*/) const { return Ok(); }
+    // Whether `containers` more fit on the host, `with_cc` of them with the
+    // cc agent (each agent's connection is one more descriptor).
+    virtual Result<void> checkCapacity(size_t /*containers*/, size_t /*with_cc*/) const {
+        return Ok();
+    }
     // Shapes the host ends of NICs (`qos`); one result per request, in
     // order. The caller records what succeeded in the NICs' `qos`; kill
     // forgets it (the veths go). Default: nothing to shape (dry runtime).

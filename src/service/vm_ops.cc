@@ -148,13 +148,16 @@ Result<void> scheduleQueue(Herd& herd, Namespace& ns,
     if (ns.queue.empty())
         return Error::msg("namespace must contain at least one queued VM to launch VMs");
     Runtime& rt = herd.runtime();
-    size_t containers = 0;
-    for (const auto& q : ns.queue)
-        if (q.type == VmType::Container) containers += q.names.size();
+    size_t containers = 0, with_cc = 0;
+    for (const auto& q : ns.queue) {
+        if (q.type != VmType::Container) continue;
+        containers += q.names.size();
+        if (q.config.backchannel) with_cc += q.names.size();
+    }
     // A launch the host cannot hold is refused whole, before it starts: a
     // queue built with `ns queueing` stays for another try; one made by
     // this very command goes with it.
-    if (auto fits = rt.checkCapacity(containers); !fits.ok()) {
+    if (auto fits = rt.checkCapacity(containers, with_cc); !fits.ok()) {
         if (!ns.queueing) ns.queue.clear();
         return fits.error();
     }

@@ -50,14 +50,16 @@ TEST(HostCapacity, TasksAgainstTheLowerOfPidMaxAndThreadsMax) {
 TEST(HostCapacity, DescriptorsNameTheLimitAndHowToRaiseIt) {
     HostUsage u = roomy();
     u.nofile = 20000;
-    EXPECT_TRUE(checkCapacity(u, 3000).ok());  // 40 + 18000
-    auto r = checkCapacity(u, 3500);           // 40 + 21000
+    u.pty_max = u.pid_max = 1 << 22;
+    EXPECT_TRUE(checkCapacity(u, 10000).ok());  // 40 + 10000 (+ 64 to spare)
+    EXPECT_TRUE(checkCapacity(u, 10000, 9800).ok());
+    auto r = checkCapacity(u, 10000, 10000);  // 40 + 10000 + 10000 + 64
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().text(),
-              "cannot launch 3500 containers: the daemon's open file limit (RLIMIT_NOFILE) is "
-              "20000 with 40 open, and it holds about 6 per container (raise the hard limit the "
-              "daemon starts with, e.g. `ulimit -Hn 21504` or LimitNOFILE= in its service, up "
-              "to fs.nr_open)");
+              "cannot launch 10000 containers: the daemon's open file limit (RLIMIT_NOFILE) is "
+              "20000 with 40 open, and it holds 1 per container and 1 more per cc agent (raise "
+              "the hard limit the daemon starts with, e.g. `ulimit -Hn 20480` or LimitNOFILE= "
+              "in its service, up to fs.nr_open)");
 }
 
 TEST(HostCapacity, OneContainerIsSingular) {
