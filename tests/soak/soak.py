@@ -4,8 +4,8 @@ vm flush` on one daemon must leave nothing behind, ever.
 
 After every cycle the daemon has no VM; at the end, compared with what it
 had after the first cycles (the warm-up: the VLAN's bridge, caches, pools):
-  * no more descriptors open in the daemon;
-  * no zombie child of the daemon;
+  * no more descriptors open in the daemon or the keeper;
+  * no zombie child of the daemon or the keeper;
   * no mount under its base or with its prefix;
   * no cgroup below its prefix's cgroups;
   * no host interface with its prefix but the ones it had (the bridge);
@@ -22,8 +22,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from herdtest import (Daemon, links_with, rss_kib, wait_for, wait_no_links,  # noqa: E402
-                      zombies_of)
+from herdtest import (Daemon, keeper_pid, links_with, rss_kib, wait_for,  # noqa: E402
+                      wait_no_links, zombies_of)
 
 WARMUP = 3
 
@@ -56,10 +56,12 @@ def cgroups_below(prefix):
 
 
 def snapshot(d):
+    keeper = keeper_pid(d.base)
     return {
         "fds": fds_of(d.proc.pid),
+        "keeper fds": fds_of(keeper) if keeper else 0,
         "rss": rss_kib(d.proc.pid),
-        "zombies": zombies_of(d.proc.pid),
+        "zombies": zombies_of(d.proc.pid) + (zombies_of(keeper) if keeper else []),
         "mounts": mounts_of(d),
         "cgroups": cgroups_below(d.prefix),
         "links": sorted(links_with(d.prefix)),
@@ -114,9 +116,9 @@ def main():
               % (args.cycles, args.per, took, took * 1000 / max(args.cycles, 1), base["fds"],
                  end["fds"], base["rss"], end["rss"],
                  100.0 * (end["rss"] - base["rss"]) / max(base["rss"], 1)))
-        if end["fds"] > base["fds"]:
-            failures.append("descriptors: %d after warm-up, %d at the end"
-                            % (base["fds"], end["fds"]))
+        for key in ("fds", "keeper fds"):
+            if end[key] > base[key]:
+                failures.append("%s: %d after warm-up, %d at the end" % (key, base[key], end[key]))
         if end["rss"] > base["rss"] * 1.10:
             failures.append("resident memory grew over 10%%: %d -> %d KiB"
                             % (base["rss"], end["rss"]))
