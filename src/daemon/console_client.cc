@@ -120,8 +120,12 @@ int runConsole(const std::string& base, const std::vector<std::string>& args,
         say("herd: " + id.error().text() + "\n");
         return 1;
     }
-    const std::string path = base + "/" + *id + "/console";
+    // The daemon's one console socket: the first line says which console.
+    const std::string path = base + "/console";
     auto sock = dialConsole(path);
+    if (sock.ok() && !writeAll(sock->get(), (*id + "\n").data(), id->size() + 1)) {
+        sock = Error::sysNow("write to", path);
+    }
     if (!sock.ok()) {
         say("herd: vm " + args[0] + ": " + sock.error().text() + "\n");
         return 1;

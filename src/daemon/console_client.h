@@ -1,6 +1,7 @@
 // `herd -console <vm>`: the terminal on a container's console, through the
-// running daemon's unix console socket (<base>/<id>/console, root's alone),
-// so that no socat is needed. Ctrl-] detaches.
+// running daemon's unix console socket (<base>/console, root's alone; the
+// first line sent is the VM's id), so that no socat is needed. Ctrl-]
+// detaches.
 #pragma once
 
 #include <string>

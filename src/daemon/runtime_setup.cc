@@ -15,6 +15,7 @@
 #include "daemon/flags.h"
 #include "runtime/bridge.h"
 #include "runtime/cgroup.h"
+#include "runtime/console_listener.h"
 #include "runtime/disk.h"
 #include "runtime/hostcheck.h"
 #include "runtime/keeper.h"
@@ -260,7 +261,8 @@ int nukeStandalone(const Options& options, const runtime::SwitchOptions& net, bo
             if (name == "minimega" || name == "minimega.pid" || name == "files" ||
                 name == "namespaces" || name == "background.log" || name == "token" ||
                 name == "web.url" || name == "records" || name == runtime::kKeeperSocket ||
-                name == runtime::kKeeperLog || (name == kPrefixRecord && status == 0) ||
+                name == runtime::kConsoleSocket || name == runtime::kKeeperLog ||
+                (name == kPrefixRecord && status == 0) ||
                 name.find_first_not_of("0123456789") == std::string::npos)
                 ours.push_back(name);
         }

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -253,24 +252,12 @@ class ConsoleImpl : public Console {
           master_(io, master),
           master_fd_(master),
           slave_(std::move(slave)),
-          unix_acc_(io),
           tcp_acc_(io),
-          unix_retry_(io),
           tcp_retry_(io),
           stall_timer_(io) {}
 
     Result<void> listen() {
         boost::system::error_code ec;
-        ::unlink(opts_.unix_path.c_str());
-        unix_acc_.open(asio::local::stream_protocol(), ec);
-        if (!ec) unix_acc_.bind(asio::local::stream_protocol::endpoint(opts_.unix_path), ec);
-        if (ec) return Error::sys(ec.value(), "listen on", opts_.unix_path);
-        // Root's alone before anyone can connect (connections wait for listen).
-        if (::chmod(opts_.unix_path.c_str(), 0600) != 0) {
-            return Error::sysNow("chmod", opts_.unix_path);
-        }
-        unix_acc_.listen(64, ec);
-        if (ec) return Error::sys(ec.value(), "listen on", opts_.unix_path);
         if (!opts_.tcp_address.empty()) {
             if (opts_.tcp_token.empty()) {
                 return Error::msg("console address `" + opts_.tcp_address +
@@ -293,7 +280,6 @@ class ConsoleImpl : public Console {
     void startAccepting() {
         auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
         asio::post(io_, [self] {
-            self->acceptUnix();
             if (self->tcp_acc_.is_open()) self->acceptTcp();
         });
     }
@@ -320,15 +306,11 @@ class ConsoleImpl : public Console {
     int masterFd() const override { return master_fd_; }
 
     void close() override {
-        // The socket file goes now, in the caller's thread: the caller may be
-        // about to remove the directory it lives in.
-        ::unlink(opts_.unix_path.c_str());
         auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
         asio::post(io_, [self] {
             if (self->closed_) return;
             self->closed_ = true;
             boost::system::error_code ec;
-            self->unix_acc_.close(ec);
             self->tcp_acc_.close(ec);
             auto gates = std::move(self->gates_);
             for (auto& [id, g] : gates) {
@@ -362,6 +344,20 @@ class ConsoleImpl : public Console {
     }
 
     size_t viewerCount() const override { return count_.load(); }
+
+    void attach(asio::local::stream_protocol::socket sock, std::string typed) override {
+        auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
+        // (Held by a shared_ptr: the handler must be copyable.)
+        auto s = std::make_shared<asio::local::stream_protocol::socket>(std::move(sock));
+        asio::post(io_, [self, s, t = std::move(typed)]() mutable {
+            if (self->closed_) {
+                boost::system::error_code ec;
+                s->close(ec);
+                return;
+            }
+            self->adopt(std::move(*s), std::move(t));
+        });
+    }
 
   private:
     void registerViewer(int id, std::shared_ptr<Viewer> v) {
@@ -415,17 +411,6 @@ class ConsoleImpl : public Console {
             [self, id] { self->gates_.erase(id); });
         gates_[id] = g;
         g->start();
-    }
-
-    void acceptUnix() {
-        auto self = std::static_pointer_cast<ConsoleImpl>(shared_from_this());
-        unix_acc_.async_accept(
-            [self](boost::system::error_code ec, asio::local::stream_protocol::socket s) {
-                if (ec == asio::error::operation_aborted || self->closed_) return;
-                if (ec) return self->retryLater(self->unix_retry_, [self] { self->acceptUnix(); });
-                self->adopt(std::move(s));
-                self->acceptUnix();
-            });
     }
 
     // After an accept error (typically EMFILE) the listening socket stays
@@ -571,10 +556,9 @@ class ConsoleImpl : public Console {
     asio::posix::stream_descriptor master_;
     const int master_fd_;  // master_'s, read from any thread
     std::string slave_;
-    asio::local::stream_protocol::acceptor unix_acc_;
     asio::ip::tcp::acceptor tcp_acc_;
-    asio::steady_timer unix_retry_, tcp_retry_;  // the next accept after an error
-    asio::steady_timer stall_timer_;             // see pause()
+    asio::steady_timer tcp_retry_;    // the next accept after an error
+    asio::steady_timer stall_timer_;  // see pause()
     int port_ = 0;
     std::array<char, 8192> buf_{};
     std::string scrollback_;
@@ -599,7 +583,7 @@ Result<std::shared_ptr<Console>> Console::create(asio::io_context& io, const Con
     if (grantpt(m) != 0 || unlockpt(m) != 0 || ptsname_r(m, name, sizeof name) != 0) {
         int e = errno;
         ::close(m);
-        return Error::sys(e, "unlock pty for", opts.unix_path);
+        return Error::sys(e, "unlock pty for", opts.name);
     }
     // A sane default size until a viewer says otherwise.
     winsize ws{};
@@ -619,11 +603,11 @@ Result<std::shared_ptr<Console>> Console::adopt(asio::io_context& io, const Cons
                                                 unique_fd master) {
     char name[64];
     if (ptsname_r(master.get(), name, sizeof name) != 0) {
-        return Error::sysNow("name of pty for", opts.unix_path);
+        return Error::sysNow("name of pty for", opts.name);
     }
     int fl = ::fcntl(master.get(), F_GETFL);
     if (fl < 0 || ::fcntl(master.get(), F_SETFL, fl | O_NONBLOCK) != 0) {
-        return Error::sysNow("fcntl", opts.unix_path);
+        return Error::sysNow("fcntl", opts.name);
     }
     auto c = std::make_shared<ConsoleImpl>(io, opts, master.release(), name);
     if (auto r = c->listen(); !r.ok()) {

@@ -1,16 +1,16 @@
 // A container's console (minimega's, with its defects fixed): a pty whose
 // master the daemon keeps for the container's whole life (relaunches included),
-// a scrollback, and any number of viewers on a unix socket and, when asked for,
-// a TCP port, each typing into the same pty. The guest's output is paced by
-// the viewer that reads fastest: a slow viewer slows the guest's writes down
-// as a real terminal would, and is never dropped for it. A viewer that stops
-// reading is dropped, once the others are a full queue ahead of it or after
-// it held the console up for stall_timeout: it never stalls the others, and
-// it holds up the guest for at most stall_timeout.
+// a scrollback, and any number of viewers, each typing into the same pty: unix
+// connections the daemon's one console socket hands over (console_listener.h)
+// and, when asked for, connections to a TCP port of the console's own. The guest's output is paced
+// by the viewer that reads fastest: a slow viewer slows the guest's writes down as a real terminal
+// would, and is never dropped for it. A viewer that stops reading is dropped, once the others are a
+// full queue ahead of it or after it held the console up for stall_timeout: it never stalls the
+// others, and it holds up the guest for at most stall_timeout.
 //
 // A console is a root shell in the container, so only those who may drive
-// the daemon reach it: the unix socket is root's alone (mode 0600, in a
-// directory only root enters), and a TCP viewer must first send the daemon's
+// the daemon reach it: the unix socket is root's alone (console_listener.h),
+// and a TCP viewer must first send the daemon's
 // access token as one line; until it has, it gets no output and its bytes
 // reach nobody, and a wrong token closes the connection after a short delay.
 //
@@ -19,6 +19,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -30,7 +31,7 @@
 namespace herd::runtime {
 
 struct ConsoleOptions {
-    std::string unix_path;             // <instance>/console
+    std::string name;                  // what it is, for messages ("console of vm 3")
     std::string tcp_address;           // empty: no TCP listener (the default)
     std::string tcp_token;             // the first line a TCP viewer must send; required with TCP
     size_t scrollback = 64 * 1024;     // bytes replayed to each new viewer
@@ -67,8 +68,12 @@ class Console : public std::enable_shared_from_this<Console> {
     virtual void resume() = 0;
     // Sets the pty window size (viewers that know their size, e.g. the web page).
     virtual void resize(unsigned rows, unsigned cols) = 0;
-    // Closes listeners and viewers, removes the socket file, closes the pty.
+    // Closes the TCP listener and the viewers, and the pty.
     virtual void close() = 0;
+
+    // Makes a unix connection a viewer (`typed`: what it sent after the line
+    // that chose this console, typed first). Any thread.
+    virtual void attach(boost::asio::local::stream_protocol::socket sock, std::string typed) = 0;
 
     // Generic viewer hook (used by the web terminal): `deliver` gets every byte
     // of output (scrollback first), `input` is written to the pty. Returns an

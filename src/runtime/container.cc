@@ -100,6 +100,7 @@ Container::~Container() {
 void Container::closeConsole() {
     if (!console_) return;
     if (host_.parent) host_.parent->drop(consoleKey(id_));
+    if (host_.consoles) host_.consoles->remove(id_, console_.get());
     console_->close();
     console_.reset();
 }
@@ -196,7 +197,7 @@ Result<void> Container::preparePorts(const ContainerSpec& spec) {
 
 ConsoleOptions Container::consoleOptions() const {
     ConsoleOptions co;
-    co.unix_path = host_.plan.base + "/" + instanceDirName(id_) + "/console";
+    co.name = "console of vm " + std::to_string(id_);
     co.tcp_address = host_.console_address;
     co.tcp_token = host_.console_token;
     return co;
@@ -207,10 +208,15 @@ Result<void> Container::prepareConsole() {
     auto con = Console::create(*host_.io, consoleOptions());
     if (!con.ok()) return con.error();
     console_ = *con;
+    listConsole();
     // A copy of the pty master outlives the daemon in the keeper: the
     // guest's console session gets no hangup when the daemon dies.
     if (host_.parent) host_.parent->hold(consoleKey(id_), {console_->masterFd()});
     return Ok();
+}
+
+void Container::listConsole() {
+    if (host_.consoles && console_) host_.consoles->add(id_, console_);
 }
 
 Result<void> Container::launch(std::optional<Netlink>& nl) {
@@ -326,7 +332,7 @@ ContainerRecord Container::record() const {
         r.disk_path = disk_->path();
         r.disk_mib = disk_mib_;
     }
-    if (console_) r.console = host_.plan.base + "/" + instanceDirName(id_) + "/console";
+    if (console_) r.console = host_.plan.base + "/" + kConsoleSocket;
     r.root = root_;
     return r;
 }
@@ -350,6 +356,7 @@ Result<void> Container::adopt(const ContainerRecord& r, Kept kept) {
         auto con = Console::adopt(*host_.io, consoleOptions(), std::move(kept.console_master));
         if (!con.ok()) return con.error().wrap("console");
         console_ = *con;
+        listConsole();
         console_->resume();
     }
     if (!kept.live) return Ok();
@@ -366,6 +373,7 @@ void Container::abandon() {
     child_.abandon();
     cgroup_.reset();
     if (console_) {
+        if (host_.consoles) host_.consoles->remove(id_, console_.get());
         console_->close();  // the keeper keeps its copy of the master
         console_.reset();
     }

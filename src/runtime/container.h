@@ -28,6 +28,7 @@
 #include "runtime/bridge.h"
 #include "runtime/cgroup.h"
 #include "runtime/console.h"
+#include "runtime/console_listener.h"
 #include "runtime/container_spec.h"
 #include "runtime/disk.h"
 #include "runtime/isolation.h"
@@ -46,7 +47,10 @@ struct ContainerHost {
     // Who clones and reaps the containers (the keeper, runtime/keeper.h).
     std::shared_ptr<ContainerParent> parent;
     boost::asio::io_context* io = nullptr;  // the consoles' event loop
-    std::string console_address;            // TCP consoles; "" = none
+    // The one socket viewers reach every console through (null: consoles
+    // are reached through the web page and TCP only).
+    ConsoleListener* consoles = nullptr;
+    std::string console_address;  // TCP consoles; "" = none
     std::string console_token;
     CgroupJanitor* janitor = nullptr;
 };
@@ -63,7 +67,7 @@ class Container {
     uint64_t generation() const { return generation_; }
 
     // Makes the instance directory (root's alone, 0700, even if it existed:
-    // it holds the console socket) with its `name` and `uuid` files.
+    // the guest's files are in there) with its `name` and `uuid` files.
     Result<void> makeDir(const std::string& name, const std::string& uuid);
     // Starts a new launch from `spec`: makes what it needs on the host (the
     // layers' directories or disk, fifos, volume directories, the console)
@@ -147,8 +151,10 @@ class Container {
     Result<void> prepareBinds(const ContainerSpec& spec);
     Result<void> preparePorts(const ContainerSpec& spec);
     Result<void> prepareConsole();
-    // The console's socket (`<base>/<id>/console`) and TCP listener.
+    // The console's TCP listener, if any.
     ConsoleOptions consoleOptions() const;
+    // Makes console_ reachable through the console socket (host_.consoles).
+    void listConsole();
 
     const ContainerHost& host_;
     int id_;

@@ -117,7 +117,7 @@ struct ContainerRecord {
     DiskKind disk = DiskKind::None;
     std::string disk_path;  // Attached: its mount point
     uint64_t disk_mib = 0;
-    std::string console;  // the console's unix socket
+    std::string console;  // the unix socket its console is reached through (with the id line)
     std::string root;     // where the root filesystem is mounted or lies on the host
 };
 

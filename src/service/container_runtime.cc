@@ -107,6 +107,10 @@ Result<void> ContainerRuntime::setUp() {
                  leftovers_->records.size(), ms(t_keeper - t0), ms(t_records - t_keeper),
                  ms(clock::now() - t_records));
     }
+    // Every console's viewers come through one socket, <base>/console.
+    auto consoles = runtime::ConsoleListener::create(io_, opts_.base_dir);
+    if (!consoles.ok()) return consoles.error().wrap("consoles");
+    consoles_ = std::move(*consoles);
     fillHost();
     return Ok();
 }
@@ -147,6 +151,7 @@ void ContainerRuntime::fillHost() {
     host_.iso = &iso_;
     host_.parent = parent_;
     host_.io = &io_;
+    host_.consoles = consoles_.get();
     host_.console_address = opts_.console_address;
     host_.console_token = opts_.console_token;
     host_.janitor = &janitor_;
@@ -165,6 +170,7 @@ ContainerRuntime::~ContainerRuntime() {
     for (auto& [key, line] : delay_lines_) line->close(nullptr);  // their taps go
     delay_lines_.clear();
     janitor_.drain();
+    if (consoles_) consoles_->close();
 }
 
 void ContainerRuntime::shutdown() {

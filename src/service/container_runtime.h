@@ -179,6 +179,7 @@ class ContainerRuntime : public Runtime {
     runtime::CgroupJanitor janitor_;
     std::shared_ptr<runtime::Keeper> keeper_;                        // null when keeper_exe is ""
     std::shared_ptr<runtime::ContainerParent> parent_;               // keeper_, or this process
+    std::shared_ptr<runtime::ConsoleListener> consoles_;             // <base>/console
     runtime::ContainerHost host_;                                    // points at the members above
     std::map<int, std::unique_ptr<runtime::Container>> containers_;  // by VM id
     std::map<int, Vm*> vms_;                                         // the VMs we run, by id

@@ -243,6 +243,15 @@ def class_attackers(cls, tag, *programs):
     return cls.tmp
 
 
+def console_socket(base, vm_id, timeout=10):
+    """A socket on VM `vm_id`'s console (<base>/console, then the id line)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(os.path.join(base, "console"))
+    s.sendall(b"%s\n" % str(vm_id).encode())
+    return s
+
+
 def close_consoles(cons):
     """Closes every Console of a {name: Console} dict (a class cleanup)."""
     for con in cons.values():
@@ -250,13 +259,16 @@ def close_consoles(cons):
 
 
 class Console:
-    """A viewer on a container's console socket that runs shell commands."""
+    """A viewer of VM `vm_id`'s console that runs shell commands: connected to
+    the daemon's console socket <base>/console, the VM's id sent as the first
+    line."""
 
-    def __init__(self, path, timeout=10):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
+    def __init__(self, base, vm_id, timeout=10):
+        self.sock = console_socket(base, vm_id, timeout)
         self.n = 0
+        # In the markers: a new viewer's scrollback may hold an earlier
+        # viewer's commands and output.
+        self.tag = secrets.token_hex(3)
 
     def close(self):
         self.sock.close()
@@ -281,9 +293,10 @@ class Console:
         self.n += 1
         # The marker is computed by the shell, so the echoed command line
         # never contains it.
-        begin = "B%dB" % self.n
-        end = "E%dE" % self.n
-        line = "echo B$((%d))B; %s; echo E$((%d))E\n" % (self.n, cmd, self.n)
+        begin = "B%s%dB" % (self.tag, self.n)
+        end = "E%s%dE" % (self.tag, self.n)
+        line = "echo B%s$((%d))B; %s; echo E%s$((%d))E\n" % (self.tag, self.n, cmd, self.tag,
+                                                             self.n)
         self.sock.sendall(line.encode())
         out = self.read_until(end, timeout)
         out = out[out.index(begin) + len(begin):] if begin in out else out
@@ -466,7 +479,7 @@ def free_subnet():
 
 def guest_console(d, c, name):
     """A Console on VM `name` of daemon d (client c), once its shell answers."""
-    con = Console(os.path.join(d.base, c.vm(name)["id"], "console"))
+    con = Console(d.base, c.vm(name)["id"])
     con.sh("true", timeout=15)
     return con
 

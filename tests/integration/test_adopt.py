@@ -142,7 +142,7 @@ class Adopt(unittest.TestCase):
             sleeper = in_container(init, "sleep 4242")[0]
             # A console session with state of its own, and a guest job that
             # writes into its fifo only once the daemon is gone.
-            cons = {n: Console(os.path.join(d.base, c.vm(n)["id"], "console"))
+            cons = {n: Console(d.base, c.vm(n)["id"])
                     for n in ("a1", "a2")}
             cons["a1"].sh("MARK=kept-$((6*7)); ip addr add 10.77.0.1/24 dev veth0; "
                           "ip link set veth0 up")
@@ -175,7 +175,7 @@ class Adopt(unittest.TestCase):
             # The same console session: no hangup, its variable is set.
             for p in shells:
                 self.assertTrue(alive(p), "console shell %d died" % p)
-            con = Console(os.path.join(d.base, c.vm("a1")["id"], "console"))
+            con = Console(d.base, c.vm("a1")["id"])
             self.assertEqual(con.sh("echo $MARK"), "kept-42")
             # The VLAN still carries the two guests' traffic.
             self.assertIn("rc=0", con.sh("ping -c 1 -W 2 10.77.0.2 >/dev/null; echo rc=$?"))
@@ -362,7 +362,7 @@ class Adopt(unittest.TestCase):
             assert_responsive(d)
             c = d.client()
             self.assertEqual(summary(c), before)
-            con = Console(os.path.join(d.base, c.vm("h1")["id"], "console"))
+            con = Console(d.base, c.vm("h1")["id"])
             self.assertIn("flood", con.read_until("flood\r\nflood", timeout=10))
             con.close()
             assert_responsive(d)

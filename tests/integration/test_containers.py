@@ -61,7 +61,7 @@ class Inside(unittest.TestCase):
         c.ok("vm start inside")
         cls.info = c.table("vm info")[0]
         cls.inst = os.path.join(cls.d.base, cls.info["id"])
-        cls.con = Console(os.path.join(cls.inst, "console"))
+        cls.con = Console(cls.d.base, cls.info["id"])
         cls.con.sh("true", timeout=15)  # the shell is up
 
     @classmethod
@@ -222,8 +222,7 @@ class Lifecycle(unittest.TestCase):
         c.ok("vm start foo[0-1]")
         self.assertEqual(self.states(), {"foo0": "RUNNING", "foo1": "RUNNING",
                                          "foo2": "BUILDING"})
-        inst = os.path.join(self.d.base, c.table("vm info")[0]["id"])
-        con = Console(os.path.join(inst, "console"))
+        con = Console(self.d.base, c.table("vm info")[0]["id"])
         con.sh("echo kept > /root/mark")
         c.ok("vm kill foo0")
         self.assertEqual(self.states()["foo0"], "QUIT")
@@ -412,30 +411,125 @@ class Lifecycle(unittest.TestCase):
 
 
 class Consoles(unittest.TestCase):
+    """Every console is reached through the daemon's one console socket,
+    <base>/console: a viewer sends the VM's id as its first line."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon().start()
+        cls.addClassCleanup(cls.d.stop)
+        cls.c = cls.d.client()
+        cls.addClassCleanup(cls.c.close)
+        cls.c.ok("vm config backchannel false")
+        cls.c.ok("vm launch container v,w")
+        cls.c.ok("vm start all")
+        cls.ids = {n: cls.c.vm(n)["id"] for n in ("v", "w")}
+        cls.path = os.path.join(cls.d.base, "console")
+
+    def test_one_socket_for_all(self):
+        """Typing into two containers' consoles through the one socket: each
+        viewer reaches its own guest and sees its own output; no per-VM
+        console socket exists."""
+        cons = {n: Console(self.d.base, i) for n, i in self.ids.items()}
+        try:
+            for n, con in cons.items():
+                con.sh("true", timeout=15)
+                self.assertEqual(con.sh("hostname"), n)
+                con.sh("echo mine-%s > /tmp/mark" % n)
+            for n, con in cons.items():
+                self.assertEqual(con.sh("cat /tmp/mark"), "mine-" + n)
+            # "\r\n" ends the line too; what follows the line is typed.
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(self.path)
+            s.sendall(b"%s\r\necho via-$((40+2))-$(hostname)\n" % self.ids["w"].encode())
+            got, deadline = b"", time.time() + 10
+            while b"via-42-w" not in got and time.time() < deadline:
+                got += s.recv(65536)
+            self.assertIn(b"via-42-w", got)
+            s.close()
+        finally:
+            for con in cons.values():
+                con.close()
+        for i in self.ids.values():
+            self.assertFalse(os.path.exists(os.path.join(self.d.base, i, "console")))
+
+    def test_bad_first_lines(self):
+        """Garbage, an unknown id and a client that never sends its line get
+        one line saying what was wrong (or nothing) and are closed; the
+        daemon keeps answering and the consoles keep working."""
+        def reply(sent, wait=10):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(wait)
+            s.connect(self.path)
+            if sent:
+                s.sendall(sent)
+            got = b""
+            try:
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    got += chunk
+            except ConnectionResetError:  # closed with what it sent unread
+                pass
+            s.close()
+            return got.decode()
+
+        self.assertEqual(reply(b"999\n"),
+                         "herd: no console for vm 999 (send the id of a container VM (vm info's "
+                         "id column) in decimal and a newline, e.g. 3)\n")
+        got = reply(b"rm -rf /\n")
+        self.assertTrue(got.startswith("herd: `rm -rf /` is not a VM id ("), got)
+        got = reply(b"\x1b]0;pwned\x07\n")
+        self.assertTrue(got.startswith("herd: `\\x1b]0;pwned\\x07` is not a VM id"), got)
+        got = reply(b"1" * 4096)
+        self.assertTrue(got.startswith("herd: the first line is longer than 32 bytes"), got)
+        # Many clients that never send a line: each is closed after a few
+        # seconds; meanwhile the daemon answers and a viewer works.
+        silent = []
+        for _ in range(100):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(self.path)
+            silent.append(s)
+        assert_responsive(self.d)
+        con = Console(self.d.base, self.ids["v"])
+        try:
+            self.assertEqual(con.sh("echo ok-$((6*7))", timeout=15), "ok-42")
+        finally:
+            con.close()
+        t0 = time.time()
+        self.assertTrue(reply(b"", wait=15).startswith("herd: no VM id line within 5 s"))
+        self.assertLess(time.time() - t0, 10)
+        for s in silent:
+            s.settimeout(10)
+            try:
+                while s.recv(4096):
+                    pass
+            except OSError:
+                pass
+            s.close()
+        self.assertEqual(self.c.vm("v")["state"], "RUNNING")
+        assert_responsive(self.d)
+
     def test_two_viewers_one_stalled(self):
-        with Daemon() as d:
-            c = d.client()
-            c.ok("vm launch container v")
-            c.ok("vm start v")
-            inst = os.path.join(d.base, c.table("vm info")[0]["id"])
-            path = os.path.join(inst, "console")
-            active = Console(path)
-            active.sh("true", timeout=15)
-            stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            stalled.connect(path)  # never reads
-            # Far more output than the stalled viewer's queue holds.
-            out = active.sh("yes herd | head -c 4000000 | md5sum | cut -c1-8; "
-                            "yes herd | head -c 3000000", timeout=60)
-            self.assertTrue(out.endswith("herd"))
-            self.assertEqual(active.sh("echo still-alive"), "still-alive")
-            # A third viewer joining now gets the scrollback.
-            late = Console(path)
-            self.assertIn("still-alive", late.read_until("still-alive", timeout=5))
-            for s in (active, late):
-                s.close()
-            stalled.close()
-            c.close()
+        active = Console(self.d.base, self.ids["v"])
+        active.sh("true", timeout=15)
+        stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(self.path)
+        stalled.sendall(b"%s\n" % self.ids["v"].encode())  # then never reads
+        # Far more output than the stalled viewer's queue holds.
+        out = active.sh("yes herd | head -c 4000000 | md5sum | cut -c1-8; "
+                        "yes herd | head -c 3000000", timeout=60)
+        self.assertTrue(out.endswith("herd"))
+        self.assertEqual(active.sh("echo still-alive"), "still-alive")
+        # A third viewer joining now gets the scrollback.
+        late = Console(self.d.base, self.ids["v"])
+        self.assertIn("still-alive", late.read_until("still-alive", timeout=5))
+        for s in (active, late):
+            s.close()
+        stalled.close()
 
 
 if __name__ == "__main__":

@@ -229,7 +229,7 @@ class KeeperTest(unittest.TestCase):
         try:
             c, pids = self.launch(d, 1)
             init = pids["k1"]
-            con = Console(os.path.join(d.base, c.vm("k1")["id"], "console"))
+            con = Console(d.base, c.vm("k1")["id"])
             con.sh("echo ready")
             shells = [p for p in descendants(init) if b"sh" in (cmdline_of(p) or [b""])[0]]
             self.assertTrue(shells, "no shell on the console")

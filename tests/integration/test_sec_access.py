@@ -8,8 +8,10 @@ through its web page or a container's console. Run as root.
 * A TCP console (-console-addr): without the token a connection gets no byte
   of output and what it types never reaches the guest's shell; a wrong token
   closes it after a short delay. Without -console-addr there is no TCP port.
-* The unix console socket and the files holding the token are root's alone,
-  even when the base directory is world-readable and the daemon's umask is 0.
+* The unix console socket (<base>/console, every console's) and the files
+  holding the token are root's alone, even when the base directory is
+  world-readable and the daemon's umask is 0; a peer that is not root is
+  closed at once even if the socket's mode let it connect.
 
 With the token (as root finds it in <base>/web.url and <base>/token) each
 access works, which shows the attacks would have been seen to succeed.
@@ -223,7 +225,7 @@ class TcpConsole(unittest.TestCase):
         cls.c.ok("vm start a")
         info = cls.c.vm("a")
         cls.port = int(info["console_port"])
-        cls.con = Console(os.path.join(cls.d.base, info["id"], "console"))
+        cls.con = Console(cls.d.base, info["id"])
         cls.addClassCleanup(cls.con.close)
         cls.con.sh("true", timeout=15)
         cls.con.sh("echo SCROLLBACK-$((20+22))")
@@ -349,8 +351,9 @@ except socket.timeout:
 
 
 class NoTcpByDefault(unittest.TestCase):
-    """Without -console-addr a console is a unix socket only, root's alone;
-    with the daemon's umask at 0 and the base open to all."""
+    """Without -console-addr a console is reached through the unix console
+    socket only, root's alone; with the daemon's umask at 0 and the base open
+    to all."""
 
     @classmethod
     def setUpClass(cls):
@@ -368,13 +371,19 @@ class NoTcpByDefault(unittest.TestCase):
         cls.c.ok("vm start a")
         cls.id = cls.c.vm("a")["id"]
         cls.inst = os.path.join(cls.d.base, cls.id)
-        cls.sock = os.path.join(cls.inst, "console")
+        cls.sock = os.path.join(cls.d.base, "console")
 
-    def nobody_connect(self):
+    def nobody_connect(self, typed="id"):
+        """nobody connects to the console socket, asks for VM a's console
+        and types; prints what came back (b'' once closed)."""
         script = ("import socket, sys\ns = socket.socket(socket.AF_UNIX)\n"
-                  "s.settimeout(2)\ns.connect(sys.argv[1])\ns.sendall(b'id\\n')\n"
-                  "print(s.recv(100))\n")
-        return as_nobody(["python3", "-c", script, self.sock])
+                  "s.settimeout(5)\ns.connect(sys.argv[1])\n"
+                  "try:\n"
+                  "    s.sendall(sys.argv[2].encode() + b'\\n' + sys.argv[3].encode() + b'\\n')\n"
+                  "    print(repr(s.recv(100)))\n"
+                  "except (BrokenPipeError, ConnectionResetError):\n"
+                  "    print(repr(b''))\n")
+        return as_nobody(["python3", "-c", script, self.sock, self.id, typed])
 
     def test_no_tcp_port(self):
         self.assertEqual(self.c.vm("a")["console_port"], "0")
@@ -390,11 +399,31 @@ class NoTcpByDefault(unittest.TestCase):
         self.assertIn("PermissionError", r.stderr)
         assert_responsive(self.d)
         # Root's viewer works.
-        con = Console(self.sock)
+        con = Console(self.d.base, self.id)
         try:
             self.assertEqual(con.sh("echo root-$((1+1))", timeout=15), "root-2")
         finally:
             con.close()
+
+    def test_peer_not_root_is_closed(self):
+        """Even through a socket mode that would let it in (a mistake), a
+        peer that does not run as root gets no byte and types nothing."""
+        marker = "/tmp/by-nobody-%d" % os.getpid()
+        os.chmod(self.sock, 0o666)
+        try:
+            r = self.nobody_connect("touch " + marker)
+        finally:
+            os.chmod(self.sock, 0o600)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "b''")
+        assert_responsive(self.d)
+        con = Console(self.d.base, self.id)
+        try:
+            self.assertEqual(con.sh("test -e %s && echo yes || echo no" % marker, timeout=15),
+                             "no")
+        finally:
+            con.close()
+        self.assertIn("console: refused a connection", self.d.logtext())
 
     def test_control_socket_root_only(self):
         """The daemon's control socket is 0600 whatever the umask: nobody

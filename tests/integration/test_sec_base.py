@@ -287,7 +287,7 @@ class GuestLinks(ScratchDaemon):
         c.ok("vm start " + name)
         vm = c.vm(name)
         inst = os.path.join(self.d.base, vm["id"])
-        con = Console(os.path.join(inst, "console"))
+        con = Console(self.d.base, vm["id"])
         try:
             con.sh("true", timeout=15)
             fmt = {"victim": self.s.victim, "victim_dir": self.s.victim_dir,
@@ -375,8 +375,7 @@ class FileRootLinks(ScratchDaemon):
         c.ok("vm config volume /shared " + shared)
         c.ok("vm launch container g")
         c.ok("vm start g")
-        inst = os.path.join(self.d.base, c.vm("g")["id"])
-        con = Console(os.path.join(inst, "console"))
+        con = Console(self.d.base, c.vm("g")["id"])
         self.addCleanup(con.close)
         out = con.sh("mkdir -p /shared/d && ln -s %s /shared/d/dir && ln -s %s /shared/file "
                      "&& ln -s %s /shared/top && echo planted"

@@ -71,7 +71,7 @@ class DiskLimit(unittest.TestCase):
         self.c.ok("vm launch container " + name)
         self.c.ok("vm start " + name)
         inst = os.path.join(self.d.base, self.c.vm(name)["id"])
-        con = Console(os.path.join(inst, "console"))
+        con = Console(self.d.base, self.c.vm(name)["id"])
         self.addCleanup(con.close)
         con.sh("true", timeout=15)
         return inst, con
@@ -229,7 +229,7 @@ class DiskLimit(unittest.TestCase):
         self.assert_disks([inst])
         c.ok("vm kill a")
         c.ok("vm start a")
-        con = Console(os.path.join(inst, "console"))
+        con = Console(self.d.base, os.path.basename(inst))
         self.addCleanup(con.close)
         self.assertEqual(con.sh("cat /root/note", timeout=15), "kept")
         c.ok("vm kill a")
@@ -330,7 +330,7 @@ class ConfigInput(unittest.TestCase):
         try:
             if c.vm("rootvol")["state"] == "BUILDING":
                 c.ok("vm start rootvol")
-                con = Console(os.path.join(self.d.base, c.vm("rootvol")["id"], "console"))
+                con = Console(self.d.base, c.vm("rootvol")["id"])
                 try:
                     con.sh("true", timeout=15)
                     self.assertNotIn("secret", con.sh("cat /host%s 2>&1" % marker))
@@ -372,7 +372,7 @@ class ConfigInput(unittest.TestCase):
         c.ok("vm launch container vol")
         try:
             c.ok("vm start vol")
-            con = Console(os.path.join(self.d.base, c.vm("vol")["id"], "console"))
+            con = Console(self.d.base, c.vm("vol")["id"])
             try:
                 con.sh("true", timeout=15)
                 # The options are not part of the host path.

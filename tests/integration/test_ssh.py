@@ -201,7 +201,7 @@ class DebianSsh(unittest.TestCase):
 
     def test_d_console_shell(self):
         row = [r for r in self.c.table("vm info") if r["name"] == "s2"][0]
-        con = Console(os.path.join(self.d.base, row["id"], "console"))
+        con = Console(self.d.base, row["id"])
         try:
             out = con.sh("hostname; echo $BASH_VERSION; echo $-", timeout=15).split("\n")
             self.assertEqual(out[0], "s2")

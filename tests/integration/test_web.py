@@ -315,7 +315,7 @@ class WebContainer(unittest.TestCase):
         cls.c.ok("vm launch container a")
         cls.c.ok("vm start a")
         info = cls.c.table("vm info")[0]
-        cls.con = Console(os.path.join(cls.d.base, info["id"], "console"))
+        cls.con = Console(cls.d.base, info["id"])
         cls.con.sh("true", timeout=15)  # the shell is up
         # Something known in the scrollback before any web viewer joins.
         cls.con.sh("echo SCROLL-$((40+2))-BACK")

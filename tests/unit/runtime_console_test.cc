@@ -1,7 +1,8 @@
 // A real Console on an io_context and a real pty: the test plays the guest
 // (writing into the pty's slave side and reading what viewers type) and the
-// viewers (unix and TCP sockets). Everything runs on the test's thread: waits
-// run the io_context until what is awaited has happened, never a fixed sleep.
+// viewers (unix connections to the console socket, console_listener.h, and
+// TCP). Everything runs on the test's thread: waits run the io_context until
+// what is awaited has happened, never a fixed sleep.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "runtime/console.h"
+#include "runtime/console_listener.h"
 
 namespace herd::runtime {
 namespace {
@@ -96,22 +98,33 @@ class ConsoleTest : public ::testing::Test {
         char tmpl[] = "/tmp/herd-console-test-XXXXXX";
         ASSERT_NE(::mkdtemp(tmpl), nullptr);
         dir_ = tmpl;
+        auto d = Dir::open(dir_);
+        ASSERT_TRUE(d.ok()) << d.error().text();
+        base_ = std::make_shared<const Dir>(std::move(*d));
     }
 
     void TearDown() override {
-        if (console_) {
-            console_->close();
-            io_.poll();
-        }
+        if (console_) console_->close();
+        if (listener_) listener_->close();
+        io_.poll();
         slave_.reset();
         ::unlink((dir_ + "/console").c_str());
         ::rmdir(dir_.c_str());
     }
 
-    // Creates the console and opens its slave the way a guest would, in raw
-    // mode so that bytes pass unchanged and nothing is echoed.
+    // The console socket, made once.
+    void listen(ConsoleListener::Options opts = {}) {
+        if (listener_) return;
+        auto l = ConsoleListener::create(io_, base_, opts);
+        ASSERT_TRUE(l.ok()) << l.error().text();
+        listener_ = *l;
+    }
+
+    // Creates the console of VM kId, reached through the console socket, and
+    // opens its slave the way a guest would, in raw mode so that bytes pass
+    // unchanged and nothing is echoed.
     void start(ConsoleOptions opts = {}) {
-        opts.unix_path = socketPath();
+        listen();
         auto c = Console::create(io_, opts);
         ASSERT_TRUE(c.ok()) << c.error().text();
         console_ = *c;
@@ -123,9 +136,17 @@ class ConsoleTest : public ::testing::Test {
         ASSERT_EQ(::tcsetattr(fd, TCSANOW, &t), 0);
         slave_ = std::make_unique<Peer>(fd);
         console_->resume();
+        listener_->add(kId, console_);
     }
 
     std::string socketPath() const { return dir_ + "/console"; }
+
+    // A viewer of VM `id`'s console: connected, its id line sent.
+    std::unique_ptr<Peer> viewer(int id = kId) {
+        auto p = connectUnix(socketPath());
+        p->send(std::to_string(id) + "\n");
+        return p;
+    }
 
     // Runs the io_context until `done` holds; false after two seconds (a
     // failure, not a wait the test relies on).
@@ -156,8 +177,11 @@ class ConsoleTest : public ::testing::Test {
         return waitFor([&] { return console_->viewerCount() == n; });
     }
 
+    static constexpr int kId = 7;
     boost::asio::io_context io_;
     std::string dir_;
+    std::shared_ptr<const Dir> base_;
+    std::shared_ptr<ConsoleListener> listener_;
     std::shared_ptr<Console> console_;
     std::unique_ptr<Peer> slave_;
 };
@@ -172,8 +196,8 @@ TEST_F(ConsoleTest, SocketIsRootsAlone) {
 
 TEST_F(ConsoleTest, TwoViewersBothGetOutput) {
     start();
-    auto a = connectUnix(socketPath());
-    auto b = connectUnix(socketPath());
+    auto a = viewer();
+    auto b = viewer();
     ASSERT_TRUE(waitForViewers(2));
     slave_->send("hello from the guest\n");
     ASSERT_TRUE(waitForText(*a, "\n"));
@@ -187,7 +211,7 @@ TEST_F(ConsoleTest, ScrollbackIsBoundedAndReplayedToALateViewer) {
     opts.scrollback = 64;
     start(opts);
     // A first viewer shows when the console has read everything written.
-    auto first = connectUnix(socketPath());
+    auto first = viewer();
     ASSERT_TRUE(waitForViewers(1));
     std::string written;
     for (int i = 0; i < 100; ++i) written += "line " + std::to_string(i) + "\n";
@@ -195,7 +219,7 @@ TEST_F(ConsoleTest, ScrollbackIsBoundedAndReplayedToALateViewer) {
     ASSERT_TRUE(waitForText(*first, "line 99\n"));
     EXPECT_EQ(first->got, written);
 
-    auto late = connectUnix(socketPath());
+    auto late = viewer();
     ASSERT_TRUE(waitForViewers(2));
     slave_->send("END");
     ASSERT_TRUE(waitForText(*late, "END"));
@@ -214,8 +238,8 @@ TEST_F(ConsoleTest, StalledViewerIsDroppedAndTheOtherKeepsReceiving) {
     ConsoleOptions opts;
     opts.viewer_queue = 64 * 1024;
     start(opts);
-    auto stalled = connectUnix(socketPath());  // never reads until it is dropped
-    auto reader = connectUnix(socketPath());
+    auto stalled = viewer();  // never reads until it is dropped
+    auto reader = viewer();
     ASSERT_TRUE(waitForViewers(2));
 
     // The guest writes until the stalled viewer is dropped: its socket's
@@ -257,7 +281,7 @@ TEST_F(ConsoleTest, ViewerThatFallsBehindPacesTheGuestAndIsNotDropped) {
     opts.viewer_queue = 64 * 1024;
     opts.stall_timeout = 60s;  // this viewer is slow, not gone
     start(opts);
-    auto slow = connectUnix(socketPath());
+    auto slow = viewer();
     ASSERT_TRUE(waitForViewers(1));
 
     // The guest writes, the viewer reads nothing, until the guest cannot
@@ -302,7 +326,7 @@ TEST_F(ConsoleTest, ViewerThatStopsReadingHoldsTheGuestUpOnlyForTheStallTimeout)
     opts.stall_timeout = 100ms;
     opts.scrollback = 1024;  // a new viewer's scrollback fits its queue
     start(opts);
-    auto stalled = connectUnix(socketPath());  // never reads
+    auto stalled = viewer();  // never reads
     ASSERT_TRUE(waitForViewers(1));
     std::string chunk(1000, 'x');
     ASSERT_TRUE(waitFor([&] {
@@ -310,7 +334,7 @@ TEST_F(ConsoleTest, ViewerThatStopsReadingHoldsTheGuestUpOnlyForTheStallTimeout)
         return console_->viewerCount() == 0;
     })) << "the stalled viewer was never dropped";
     // The console reads on: a new viewer gets what the guest writes now.
-    auto reader = connectUnix(socketPath());
+    auto reader = viewer();
     ASSERT_TRUE(waitForViewers(1));
     slave_->send("END");
     ASSERT_TRUE(waitForText(*reader, "END"));
@@ -319,8 +343,8 @@ TEST_F(ConsoleTest, ViewerThatStopsReadingHoldsTheGuestUpOnlyForTheStallTimeout)
 
 TEST_F(ConsoleTest, ViewerInputReachesTheGuest) {
     start();
-    auto a = connectUnix(socketPath());
-    auto b = connectUnix(socketPath());
+    auto a = viewer();
+    auto b = viewer();
     ASSERT_TRUE(waitForViewers(2));
     a->send("ls\n");
     ASSERT_TRUE(waitForText(*slave_, "ls\n"));
@@ -343,7 +367,7 @@ TEST_F(ConsoleTest, ResizeSetsTheWindowTheGuestSees) {
 
 TEST_F(ConsoleTest, CallbackViewerGetsScrollbackThenOutputThenNull) {
     start();
-    auto witness = connectUnix(socketPath());
+    auto witness = viewer();
     ASSERT_TRUE(waitForViewers(1));
     slave_->send("before\n");
     ASSERT_TRUE(waitForText(*witness, "before\n"));
@@ -371,15 +395,17 @@ TEST_F(ConsoleTest, CallbackViewerGetsScrollbackThenOutputThenNull) {
     EXPECT_EQ(nulls, 1);
 }
 
-TEST_F(ConsoleTest, CloseEndsViewersAndRemovesTheSocket) {
+TEST_F(ConsoleTest, CloseEndsViewers) {
     start();
-    auto a = connectUnix(socketPath());
+    auto a = viewer();
     ASSERT_TRUE(waitForViewers(1));
     console_->close();
-    // The file goes at once: the caller may remove its directory next.
-    EXPECT_NE(::access(socketPath().c_str(), F_OK), 0);
     ASSERT_TRUE(waitForEof(*a));
     EXPECT_EQ(console_->viewerCount(), 0u);
+    // The console socket goes with the listener, and only then.
+    EXPECT_EQ(::access(socketPath().c_str(), F_OK), 0);
+    listener_->close();
+    EXPECT_NE(::access(socketPath().c_str(), F_OK), 0);
 }
 
 class ConsoleTcpTest : public ConsoleTest {
@@ -395,7 +421,7 @@ class ConsoleTcpTest : public ConsoleTest {
     // does, is closed, and nothing it sent reaches the guest.
     void expectShutOut(const ConsoleOptions& opts, const std::string& sent) {
         start(opts);
-        auto witness = connectUnix(socketPath());
+        auto witness = viewer();
         ASSERT_TRUE(waitForViewers(1));
         auto conn = connectTcp(console_->tcpPort());
         conn->send(sent);
@@ -414,7 +440,6 @@ class ConsoleTcpTest : public ConsoleTest {
 TEST_F(ConsoleTcpTest, TcpNeedsAToken) {
     ConsoleOptions opts;
     opts.tcp_address = "127.0.0.1";
-    opts.unix_path = socketPath();
     auto c = Console::create(io_, opts);
     ASSERT_FALSE(c.ok());
     EXPECT_NE(c.error().text().find("needs a token"), std::string::npos) << c.error().text();
@@ -424,7 +449,7 @@ TEST_F(ConsoleTcpTest, ViewerWithTheTokenGetsScrollbackAndTypes) {
     start(tcpOptions());
     ASSERT_GT(console_->tcpPort(), 0);
     slave_->send("login: ");
-    auto witness = connectUnix(socketPath());
+    auto witness = viewer();
     ASSERT_TRUE(waitForText(*witness, "login: "));
 
     // The token line ends in \r\n (a telnet client); what follows it in the
@@ -451,6 +476,156 @@ TEST_F(ConsoleTcpTest, ViewerThatNeverEndsTheTokenLineIsClosed) {
     ConsoleOptions opts = tcpOptions();
     opts.auth_timeout = 20ms;
     expectShutOut(opts, "s3cret");
+}
+
+// ---- the console socket (console_listener.h) -------------------------------
+
+TEST(ViewerLine, ParsesTheIdLine) {
+    auto v = parseViewerLine("3\n");
+    ASSERT_EQ(v.kind, ViewerLine::Kind::Id);
+    EXPECT_EQ(v.id, 3);
+    EXPECT_EQ(v.consumed, 2u);
+    v = parseViewerLine("1234\r\nls\n");  // \r\n too; what follows is typed
+    ASSERT_EQ(v.kind, ViewerLine::Kind::Id);
+    EXPECT_EQ(v.id, 1234);
+    EXPECT_EQ(v.consumed, 6u);
+    v = parseViewerLine("2147483647\n");
+    ASSERT_EQ(v.kind, ViewerLine::Kind::Id);
+    EXPECT_EQ(v.id, 2147483647);
+}
+
+TEST(ViewerLine, WaitsForTheRestOfALineThatMayStillBeAnId) {
+    for (const char* s : {"", "1", "12", "12\r"}) {
+        EXPECT_EQ(parseViewerLine(s).kind, ViewerLine::Kind::Incomplete) << s;
+    }
+}
+
+TEST(ViewerLine, RefusesAnythingElseSayingWhatIsAllowed) {
+    for (const char* s : {"\n", "\r\n", "abc", "vm1\n", "-1\n", "+3\n", " 3\n", "3 \n", "3\rx",
+                          "0x10\n", "2147483648\n", "99999999999\n", "\x1b]0;t\x07"}) {
+        auto v = parseViewerLine(s);
+        EXPECT_EQ(v.kind, ViewerLine::Kind::Invalid) << s;
+        EXPECT_NE(v.error.find("in decimal and a newline"), std::string::npos) << v.error;
+        EXPECT_EQ(v.error.find('\x1b'), std::string::npos) << v.error;  // escaped
+    }
+    // A line that never ends is cut at kMaxViewerLine bytes.
+    EXPECT_EQ(parseViewerLine(std::string(kMaxViewerLine - 1, '1')).kind,
+              ViewerLine::Kind::Incomplete);
+    auto v = parseViewerLine(std::string(kMaxViewerLine, '1'));
+    EXPECT_EQ(v.kind, ViewerLine::Kind::Invalid);
+    EXPECT_NE(v.error.find("longer than 32 bytes"), std::string::npos) << v.error;
+    EXPECT_EQ(parseViewerLine(std::string(kMaxViewerLine, '1') + "\n").kind,
+              ViewerLine::Kind::Invalid);
+}
+
+TEST_F(ConsoleTest, ListenerSocketIsRootsAloneAndReplacesAStaleOne) {
+    // An earlier daemon's file is replaced.
+    ASSERT_EQ(::mknod(socketPath().c_str(), S_IFREG | 0644, 0), 0);
+    start();
+    struct stat st {};
+    ASSERT_EQ(::stat(socketPath().c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST_F(ConsoleTest, EachViewerReachesTheConsoleItNamed) {
+    start();
+    // A second VM's console on the same socket.
+    auto other = Console::create(io_, {});
+    ASSERT_TRUE(other.ok()) << other.error().text();
+    int fd = ::open((*other)->slavePath().c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    termios t{};
+    ASSERT_EQ(::tcgetattr(fd, &t), 0);
+    ::cfmakeraw(&t);
+    ASSERT_EQ(::tcsetattr(fd, TCSANOW, &t), 0);
+    Peer other_slave(fd);
+    (*other)->resume();
+    listener_->add(8, *other);
+
+    auto a = viewer(kId);
+    auto b = viewer(8);
+    ASSERT_TRUE(waitForViewers(1));
+    ASSERT_TRUE(waitFor([&] { return (*other)->viewerCount() == 1; }));
+    slave_->send("from seven\n");
+    other_slave.send("from eight\n");
+    ASSERT_TRUE(waitForText(*a, "from seven\n"));
+    ASSERT_TRUE(waitForText(*b, "from eight\n"));
+    EXPECT_EQ(a->got, "from seven\n");
+    EXPECT_EQ(b->got, "from eight\n");
+    a->send("to seven\n");
+    b->send("to eight\n");
+    ASSERT_TRUE(waitForText(*slave_, "to seven\n"));
+    ASSERT_TRUE(waitForText(other_slave, "to eight\n"));
+    EXPECT_EQ(slave_->got, "to seven\n");
+    EXPECT_EQ(other_slave.got, "to eight\n");
+
+    // A console that is forgotten is no longer reached.
+    listener_->remove(8, other->get());
+    auto c = viewer(8);
+    ASSERT_TRUE(waitForEof(*c));
+    EXPECT_NE(c->got.find("herd: no console for vm 8"), std::string::npos) << c->got;
+    (*other)->close();
+    io_.poll();
+}
+
+TEST_F(ConsoleTest, BytesAfterTheIdLineAreTyped) {
+    start();
+    auto p = connectUnix(socketPath());
+    p->send(std::to_string(kId) + "\r\nls\n");
+    ASSERT_TRUE(waitForText(*slave_, "ls\n"));
+    EXPECT_EQ(slave_->got, "ls\n");
+}
+
+TEST_F(ConsoleTest, UnknownIdAndGarbageGetOneLineAndAreClosed) {
+    start();
+    auto witness = viewer();
+    ASSERT_TRUE(waitForViewers(1));
+    struct Case {
+        std::string sent, want;
+    };
+    for (const auto& c : std::vector<Case>{
+             {"9\n", "herd: no console for vm 9 ("},
+             {"hello\nrm -rf /\n", "herd: `hello` is not a VM id ("},
+             {std::string(100, '1'), "herd: the first line is longer than 32 bytes"},
+         }) {
+        auto p = connectUnix(socketPath());
+        p->send(c.sent);
+        ASSERT_TRUE(waitForEof(*p)) << c.sent;
+        EXPECT_EQ(p->got.rfind(c.want, 0), 0u) << p->got;
+        EXPECT_EQ(p->got.find('\n'), p->got.size() - 1) << p->got;  // one line
+    }
+    // Nothing they sent reached the guest; the viewer is still there.
+    witness->send("ok\n");
+    ASSERT_TRUE(waitForText(*slave_, "ok\n"));
+    EXPECT_EQ(slave_->got, "ok\n");
+    EXPECT_EQ(console_->viewerCount(), 1u);
+}
+
+TEST_F(ConsoleTest, ViewerThatSendsNoLineIsClosed) {
+    ConsoleListener::Options lo;
+    lo.line_timeout = 50ms;
+    listen(lo);
+    start();
+    auto silent = connectUnix(socketPath());
+    auto partial = connectUnix(socketPath());
+    partial->send("7");  // never ends the line
+    ASSERT_TRUE(waitForEof(*silent));
+    ASSERT_TRUE(waitForEof(*partial));
+    EXPECT_EQ(silent->got.rfind("herd: no VM id line within", 0), 0u) << silent->got;
+    EXPECT_EQ(console_->viewerCount(), 0u);
+}
+
+TEST_F(ConsoleTest, ListenerCloseEndsWaitingConnections) {
+    start();
+    auto waiting = connectUnix(socketPath());
+    ASSERT_TRUE(waitFor([&] {
+        io_.poll();
+        return true;
+    }));
+    listener_->close();
+    ASSERT_TRUE(waitForEof(*waiting));
+    EXPECT_EQ(waiting->got, "");
 }
 
 }  // namespace

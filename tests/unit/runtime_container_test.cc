@@ -3,7 +3,10 @@
 // directories, fifos, volume directories, the console, the NICs' names and
 // switch plans, the record, and what flush removes. No cgroup, no clone.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <cstdlib>
@@ -54,8 +57,41 @@ class ContainerTest : public ::testing::Test {
         host_.plan = {base_, "tp", 100, false};
         host_.net = &switch_;
         host_.io = &io_;
+        auto cd = Dir::open(base_);
+        ASSERT_TRUE(cd.ok());
+        auto l = ConsoleListener::create(io_, std::make_shared<const Dir>(std::move(*cd)));
+        ASSERT_TRUE(l.ok()) << l.error().text();
+        consoles_ = *l;
+        host_.consoles = consoles_.get();
     }
-    void TearDown() override { std::filesystem::remove_all(base_); }
+    void TearDown() override {
+        consoles_->close();
+        io_.poll();
+        std::filesystem::remove_all(base_);
+    }
+
+    // What a viewer that sends `line` to the console socket gets within a
+    // second (the guest writes nothing here: a viewer gets nothing, an
+    // unknown VM one line).
+    std::string viewerGets(const std::string& line) {
+        int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s/console", base_.c_str());
+        EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+        EXPECT_EQ(::write(fd, line.data(), line.size()), static_cast<ssize_t>(line.size()));
+        std::string got;
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        while (std::chrono::steady_clock::now() < deadline) {
+            io_.run_one_for(std::chrono::milliseconds(5));
+            char buf[256];
+            ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n > 0) got.append(buf, static_cast<size_t>(n));
+            if (n == 0) break;
+        }
+        ::close(fd);
+        return got;
+    }
 
     ContainerSpec spec() const {
         ContainerSpec s;
@@ -75,6 +111,7 @@ class ContainerTest : public ::testing::Test {
     Dir dir_;
     FakeSwitch switch_;
     boost::asio::io_context io_;
+    std::shared_ptr<ConsoleListener> consoles_;
     ContainerHost host_;
 };
 
@@ -95,8 +132,10 @@ TEST_F(ContainerTest, PreparesTheHostSide) {
     EXPECT_TRUE(S_ISFIFO(modeOf(inst + "/fifo0")));
     EXPECT_TRUE(S_ISFIFO(modeOf(inst + "/fifo1")));
     EXPECT_TRUE(S_ISDIR(modeOf(base_ + "/vol/a")));  // a volume's host side is made
-    EXPECT_TRUE(S_ISSOCK(modeOf(inst + "/console")));
+    EXPECT_EQ(modeOf(inst + "/console"), 0u);        // consoles share <base>/console
     EXPECT_NE(c.console(), nullptr);
+    EXPECT_EQ(viewerGets("5\n"), "");  // a viewer of this console
+    EXPECT_EQ(c.console()->viewerCount(), 1u);
     EXPECT_EQ(c.root(), inst + "/fs");
     EXPECT_EQ(c.nicNames(), (std::vector<std::string>{"tpv5n0", "tpv5n1"}));
     ASSERT_EQ(c.ports().size(), 2u);
@@ -112,7 +151,7 @@ TEST_F(ContainerTest, PreparesTheHostSide) {
     EXPECT_EQ(rec.init_pid, 0);  // not launched
     EXPECT_EQ(rec.veths, c.nicNames());
     EXPECT_EQ(rec.disk, DiskKind::None);
-    EXPECT_EQ(rec.console, inst + "/console");
+    EXPECT_EQ(rec.console, base_ + "/console");
     EXPECT_EQ(rec.root, inst + "/fs");
 
     // A relaunch's prepare keeps the console and the fifos.
@@ -123,6 +162,7 @@ TEST_F(ContainerTest, PreparesTheHostSide) {
 
     ASSERT_TRUE(c.teardown().ok());
     EXPECT_EQ(c.console(), nullptr);
+    EXPECT_EQ(viewerGets("5\n").rfind("herd: no console for vm 5", 0), 0u);
     ASSERT_TRUE(c.removeFiles().ok());
     EXPECT_EQ(modeOf(inst), 0u);
 }
