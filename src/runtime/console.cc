@@ -17,6 +17,7 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string_view>
 
@@ -256,6 +257,18 @@ class ConsoleImpl : public Console {
           tcp_retry_(io),
           stall_timer_(io) {}
 
+    std::string scrollback() const override {
+        std::lock_guard<std::mutex> lock(scrollback_mu_);
+        return scrollback_;
+    }
+
+    // Before it is shared: what a previous daemon had kept.
+    void seedScrollback(std::string s) {
+        if (s.size() > opts_.scrollback) s.erase(0, s.size() - opts_.scrollback);
+        std::lock_guard<std::mutex> lock(scrollback_mu_);
+        scrollback_ = std::move(s);
+    }
+
     Result<void> listen() {
         boost::system::error_code ec;
         if (!opts_.tcp_address.empty()) {
@@ -363,7 +376,8 @@ class ConsoleImpl : public Console {
     void registerViewer(int id, std::shared_ptr<Viewer> v) {
         if (closed_) return v->shutdown();
         // Scrollback first, then live output: nothing twice, nothing lost.
-        if (!scrollback_.empty() && !v->deliver(std::make_shared<const std::string>(scrollback_))) {
+        std::string sb = scrollback();
+        if (!sb.empty() && !v->deliver(std::make_shared<const std::string>(std::move(sb)))) {
             return;
         }
         viewers_[id] = std::move(v);
@@ -511,9 +525,12 @@ class ConsoleImpl : public Console {
     }
 
     void output(std::string data) {
-        scrollback_ += data;
-        if (scrollback_.size() > 2 * opts_.scrollback) {
-            scrollback_.erase(0, scrollback_.size() - opts_.scrollback);
+        {
+            std::lock_guard<std::mutex> lock(scrollback_mu_);
+            scrollback_ += data;
+            if (scrollback_.size() > 2 * opts_.scrollback) {
+                scrollback_.erase(0, scrollback_.size() - opts_.scrollback);
+            }
         }
         auto shared = std::make_shared<const std::string>(std::move(data));
         for (auto it = viewers_.begin(); it != viewers_.end();) {
@@ -561,6 +578,7 @@ class ConsoleImpl : public Console {
     asio::steady_timer stall_timer_;  // see pause()
     int port_ = 0;
     std::array<char, 8192> buf_{};
+    mutable std::mutex scrollback_mu_;  // scrollback() is called from other threads
     std::string scrollback_;
     std::map<int, std::shared_ptr<Viewer>> viewers_;
     std::map<int, std::weak_ptr<TcpGate>> gates_;  // TCP connections yet to send the token
@@ -600,7 +618,7 @@ Result<std::shared_ptr<Console>> Console::create(asio::io_context& io, const Con
 }
 
 Result<std::shared_ptr<Console>> Console::adopt(asio::io_context& io, const ConsoleOptions& opts,
-                                                unique_fd master) {
+                                                unique_fd master, std::string scrollback) {
     char name[64];
     if (ptsname_r(master.get(), name, sizeof name) != 0) {
         return Error::sysNow("name of pty for", opts.name);
@@ -610,6 +628,7 @@ Result<std::shared_ptr<Console>> Console::adopt(asio::io_context& io, const Cons
         return Error::sysNow("fcntl", opts.name);
     }
     auto c = std::make_shared<ConsoleImpl>(io, opts, master.release(), name);
+    c->seedScrollback(std::move(scrollback));
     if (auto r = c->listen(); !r.ok()) {
         c->close();
         return r.error();

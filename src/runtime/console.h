@@ -51,11 +51,16 @@ class Console : public std::enable_shared_from_this<Console> {
                                                    const ConsoleOptions& opts);
     // The same around an existing pty master (`master`, taken): a console a
     // previous daemon made, whose master the keeper kept (runtime/keeper.h).
-    // What that daemon had read is gone; what the guest wrote since waits
-    // in the pty.
+    // What the guest wrote since that daemon ended waits in the pty.
+    // `scrollback`: what that daemon had kept (`quit keep` hands it over),
+    // replayed first to each viewer as if read here.
     static Result<std::shared_ptr<Console>> adopt(boost::asio::io_context& io,
-                                                  const ConsoleOptions& opts, unique_fd master);
+                                                  const ConsoleOptions& opts, unique_fd master,
+                                                  std::string scrollback = {});
     virtual ~Console() = default;
+
+    // A copy of the scrollback as it is now (any thread).
+    virtual std::string scrollback() const = 0;
 
     // The pty slave the container opens as its console (/dev/pts/N on the host).
     virtual const std::string& slavePath() const = 0;

@@ -353,7 +353,8 @@ Result<void> Container::adopt(const ContainerRecord& r, Kept kept) {
         disk_.emplace(Disk::adopt(unique_fd(), r.disk_path));
     }
     if (kept.console_master) {
-        auto con = Console::adopt(*host_.io, consoleOptions(), std::move(kept.console_master));
+        auto con = Console::adopt(*host_.io, consoleOptions(), std::move(kept.console_master),
+                                  std::move(kept.scrollback));
         if (!con.ok()) return con.error().wrap("console");
         console_ = *con;
         listConsole();

@@ -17,6 +17,7 @@
 #include "runtime/parallel.h"
 #include "service/container_runtime.h"
 #include "service/record_journal.h"
+#include "service/scrollback_store.h"
 #include "service/vm_record.h"
 
 namespace herd {
@@ -161,6 +162,8 @@ bool ContainerRuntime::adoptOne(Vm& vm, runtime::ContainerRecord& cr, std::set<s
     };
     Container::Kept kept;
     kept.console_master = take(Container::consoleKey(id));
+    if (auto sb = leftovers_->scrollbacks.find(id); sb != leftovers_->scrollbacks.end())
+        kept.scrollback = std::move(sb->second);
     const bool had_console = bool(kept.console_master);
     kept.disk = take(Container::diskKey(id));
     {
@@ -285,6 +288,9 @@ void ContainerRuntime::reattach(const std::vector<Vm*>& vms) {
 }
 
 std::vector<std::unique_ptr<Vm>> ContainerRuntime::adoptLeftovers() {
+    // What the consoles showed before a `quit keep`: read once, whoever adopts.
+    auto scrollbacks = takeScrollbacks(*opts_.base_dir, runtime::ConsoleOptions{}.scrollback);
+    if (leftovers_) leftovers_->scrollbacks = std::move(scrollbacks);
     std::vector<std::unique_ptr<Vm>> out;
     std::set<std::string> taken, cgroups;
     std::set<int> pids;
@@ -364,6 +370,13 @@ void ContainerRuntime::keepAll() {
     applyAddresses();
     exits_open_->store(false);  // nothing is reaped here any more
     compactRecords();           // every record, as it is now, synced
+    // What the consoles showed, for the next daemon's viewers.
+    std::map<int, std::string> scrollbacks;
+    for (auto& [id, c] : containers_)
+        if (c->console()) scrollbacks[id] = c->console()->scrollback();
+    if (auto r = saveScrollbacks(*opts_.base_dir, scrollbacks); !r.ok()) {
+        HERD_LOG(warn, "consoles' scrollback: {}", r.error().text());
+    }
     keeping_ = true;
     for (auto& [key, line] : delay_lines_) line->close(nullptr);
     delay_lines_.clear();

@@ -204,6 +204,7 @@ class ContainerRuntime : public Runtime {
         std::set<int> waiting;     // ... of which BUILDING (waiting for start)
         std::map<int, int> exits;  // how recorded inits that are gone ended
         std::map<std::string, std::vector<unique_fd>> held;
+        std::map<int, std::string> scrollbacks;  // the consoles', by VM id (`quit keep`)
     };
     std::unique_ptr<Leftovers> leftovers_;
     // `quit keep` was done: the destructor kills and removes nothing.

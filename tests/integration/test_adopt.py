@@ -23,6 +23,7 @@ Checked on real containers of the default guest image:
 """
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -215,6 +216,14 @@ class Adopt(unittest.TestCase):
             before = summary(c)
             pids = [int(v[2]) for v in before.values()]
             keeper = keeper_pid(d.base)
+            # Something on q1's console before the upgrade: a new viewer
+            # afterwards sees it in the scrollback the quitting daemon handed
+            # over.
+            q1 = c.vm("q1")["id"]
+            con = Console(d.base, q1)
+            mark = "scroll" + secrets.token_hex(4)
+            self.assertEqual(con.sh("echo %s%s" % (mark[:3], mark[3:])), mark)
+            con.close()
             try:
                 c.run("quit keep")  # no reply: the connection closes
             except ConnectionError:
@@ -229,6 +238,10 @@ class Adopt(unittest.TestCase):
             c = d.client()
             self.assertEqual(summary(c), before)
             self.assertEqual(keeper_pid(d.base), keeper)
+            con = Console(d.base, q1)
+            self.assertIn(mark, con.read_until(mark, timeout=5))
+            con.close()
+            self.assertFalse(os.path.exists(os.path.join(d.base, "records", "scrollback")))
             c.close()
             # An orderly quit ends them all, and the keeper.
             d.proc.send_signal(signal.SIGTERM)
