@@ -15,7 +15,8 @@ namespace herd::runtime {
 // Each entry is one problem, in words a user can act on. Empty = all good.
 std::vector<std::string> checkHost();
 
-// Raises RLIMIT_NOFILE (each container holds a pty, sockets and a pidfd):
+// Raises RLIMIT_NOFILE (each container holds its console's pty master, and
+// its cc agent's connection):
 // both limits to the kernel's ceiling (fs.nr_open) where the process may
 // (root may), else the soft limit to the hard one. Returns the soft limit.
 unsigned long raiseFileLimit();
