@@ -366,7 +366,7 @@ Result<void> Container::adopt(const ContainerRecord& r, Kept kept) {
         if (!cg.ok()) return cg.error().wrap("cgroup");
         cgroup_ = std::move(*cg);
     }
-    child_ = Child::adopt(r.init_pid, host_.parent, !kept.waiting);
+    child_ = Child::adopt({r.init_pid, kept.serial}, host_.parent, !kept.waiting);
     return Ok();
 }
 

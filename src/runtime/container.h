@@ -125,6 +125,7 @@ class Container {
     // What the keeper kept of a container a previous daemon made.
     struct Kept {
         bool live = false;         // its init runs (checked to be the record's)
+        uint64_t serial = 0;       // ... as which of the keeper's launches
         bool waiting = false;      // ... and waits for `vm start` (BUILDING)
         unique_fd console_master;  // the console's pty master
         unique_fd disk;            // a detached disk's layers

@@ -241,13 +241,13 @@ class KeeperServer {
         } else if (op == "start") {
             start(fd, *j);
         } else if (op == "kill") {
-            int pid = j->value("pid", 0);
-            if (children_.count(pid)) parent_->kill(pid, j->value("sig", SIGKILL));
+            auto child = childOf(*j);
+            if (child) parent_->kill(*child, j->value("sig", SIGKILL));
         } else if (op == "pidfd") {
-            int pid = j->value("pid", 0);
-            auto p = children_.count(pid)
-                         ? parent_->pidfd(pid)
-                         : Result<unique_fd>(Error::sys(ESRCH, "pidfd", std::to_string(pid)));
+            auto child = childOf(*j);
+            auto p = child ? parent_->pidfd(*child)
+                           : Result<unique_fd>(
+                                 Error::sys(ESRCH, "pidfd", "not a child of the keeper"));
             if (p.ok()) {
                 reply(fd, {{"ok", true}}, {p->get()});
             } else {
@@ -336,31 +336,45 @@ class KeeperServer {
         // The received descriptors close here: the child has its copies.
     }
 
-    // Lets BUILDING children exec (ContainerParent::start) and answers with
-    // how each did: [[pid, "" or the error, errno], ...].
-    void start(int fd, const json& j) {
-        std::vector<int> pids;
-        if (j.contains("pids") && j["pids"].is_array()) {
-            for (const auto& p : j["pids"]) {
-                if (p.is_number_integer()) pids.push_back(p.get<int>());
-            }
+    // The child a request names by "pid" and "serial", if it is one of
+    // ours: a pid alone may be a newer child's.
+    std::optional<ChildRef> childOf(const json& j) const {
+        auto it = children_.find(j.value("pid", 0));
+        if (it == children_.end() || it->second != j.value("serial", uint64_t{0})) {
+            return std::nullopt;
         }
-        // Only this keeper's children: anything else gets an error.
-        std::vector<int> ours;
-        for (int pid : pids) {
-            if (children_.count(pid)) ours.push_back(pid);
+        return ChildRef{it->first, it->second};
+    }
+
+    // Lets BUILDING children exec (ContainerParent::start) and answers with
+    // how each did: [[pid, "" or the error, errno], ...], in order.
+    void start(int fd, const json& j) {
+        std::vector<ChildRef> asked, ours;
+        std::set<uint64_t> seen;
+        if (j.contains("children") && j["children"].is_array()) {
+            for (const auto& c : j["children"]) {
+                ChildRef r;
+                if (c.is_array() && c.size() == 2 && c[0].is_number_integer() &&
+                    c[1].is_number_unsigned()) {
+                    r = {c[0].get<int>(), c[1].get<uint64_t>()};
+                }
+                asked.push_back(r);
+                auto it = children_.find(r.pid);
+                if (it != children_.end() && it->second == r.serial && seen.insert(r.serial).second)
+                    ours.push_back(r);
+            }
         }
         int timeout = std::clamp(j.value("timeout_ms", 10000), 0, 600000);
         auto rs = parent_->start(ours, timeout);
         json out = json::array();
         size_t k = 0;
-        for (int pid : pids) {
-            if (k < ours.size() && ours[k] == pid) {
-                const auto& r = rs[k++];
-                out.push_back(
-                    {pid, r.ok() ? "" : r.error().text(), r.ok() ? 0 : r.error().errnum()});
+        for (const auto& r : asked) {
+            if (k < ours.size() && ours[k].serial == r.serial && ours[k].pid == r.pid) {
+                const auto& res = rs[k++];
+                out.push_back({r.pid, res.ok() ? "" : res.error().text(),
+                               res.ok() ? 0 : res.error().errnum()});
             } else {
-                out.push_back({pid, "start: not a child of the keeper", ESRCH});
+                out.push_back({r.pid, "start: not a child of the keeper", ESRCH});
             }
         }
         reply(fd, {{"ok", true}, {"results", out}});
@@ -377,7 +391,8 @@ class KeeperServer {
                 break;
             }
             const int pid = info.si_pid;
-            auto status = parent_->tryReap(pid);
+            auto it = children_.find(pid);
+            auto status = parent_->tryReap({pid, it == children_.end() ? 0 : it->second});
             if (!status) {
                 // Not one the parent launched: reap it here all the same.
                 siginfo_t done{};
@@ -425,10 +440,10 @@ class KeeperServer {
     }
 
     void killAll() {
-        for (const auto& [pid, serial] : children_) parent_->kill(pid, SIGKILL);
-        std::vector<int> pids;
-        for (const auto& [pid, serial] : children_) pids.push_back(pid);
-        for (int pid : pids) exited(pid, parent_->reap(pid));
+        std::vector<ChildRef> all;
+        for (const auto& [pid, serial] : children_) all.push_back({pid, serial});
+        for (const auto& c : all) parent_->kill(c, SIGKILL);
+        for (const auto& c : all) exited(c.pid, parent_->reap(c));
         broadcast();
     }
 
@@ -611,37 +626,27 @@ void Keeper::eventLoop() {
         if (!m.ok() || m->eof) break;
         auto j = parseMessage(m->bytes);
         if (!j.ok() || (*j)["op"] != "exit") continue;
-        exitOf(j->value("pid", 0), j->value("serial", uint64_t{0}), j->value("status", 0));
+        exitOf(j->value("serial", uint64_t{0}), j->value("status", 0));
     }
-    std::vector<std::function<void()>> fire;
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        gone_ = true;
-        // The keeper died: its children went to init, and how they end is
-        // lost; whoever waits is told now.
-        for (auto& [pid, cb] : watchers_) fire.push_back(std::move(cb));
-        watchers_.clear();
-        cv_.notify_all();
-    }
-    for (auto& cb : fire) cb();
+    std::lock_guard<std::mutex> lock(mu_);
+    // The keeper died. Its children went to init and go on running; how
+    // they end can no longer be learnt here, so no exit is reported (the
+    // VMs keep their state, and `vm kill` kills through the cgroup).
+    gone_ = true;
+    HERD_LOG(error, "keeper: the keeper is gone: containers run on, unsupervised (see {})",
+             kKeeperLog);
+    cv_.notify_all();
 }
 
-void Keeper::exitOf(int pid, uint64_t serial, int status) {
+void Keeper::exitOf(uint64_t serial, int status) {
     std::function<void()> cb;
     {
         std::lock_guard<std::mutex> lock(mu_);
-        auto it = live_.find(pid);
-        if (it == live_.end()) {
-            // Not known here yet (its launch's answer is still on its way),
-            // or a child no daemon adopted: kept until clone() asks.
-            if (early_.size() > 65536) early_.clear();
-            early_[pid] = {serial, status};
-            return;
-        }
-        if (it->second != serial) return;  // an earlier child with this pid
-        live_.erase(it);
-        statuses_[pid] = status;
-        auto w = watchers_.find(pid);
+        // Exits nobody asks for (a previous daemon's children) are kept,
+        // within bounds: the oldest go first.
+        if (statuses_.size() >= 65536) statuses_.erase(statuses_.begin());
+        statuses_[serial] = status;
+        auto w = watchers_.find(serial);
         if (w != watchers_.end()) {
             cb = std::move(w->second);
             watchers_.erase(w);
@@ -651,27 +656,19 @@ void Keeper::exitOf(int pid, uint64_t serial, int status) {
     if (cb) cb();
 }
 
-void Keeper::track(int pid, uint64_t serial) {
-    std::lock_guard<std::mutex> lock(mu_);
-    statuses_.erase(pid);  // an earlier child's
-    auto e = early_.find(pid);
-    if (e != early_.end() && e->second.first == serial) {
-        statuses_[pid] = e->second.second;  // it already ended
-    } else {
-        live_[pid] = serial;
-    }
-    if (e != early_.end()) early_.erase(e);
-}
-
-void Keeper::watch(int pid, std::function<void()> on_exit) {
+void Keeper::watch(const ChildRef& child, std::function<void()> on_exit) {
     {
         std::lock_guard<std::mutex> lock(mu_);
-        if (!statuses_.count(pid) && !gone_) {
-            watchers_[pid] = std::move(on_exit);
+        if (!statuses_.count(child.serial)) {
+            watchers_[child.serial] = std::move(on_exit);
             return;
         }
     }
     on_exit();
+}
+
+bool Keeper::unusable() const {
+    return gone_ || broken_;
 }
 
 Result<std::string> Keeper::request(const std::string& text, const std::vector<int>& fds,
@@ -681,8 +678,9 @@ Result<std::string> Keeper::request(const std::string& text, const std::vector<i
     auto m = recvWithFds(control_.get(), kMaxMessage);
     if (!m.ok() || m->eof) {
         // A late answer would be taken for the next request's: the
-        // connection is done for.
+        // connection is done for, and so is waiting for exits through it.
         ::shutdown(control_.get(), SHUT_RDWR);
+        markBroken();
         if (!m.ok()) return m.error().wrap("keeper");
         return Error::msg("keeper: the keeper closed the connection (see its log)");
     }
@@ -704,23 +702,24 @@ Result<ContainerParent::Cloned> Keeper::clone(const LaunchSpec& spec, int child_
     }
     Cloned c;
     c.pid = r.value("pid", -1);
-    track(c.pid, r.value("serial", uint64_t{0}));
+    c.serial = r.value("serial", uint64_t{0});
     return c;
 }
 
-std::vector<Result<void>> Keeper::start(const std::vector<int>& pids, int timeout_ms) {
+std::vector<Result<void>> Keeper::start(const std::vector<ChildRef>& pids, int timeout_ms) {
     using namespace std::chrono;
     const auto deadline = steady_clock::now() + milliseconds(timeout_ms);
     std::vector<Result<void>> out;
     constexpr size_t kChunk = 2000;  // answers stay far below a message's limit
     for (size_t at = 0; at < pids.size(); at += kChunk) {
-        std::vector<int> some(pids.begin() + static_cast<long>(at),
-                              pids.begin() + static_cast<long>(std::min(pids.size(), at + kChunk)));
+        json some = json::array();
+        for (size_t k = at; k < std::min(pids.size(), at + kChunk); ++k)
+            some.push_back({pids[k].pid, pids[k].serial});
         auto left = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
         auto text = request(
             // (Below the connection's 120 s receive timeout.)
             json{{"op", "start"},
-                 {"pids", some},
+                 {"children", some},
                  {"timeout_ms", std::clamp<int64_t>(left, 100, 100000)}}
                 .dump(),
             {}, nullptr);
@@ -732,25 +731,35 @@ std::vector<Result<void>> Keeper::start(const std::vector<int>& pids, int timeou
             continue;
         }
         for (const auto& res : r["results"]) {
-            std::string err = res.at(1).get<std::string>();
-            if (err.empty()) {
-                out.push_back(Ok());
-            } else {
-                out.push_back(Error::withErrno(res.at(2).get<int>(), err));
+            std::string err = "keeper: start: a garbled answer";
+            int e = EPROTO;
+            if (res.is_array() && res.size() == 3 && res[1].is_string() &&
+                res[2].is_number_integer()) {
+                err = res[1].get<std::string>();
+                e = res[2].get<int>();
             }
+            out.push_back(err.empty() ? Result<void>(Ok()) : Error::withErrno(e, err));
         }
     }
     return out;
 }
 
-void Keeper::kill(int pid, int sig) {
+void Keeper::kill(const ChildRef& child, int sig) {
     std::lock_guard<std::mutex> lock(control_mu_);
-    (void)sendWithFds(control_.get(), json{{"op", "kill"}, {"pid", pid}, {"sig", sig}}.dump(), {});
+    auto r = sendWithFds(
+        control_.get(),
+        json{{"op", "kill"}, {"pid", child.pid}, {"serial", child.serial}, {"sig", sig}}.dump(),
+        {});
+    if (!r.ok()) {
+        HERD_LOG(warn, "keeper: kill {}: {}", child.pid, r.error().text());
+        markBroken();
+    }
 }
 
-Result<unique_fd> Keeper::pidfd(int pid) {
+Result<unique_fd> Keeper::pidfd(const ChildRef& child) {
     unique_fd fd;
-    auto text = request(json{{"op", "pidfd"}, {"pid", pid}}.dump(), {}, &fd);
+    auto text = request(json{{"op", "pidfd"}, {"pid", child.pid}, {"serial", child.serial}}.dump(),
+                        {}, &fd);
     if (!text.ok()) return text.error();
     json r = json::parse(*text, nullptr, false);
     if (r.is_discarded() || !r.value("ok", false) || !fd) {
@@ -803,30 +812,36 @@ Result<std::map<std::string, std::vector<unique_fd>>> Keeper::fetch() {
     }
 }
 
-bool Keeper::waitStatus(int pid, std::chrono::milliseconds timeout, int& status) {
+bool Keeper::waitStatus(uint64_t serial, std::chrono::milliseconds timeout, int& status) {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, timeout, [&] { return statuses_.count(pid) || gone_; });
-    auto it = statuses_.find(pid);
+    cv_.wait_for(lock, timeout, [&] { return statuses_.count(serial) || unusable(); });
+    auto it = statuses_.find(serial);
     if (it == statuses_.end()) return false;
     status = it->second;
     statuses_.erase(it);
     return true;
 }
 
-std::optional<int> Keeper::tryReap(int pid) {
-    int status = 0;
-    if (waitStatus(pid, std::chrono::milliseconds(0), status)) return status;
+void Keeper::markBroken() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (gone_) return SIGKILL;  // the keeper is gone: how it ended is lost
-    return std::nullopt;
+    broken_ = true;
+    cv_.notify_all();
 }
 
-int Keeper::reap(int pid) {
+std::optional<int> Keeper::tryReap(const ChildRef& child) {
+    int status = 0;
+    if (waitStatus(child.serial, std::chrono::milliseconds(0), status)) return status;
+    return std::nullopt;  // running, or nobody can tell (the keeper is gone)
+}
+
+int Keeper::reap(const ChildRef& child) {
     int status = 0;
     for (;;) {
-        if (waitStatus(pid, std::chrono::seconds(1), status)) return status;
+        if (waitStatus(child.serial, std::chrono::seconds(1), status)) return status;
         std::lock_guard<std::mutex> lock(mu_);
-        if (gone_) return SIGKILL;  // its children went to init
+        // The keeper is gone or cannot be told any more: how the child ends
+        // cannot be learnt; the caller kills what is left through the cgroup.
+        if (unusable()) return SIGKILL;
     }
 }
 
@@ -857,7 +872,6 @@ Result<std::vector<Keeper::KeptChild>> Keeper::children() {
     try {
         for (const auto& c : r["children"]) {
             KeptChild k{c.at(0).get<int>(), c.at(1).get<uint64_t>(), c.at(2).get<bool>()};
-            track(k.pid, k.serial);
             out.push_back(k);
         }
     } catch (const json::exception& e) {

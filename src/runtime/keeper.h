@@ -27,12 +27,15 @@
 //                                   -> {"ok":false,"error":"...","errno":E}
 //                                   (S counts the keeper's launches: with
 //                                   the pid it names one child for good)
-//     {"op":"start","pids":[...],"timeout_ms":T}
+//     {"op":"start","children":[[pid,serial],...],"timeout_ms":T}
 //                                   let BUILDING children exec, wait for it
 //                                   -> {"ok":true,"results":[[pid,err,errno],...]}
 //                                   (err "" when it exec'd)
-//     {"op":"kill","pid":N,"sig":S} signal a child not yet reaped (no answer)
-//     {"op":"pidfd","pid":N}        -> {"ok":true} + fds [pidfd of the child]
+//     {"op":"kill","pid":N,"serial":S,"sig":G}
+//                                   signal that child, if not reaped yet
+//                                   (no answer; a pid alone never suffices)
+//     {"op":"pidfd","pid":N,"serial":S}
+//                                   -> {"ok":true} + fds [pidfd of the child]
 //     {"op":"children"}             -> {"ok":true,"children":[[pid,serial,
 //                                   waiting],...]} (waiting: BUILDING)
 //     {"op":"exits","pids":[...]}   -> {"ok":true,"exits":[[pid,status],...]}
@@ -93,12 +96,12 @@ class Keeper : public ContainerParent {
     ~Keeper() override;
 
     Result<Cloned> clone(const LaunchSpec& spec, int child_sync) override;
-    std::vector<Result<void>> start(const std::vector<int>& pids, int timeout_ms) override;
-    void kill(int pid, int sig) override;
-    std::optional<int> tryReap(int pid) override;
-    int reap(int pid) override;
-    Result<unique_fd> pidfd(int pid) override;
-    void watch(int pid, std::function<void()> on_exit) override;
+    std::vector<Result<void>> start(const std::vector<ChildRef>& children, int timeout_ms) override;
+    void kill(const ChildRef& child, int sig) override;
+    std::optional<int> tryReap(const ChildRef& child) override;
+    int reap(const ChildRef& child) override;
+    Result<unique_fd> pidfd(const ChildRef& child) override;
+    void watch(const ChildRef& child, std::function<void()> on_exit) override;
     void hold(const std::string& key, const std::vector<int>& fds) override;
     bool keepDisk(const std::string& key, int mount_fd) override;
     void drop(const std::string& key) override;
@@ -129,23 +132,24 @@ class Keeper : public ContainerParent {
     Result<std::string> request(const std::string& json, const std::vector<int>& fds,
                                 unique_fd* got_fd);
     void eventLoop();
-    void exitOf(int pid, uint64_t serial, int status);
-    // `pid` is the keeper's child of launch `serial`: its exit is its own.
-    void track(int pid, uint64_t serial);
-    bool waitStatus(int pid, std::chrono::milliseconds timeout, int& status);
+    void exitOf(uint64_t serial, int status);
+    bool waitStatus(uint64_t serial, std::chrono::milliseconds timeout, int& status);
+    // The control connection failed: nothing more can be asked or learnt.
+    void markBroken();
+    bool unusable() const;  // gone_ or broken_ (mu_ held)
 
     unique_fd control_;
     unique_fd events_;
     int pid_ = 0;
     std::mutex control_mu_;  // one request at a time on control_
-    std::mutex mu_;          // live_, early_, statuses_, watchers_, gone_
+    std::mutex mu_;          // statuses_, watchers_, gone_, broken_
     std::condition_variable cv_;
-    std::map<int, uint64_t> live_;  // children known here: pid -> serial
-    // Exits of children not (yet) known here: pid -> (serial, status).
-    std::map<int, std::pair<uint64_t, int>> early_;
-    std::map<int, int> statuses_;  // exited children not yet reaped here, by pid
-    std::map<int, std::function<void()>> watchers_;
-    bool gone_ = false;  // the events connection closed: the keeper died
+    // By serial (ChildRef): how exited children ended, until reaped here;
+    // who waits for one to exit.
+    std::map<uint64_t, int> statuses_;
+    std::map<uint64_t, std::function<void()>> watchers_;
+    bool gone_ = false;    // the events connection closed: the keeper died
+    bool broken_ = false;  // the control connection failed
     std::thread thread_;
 };
 

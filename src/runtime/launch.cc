@@ -284,17 +284,26 @@ class SelfParent : public ContainerParent {
         live_.insert(pid);
         Cloned c;
         c.pid = pid;
+        c.serial = ++serial_;
         return c;
     }
 
-    std::vector<Result<void>> start(const std::vector<int>& pids, int timeout_ms) override {
+    std::vector<Result<void>> start(const std::vector<ChildRef>& children,
+                                    int timeout_ms) override {
         using namespace std::chrono;
         const auto deadline = steady_clock::now() + milliseconds(timeout_ms);
+        std::vector<int> pids;
+        for (const auto& c : children) pids.push_back(c.pid);
         std::vector<Result<void>> out(pids.size());
         std::vector<ChildArgs*> args(pids.size(), nullptr);
         {
             std::lock_guard<std::mutex> lock(mu_);
+            std::set<int> seen;
             for (size_t i = 0; i < pids.size(); ++i) {
+                if (!seen.insert(pids[i]).second) {
+                    out[i] = Error::msg("start: the same child twice");
+                    continue;
+                }
                 auto it = states_.find(pids[i]);
                 if (it == states_.end() ||
                     __atomic_load_n(&it->second->args.tid, __ATOMIC_ACQUIRE) == 0) {
@@ -329,21 +338,24 @@ class SelfParent : public ContainerParent {
                __atomic_load_n(&it->second->args.tid, __ATOMIC_ACQUIRE) != 0;
     }
 
-    void kill(int pid, int sig) override {
+    void kill(const ChildRef& child, int sig) override {
         // Under the lock that reaping takes: an unreaped child's pid cannot
         // have been reused, so the signal reaches this child or its zombie.
         std::lock_guard<std::mutex> lock(mu_);
-        if (live_.count(pid)) ::kill(pid, sig);
+        if (live_.count(child.pid)) ::kill(child.pid, sig);
     }
 
-    std::optional<int> tryReap(int pid) override { return reapPid(pid, WNOHANG); }
+    std::optional<int> tryReap(const ChildRef& child) override {
+        return reapPid(child.pid, WNOHANG);
+    }
 
-    int reap(int pid) override {
-        auto s = reapPid(pid, 0);
+    int reap(const ChildRef& child) override {
+        auto s = reapPid(child.pid, 0);
         return s ? *s : SIGKILL;
     }
 
-    Result<unique_fd> pidfd(int pid) override {
+    Result<unique_fd> pidfd(const ChildRef& child) override {
+        const int pid = child.pid;
         std::lock_guard<std::mutex> lock(mu_);
         if (!live_.count(pid)) return Error::sys(ESRCH, "pidfd_open", std::to_string(pid));
         unique_fd fd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
@@ -351,8 +363,8 @@ class SelfParent : public ContainerParent {
         return fd;
     }
 
-    void watch(int pid, std::function<void()> on_exit) override {
-        auto fd = pidfd(pid);
+    void watch(const ChildRef& child, std::function<void()> on_exit) override {
+        auto fd = pidfd(child);
         if (!fd.ok()) {
             on_exit();  // reaped already
             return;
@@ -426,6 +438,7 @@ class SelfParent : public ContainerParent {
     std::mutex mu_;  // states_, live_
     std::map<int, std::unique_ptr<ChildState>> states_;
     std::set<int> live_;  // cloned and not yet reaped here
+    uint64_t serial_ = 0;
     // watch(): the calling process as the parent, without a keeper (tests).
     std::mutex watch_mu_;
     std::unique_ptr<ExitWatcher> exits_;
@@ -450,8 +463,8 @@ Child::Child(Child&& o) noexcept {
 
 Child& Child::operator=(Child&& o) noexcept {
     if (this != &o) {
-        if (pid_ > 0 && !reaped_) killAndReap();
-        pid_ = std::exchange(o.pid_, -1);
+        if (ref_.pid > 0 && !reaped_) killAndReap();
+        ref_ = std::exchange(o.ref_, ChildRef{});
         parent_ = std::move(o.parent_);
         released_ = o.released_;
         reaped_ = std::exchange(o.reaped_, true);
@@ -460,7 +473,7 @@ Child& Child::operator=(Child&& o) noexcept {
 }
 
 Child::~Child() {
-    if (pid_ > 0 && !reaped_) killAndReap();
+    if (ref_.pid > 0 && !reaped_) killAndReap();
 }
 
 std::vector<Result<void>> Child::startAll(const std::vector<Child*>& children, int timeout_ms) {
@@ -469,19 +482,19 @@ std::vector<Result<void>> Child::startAll(const std::vector<Child*>& children, i
     std::map<ContainerParent*, std::vector<size_t>> by_parent;
     for (size_t i = 0; i < children.size(); ++i) {
         Child* c = children[i];
-        if (c->pid_ <= 0 || c->reaped_ || !c->parent_) {
+        if (c->ref_.pid <= 0 || c->reaped_ || !c->parent_) {
             out[i] = Error::msg("start: init is not running");
             continue;
         }
         by_parent[c->parent_.get()].push_back(i);
     }
     for (auto& [parent, idx] : by_parent) {
-        std::vector<int> pids;
+        std::vector<ChildRef> refs;
         for (size_t i : idx) {
-            pids.push_back(children[i]->pid_);
+            refs.push_back(children[i]->ref_);
             children[i]->released_ = true;
         }
-        auto rs = parent->start(pids, timeout_ms);
+        auto rs = parent->start(refs, timeout_ms);
         for (size_t k = 0; k < idx.size(); ++k)
             out[idx[k]] = k < rs.size() ? rs[k] : Error::msg("start: no answer");
     }
@@ -489,26 +502,26 @@ std::vector<Result<void>> Child::startAll(const std::vector<Child*>& children, i
 }
 
 void Child::kill() {
-    if (pid_ > 0 && !reaped_) parent_->kill(pid_, SIGKILL);
+    if (ref_.pid > 0 && !reaped_) parent_->kill(ref_, SIGKILL);
 }
 
 int Child::killAndReap() {
-    if (pid_ <= 0 || reaped_) return 0;
-    parent_->kill(pid_, SIGKILL);
+    if (ref_.pid <= 0 || reaped_) return 0;
+    parent_->kill(ref_, SIGKILL);
     reaped_ = true;
-    return parent_->reap(pid_);
+    return parent_->reap(ref_);
 }
 
 std::optional<int> Child::tryReap() {
-    if (pid_ <= 0 || reaped_) return std::nullopt;
-    auto status = parent_->tryReap(pid_);
+    if (ref_.pid <= 0 || reaped_) return std::nullopt;
+    auto status = parent_->tryReap(ref_);
     if (status) reaped_ = true;
     return status;
 }
 
-Child Child::adopt(int pid, std::shared_ptr<ContainerParent> parent, bool released) {
+Child Child::adopt(const ChildRef& ref, std::shared_ptr<ContainerParent> parent, bool released) {
     Child c;
-    c.pid_ = pid;
+    c.ref_ = ref;
     c.parent_ = std::move(parent);
     c.released_ = released;
     c.reaped_ = false;
@@ -516,7 +529,7 @@ Child Child::adopt(int pid, std::shared_ptr<ContainerParent> parent, bool releas
 }
 
 void Child::abandon() {
-    pid_ = -1;
+    ref_ = ChildRef{};
     reaped_ = true;
 }
 
@@ -536,10 +549,10 @@ Result<Child> launch(const LaunchSpec& spec, const std::shared_ptr<ContainerPare
 
     Child child;
     child.parent_ = parent;
-    child.pid_ = cloned->pid;
+    child.ref_ = *cloned;
     child.reaped_ = false;
 
-    if (auto r = attach(child.pid_); !r.ok()) return r.error();  // ~Child kills and reaps
+    if (auto r = attach(child.ref_.pid); !r.ok()) return r.error();  // ~Child kills and reaps
     if (spec.cgroup_ns) {
         char a = 'A';
         if (send(parent_end.get(), &a, 1, MSG_NOSIGNAL) != 1) {

@@ -83,34 +83,43 @@ struct LaunchSpec {
 //
 // A child shares its parent's memory until it execs: a BUILDING one waits
 // there for start(), holding no descriptor, and the parent learns of its
-// exec through the same memory. Pids are only ever signalled by the parent,
-// before it reaps them, so a signal never reaches a process that reused one.
+// exec through the same memory. A child is named by its pid and by which of
+// the parent's launches it is (its serial): a pid is reused once the parent
+// has reaped it, a serial never is, and the parent acts on a request only if
+// both still name one of its children, so a signal never reaches a process
+// that reused the pid, and an exit is never taken for another child's.
+struct ChildRef {
+    int pid = -1;
+    uint64_t serial = 0;
+};
+
 class ContainerParent {
   public:
     virtual ~ContainerParent() = default;
-    struct Cloned {
-        int pid = -1;
-    };
+    using Cloned = ChildRef;
     // Clones the container `spec` describes, with `child_sync` as its end of
     // the sync socket (see launch()). Returns once the child runs.
     virtual Result<Cloned> clone(const LaunchSpec& spec, int child_sync) = 0;
     // Lets each of `pids` (BUILDING: ready and waiting) exec its init, then
     // waits until each has, or failed to, for at most timeout_ms in all.
     // One result per pid, in order.
-    virtual std::vector<Result<void>> start(const std::vector<int>& pids, int timeout_ms) = 0;
-    // Whether `pid` is ready and waiting for start().
+    virtual std::vector<Result<void>> start(const std::vector<ChildRef>& children,
+                                            int timeout_ms) = 0;
+    // Whether `pid` is set up and has not been told to start (BUILDING).
     virtual bool waiting(int /*pid*/) { return false; }
-    // Sends `sig` to `pid` if it is a child not yet reaped.
-    virtual void kill(int pid, int sig) = 0;
-    // The wait status of `pid` once it has exited, nullopt while it runs.
-    virtual std::optional<int> tryReap(int pid) = 0;
-    // Blocks until `pid` has exited; its wait status.
-    virtual int reap(int pid) = 0;
-    // A pidfd of `pid`, a child not yet reaped (for setns into it).
-    virtual Result<unique_fd> pidfd(int pid) = 0;
-    // Calls `on_exit` once, on any thread, when `pid` has exited (at once if
-    // it already has). Reaping is still the caller's.
-    virtual void watch(int pid, std::function<void()> on_exit) = 0;
+    // Sends `sig` to the child if it is still one, not yet reaped.
+    virtual void kill(const ChildRef& child, int sig) = 0;
+    // The child's wait status once it has exited; nullopt while it runs, or
+    // when that cannot be known (the keeper died: see keeper.h).
+    virtual std::optional<int> tryReap(const ChildRef& child) = 0;
+    // Blocks until the child has exited; its wait status (SIGKILL when that
+    // cannot be known any more: the caller then kills through the cgroup).
+    virtual int reap(const ChildRef& child) = 0;
+    // A pidfd of the child, not yet reaped (for setns into it).
+    virtual Result<unique_fd> pidfd(const ChildRef& child) = 0;
+    // Calls `on_exit` once, on any thread, when the child has exited (at
+    // once if it already has). Reaping is still the caller's.
+    virtual void watch(const ChildRef& child, std::function<void()> on_exit) = 0;
     // Keeps copies of descriptors that must outlive the daemon (a console's
     // pty master: while a copy is open the guest's shell gets no hangup),
     // under `key`, replacing what the key held. The calling process as the
@@ -149,7 +158,8 @@ class Child {
     Child& operator=(Child&&) noexcept;
     ~Child();
 
-    int pid() const { return pid_; }
+    int pid() const { return ref_.pid; }
+    const ChildRef& ref() const { return ref_; }
     const std::shared_ptr<ContainerParent>& parent() const { return parent_; }
     bool released() const { return released_; }
     bool reaped() const { return reaped_; }
@@ -167,7 +177,7 @@ class Child {
 
     // Takes over a child a previous daemon launched through `parent` (the
     // keeper, which outlived that daemon).
-    static Child adopt(int pid, std::shared_ptr<ContainerParent> parent, bool released);
+    static Child adopt(const ChildRef& ref, std::shared_ptr<ContainerParent> parent, bool released);
     // Lets go of the child without killing it (`quit keep`): it goes on
     // under its parent, for a later daemon to adopt.
     void abandon();
@@ -175,7 +185,7 @@ class Child {
   private:
     friend Result<Child> launch(const LaunchSpec&, const std::shared_ptr<ContainerParent>&,
                                 const std::function<Result<void>(int)>&);
-    int pid_ = -1;
+    ChildRef ref_;
     std::shared_ptr<ContainerParent> parent_;
     bool released_ = false;
     bool reaped_ = false;

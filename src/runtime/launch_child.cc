@@ -2,7 +2,7 @@
 // BUILDING container, its handshakes with the parent (cgroup attached and ready over the
 // sync socket, go through shared memory), and the exec of init.
 //
-// Runs in the launch child, which shares the daemon's memory (CLONE_VM): raw
+// Runs in the launch child, which shares its parent's memory (CLONE_VM): raw
 // syscalls only (rawsys.h), no allocation, no libc that may lock or set errno.
 #include <fcntl.h>
 #include <linux/close_range.h>
@@ -37,10 +37,10 @@ void childFail(int step, long neg_errno, const char* detail, const char* output)
 
 namespace {
 
-// The sync socket on kSyncFd and nothing else of the daemon's; a new session
+// The sync socket on kSyncFd and nothing else of the parent's; a new session
 // whose controlling terminal and stdio are the console; the hostname.
 void setupSession(const ChildArgs& a) {
-    // Every other inherited fd is closed now, so nothing of the daemon's
+    // Every other inherited fd is closed now, so nothing of the parent's
     // leaks into the container. Both kept fds go above their final numbers
     // first, so that neither overwrites the other on the way.
     constexpr int kAbove = kLayersFd + 1;
@@ -94,7 +94,7 @@ void enterCgroupNamespace() {
         MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
 }
 
-// Waits until the parent sets a.go (kGo or kAbort); returns it.
+// Waits until the parent sets a.go; returns it (anything but kGo: exit).
 int awaitGo(ChildArgs& a) {
     for (;;) {
         int go = __atomic_load_n(&a.go, __ATOMIC_ACQUIRE);

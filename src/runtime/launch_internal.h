@@ -11,7 +11,7 @@
 //   launch_preinit.cc          child: runs preinit (fork, Landlock, output)
 //   launch_child_privileges.cc child: capabilities, no_new_privs, seccomp
 //
-// Everything declared here that runs in the child shares the daemon's memory
+// Everything declared here that runs in the child shares its parent's memory
 // (CLONE_VM): it uses raw syscalls only (rawsys.h), never allocates, never
 // calls into libc (which may lock or set errno), and reads only ChildArgs.
 #pragma once
@@ -83,7 +83,7 @@ struct ChildArgs {
     const char* root = nullptr;
     const char* overlay_opts = nullptr;  // null: bind the root onto itself
     const char* overlay_dirs[3] = {};    // lower, upper, work: opened as kOverlayFd + i
-    int layers_fd = -1;  // the daemon's fd upper and work are relative to (moved to kLayersFd)
+    int layers_fd = -1;  // the parent's fd upper and work are relative to (moved to kLayersFd)
     const char* console = nullptr;
     const char* preinit = nullptr;
     LandlockPlan preinit_landlock;
@@ -115,7 +115,7 @@ struct ChildArgs {
     // After it reported ready, the child closes its end of the sync socket
     // and waits for these words, which its parent (sharing its memory)
     // sets: no descriptor is held anywhere for a BUILDING container.
-    //   go     0 until the parent says: kGo (exec init) or kAbort (exit).
+    //   go     0 until the parent says kGo (exec init).
     //   tid    1 while the child uses this memory; the kernel sets it to 0
     //          and wakes its waiters when the child execs or exits
     //          (CLONE_CHILD_CLEARTID).
@@ -127,7 +127,6 @@ struct ChildArgs {
 };
 
 constexpr int kGo = 1;
-constexpr int kAbort = 2;
 
 // ---------------------------------------------------------------------------
 // Child side: raw syscalls only (see rawsys.h).

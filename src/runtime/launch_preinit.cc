@@ -5,7 +5,7 @@
 // writable, confined by Landlock (landlock.h) right before exec; its stdout and stderr go to a
 // pipe, and what it wrote (up to 2 KiB) is reported to the parent if it fails.
 //
-// Runs in the launch child, which shares the daemon's memory (CLONE_VM): raw
+// Runs in the launch child, which shares its parent's memory (CLONE_VM): raw
 // syscalls only (rawsys.h), no allocation, no libc that may lock or set errno.
 #include <fcntl.h>
 #include <linux/mount.h>

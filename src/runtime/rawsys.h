@@ -1,10 +1,10 @@
 // Raw system calls for the launch child.
 //
-// The container's first process is cloned with CLONE_VM: it shares the
-// daemon's memory (so a BUILDING container costs no copied page tables) and
-// must therefore not touch anything another thread may own: no allocation, no
-// locks, and not even errno, which lives in the TLS of the daemon thread that
-// called clone(). These wrappers issue the syscall instruction directly and
+// The container's first process is cloned with CLONE_VM: it shares its
+// parent's memory (the keeper's; so a BUILDING container costs no copied page
+// tables) and must therefore not touch anything another thread may own: no
+// allocation, no locks, and not even errno, which lives in the TLS of the
+// thread that called clone(). These wrappers issue the syscall instruction directly and
 // return -errno on failure instead of setting errno.
 #pragma once
 

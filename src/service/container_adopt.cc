@@ -201,6 +201,7 @@ bool ContainerRuntime::adoptOne(Vm& vm, runtime::ContainerRecord& cr, std::set<s
             // that does not has exec'd (a start the dead daemon did not
             // finish, when the record says BUILDING).
             kept.waiting = leftovers_->waiting.count(pid) > 0;
+            kept.serial = leftovers_->serials[pid];
             if (vm.state == VmState::Building && !kept.waiting) {
                 vm.state = VmState::Running;
                 cr.released = true;
@@ -325,7 +326,7 @@ std::vector<std::unique_ptr<Vm>> ContainerRuntime::adoptLeftovers() {
         for (int pid : leftovers_->children) {
             if (pids.count(pid)) continue;
             HERD_LOG(warn, "adopt: killing pid {}, a container no record names", pid);
-            parent_->kill(pid, SIGKILL);
+            parent_->kill({pid, leftovers_->serials[pid]}, SIGKILL);
         }
         for (const auto& [key, fds] : leftovers_->held)
             if (!taken.count(key) && keeper_) keeper_->drop(key);
@@ -373,7 +374,13 @@ void ContainerRuntime::keepAll() {
     // What the consoles showed, for the next daemon's viewers.
     std::map<int, std::string> scrollbacks;
     for (auto& [id, c] : containers_)
-        if (c->console()) scrollbacks[id] = c->console()->scrollback();
+        if (c->console()) {
+            // (The console keeps up to twice its scrollback between trims.)
+            std::string sb = c->console()->scrollback();
+            const size_t keep = runtime::ConsoleOptions{}.scrollback;
+            if (sb.size() > keep) sb.erase(0, sb.size() - keep);
+            scrollbacks[id] = std::move(sb);
+        }
     if (auto r = saveScrollbacks(*opts_.base_dir, scrollbacks); !r.ok()) {
         HERD_LOG(warn, "consoles' scrollback: {}", r.error().text());
     }

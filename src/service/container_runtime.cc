@@ -133,6 +133,7 @@ Result<void> ContainerRuntime::openKeeper() {
         if (!kids.ok()) return kids.error().wrap("keeper");
         for (const auto& k : *kids) {
             leftovers_->children.insert(k.pid);
+            leftovers_->serials[k.pid] = k.serial;
             if (k.waiting) leftovers_->waiting.insert(k.pid);
         }
         auto held = keeper_->fetch();
@@ -222,7 +223,7 @@ void ContainerRuntime::watchExit(int id, runtime::Container& c) {
     // changes happen on the command thread, so the service layer stays
     // single-threaded.
     const uint64_t gen = c.generation() & 0xffffffffu;
-    parent_->watch(c.pid(), [this, open = exits_open_, post = post_, id, gen] {
+    parent_->watch(c.child().ref(), [this, open = exits_open_, post = post_, id, gen] {
         if (!*open) return;
         post([this, open, id, gen] {
             if (*open) onExit(id, gen);
@@ -638,7 +639,7 @@ Result<runtime::GuestMount> ContainerRuntime::mountRoot(const Vm& vm, const std:
     auto* c = find(vm.id);
     if (!c || !c->running() || !inStates(vm.state, kKillable))
         return Error::msg("vm not running: " + vm.name);
-    auto pidfd = parent_->pidfd(c->pid());
+    auto pidfd = parent_->pidfd(c->child().ref());
     if (!pidfd.ok()) return pidfd.error();
     return runtime::mountGuestRoot(pidfd->get(), target);
 }

@@ -56,8 +56,10 @@ Result<void> saveScrollbacks(const Dir& base, const std::map<int, std::string>& 
 std::map<int, std::string> takeScrollbacks(const Dir& base, size_t per_console) {
     auto text = base.readFile(kScrollbackFile, kMaxFile);
     if (!text.ok()) {
-        if (text.error().errnum() != ENOENT)
+        if (text.error().errnum() != ENOENT) {
             HERD_LOG(warn, "consoles' scrollback: {}", text.error().text());
+            (void)base.unlink(kScrollbackFile);  // read once, whatever it held
+        }
         return {};
     }
     (void)base.unlink(kScrollbackFile);

@@ -121,6 +121,24 @@ class KeeperTest(unittest.TestCase):
                 self.assertNotIn("herd-disk", f.read())  # the disks are in no host table
             c.close()
 
+    def test_keeper_death_leaves_containers_running(self):
+        """If the keeper dies, its children go on under init: the VMs stay
+        RUNNING (no exit can be learnt, so none is made up), and `vm kill`
+        and `vm flush` still end them, through their cgroups."""
+        with Daemon() as d:
+            c, pids = self.launch(d)
+            os.kill(keeper_of(d), signal.SIGKILL)
+            time.sleep(1)
+            for name, pid in pids.items():
+                self.assertTrue(alive(pid), name)
+                self.assertEqual(c.vm(name)["state"], "RUNNING", name)
+            assert_responsive(d)
+            c.ok("vm kill all")
+            c.ok("vm flush")
+            self.assertTrue(wait_for(lambda: not any(alive(p) for p in pids.values()), 10))
+            self.assertEqual(c.table("vm info"), [])
+            c.close()
+
     def test_orderly_quit_ends_keeper_and_containers(self):
         d = Daemon().start()
         try:
