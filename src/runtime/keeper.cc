@@ -245,9 +245,9 @@ class KeeperServer {
             if (child) parent_->kill(*child, j->value("sig", SIGKILL));
         } else if (op == "pidfd") {
             auto child = childOf(*j);
-            auto p = child ? parent_->pidfd(*child)
-                           : Result<unique_fd>(
-                                 Error::sys(ESRCH, "pidfd", "not a child of the keeper"));
+            auto p =
+                child ? parent_->pidfd(*child)
+                      : Result<unique_fd>(Error::sys(ESRCH, "pidfd", "not a child of the keeper"));
             if (p.ok()) {
                 reply(fd, {{"ok", true}}, {p->get()});
             } else {
