@@ -2,9 +2,6 @@
 // VMs on disk, the adoption of what a previous daemon on the same base left
 // running under the keeper, and `quit keep`.
 #include <fcntl.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -201,7 +198,7 @@ bool ContainerRuntime::adoptOne(Vm& vm, runtime::ContainerRecord& cr, std::set<s
             // that does not has exec'd (a start the dead daemon did not
             // finish, when the record says BUILDING).
             kept.waiting = leftovers_->waiting.count(pid) > 0;
-            kept.serial = leftovers_->serials[pid];
+            kept.serial = leftovers_->children[pid];
             if (vm.state == VmState::Building && !kept.waiting) {
                 vm.state = VmState::Running;
                 cr.released = true;
@@ -323,10 +320,10 @@ std::vector<std::unique_ptr<Vm>> ContainerRuntime::adoptLeftovers() {
         }
         // Containers no record names (a launch the dead daemon had not
         // finished): killed, and what they held let go.
-        for (int pid : leftovers_->children) {
+        for (const auto& [pid, serial] : leftovers_->children) {
             if (pids.count(pid)) continue;
             HERD_LOG(warn, "adopt: killing pid {}, a container no record names", pid);
-            parent_->kill({pid, leftovers_->serials[pid]}, SIGKILL);
+            parent_->kill({pid, serial}, SIGKILL);
         }
         for (const auto& [key, fds] : leftovers_->held)
             if (!taken.count(key) && keeper_) keeper_->drop(key);

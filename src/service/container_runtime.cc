@@ -132,8 +132,7 @@ Result<void> ContainerRuntime::openKeeper() {
         auto kids = keeper_->children();
         if (!kids.ok()) return kids.error().wrap("keeper");
         for (const auto& k : *kids) {
-            leftovers_->children.insert(k.pid);
-            leftovers_->serials[k.pid] = k.serial;
+            leftovers_->children[k.pid] = k.serial;
             if (k.waiting) leftovers_->waiting.insert(k.pid);
         }
         auto held = keeper_->fetch();

@@ -200,10 +200,9 @@ class ContainerRuntime : public Runtime {
     // adoptLeftovers() takes it.
     struct Leftovers {
         std::vector<std::pair<std::unique_ptr<Vm>, runtime::ContainerRecord>> records;
-        std::set<int> children;           // the keeper's living ones
-        std::set<int> waiting;            // ... of which BUILDING (waiting for start)
-        std::map<int, uint64_t> serials;  // ... which launch of the keeper each is
-        std::map<int, int> exits;         // how recorded inits that are gone ended
+        std::map<int, uint64_t> children;  // the keeper's living ones: pid -> serial
+        std::set<int> waiting;             // ... of which BUILDING (waiting for start)
+        std::map<int, int> exits;          // how recorded inits that are gone ended
         std::map<std::string, std::vector<unique_fd>> held;
         std::map<int, std::string> scrollbacks;  // the consoles', by VM id (`quit keep`)
     };
