@@ -110,6 +110,12 @@ def main():
         took = time.monotonic() - t
         wait_for(lambda: sorted(links_with(d.prefix)) == base["links"], timeout=10)
         wait_for(lambda: not cgroups_below(d.prefix), timeout=10)
+        # The daemon tells the keeper to drop a flushed console's copy without
+        # waiting for an answer: the last few may still be in the keeper's
+        # queue when `vm flush` returns. A leak does not settle.
+        keeper = keeper_pid(d.base)
+        if keeper:
+            wait_for(lambda: fds_of(keeper) <= base["keeper fds"], timeout=5)
         end = snapshot(d)
         print("soak: %d cycles of %d containers in %.1f s (%.1f ms a cycle); daemon fds %d -> %d, "
               "rss %d -> %d KiB (%+.1f%%)"
