@@ -149,10 +149,11 @@ int childMain(void* arg) {
     pivotIntoRoot(a);
     sys(SYS_umask, 0);  // device and directory modes exactly as given
     mountProc();
-    mountDev(static_cast<int>(console_fd));
-    mountSys(a);
+    Stash stash = makeStash(a);
+    mountDev(stash.dev, static_cast<int>(console_fd));
+    mountSys(stash);
     attachBinds(a, bind_fds);
-    maskPaths();
+    maskPaths(stash.empty);
     if (a.cgroup_ns) enterCgroupNamespace();
 
     long acc = sys(SYS_faccessat, AT_FDCWD, a.init_path, X_OK, 0);

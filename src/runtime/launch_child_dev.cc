@@ -1,6 +1,6 @@
-// Launch child: the container's /dev, a fresh tmpfs with the usual device
-// nodes, its own devpts instance, shm, mqueue, the /dev/fd links and the
-// console.
+// Launch child: the container's one tmpfs (the stash), its /dev with the
+// usual device nodes, its own devpts instance, shm, mqueue, the /dev/fd links
+// and the console.
 //
 // Runs in the launch child, which shares the daemon's memory (CLONE_VM): raw
 // syscalls only (rawsys.h), no allocation, no libc that may lock or set errno.
@@ -15,8 +15,52 @@ namespace herd::runtime::launch_detail {
 
 using raw::sys;
 
-void mountDev(int console_fd) {
+namespace {
+
+constexpr uint64_t kLocked = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+
+// A detached clone of `path` (beneath the staged stash) with `attr` set.
+int stashClone(const char* path, uint64_t attr) {
+    long fd = openTree(path);
+    if (fd < 0) childFail(kOpenTree, fd, path);
+    CHILD_TRY(setTreeAttr(static_cast<int>(fd), attr), kReadonly, path);
+    return static_cast<int>(fd);
+}
+
+void makeDir(const char* path, int mode) {
+    CHILD_TRY(sys(SYS_mkdirat, AT_FDCWD, path, mode), kMkdir, path);
+}
+
+}  // namespace
+
+Stash makeStash(const ChildArgs& a) {
+    // Staged on /dev, where nothing else is yet, only while the clones are
+    // taken: afterwards no path leads to the stash's root, and the guest sees
+    // the clones alone (its mountinfo names them /dev, /uuid/product_uuid,
+    // /empty and /virtual of a tmpfs).
     mountAt("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+    makeDir("/dev/dev", 0755);
+    makeDir("/dev/empty", 0555);
+    makeDir("/dev/virtual", 0755);
+    makeDir("/dev/uuid", 0755);
+    const char* uuid = "/dev/uuid/product_uuid";
+    long fd = sys(SYS_openat, AT_FDCWD, uuid, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0444);
+    if (fd < 0) childFail(kUuid, fd, uuid);
+    long n = sys(SYS_write, fd, a.uuid, a.uuid_len);
+    sys(SYS_close, fd);
+    if (n != static_cast<long>(a.uuid_len)) childFail(kUuid, n < 0 ? n : -EIO, uuid);
+
+    Stash s;
+    s.dev = stashClone("/dev/dev", 0);
+    s.uuid = stashClone(uuid, MOUNT_ATTR_RDONLY | kLocked);
+    s.empty = stashClone("/dev/empty", MOUNT_ATTR_RDONLY | kLocked);
+    s.virt = stashClone("/dev/virtual", kLocked);
+    CHILD_TRY(sys(SYS_umount2, "/dev", MNT_DETACH), kMount, "unstage the stash from /dev");
+    return s;
+}
+
+void mountDev(int dev_fd, int console_fd) {
+    attachTree(dev_fd, "/dev", false);
     struct {
         const char* path;
         unsigned maj, min;
@@ -28,7 +72,11 @@ void mountDev(int console_fd) {
     }
     mountAt("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
             "newinstance,ptmxmode=0666,mode=0620,gid=5");
-    mountAt("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k", 01777);
+    // /dev/shm shares /dev's 64 MiB (a tmpfs of its own would be one more
+    // superblock): a bind of itself, so that it is nosuid and nodev.
+    makeDir("/dev/shm", 01777);
+    attachTree(stashClone("/dev/shm", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV), "/dev/shm", false);
+    // The IPC namespace's own mqueue superblock, made with the namespace.
     mountAt("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
     struct {
         const char* target;

@@ -139,7 +139,7 @@ void mountProc() {
     mountAt("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, 0555);
 }
 
-void maskPaths() {
+void maskPaths(int empty_fd) {
     // runc's masked paths, each only where this kernel has it.
     const char* const masked[] = {"/proc/acpi",
                                   "/proc/asound",
@@ -152,12 +152,28 @@ void maskPaths() {
                                   "/proc/scsi",
                                   "/sys/firmware",
                                   "/sys/devices/virtual/powercap"};
+    // Every masked directory shows the stash's /empty, read-only: the first
+    // gets the clone, the others binds of it (no superblock of their own).
+    const char* first = nullptr;
     for (const char* p : masked) {
         if (!exists(p)) continue;
-        long rc = isDir(p) ? sys(SYS_mount, "tmpfs", p, "tmpfs", MS_RDONLY, "size=0")
-                           : sys(SYS_mount, "/dev/null", p, nullptr, MS_BIND, nullptr);
-        if (rc < 0) childFail(kMask, rc, p);
+        if (!isDir(p)) {
+            CHILD_TRY(sys(SYS_mount, "/dev/null", p, nullptr, MS_BIND, nullptr), kMask, p);
+        } else if (!first) {
+            CHILD_TRY(sys(SYS_move_mount, empty_fd, "", AT_FDCWD, p, MOVE_MOUNT_F_EMPTY_PATH),
+                      kMask, p);
+            first = p;
+        } else {
+            long fd = openTree(first);
+            if (fd < 0) childFail(kMask, fd, p);
+            CHILD_TRY(setTreeAttr(static_cast<int>(fd), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                                            MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC),
+                      kMask, p);
+            CHILD_TRY(sys(SYS_move_mount, fd, "", AT_FDCWD, p, MOVE_MOUNT_F_EMPTY_PATH), kMask, p);
+            sys(SYS_close, fd);
+        }
     }
+    sys(SYS_close, empty_fd);
     const char* const readonly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
                                     "/proc/sysrq-trigger"};
     for (const char* p : readonly) {

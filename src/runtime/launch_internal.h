@@ -184,14 +184,34 @@ void detachBinds(const ChildArgs& a, int* bind_fds);
 void pivotIntoRoot(const ChildArgs& a);
 void mountProc();
 void attachBinds(const ChildArgs& a, const int* bind_fds);
-void maskPaths();
+// Masks runc's list of /proc and /sys paths: files with /dev/null, directories
+// with the stash's empty one (Stash::empty, closed here).
+void maskPaths(int empty_fd);
 
-// launch_child_dev.cc: a fresh /dev, with the console (a detached mount of
-// the pty slave) at /dev/console.
-void mountDev(int console_fd);
+// launch_child_dev.cc
+// Every superblock a container makes costs kernel memory in every memory
+// cgroup on the host (the shrinker info each memory cgroup keeps, a slot per
+// superblock), so it grows with the square of the number of containers. A
+// container has one tmpfs, the stash, that holds everything herd makes
+// rather than mounts: /dev with /dev/shm, product_uuid, the empty directory
+// masked paths show, and /sys/devices/virtual on hosts without DMI. Its
+// superblocks are the overlay, proc, sysfs, devpts, the stash and its IPC
+// namespace's mqueue. docs/density.md has the figures.
+// Detached clones of the stash's parts, each for one attach.
+struct Stash {
+    int dev = -1;    // /dev, writable
+    int uuid = -1;   // product_uuid, read-only
+    int empty = -1;  // an empty directory, read-only
+    int virt = -1;   // a directory for /sys/devices/virtual, writable until mountSys
+};
+// Makes the stash (staged on /dev for a moment, then unreachable by path).
+Stash makeStash(const ChildArgs& a);
+// Attaches /dev with its nodes, ptys, shm, mqueue and the console (a
+// detached mount of the pty slave).
+void mountDev(int dev_fd, int console_fd);
 
 // launch_child_sysfs.cc: a read-only /sys with the VM's product_uuid.
-void mountSys(const ChildArgs& a);
+void mountSys(const Stash& s);
 
 // launch_preinit.cc: runs a.preinit; fails the launch if it does not exit 0.
 void runPreinit(const ChildArgs& a);
