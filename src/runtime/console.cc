@@ -255,19 +255,10 @@ class ConsoleImpl : public Console {
           slave_(std::move(slave)),
           tcp_acc_(io),
           tcp_retry_(io),
-          stall_timer_(io) {}
+          stall_timer_(io),
+          buffer_(opts_.buffer ? opts_.buffer : heapScrollback(opts_.scrollback)) {}
 
-    std::string scrollback() const override {
-        std::lock_guard<std::mutex> lock(scrollback_mu_);
-        return scrollback_;
-    }
-
-    // Before it is shared: what a previous daemon had kept.
-    void seedScrollback(std::string s) {
-        if (s.size() > opts_.scrollback) s.erase(0, s.size() - opts_.scrollback);
-        std::lock_guard<std::mutex> lock(scrollback_mu_);
-        scrollback_ = std::move(s);
-    }
+    std::string scrollback() const override { return buffer_->contents(); }
 
     Result<void> listen() {
         boost::system::error_code ec;
@@ -525,13 +516,7 @@ class ConsoleImpl : public Console {
     }
 
     void output(std::string data) {
-        {
-            std::lock_guard<std::mutex> lock(scrollback_mu_);
-            scrollback_ += data;
-            if (scrollback_.size() > 2 * opts_.scrollback) {
-                scrollback_.erase(0, scrollback_.size() - opts_.scrollback);
-            }
-        }
+        buffer_->append(data);
         auto shared = std::make_shared<const std::string>(std::move(data));
         for (auto it = viewers_.begin(); it != viewers_.end();) {
             if (it->second->deliver(shared)) {
@@ -578,8 +563,7 @@ class ConsoleImpl : public Console {
     asio::steady_timer stall_timer_;  // see pause()
     int port_ = 0;
     std::array<char, 8192> buf_{};
-    mutable std::mutex scrollback_mu_;  // scrollback() is called from other threads
-    std::string scrollback_;
+    std::shared_ptr<ScrollbackBuffer> buffer_;  // its own lock: scrollback() is any thread's
     std::map<int, std::shared_ptr<Viewer>> viewers_;
     std::map<int, std::weak_ptr<TcpGate>> gates_;  // TCP connections yet to send the token
     std::atomic<size_t> count_{0};
@@ -618,7 +602,7 @@ Result<std::shared_ptr<Console>> Console::create(asio::io_context& io, const Con
 }
 
 Result<std::shared_ptr<Console>> Console::adopt(asio::io_context& io, const ConsoleOptions& opts,
-                                                unique_fd master, std::string scrollback) {
+                                                unique_fd master) {
     char name[64];
     if (ptsname_r(master.get(), name, sizeof name) != 0) {
         return Error::sysNow("name of pty for", opts.name);
@@ -628,7 +612,6 @@ Result<std::shared_ptr<Console>> Console::adopt(asio::io_context& io, const Cons
         return Error::sysNow("fcntl", opts.name);
     }
     auto c = std::make_shared<ConsoleImpl>(io, opts, master.release(), name);
-    c->seedScrollback(std::move(scrollback));
     if (auto r = c->listen(); !r.ok()) {
         c->close();
         return r.error();

@@ -27,14 +27,18 @@
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "runtime/scrollback_arena.h"
 
 namespace herd::runtime {
 
 struct ConsoleOptions {
-    std::string name;                  // what it is, for messages ("console of vm 3")
-    std::string tcp_address;           // empty: no TCP listener (the default)
-    std::string tcp_token;             // the first line a TCP viewer must send; required with TCP
-    size_t scrollback = 64 * 1024;     // bytes replayed to each new viewer
+    std::string name;               // what it is, for messages ("console of vm 3")
+    std::string tcp_address;        // empty: no TCP listener (the default)
+    std::string tcp_token;          // the first line a TCP viewer must send; required with TCP
+    size_t scrollback = 64 * 1024;  // bytes replayed to each new viewer
+    // Where the scrollback is kept: a ring that outlives the daemon
+    // (scrollback_arena.h), or, when null, the daemon's heap.
+    std::shared_ptr<ScrollbackBuffer> buffer;
     size_t viewer_queue = 256 * 1024;  // a viewer further behind is dropped
     // A viewer that reads nothing for this long while the console waits for
     // it (it has a quarter of viewer_queue waiting) is dropped.
@@ -51,12 +55,10 @@ class Console : public std::enable_shared_from_this<Console> {
                                                    const ConsoleOptions& opts);
     // The same around an existing pty master (`master`, taken): a console a
     // previous daemon made, whose master the keeper kept (runtime/keeper.h).
-    // What the guest wrote since that daemon ended waits in the pty.
-    // `scrollback`: what that daemon had kept (`quit keep` hands it over),
-    // replayed first to each viewer as if read here.
+    // What the guest wrote since that daemon ended waits in the pty; what
+    // that daemon had kept is in `opts.buffer`'s ring, when it has one.
     static Result<std::shared_ptr<Console>> adopt(boost::asio::io_context& io,
-                                                  const ConsoleOptions& opts, unique_fd master,
-                                                  std::string scrollback = {});
+                                                  const ConsoleOptions& opts, unique_fd master);
     virtual ~Console() = default;
 
     // A copy of the scrollback as it is now (any thread).

@@ -103,6 +103,7 @@ void Container::closeConsole() {
     if (host_.consoles) host_.consoles->remove(id_, console_.get());
     console_->close();
     console_.reset();
+    if (host_.scrollbacks) host_.scrollbacks->release(id_);
 }
 
 Result<void> Container::makeDir(const std::string& name, const std::string& uuid) {
@@ -200,6 +201,15 @@ ConsoleOptions Container::consoleOptions() const {
     co.name = "console of vm " + std::to_string(id_);
     co.tcp_address = host_.console_address;
     co.tcp_token = host_.console_token;
+    if (host_.scrollbacks) {
+        // The VM's ring: what an adopted console had shown is in it already.
+        auto ring = host_.scrollbacks->ringFor(id_);
+        if (ring.ok()) {
+            co.buffer = *ring;
+        } else {
+            HERD_LOG(warn, "{}: scrollback in the daemon only: {}", co.name, ring.error().text());
+        }
+    }
     return co;
 }
 
@@ -353,8 +363,7 @@ Result<void> Container::adopt(const ContainerRecord& r, Kept kept) {
         disk_.emplace(Disk::adopt(unique_fd(), r.disk_path));
     }
     if (kept.console_master) {
-        auto con = Console::adopt(*host_.io, consoleOptions(), std::move(kept.console_master),
-                                  std::move(kept.scrollback));
+        auto con = Console::adopt(*host_.io, consoleOptions(), std::move(kept.console_master));
         if (!con.ok()) return con.error().wrap("console");
         console_ = *con;
         listConsole();

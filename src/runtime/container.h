@@ -53,6 +53,9 @@ struct ContainerHost {
     std::string console_address;  // TCP consoles; "" = none
     std::string console_token;
     CgroupJanitor* janitor = nullptr;
+    // Where consoles keep their scrollback so that it outlives the daemon
+    // (null: in the daemon's heap).
+    ScrollbackArena* scrollbacks = nullptr;
 };
 
 class Container {
@@ -130,7 +133,6 @@ class Container {
         unique_fd console_master;  // the console's pty master
         unique_fd disk;            // a detached disk's layers
         bool disk_kept = false;    // ... or the keeper keeps it (keepDisk)
-        std::string scrollback;    // the console's, as that daemon handed it over
     };
     // Takes over the container `r` records (adoption, docs/durability.md):
     // its directory, disk and console, and, when `kept.live` is set, its

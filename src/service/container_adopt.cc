@@ -14,7 +14,6 @@
 #include "runtime/parallel.h"
 #include "service/container_runtime.h"
 #include "service/record_journal.h"
-#include "service/scrollback_store.h"
 #include "service/vm_record.h"
 
 namespace herd {
@@ -159,8 +158,6 @@ bool ContainerRuntime::adoptOne(Vm& vm, runtime::ContainerRecord& cr, std::set<s
     };
     Container::Kept kept;
     kept.console_master = take(Container::consoleKey(id));
-    if (auto sb = leftovers_->scrollbacks.find(id); sb != leftovers_->scrollbacks.end())
-        kept.scrollback = std::move(sb->second);
     const bool had_console = bool(kept.console_master);
     kept.disk = take(Container::diskKey(id));
     {
@@ -286,9 +283,6 @@ void ContainerRuntime::reattach(const std::vector<Vm*>& vms) {
 }
 
 std::vector<std::unique_ptr<Vm>> ContainerRuntime::adoptLeftovers() {
-    // What the consoles showed before a `quit keep`: read once, whoever adopts.
-    auto scrollbacks = takeScrollbacks(*opts_.base_dir, runtime::ConsoleOptions{}.scrollback);
-    if (leftovers_) leftovers_->scrollbacks = std::move(scrollbacks);
     std::vector<std::unique_ptr<Vm>> out;
     std::set<std::string> taken, cgroups;
     std::set<int> pids;
@@ -328,6 +322,12 @@ std::vector<std::unique_ptr<Vm>> ContainerRuntime::adoptLeftovers() {
         for (const auto& [key, fds] : leftovers_->held)
             if (!taken.count(key) && keeper_) keeper_->drop(key);
         leftovers_.reset();
+        // The rings of VMs that were not adopted are free again.
+        if (scrollbacks_) {
+            std::set<int> live;
+            for (const auto& vm : out) live.insert(vm->id);
+            scrollbacks_->releaseExcept(live);
+        }
     }
     t_vms = clock::now();
     if (auto r = cgroups_->removeExcept(cgroups); !r.ok()) {
@@ -368,19 +368,7 @@ void ContainerRuntime::keepAll() {
     applyAddresses();
     exits_open_->store(false);  // nothing is reaped here any more
     compactRecords();           // every record, as it is now, synced
-    // What the consoles showed, for the next daemon's viewers.
-    std::map<int, std::string> scrollbacks;
-    for (auto& [id, c] : containers_)
-        if (c->console()) {
-            // (The console keeps up to twice its scrollback between trims.)
-            std::string sb = c->console()->scrollback();
-            const size_t keep = runtime::ConsoleOptions{}.scrollback;
-            if (sb.size() > keep) sb.erase(0, sb.size() - keep);
-            scrollbacks[id] = std::move(sb);
-        }
-    if (auto r = saveScrollbacks(*opts_.base_dir, scrollbacks); !r.ok()) {
-        HERD_LOG(warn, "consoles' scrollback: {}", r.error().text());
-    }
+    // The consoles' scrollback stays in its rings, which the keeper holds.
     keeping_ = true;
     for (auto& [key, line] : delay_lines_) line->close(nullptr);
     delay_lines_.clear();

@@ -126,6 +126,13 @@ Result<void> ContainerRuntime::openKeeper() {
     keeper_ = *k;
     parent_ = keeper_;
     HERD_LOG(info, "keeper: pid {} ({})", keeper_->pid(), started ? "started" : "running");
+    // Each new chunk of scrollback rings goes to the keeper at once.
+    scrollbacks_ = std::make_unique<runtime::ScrollbackArena>(
+        runtime::ConsoleOptions{}.scrollback, kScrollbackSlots,
+        [keeper = keeper_](size_t index, int fd) {
+            keeper->hold(runtime::ScrollbackArena::keyOf(index), {fd});
+        },
+        [keeper = keeper_](size_t index) { keeper->drop(runtime::ScrollbackArena::keyOf(index)); });
     if (!started) {
         // A previous daemon's containers, for adoptLeftovers().
         leftovers_ = std::make_unique<Leftovers>();
@@ -138,8 +145,29 @@ Result<void> ContainerRuntime::openKeeper() {
         auto held = keeper_->fetch();
         if (!held.ok()) return held.error().wrap("keeper");
         leftovers_->held = std::move(*held);
+        adoptScrollbacks();
     }
     return Ok();
+}
+
+// The previous daemon's scrollback rings, as it left them (even killed): its
+// consoles show them again once adopted. A chunk that is not one is let go.
+void ContainerRuntime::adoptScrollbacks() {
+    auto& held = leftovers_->held;
+    for (auto it = held.begin(); it != held.end();) {
+        auto index = runtime::ScrollbackArena::indexOf(it->first);
+        if (!index) {
+            ++it;
+            continue;
+        }
+        Result<void> r = Error::msg("scrollback: " + it->first + " holds no memfd");
+        if (it->second.size() == 1) r = scrollbacks_->adopt(*index, std::move(it->second[0]));
+        if (!r.ok()) {
+            HERD_LOG(warn, "adopt: {}", r.error().text());
+            keeper_->drop(it->first);
+        }
+        it = held.erase(it);
+    }
 }
 
 void ContainerRuntime::fillHost() {
@@ -155,6 +183,7 @@ void ContainerRuntime::fillHost() {
     host_.console_address = opts_.console_address;
     host_.console_token = opts_.console_token;
     host_.janitor = &janitor_;
+    host_.scrollbacks = scrollbacks_.get();
 }
 
 ContainerRuntime::~ContainerRuntime() {

@@ -118,6 +118,11 @@ class ContainerRuntime : public Runtime {
     // Connects to the base's keeper, starting it when none runs; a running
     // one's children and descriptors become leftovers_.
     Result<void> openKeeper();
+    // Maps the scrollback rings leftovers_->held names (and takes them out).
+    void adoptScrollbacks();
+    // Consoles to a chunk of scrollback rings (64 KiB each, touched only as
+    // written): 16 MiB of address space, 8 KiB of slot table.
+    static constexpr size_t kScrollbackSlots = 256;
     // Reads the records a previous daemon left (container_adopt.cc).
     void readRecords();
     // What the start-up sweeps must spare: the disks and links of the
@@ -177,9 +182,11 @@ class ContainerRuntime : public Runtime {
     std::unique_ptr<runtime::SwitchBackend> switch_;
     runtime::Isolation iso_;
     runtime::CgroupJanitor janitor_;
-    std::shared_ptr<runtime::Keeper> keeper_;                        // null when keeper_exe is ""
-    std::shared_ptr<runtime::ContainerParent> parent_;               // keeper_, or this process
-    std::shared_ptr<runtime::ConsoleListener> consoles_;             // <base>/console
+    std::shared_ptr<runtime::Keeper> keeper_;             // null when keeper_exe is ""
+    std::shared_ptr<runtime::ContainerParent> parent_;    // keeper_, or this process
+    std::shared_ptr<runtime::ConsoleListener> consoles_;  // <base>/console
+    // The consoles' scrollback rings, held by the keeper (null without one).
+    std::unique_ptr<runtime::ScrollbackArena> scrollbacks_;
     runtime::ContainerHost host_;                                    // points at the members above
     std::map<int, std::unique_ptr<runtime::Container>> containers_;  // by VM id
     std::map<int, Vm*> vms_;                                         // the VMs we run, by id
@@ -204,7 +211,6 @@ class ContainerRuntime : public Runtime {
         std::set<int> waiting;             // ... of which BUILDING (waiting for start)
         std::map<int, int> exits;          // how recorded inits that are gone ended
         std::map<std::string, std::vector<unique_fd>> held;
-        std::map<int, std::string> scrollbacks;  // the consoles', by VM id (`quit keep`)
     };
     std::unique_ptr<Leftovers> leftovers_;
     // `quit keep` was done: the destructor kills and removes nothing.
