@@ -18,7 +18,11 @@ daemon is the same exchange on a raw socket, stopping at the last reply's
 final byte without decoding it: what the daemon costs, without Python's JSON
 decoder (which alone takes ~100 ms for the 10 MB reply of `vm info` at 10,000).
 
-usage: bench/bench_info.py [--runs R] [N ...]   (default: 100 1000 5000 10000)
+--real: real containers (busybox sh as init, no cc agent, started) instead
+of `-runtime dry`: what a running container adds to its row (root; the host
+must hold N containers).
+
+usage: bench/bench_info.py [--runs R] [--real] [N ...]   (default: 100 1000 5000 10000)
 """
 
 import json
@@ -78,18 +82,27 @@ def main():
         i = args.index("--runs")
         runs = int(args[i + 1])
         del args[i:i + 2]
+    real = "--real" in args
+    if real:
+        args.remove("--real")
     sizes = sorted(int(a) for a in args) or [100, 1000, 5000, 10000]
-    print("runtime dry, one NIC per VM (VLAN 100), median of %d runs, ms (client/daemon)" % runs)
+    print("runtime %s, one NIC per VM (VLAN 100), median of %d runs, ms (client/daemon)"
+          % ("real" if real else "dry", runs))
     print("%6s %16s %16s %16s %12s" % ("N", "vm info", "columns", "columns+filter",
                                        "vm info KiB"))
-    with Daemon("-runtime", "dry") as d:
+    with Daemon(*([] if real else ["-runtime", "dry"])) as d:
         c = d.client()
         c.ok("vm config net 100")
+        if real:
+            c.ok("vm config backchannel false")
+            c.ok("vm config init /bin/sh")
         have = 0
         for n in sizes:
             if n > have:
                 # Fresh names per step: vm-<k> would repeat across launches.
                 c.ok("vm launch container b%d-[%d-%d]" % (n, 1, n - have))
+                if real:
+                    c.ok("vm start all")
                 have = n
             c.ok("vm info")  # warm: the first run pays for page faults
             sock = os.path.join(d.base, "minimega")
