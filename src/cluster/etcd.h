@@ -245,10 +245,13 @@ using WatchStatusCallback = std::function<void(const WatchStatus&)>;
 // A running watch: a thread of its own reads etcd's event stream and calls
 // back. Guarantees: events arrive in revision order, each revision once (a
 // transaction's events together, in one call), none missed: when the stream
-// breaks (etcd restarted, a connection reset, an endpoint died), it
-// reconnects — to the next endpoint when needed, after 100 ms growing to 2 s —
-// and resumes from the revision after the last one delivered. The callbacks
-// run on the watch's thread, one at a time; they may call the Client but must
+// breaks (etcd restarted, a connection reset, an endpoint died; a peer that
+// vanishes silently is noticed by TCP keep-alive within about 10 s), it
+// reconnects — to the next endpoint, after 100 ms growing to 2 s — and
+// resumes from the revision after the last one delivered. When etcd has
+// compacted that revision away, the watch ends with a Compacted status: the
+// consumer re-reads and watches again. The callbacks run on the watch's
+// thread, one at a time; they may call the Client, must not throw, and must
 // not destroy their own Watch. Destroying the Watch stops it (joining the
 // thread; a callback running then finishes first).
 class Watch {
@@ -288,6 +291,9 @@ class Client {
     // Deletes a key or every key under a prefix; deleting nothing is fine.
     Result<DeleteResult> del(std::string_view key, const DeleteOptions& options = {}) const;
     Result<TxnResult> txn(const Txn& txn) const;
+    // Forgets the history before `revision` (reads and watches of older
+    // revisions then fail); answers the store's revision. Keys stay.
+    Result<int64_t> compact(int64_t revision, Millis timeout = Millis{0}) const;
 
     // Leases: a lease is granted for a TTL in seconds and expires unless kept
     // alive; the keys put with it are deleted when it expires or is revoked.

@@ -685,6 +685,32 @@ TEST(EtcdWatch, HistoryFromARevisionWithPrevValues) {
     EXPECT_EQ(rec.events[2].prev->value, "2");
 }
 
+TEST(EtcdWatch, CompactedHistoryEndsTheWatchWithAStatus) {
+    auto c = client();
+    const auto p = prefix();
+    auto r = c.put(p + "a", "1");
+    ASSERT_TRUE(r.ok());
+    auto r2 = c.put(p + "a", "2");
+    ASSERT_TRUE(r2.ok());
+    auto compacted = c.compact(r2->revision);
+    ASSERT_TRUE(compacted.ok()) << compacted.error().text();
+    GetOptions old;
+    old.revision = r->revision;
+    auto g = c.get(p + "a", old);
+    ASSERT_FALSE(g.ok());
+    EXPECT_NE(g.error().text().find("compacted"), std::string::npos) << g.error().text();
+    Recorder rec;
+    WatchOptions wo;
+    wo.start_revision = r->revision;
+    auto w = c.watch(p + "a", wo, rec.onEvents(), rec.onStatus());
+    ASSERT_TRUE(w.ok()) << w.error().text();
+    EXPECT_TRUE(waitFor([&] { return !(*w)->running(); }, milliseconds(3000)));
+    ASSERT_EQ(rec.count(WatchStatus::Kind::Compacted), 1u);
+    std::lock_guard lock(rec.mu);
+    EXPECT_EQ(rec.statuses.back().revision, r2->revision);
+    EXPECT_TRUE(rec.events.empty());
+}
+
 // ---------------------------------------------------------------------------
 // Endpoints, timeouts
 
