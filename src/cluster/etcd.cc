@@ -512,7 +512,10 @@ enum class Outcome {
     Answered,     // etcd answered 200 with JSON: `answer`
     EtcdError,    // etcd answered with an error: `grpc_code`, `why` = its message
     Unreachable,  // nothing was sent (connect or write failed)
-    Stale,        // a reused idle connection was closed under us, no answer byte
+    Stale,        // a reused idle connection was closed under us, no answer byte: the
+                  // server had closed it idle, before reading the request (etcd's Go
+                  // server closes keep-alive connections only between requests), so
+                  // the request is sent again on a new connection
     Lost,         // sent, no (complete) answer: the request may have run
     Protocol,     // an answer that is not etcd's
     Timeout,      // the deadline passed

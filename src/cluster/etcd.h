@@ -27,8 +27,9 @@
 //   refused (ECONNREFUSED); http://10.0.0.2:2379: timed out after 1000 ms (ETIMEDOUT)
 // Error::errnum() tells the kind: ETIMEDOUT (the deadline passed),
 // ECONNREFUSED / EHOSTUNREACH / ECONNRESET (no endpoint reachable), EPROTO (an
-// answer that is not etcd's), EIO (sent, answer lost: outcome unknown), 0 (etcd
-// answered with an error; the text has its message).
+// answer that is not etcd's), EIO (sent, answer lost: outcome unknown), ENOENT
+// (a lease etcd no longer has), 0 (etcd answered with an error; the text has
+// its message).
 //
 // Only http:// endpoints: etcd with TLS or authentication is not supported.
 #pragma once
@@ -245,8 +246,9 @@ using WatchStatusCallback = std::function<void(const WatchStatus&)>;
 // A running watch: a thread of its own reads etcd's event stream and calls
 // back. Guarantees: events arrive in revision order, each revision once (a
 // transaction's events together, in one call), none missed: when the stream
-// breaks (etcd restarted, a connection reset, an endpoint died; a peer that
-// vanishes silently is noticed by TCP keep-alive within about 10 s), it
+// breaks (etcd restarted, a connection reset, an endpoint died; a host that
+// vanishes silently is noticed by TCP keep-alive within about 10 s, an etcd
+// process that hangs on a live host is not), it
 // reconnects — to the next endpoint, after 100 ms growing to 2 s — and
 // resumes from the revision after the last one delivered. When etcd has
 // compacted that revision away, the watch ends with a Compacted status: the

@@ -62,8 +62,11 @@ class Etcd:
         client = self.endpoint
         peer = "http://127.0.0.1:%d" % self.peer_port
         log = open(os.path.join(self.dir, "etcd.log"), "ab")
+        # setpriv (util-linux): the etcd gets SIGKILL if the driver dies,
+        # even by SIGKILL, so that no etcd outlives a killed test run.
         self.proc = subprocess.Popen(
-            [ETCD, "--name", "herd-test", "--data-dir", os.path.join(self.dir, "data"),
+            ["setpriv", "--pdeathsig", "KILL",
+             ETCD, "--name", "herd-test", "--data-dir", os.path.join(self.dir, "data"),
              "--listen-client-urls", client, "--advertise-client-urls", client,
              "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
              "--initial-cluster", "herd-test=" + peer,
