@@ -392,6 +392,7 @@ TEST(EtcdAlloc, ClaimLowestLikeVlanAliases) {
         // Another host made the alias first: use its number.
         return std::stoll(claim->conflict.at(0).value);
     };
+    const auto t0 = Clock::now();
     std::vector<std::thread> ts;
     for (int i = 0; i < kThreads; ++i) {
         ts.emplace_back([&, i] {
@@ -406,6 +407,11 @@ TEST(EtcdAlloc, ClaimLowestLikeVlanAliases) {
         });
     }
     for (auto& t : ts) t.join();
+    const double secs = static_cast<double>(msSince(t0)) / 1000.0;
+    std::printf(
+        "[ figures  ] VLAN aliases, 8 threads x 60 (240 distinct): %.0f aliases/s "
+        "(%.2f s)\n",
+        240 / secs, secs);
     EXPECT_TRUE(errors.empty()) << errors.front();
     std::set<int64_t> used;
     for (const auto& [alias, ns] : seen) {
