@@ -26,6 +26,9 @@ PACKAGES=(
     debootstrap openssh-client
     # web page: browser test in headless Chromium (driven by playwright-core)
     chromium
+    # many hosts (-cluster): etcd, the cluster's store; the tests start their
+    # own etcd server (tests/cluster), etcdctl is for people looking at it
+    etcd-server etcd-client
 )
 # web page: the build bundles xterm.js with npm. Only when npm is missing:
 # NodeSource's nodejs ships its own npm, which Debian's npm package conflicts with.
