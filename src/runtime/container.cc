@@ -98,12 +98,15 @@ Container::~Container() {
 }
 
 void Container::closeConsole() {
+    // The VM's scrollback ring goes too, whether or not it has a console (a
+    // create that failed, an adoption without one), unless abandoned: the
+    // next daemon shows it.
+    if (host_.scrollbacks && !abandoned_) host_.scrollbacks->release(id_);
     if (!console_) return;
     if (host_.parent) host_.parent->drop(consoleKey(id_));
     if (host_.consoles) host_.consoles->remove(id_, console_.get());
     console_->close();
     console_.reset();
-    if (host_.scrollbacks) host_.scrollbacks->release(id_);
 }
 
 Result<void> Container::makeDir(const std::string& name, const std::string& uuid) {
@@ -380,6 +383,7 @@ Result<void> Container::adopt(const ContainerRecord& r, Kept kept) {
 }
 
 void Container::abandon() {
+    abandoned_ = true;
     child_.abandon();
     cgroup_.reset();
     if (console_) {

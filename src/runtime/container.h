@@ -166,6 +166,7 @@ class Container {
     uint64_t generation_ = 0;
     std::optional<Disk> disk_;  // made on the first launch with a disk limit, kept until flush
     std::shared_ptr<Console> console_;
+    bool abandoned_ = false;  // abandon(): what it held is the next daemon's
     // This launch's plan, from prepare until launched (or the next prepare).
     std::unique_ptr<ContainerPlan> plan_;
     std::vector<PortPlan> ports_;  // one per NIC (switch_name "" = on no switch), until launched

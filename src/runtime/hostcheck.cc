@@ -43,15 +43,16 @@ std::vector<std::string> checkHost() {
         problems.push_back("devpts is not available (CONFIG_UNIX98_PTYS)");
     }
 
-    // clone(CLONE_PIDFD) needs 5.3, open_tree/move_mount 5.2, cgroup.kill 5.14.
+    // mount_setattr needs 5.12 (every container's binds and masks), close_range
+    // with CLOSE_RANGE_UNSHARE 5.9, pidfds 5.3, open_tree/move_mount 5.2.
     utsname u{};
     if (uname(&u) == 0) {
         int major = 0, minor = 0;
         char dot;
         std::istringstream(u.release) >> major >> dot >> minor;
-        if (major < 5 || (major == 5 && minor < 3)) {
+        if (major < 5 || (major == 5 && minor < 12)) {
             problems.push_back(std::string("kernel ") + u.release +
-                               " is too old: herd needs Linux 5.3 or newer (pidfds, open_tree)");
+                               " is too old: herd needs Linux 5.12 or newer (mount_setattr)");
         }
     }
     return problems;

@@ -38,7 +38,9 @@ Stash makeStash(const ChildArgs& a) {
     // taken: afterwards no path leads to the stash's root, and the guest sees
     // the clones alone (its mountinfo names them /dev, /uuid/product_uuid,
     // /empty and /virtual of a tmpfs).
-    mountAt("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+    // 128 MiB, what /dev and /dev/shm had between them as tmpfs mounts of
+    // their own (memory is taken only as files are written).
+    mountAt("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=131072k");
     makeDir("/dev/dev", 0755);
     makeDir("/dev/empty", 0555);
     makeDir("/dev/virtual", 0755);
@@ -72,7 +74,7 @@ void mountDev(int dev_fd, int console_fd) {
     }
     mountAt("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
             "newinstance,ptmxmode=0666,mode=0620,gid=5");
-    // /dev/shm shares /dev's 64 MiB (a tmpfs of its own would be one more
+    // /dev/shm shares /dev's 128 MiB (a tmpfs of its own would be one more
     // superblock): a bind of itself, so that it is nosuid and nodev.
     makeDir("/dev/shm", 01777);
     attachTree(stashClone("/dev/shm", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV), "/dev/shm", false);

@@ -14,8 +14,10 @@ using raw::sys;
 
 namespace {
 
+// Read-only: an existing target may be on a read-only mount (product_uuid in
+// sysfs on a host with DMI), where opening it for writing fails with EROFS.
 void createFile(const char* path) {
-    long fd = sys(SYS_openat, AT_FDCWD, path, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+    long fd = sys(SYS_openat, AT_FDCWD, path, O_CREAT | O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0 && fd != -EEXIST) childFail(kCreate, fd, path);
     if (fd >= 0) sys(SYS_close, fd);
 }

@@ -90,6 +90,12 @@ struct ScrollbackArena::Chunk {
     SlotHeader* slot(size_t i) const {
         return reinterpret_cast<SlotHeader*>(base + kTableOffset) + i;
     }
+    // Gives the pages of [offset, offset + len) back (they read as zeros).
+    void punch(size_t offset, size_t len) const {
+        const size_t from = (offset + kPage - 1) / kPage * kPage;
+        const size_t to = (offset + len) / kPage * kPage;
+        if (to > from) ::madvise(base + from, to - from, MADV_REMOVE);
+    }
 };
 
 // One slot's ring, as one console's ScrollbackBuffer. Once the slot is
@@ -142,7 +148,7 @@ ScrollbackArena::ScrollbackArena(size_t capacity, size_t slots_per_chunk,
                                  std::function<void(size_t, int)> keep,
                                  std::function<void(size_t)> let_go)
     : capacity_(capacity),
-      ring_bytes_(capacity + kPiece),
+      ring_bytes_((capacity + kPiece + kPage - 1) / kPage * kPage),
       slots_(std::max<size_t>(slots_per_chunk, 1)),
       keep_(std::move(keep)),
       let_go_(std::move(let_go)) {}
@@ -174,8 +180,10 @@ std::optional<size_t> ScrollbackArena::indexOf(const std::string& key) {
     return v;
 }
 
-Result<void> ScrollbackArena::addChunk() {
-    size_t index = chunks_.empty() ? 0 : chunks_.rbegin()->first + 1;
+// A new chunk, mapped and free; its memfd is returned for keep_, which the
+// caller calls once it has let go of mu_.
+Result<unique_fd> ScrollbackArena::addChunkLocked() {
+    const size_t index = next_index_++;
     const std::string what = keyOf(index);
     unique_fd fd(::memfd_create("herd-scrollback", MFD_CLOEXEC | MFD_ALLOW_SEALING));
     if (!fd) return Error::sysNow("memfd_create", what);
@@ -189,10 +197,9 @@ Result<void> ScrollbackArena::addChunk() {
     if (!c.ok()) return c.error();
     const ChunkHeader h = headerFor(capacity_, slots_, ring_bytes_);
     std::memcpy((*c)->base, &h, sizeof h);
-    if (keep_) keep_(index, fd.get());
     chunks_[index] = std::move(*c);
     for (size_t i = 0; i < slots_; ++i) free_.insert({index, i});
-    return Ok();
+    return fd;
 }
 
 Result<void> ScrollbackArena::adopt(size_t index, unique_fd fd) {
@@ -206,6 +213,9 @@ Result<void> ScrollbackArena::adopt(size_t index, unique_fd fd) {
         return Error::msg("scrollback: " + what + " is not a chunk of this size (" +
                           std::to_string(st.st_size) + " bytes, not " + std::to_string(bytes) +
                           ")");
+    // The same memfd under two keys would make two VMs share rings.
+    if (!adopted_.insert({st.st_dev, st.st_ino}).second)
+        return Error::msg("scrollback: " + what + " is a chunk adopted already");
     const int seals = ::fcntl(fd.get(), F_GET_SEALS);
     if (seals < 0 || !(seals & F_SEAL_SHRINK))
         return Error::msg("scrollback: " + what + " is not sealed against shrinking");
@@ -224,69 +234,103 @@ Result<void> ScrollbackArena::adopt(size_t index, unique_fd fd) {
             s->tag = 0;
             s->written = 0;
             free_.insert({index, i});
+            c->punch(tableBytes(slots_) + i * ring_bytes_, ring_bytes_);
         }
     }
     chunks_[index] = std::move(c);
+    next_index_ = std::max(next_index_, index + 1);
     return Ok();
 }
 
 Result<std::shared_ptr<ScrollbackBuffer>> ScrollbackArena::ringFor(int owner) {
     if (owner < 0) return Error::msg("scrollback: no ring for vm " + std::to_string(owner));
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = owners_.find(owner);
-    if (it == owners_.end()) {
-        if (free_.empty()) HERD_TRY(addChunk());
-        auto [chunk, slot] = *free_.begin();
-        free_.erase(free_.begin());
-        SlotHeader* s = chunks_.at(chunk)->slot(slot);
-        s->written = 0;
-        __atomic_store_n(&s->tag, int64_t{owner} + 1, __ATOMIC_RELEASE);
-        it = owners_.emplace(owner, Slot{chunk, slot, {}}).first;
+    unique_fd made;  // a new chunk's memfd, for keep_ once mu_ is let go
+    size_t made_index = 0;
+    std::shared_ptr<Ring> ring = std::make_shared<Ring>();
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = owners_.find(owner);
+        if (it == owners_.end()) {
+            if (free_.empty()) {
+                auto fd = addChunkLocked();
+                if (!fd.ok()) return fd.error();
+                made = std::move(*fd);
+                made_index = chunks_.rbegin()->first;
+            }
+            auto [chunk, slot] = *free_.begin();
+            free_.erase(free_.begin());
+            SlotHeader* s = chunks_.at(chunk)->slot(slot);
+            s->written = 0;
+            __atomic_store_n(&s->tag, int64_t{owner} + 1, __ATOMIC_RELEASE);
+            it = owners_.emplace(owner, Slot{chunk, slot, {}}).first;
+        }
+        if (auto old = it->second.ring.lock()) old->kill();
+        ring->chunk = chunks_.at(it->second.chunk);
+        ring->header = ring->chunk->slot(it->second.slot);
+        ring->data = ring->chunk->base + tableBytes(slots_) + it->second.slot * ring_bytes_;
+        ring->ring_bytes = ring_bytes_;
+        ring->capacity = capacity_;
+        it->second.ring = ring;
     }
-    if (auto old = it->second.ring.lock()) old->kill();
-    auto ring = std::make_shared<Ring>();
-    ring->chunk = chunks_.at(it->second.chunk);
-    ring->header = ring->chunk->slot(it->second.slot);
-    ring->data = ring->chunk->base + tableBytes(slots_) + it->second.slot * ring_bytes_;
-    ring->ring_bytes = ring_bytes_;
-    ring->capacity = capacity_;
-    it->second.ring = ring;
+    // Outside mu_: handing a chunk to the keeper may wait for its control
+    // connection, and nothing else here needs to. Indices are never reused,
+    // so this cannot cross a let_go of an older chunk.
+    if (made && keep_) keep_(made_index, made.get());
     return std::shared_ptr<ScrollbackBuffer>(ring);
 }
 
 void ScrollbackArena::freeLocked(std::map<int, Slot>::iterator it) {
     if (auto r = it->second.ring.lock()) r->kill();
-    SlotHeader* s = chunks_.at(it->second.chunk)->slot(it->second.slot);
+    auto& chunk = chunks_.at(it->second.chunk);
+    SlotHeader* s = chunk->slot(it->second.slot);
     __atomic_store_n(&s->tag, int64_t{0}, __ATOMIC_RELEASE);
     s->written = 0;
+    // Its pages (and the VM's output) go now, not when the chunk does.
+    chunk->punch(tableBytes(slots_) + it->second.slot * ring_bytes_, ring_bytes_);
     free_.insert({it->second.chunk, it->second.slot});
     owners_.erase(it);
-    letGoIfUnusedLocked();
 }
 
-void ScrollbackArena::letGoIfUnusedLocked() {
-    if (!owners_.empty()) return;
+std::vector<size_t> ScrollbackArena::unusedChunksLocked() {
+    std::vector<size_t> gone;
+    if (!owners_.empty()) return gone;
     // No VM left: the chunks go (the next console makes a new one).
-    for (const auto& [index, chunk] : chunks_)
-        if (let_go_) let_go_(index);
+    for (const auto& [index, chunk] : chunks_) gone.push_back(index);
     chunks_.clear();
     free_.clear();
+    adopted_.clear();
+    return gone;
+}
+
+void ScrollbackArena::letGo(const std::vector<size_t>& indices) {
+    if (let_go_)
+        for (size_t i : indices) let_go_(i);
 }
 
 void ScrollbackArena::release(int owner) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = owners_.find(owner);
-    if (it != owners_.end()) freeLocked(it);
+    std::vector<size_t> gone;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = owners_.find(owner);
+        if (it == owners_.end()) return;
+        freeLocked(it);
+        gone = unusedChunksLocked();
+    }
+    letGo(gone);
 }
 
 void ScrollbackArena::releaseExcept(const std::set<int>& live) {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = owners_.begin(); it != owners_.end();) {
-        auto next = std::next(it);
-        if (!live.count(it->first)) freeLocked(it);
-        it = next;
+    std::vector<size_t> gone;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto it = owners_.begin(); it != owners_.end();) {
+            auto next = std::next(it);
+            if (!live.count(it->first)) freeLocked(it);
+            it = next;
+        }
+        gone = unusedChunksLocked();  // adopted chunks with no slot in use, too
     }
-    letGoIfUnusedLocked();  // adopted chunks with no slot in use
+    letGo(gone);
 }
 
 size_t ScrollbackArena::chunks() const {

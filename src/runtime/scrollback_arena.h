@@ -17,6 +17,7 @@
 // the largest single write (kPiece), and what it shows stops short of that.
 #pragma once
 
+#include <sys/types.h>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -95,20 +96,24 @@ class ScrollbackArena {
         size_t slot;
         std::weak_ptr<Ring> ring;  // the one ringFor last handed out
     };
-    Result<void> addChunk();
+    Result<unique_fd> addChunkLocked();
     size_t chunkBytes() const;
     void freeLocked(std::map<int, Slot>::iterator it);
-    void letGoIfUnusedLocked();
+    // With no slot in use: forgets every chunk and says which (for letGo).
+    std::vector<size_t> unusedChunksLocked();
+    void letGo(const std::vector<size_t>& indices);  // outside mu_
 
     const size_t capacity_;
-    const size_t ring_bytes_;  // capacity_ + kPiece
+    const size_t ring_bytes_;  // capacity_ + kPiece, in whole pages
     const size_t slots_;
     std::function<void(size_t, int)> keep_;
     std::function<void(size_t)> let_go_;
     mutable std::mutex mu_;
     std::map<size_t, std::shared_ptr<Chunk>> chunks_;
-    std::map<int, Slot> owners_;                // vm id -> its slot
-    std::set<std::pair<size_t, size_t>> free_;  // (chunk, slot)
+    std::map<int, Slot> owners_;                 // vm id -> its slot
+    std::set<std::pair<size_t, size_t>> free_;   // (chunk, slot)
+    std::set<std::pair<dev_t, ino_t>> adopted_;  // the memfds adopt() mapped
+    size_t next_index_ = 0;                      // chunk indices are never reused
 };
 
 }  // namespace herd::runtime

@@ -111,7 +111,7 @@ TEST(ScrollbackArena, ACrashMidWriteLeavesTheShownBytesIntact) {
     ASSERT_NE(m, MAP_FAILED);
     uint64_t written = 0;
     std::memcpy(&written, m + 64 + 8, sizeof written);
-    const size_t ring = kCap + ScrollbackArena::kPiece;
+    const size_t ring = (kCap + ScrollbackArena::kPiece + 4095) / 4096 * 4096;
     char* data = m + 4096;
     for (size_t i = 0; i < ScrollbackArena::kPiece; ++i) data[(written + i) % ring] = 'T';
     ::munmap(m, bytes);
@@ -160,6 +160,25 @@ TEST(ScrollbackArena, WhatIsNotAChunkIsRefused) {
     ASSERT_TRUE(a.adopt(0, std::move(copy)).ok());
     EXPECT_EQ(a.slotsInUse(), 1u);
     EXPECT_FALSE(a.adopt(0, k2.copy(0)).ok());  // the same index twice
+    auto again = a.adopt(1, k2.copy(0));        // the same memfd under another key
+    ASSERT_FALSE(again.ok());
+    EXPECT_NE(again.error().text().find("adopted already"), std::string::npos)
+        << again.error().text();
+}
+
+TEST(ScrollbackArena, AFreedSlotsPagesAndBytesGoAtOnce) {
+    Keeper k;
+    ScrollbackArena a(kCap, 2, k.hold());
+    auto keep = a.ringFor(1);  // keeps the chunk in use
+    auto r = a.ringFor(2);
+    ASSERT_TRUE(keep.ok() && r.ok());
+    (*r)->append(std::string(kCap, 's'));
+    a.release(2);
+    // Nothing of vm 2's output is left in the chunk's memory.
+    const size_t bytes = static_cast<size_t>(::lseek(k.held.at(0).get(), 0, SEEK_END));
+    std::string all(bytes, '\0');
+    ASSERT_EQ(::pread(k.held.at(0).get(), all.data(), bytes, 0), static_cast<ssize_t>(bytes));
+    EXPECT_EQ(all.find(std::string(64, 's')), std::string::npos);
 }
 
 TEST(ScrollbackArena, ChunksAreLetGoOnceNoVmIsLeft) {
@@ -174,7 +193,7 @@ TEST(ScrollbackArena, ChunksAreLetGoOnceNoVmIsLeft) {
     EXPECT_TRUE(kept.empty());
     EXPECT_EQ(a.chunks(), 0u);
     ASSERT_TRUE(a.ringFor(9).ok());
-    EXPECT_EQ(kept, std::set<size_t>{0});
+    EXPECT_EQ(kept, std::set<size_t>{3});  // indices are never reused
 
     // Adopted chunks whose slots are all free, or whose VMs are gone.
     Keeper k;
