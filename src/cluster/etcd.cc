@@ -23,6 +23,7 @@
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -72,15 +73,21 @@ std::optional<int64_t> parseInt(std::string_view s) {
 }
 
 // An int64 field as the gateway writes it: a decimal string (or a plain
-// number); absent = 0, as proto3 leaves out zero values.
+// number); absent = 0, as proto3 leaves out zero values. INT64_MAX itself is
+// refused: revisions are added one to, and no etcd gets near it.
 int64_t i64(const json& obj, const char* field) {
     auto it = obj.find(field);
     if (it == obj.end() || it->is_null()) return 0;
-    if (it->is_number_integer()) return it->get<int64_t>();
-    if (it->is_string()) {
-        if (auto v = parseInt(it->get_ref<const std::string&>())) return *v;
+    std::optional<int64_t> v;
+    if (it->is_number_unsigned()) {
+        if (it->get<uint64_t>() < static_cast<uint64_t>(INT64_MAX)) v = it->get<int64_t>();
+    } else if (it->is_number_integer()) {
+        v = it->get<int64_t>();
+    } else if (it->is_string()) {
+        v = parseInt(it->get_ref<const std::string&>());
     }
-    throw ProtocolError(fmt::format("field `{}` is not an integer", field));
+    if (v && *v != INT64_MAX) return *v;
+    throw ProtocolError(fmt::format("field `{}` is not an integer etcd would send", field));
 }
 
 bool boolean(const json& obj, const char* field) {
