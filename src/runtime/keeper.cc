@@ -633,8 +633,10 @@ void Keeper::eventLoop() {
     // they end can no longer be learnt here, so no exit is reported (the
     // VMs keep their state, and `vm kill` kills through the cgroup).
     gone_ = true;
-    HERD_LOG(error, "keeper: the keeper is gone: containers run on, unsupervised (see {})",
-             kKeeperLog);
+    if (!quitting_) {
+        HERD_LOG(error, "keeper: the keeper is gone: containers run on, unsupervised (see {})",
+                 kKeeperLog);
+    }
     cv_.notify_all();
 }
 
@@ -887,6 +889,7 @@ Result<void> Keeper::killAll() {
 }
 
 Result<void> Keeper::quit() {
+    quitting_ = true;  // its end is no news (eventLoop)
     auto text = request(json{{"op", "quit"}}.dump(), {}, nullptr);
     if (!text.ok()) return text.error();
     // A keeper this process started is its child: reap it (it exits right

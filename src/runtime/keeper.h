@@ -59,6 +59,7 @@
 // holds no descriptor.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -148,8 +149,9 @@ class Keeper : public ContainerParent {
     // who waits for one to exit.
     std::map<uint64_t, int> statuses_;
     std::map<uint64_t, std::function<void()>> watchers_;
-    bool gone_ = false;    // the events connection closed: the keeper died
-    bool broken_ = false;  // the control connection failed
+    bool gone_ = false;                  // the events connection closed: the keeper died
+    std::atomic<bool> quitting_{false};  // quit() asked it to end
+    bool broken_ = false;                // the control connection failed
     std::thread thread_;
 };
 

@@ -17,16 +17,6 @@ using raw::sys;
 
 namespace {
 
-constexpr uint64_t kLocked = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
-
-// A detached clone of `path` (beneath the staged stash) with `attr` set.
-int stashClone(const char* path, uint64_t attr) {
-    long fd = openTree(path);
-    if (fd < 0) childFail(kOpenTree, fd, path);
-    CHILD_TRY(setTreeAttr(static_cast<int>(fd), attr), kReadonly, path);
-    return static_cast<int>(fd);
-}
-
 void makeDir(const char* path, int mode) {
     CHILD_TRY(sys(SYS_mkdirat, AT_FDCWD, path, mode), kMkdir, path);
 }
@@ -53,10 +43,10 @@ Stash makeStash(const ChildArgs& a) {
     if (n != static_cast<long>(a.uuid_len)) childFail(kUuid, n < 0 ? n : -EIO, uuid);
 
     Stash s;
-    s.dev = stashClone("/dev/dev", 0);
-    s.uuid = stashClone(uuid, MOUNT_ATTR_RDONLY | kLocked);
-    s.empty = stashClone("/dev/empty", MOUNT_ATTR_RDONLY | kLocked);
-    s.virt = stashClone("/dev/virtual", kLocked);
+    s.dev = cloneTree("/dev/dev", 0, kOpenTree);
+    s.uuid = cloneTree(uuid, MOUNT_ATTR_RDONLY | kLockedAttrs, kOpenTree);
+    s.empty = cloneTree("/dev/empty", MOUNT_ATTR_RDONLY | kLockedAttrs, kOpenTree);
+    s.virt = cloneTree("/dev/virtual", kLockedAttrs, kOpenTree);
     CHILD_TRY(sys(SYS_umount2, "/dev", MNT_DETACH), kMount, "unstage the stash from /dev");
     return s;
 }
@@ -77,7 +67,8 @@ void mountDev(int dev_fd, int console_fd) {
     // /dev/shm shares /dev's 128 MiB (a tmpfs of its own would be one more
     // superblock): a bind of itself, so that it is nosuid and nodev.
     makeDir("/dev/shm", 01777);
-    attachTree(stashClone("/dev/shm", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV), "/dev/shm", false);
+    attachTree(cloneTree("/dev/shm", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, kOpenTree), "/dev/shm",
+               false);
     // The IPC namespace's own mqueue superblock, made with the namespace.
     mountAt("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
     struct {

@@ -77,6 +77,13 @@ long openTree(const char* path) {
     return sys(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 }
 
+int cloneTree(const char* path, uint64_t attr, int step) {
+    long fd = openTree(path);
+    if (fd < 0) childFail(step, fd, path);
+    CHILD_TRY(setTreeAttr(static_cast<int>(fd), attr), step, path);
+    return static_cast<int>(fd);
+}
+
 long setTreeAttr(int fd, uint64_t attr) {
     if (!attr) return 0;
     mount_attr ma{};
@@ -166,11 +173,7 @@ void maskPaths(int empty_fd) {
                       kMask, p);
             first = p;
         } else {
-            long fd = openTree(first);
-            if (fd < 0) childFail(kMask, fd, p);
-            CHILD_TRY(setTreeAttr(static_cast<int>(fd), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-                                                            MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC),
-                      kMask, p);
+            int fd = cloneTree(first, kLockedAttrs | MOUNT_ATTR_RDONLY, kMask);
             CHILD_TRY(sys(SYS_move_mount, fd, "", AT_FDCWD, p, MOVE_MOUNT_F_EMPTY_PATH), kMask, p);
             sys(SYS_close, fd);
         }

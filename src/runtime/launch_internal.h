@@ -17,6 +17,7 @@
 #pragma once
 
 #include <linux/filter.h>
+#include <sys/mount.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -173,6 +174,10 @@ void attachTree(int fd, const char* target, bool file);
 long openTree(const char* path);
 // Sets mount attributes on a detached tree and everything under it.
 long setTreeAttr(int fd, uint64_t attr);
+// openTree(path) with `attr` set; fails the launch at `step` if it cannot.
+int cloneTree(const char* path, uint64_t attr, int step);
+// What every mount herd makes for the guest (not the device-holding /dev) has.
+constexpr uint64_t kLockedAttrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
 bool exists(const char* path);
 // Makes every mount private and mounts the root (overlay, or a bind onto
 // itself) on a.root.

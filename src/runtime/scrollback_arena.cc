@@ -255,7 +255,7 @@ Result<std::shared_ptr<ScrollbackBuffer>> ScrollbackArena::ringFor(int owner) {
                 auto fd = addChunkLocked();
                 if (!fd.ok()) return fd.error();
                 made = std::move(*fd);
-                made_index = chunks_.rbegin()->first;
+                made_index = next_index_ - 1;
             }
             auto [chunk, slot] = *free_.begin();
             free_.erase(free_.begin());
