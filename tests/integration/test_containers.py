@@ -142,6 +142,25 @@ class Inside(unittest.TestCase):
     def test_mount_fails(self):
         self.assertIn("rc=1", self.sh("mount -t tmpfs none /mnt 2>/dev/null; echo rc=$?"))
 
+    def test_stash_parts_hold_against_the_guest(self):
+        """The guest (root in its namespaces) attacks what its one tmpfs holds:
+        the masked directory, its UUID, /dev/shm as a device or set-ID path,
+        and the hidden rest of the tmpfs. Each attempt fails."""
+        out = self.sh("touch /proc/acpi/x 2>/dev/null; echo acpi=$?; "
+                      "echo f > /sys/devices/virtual/dmi/id/product_uuid 2>/dev/null; echo uuid=$?; "
+                      "umount /proc/acpi 2>/dev/null; echo umount=$?; "
+                      "mknod /dev/shm/mem c 1 1 && head -c1 /dev/shm/mem >/dev/null 2>&1; echo dev=$?; "
+                      "cp /bin/busybox /dev/shm/sb && chmod 4755 /dev/shm/sb; "
+                      "grep -c ' /dev/shm .*nosuid' /proc/self/mountinfo; "
+                      "ls -a /dev | grep -c -E '^(empty|uuid|virtual|dev)$'; "
+                      "rm -f /dev/shm/mem /dev/shm/sb")
+        lines = out.split()
+        self.assertIn("acpi=1", lines, out)
+        self.assertIn("uuid=1", lines, out)
+        self.assertIn("umount=1", lines, out)
+        self.assertIn("dev=1", lines, out)
+        self.assertEqual(lines[-2:], ["1", "0"], out)  # shm is nosuid; nothing hidden shows
+
     def test_proc_sys_read_only(self):
         out = self.sh("echo 1 > /proc/sys/kernel/domainname 2>&1; echo rc=$?")
         self.assertIn("rc=1", out)
